@@ -1,0 +1,70 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { JobContext } from '../jobs/define';
+import type { JobRegistry } from '../jobs/registry';
+import type { TaskResult } from '../jobs/run-types';
+import type { Logger } from '../observability/logger';
+import { toActivityFailure } from './errors';
+
+export interface CodeTaskInput {
+  readonly jobId: string;
+  /** The job type: its code is looked up in this worker's registry. */
+  readonly name: string;
+  readonly args?: unknown;
+  readonly idempotencyKey: string;
+  readonly scheduledAt: string;
+}
+
+/** Heartbeat details are wrapped so the workflow can read the attempt even after a timeout. */
+interface WrappedHeartbeat {
+  readonly attempt: number;
+  readonly details?: unknown;
+}
+
+export function makeRunCodeTask(registry: JobRegistry, logger: Logger) {
+  return async function runCodeTask(input: CodeTaskInput): Promise<TaskResult> {
+    const ctx = Context.current();
+    const { attempt } = ctx.info;
+    const workflowId = ctx.info.workflowExecution?.workflowId ?? '';
+    const runId = ctx.info.workflowExecution?.runId ?? '';
+    const code = registry.codeFor(input.name);
+    if (code === undefined || code.mode !== 'activity') {
+      // A worker without this job's code is misdeployed; another worker may have it, so retry.
+      throw ApplicationFailure.retryable(`this worker has no code for job type ${JSON.stringify(input.name)}`, 'JobCodeMissing', { attempt });
+    }
+    const log = logger.child({
+      task_name: input.jobId,
+      workflow_id: workflowId,
+      run_id: runId,
+      attempt,
+    });
+    const jobCtx: JobContext = {
+      jobId: input.jobId,
+      workflowId,
+      runId,
+      scheduledAt: new Date(input.scheduledAt),
+      attempt,
+      idempotencyKey: input.idempotencyKey,
+      signal: ctx.cancellationSignal,
+      heartbeat: (details?: unknown) => ctx.heartbeat({ attempt, details } satisfies WrappedHeartbeat),
+      logger: log,
+      args: input.args,
+    };
+    // Record the attempt at once, so even an attempt that dies silently is counted.
+    ctx.heartbeat({ attempt } satisfies WrappedHeartbeat);
+    const started = Date.now();
+    log.info({ scheduled_time: input.scheduledAt }, 'attempt started');
+    try {
+      const result = await code.run(jobCtx);
+      log.info({ duration_ms: Date.now() - started, status: 'success' }, 'attempt finished');
+      return { result: result ?? null, attempt };
+    } catch (err) {
+      const failure = toActivityFailure(err, ctx);
+      log.warn(
+        { duration_ms: Date.now() - started, status: 'error', error_type: (failure as ApplicationFailure).type ?? failure.name, error_msg: failure.message },
+        'attempt failed',
+      );
+      throw failure;
+    }
+  };
+}

@@ -1,0 +1,47 @@
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import type { Context } from '@temporalio/activity';
+import { NonRetryableJobError } from '../jobs/errors';
+import type { TaskFailureDetails } from '../jobs/run-types';
+
+/** The type name Temporal matches against `nonRetryableErrorTypes`: the error's name or class. */
+export function errorTypeName(err: Error): string {
+  if (err.name !== 'Error' && err.name !== '') return err.name;
+  const ctor = err.constructor?.name;
+  return ctor !== undefined && ctor !== '' ? ctor : 'Error';
+}
+
+/**
+ * Translates whatever a task threw into the failure Temporal records, in one place:
+ * - a cancellation the server asked for stays a cancellation;
+ * - an attempt aborted for another reason (worker shutdown, timeout) is retryable;
+ * - NonRetryableJobError fails the run at once; any other error is retried per policy, unless
+ *   its type is listed in `nonRetryableErrorTypes` (Temporal checks that);
+ * - every failure carries the attempt number, so the run's outcome can report it.
+ */
+export function toActivityFailure(err: unknown, ctx: Context): Error {
+  const attempt = ctx.info.attempt;
+  const details: TaskFailureDetails[] = [{ attempt }];
+  if (ctx.cancellationSignal.aborted) {
+    const why = ctx.cancellationDetails;
+    if (why?.cancelRequested) return err instanceof CancelledFailure ? err : new CancelledFailure('cancelled');
+    const type = why?.workerShutdown ? 'WorkerShutdown' : why?.timedOut ? 'AttemptTimedOut' : 'AttemptAborted';
+    return ApplicationFailure.create({ type, message: `attempt ${attempt} was aborted (${type})`, nonRetryable: false, details });
+  }
+  if (err instanceof ApplicationFailure) {
+    return ApplicationFailure.create({
+      type: err.type ?? 'Error',
+      message: err.message,
+      nonRetryable: err.nonRetryable === true,
+      details: [...details, ...(err.details ?? [])],
+      ...(err.nextRetryDelay == null ? {} : { nextRetryDelay: err.nextRetryDelay }),
+    });
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  return ApplicationFailure.create({
+    type: errorTypeName(e),
+    message: e.message,
+    nonRetryable: e instanceof NonRetryableJobError,
+    details,
+    cause: e,
+  });
+}

@@ -1,0 +1,153 @@
+import { z } from 'zod';
+import { parseDuration } from '../util/duration';
+
+/**
+ * Thrown when the environment holds a value Sundial cannot use. The message names the
+ * variable; the value itself is never echoed, because some variables hold secrets.
+ */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    readonly problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+  }
+}
+
+const port = z.coerce
+  .number({ message: 'must be a port number' })
+  .int('must be an integer')
+  .min(0, 'must be between 0 and 65535')
+  .max(65535, 'must be between 0 and 65535');
+
+const nonEmpty = z.string().trim().min(1, 'must not be empty');
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const duration = z.string().transform((value, ctx) => {
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** The environment variables Sundial reads, with their defaults. README.md documents each one. */
+const envSchema = z.object({
+  TEMPORAL_ADDRESS: nonEmpty
+    .regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port, e.g. temporal.example.com:7233')
+    .optional(),
+  TEMPORAL_NAMESPACE: nonEmpty.default('default'),
+  TEMPORAL_TASK_QUEUE: nonEmpty.default('sundial'),
+  TEMPORAL_TLS: bool.optional(),
+  TEMPORAL_TLS_CERT_FILE: nonEmpty.optional(),
+  TEMPORAL_TLS_KEY_FILE: nonEmpty.optional(),
+  TEMPORAL_TLS_CA_FILE: nonEmpty.optional(),
+  TEMPORAL_TLS_SERVER_NAME: nonEmpty.optional(),
+  TEMPORAL_API_KEY: nonEmpty.optional(),
+  TEMPORAL_CONNECT_TIMEOUT: duration.default(10_000),
+  TEMPORAL_UI_URL: z.url({ message: 'must be an absolute URL' }).optional(),
+  HOST: nonEmpty.default('127.0.0.1'),
+  PORT: port.default(8080),
+  SUNDIAL_DATA_DIR: nonEmpty.default('.sundial'),
+  SUNDIAL_TEMPORAL_PORT: port.default(7233),
+  SUNDIAL_TEMPORAL_UI_PORT: port.default(8233),
+  SUNDIAL_JOBS_MODULE: nonEmpty.optional(),
+  SUNDIAL_PRUNE_ORPHANS: bool.default(false),
+  SUNDIAL_SHUTDOWN_GRACE: duration.default(10_000),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+});
+
+type Env = z.output<typeof envSchema>;
+
+/** How to reach Temporal: TLS is a union so "key without cert" cannot be represented. */
+export type TemporalTls =
+  | { readonly enabled: false }
+  | {
+      readonly enabled: true;
+      readonly clientCertFile?: string;
+      readonly clientKeyFile?: string;
+      readonly caFile?: string;
+      readonly serverName?: string;
+    };
+
+export interface TemporalConfig {
+  /** host:port of an existing cluster; undefined means "start the embedded dev server". */
+  readonly address: string | undefined;
+  readonly namespace: string;
+  readonly taskQueue: string;
+  readonly tls: TemporalTls;
+  /** Temporal Cloud API key. Never logged. */
+  readonly apiKey: string | undefined;
+  /** How long to wait for the server before giving up, in ms. */
+  readonly connectTimeoutMs: number;
+  /** Base URL of the Temporal Web UI, for deep links. */
+  readonly uiUrl: string | undefined;
+}
+
+export interface Config {
+  readonly temporal: TemporalConfig;
+  readonly api: { readonly host: string; readonly port: number };
+  readonly embedded: { readonly dataDir: string; readonly temporalPort: number; readonly uiPort: number };
+  readonly jobsModule: string | undefined;
+  readonly pruneOrphans: boolean;
+  /** How long running activities may take to finish on shutdown before they are cancelled, in ms. */
+  readonly shutdownGraceMs: number;
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+}
+
+/**
+ * Reads and validates the environment once. Throws {@link ConfigError} naming the first bad
+ * variable; nothing else in Sundial reads `process.env`.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings count as unset: `FOO= npm start` should not be a validation error.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(String(issue.path[0] ?? 'environment'), issue.message);
+  }
+  const e: Env = parsed.data;
+  if ((e.TEMPORAL_TLS_CERT_FILE === undefined) !== (e.TEMPORAL_TLS_KEY_FILE === undefined)) {
+    const missing = e.TEMPORAL_TLS_CERT_FILE === undefined ? 'TEMPORAL_TLS_CERT_FILE' : 'TEMPORAL_TLS_KEY_FILE';
+    throw new ConfigError(missing, 'a TLS client certificate and key must be given together');
+  }
+  const tlsWanted =
+    e.TEMPORAL_TLS ??
+    (e.TEMPORAL_TLS_CERT_FILE !== undefined || e.TEMPORAL_TLS_CA_FILE !== undefined || e.TEMPORAL_API_KEY !== undefined);
+  if (tlsWanted && e.TEMPORAL_ADDRESS === undefined) {
+    throw new ConfigError('TEMPORAL_ADDRESS', 'TLS or an API key needs an existing cluster; the embedded dev server is plain-text');
+  }
+  return {
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      tls: tlsWanted
+        ? {
+            enabled: true,
+            clientCertFile: e.TEMPORAL_TLS_CERT_FILE,
+            clientKeyFile: e.TEMPORAL_TLS_KEY_FILE,
+            caFile: e.TEMPORAL_TLS_CA_FILE,
+            serverName: e.TEMPORAL_TLS_SERVER_NAME,
+          }
+        : { enabled: false },
+      apiKey: e.TEMPORAL_API_KEY,
+      connectTimeoutMs: e.TEMPORAL_CONNECT_TIMEOUT,
+      uiUrl: e.TEMPORAL_UI_URL,
+    },
+    api: { host: e.HOST, port: e.PORT },
+    embedded: { dataDir: e.SUNDIAL_DATA_DIR, temporalPort: e.SUNDIAL_TEMPORAL_PORT, uiPort: e.SUNDIAL_TEMPORAL_UI_PORT },
+    jobsModule: e.SUNDIAL_JOBS_MODULE,
+    pruneOrphans: e.SUNDIAL_PRUNE_ORPHANS,
+    shutdownGraceMs: e.SUNDIAL_SHUTDOWN_GRACE,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,64 @@
+import type { DefinedJob, JobCode } from './define';
+import { JobDefinitionError } from './errors';
+import { planRun } from './plan';
+import type { JobRunInput } from './run-types';
+import { parseJobSpec, type JobSpec, type JobSpecInput } from './spec';
+
+/** A code-defined job after validation. */
+export interface RegisteredJob {
+  /** The spec as the user wrote it (no defaults filled in): what the schedule memo records. */
+  readonly written: JobSpecInput;
+  readonly spec: JobSpec;
+  readonly run: JobRunInput;
+}
+
+/** The jobs and job types known to this process, validated once. */
+export class JobRegistry {
+  private constructor(
+    readonly jobs: ReadonlyArray<RegisteredJob>,
+    private readonly code: ReadonlyMap<string, JobCode>,
+  ) {}
+
+  /**
+   * Validates every definition and builds the registry.
+   * @throws JobDefinitionError listing every bad field of every job, and duplicate ids.
+   */
+  static create(defined: ReadonlyArray<DefinedJob>): JobRegistry {
+    const problems: Array<{ jobId: string; path: string; message: string }> = [];
+    const code = new Map<string, JobCode>();
+    const seen = new Set<string>();
+    for (const d of defined) {
+      const jobId = typeof d.spec.id === 'string' && d.spec.id !== '' ? d.spec.id : '(no id)';
+      if (seen.has(jobId)) problems.push({ jobId, path: 'id', message: 'duplicate job id' });
+      seen.add(jobId);
+      if (d.code !== undefined && d.spec.task.type === 'code') code.set(d.spec.task.name, d.code);
+    }
+    const jobs: RegisteredJob[] = [];
+    for (const d of defined) {
+      const jobId = typeof d.spec.id === 'string' && d.spec.id !== '' ? d.spec.id : '(no id)';
+      const parsed = parseJobSpec(d.spec);
+      if (!parsed.ok) {
+        for (const p of parsed.problems) problems.push({ jobId, ...p });
+        continue;
+      }
+      const task = parsed.spec.task;
+      if (task.type === 'code' && !code.has(task.name)) {
+        problems.push({ jobId, path: 'task.name', message: `no job type ${JSON.stringify(task.name)} is defined in code` });
+        continue;
+      }
+      const mode = (name: string) => code.get(name)?.mode ?? 'activity';
+      jobs.push({ written: d.spec, spec: parsed.spec, run: planRun(parsed.spec, mode) });
+    }
+    if (problems.length > 0) throw new JobDefinitionError(problems);
+    return new JobRegistry(jobs, code);
+  }
+
+  /** The code of a job type, or undefined when this process does not have it. */
+  codeFor(name: string): JobCode | undefined {
+    return this.code.get(name);
+  }
+
+  get(jobId: string): RegisteredJob | undefined {
+    return this.jobs.find((j) => j.spec.id === jobId);
+  }
+}

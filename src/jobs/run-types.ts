@@ -1,0 +1,79 @@
+/**
+ * What crosses the workflow boundary: the compiled input of one run and its outcome.
+ * Types only, so that workflow code can import this file without pulling in anything else.
+ */
+
+/** An HTTP request, compiled: durations in ms, body serialized. */
+export interface HttpRequestPlan {
+  readonly url: string;
+  readonly method: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string;
+  readonly timeoutMs: number;
+  /** Statuses that count as success; undefined means any 2xx. */
+  readonly expectedStatus?: readonly number[];
+}
+
+export type TaskPlan =
+  | { readonly type: 'http'; readonly request: HttpRequestPlan }
+  | { readonly type: 'code'; readonly name: string; readonly mode: 'activity' | 'workflow'; readonly args?: unknown };
+
+export interface RetryPlan {
+  readonly initialIntervalMs: number;
+  readonly backoffCoefficient: number;
+  readonly maximumIntervalMs?: number;
+  /** 0 means unlimited, as in Temporal. */
+  readonly maximumAttempts: number;
+  readonly nonRetryableErrorTypes: readonly string[];
+}
+
+export interface TimeoutsPlan {
+  readonly startToCloseMs?: number;
+  readonly scheduleToCloseMs?: number;
+  readonly heartbeatMs?: number;
+}
+
+/** The single argument of `jobWorkflow`: everything a run needs, fixed when the tick fires. */
+export interface JobRunInput {
+  readonly jobId: string;
+  readonly task: TaskPlan;
+  readonly retry: RetryPlan;
+  readonly timeouts: TimeoutsPlan;
+}
+
+/** The final state of a run as the workflow reports it. */
+export type RunStatus = 'succeeded' | 'failed';
+
+export interface RunError {
+  /** The error's type name, as matched by `nonRetryableErrorTypes`. */
+  readonly type: string;
+  readonly message: string;
+}
+
+interface OutcomeBase {
+  readonly jobId: string;
+  readonly workflowId: string;
+  readonly runId: string;
+  readonly attempts: number;
+  /** When the tick was due (ISO 8601); the start time for runs started by hand. */
+  readonly scheduledAt: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly durationMs: number;
+}
+
+/** A run's outcome: a success carries a result, a failure an error, never both. */
+export type RunOutcome =
+  | (OutcomeBase & { readonly status: 'succeeded'; readonly result: unknown })
+  | (OutcomeBase & { readonly status: 'failed'; readonly error: RunError });
+
+/** What the run-task activity returns: its result and which attempt produced it. */
+export interface TaskResult {
+  readonly result: unknown;
+  readonly attempt: number;
+}
+
+/** Details attached to a task's failure, so the workflow can tell which attempt failed. */
+export interface TaskFailureDetails {
+  readonly attempt: number;
+}

@@ -1,0 +1,216 @@
+import { z } from 'zod';
+import { parseDuration } from '../util/duration';
+import { CALENDAR_FIELDS, checkCron, checkCronField } from './cron';
+
+/**
+ * The JobSpec: one schema for code-defined and API-defined jobs. It is the source of the
+ * TypeScript type, the runtime validation and (later) the OpenAPI document. Durations stay as
+ * written here; {@link ./plan} turns them into milliseconds.
+ */
+
+export function isValidTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const durationSchema = z
+  .union([z.string(), z.number()])
+  .superRefine((value, ctx) => {
+    try {
+      parseDuration(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  })
+  .describe('A duration: "500ms", "30s", "5m", "2h", "1d", or a number of milliseconds.');
+
+const ms = (d: string | number): number => parseDuration(d);
+
+/** Overlap policies, named as Temporal names them (lower case). */
+export const OverlapPolicy = {
+  skip: 'skip',
+  buffer_one: 'buffer_one',
+  buffer_all: 'buffer_all',
+  cancel_other: 'cancel_other',
+  terminate_other: 'terminate_other',
+  allow_all: 'allow_all',
+} as const;
+export type OverlapPolicy = (typeof OverlapPolicy)[keyof typeof OverlapPolicy];
+
+const calendarField = z.string().trim().min(1).optional();
+
+const calendarSchema = z
+  .object({
+    second: calendarField,
+    minute: calendarField,
+    hour: calendarField,
+    dayOfMonth: calendarField,
+    month: calendarField,
+    dayOfWeek: calendarField,
+    year: calendarField,
+    comment: z.string().optional(),
+  })
+  .strict()
+  .superRefine((cal, ctx) => {
+    for (const [key, rule] of Object.entries(CALENDAR_FIELDS)) {
+      const value = cal[key as keyof typeof CALENDAR_FIELDS];
+      if (value === undefined) continue;
+      const problem = checkCronField(value, rule);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: problem });
+    }
+  })
+  .describe('A calendar: each field in cron field syntax ("3", "1-5", "*/15", "mon-fri"). Defaults: second, minute, hour 0; the rest *.');
+
+const intervalSchema = z
+  .object({ every: durationSchema, offset: durationSchema.optional() })
+  .strict()
+  .superRefine((iv, ctx) => {
+    let every: number;
+    try {
+      every = ms(iv.every);
+    } catch {
+      return; // reported by the field itself
+    }
+    if (every < 1000) ctx.addIssue({ code: 'custom', path: ['every'], message: 'must be at least 1s' });
+    if (iv.offset !== undefined) {
+      try {
+        if (ms(iv.offset) >= every) ctx.addIssue({ code: 'custom', path: ['offset'], message: 'must be shorter than every' });
+      } catch {
+        /* reported by the field itself */
+      }
+    }
+  });
+
+const oneOrMany = <T extends z.ZodType>(item: T) => z.union([item, z.array(item).min(1)]);
+
+export const scheduleSchema = z
+  .object({
+    cron: oneOrMany(z.string()).optional().describe('Cron expression(s) in Temporal syntax.'),
+    interval: oneOrMany(intervalSchema).optional(),
+    calendar: oneOrMany(calendarSchema).optional(),
+    timezone: z.string().default('UTC').describe('IANA time zone for cron and calendar times.'),
+    jitter: durationSchema.optional().describe('Random delay added to each tick, at most this long.'),
+    startAt: z.iso.datetime({ offset: true }).optional(),
+    endAt: z.iso.datetime({ offset: true }).optional(),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    if (s.cron === undefined && s.interval === undefined && s.calendar === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'needs at least one of cron, interval or calendar' });
+    }
+    if (!isValidTimeZone(s.timezone)) {
+      ctx.addIssue({ code: 'custom', path: ['timezone'], message: `unknown IANA time zone ${JSON.stringify(s.timezone)}` });
+    }
+    const crons = s.cron === undefined ? [] : Array.isArray(s.cron) ? s.cron : [s.cron];
+    crons.forEach((c, i) => {
+      const problem = checkCron(c, isValidTimeZone);
+      if (problem !== undefined) {
+        ctx.addIssue({ code: 'custom', path: Array.isArray(s.cron) ? ['cron', i] : ['cron'], message: problem });
+      }
+    });
+    if (s.startAt !== undefined && s.endAt !== undefined && Date.parse(s.endAt) <= Date.parse(s.startAt)) {
+      ctx.addIssue({ code: 'custom', path: ['endAt'], message: 'must be after startAt' });
+    }
+  });
+
+export const retrySchema = z
+  .object({
+    initialInterval: durationSchema.default('1s'),
+    backoffCoefficient: z.number().min(1, 'must be at least 1').default(2),
+    maximumInterval: durationSchema.optional().describe('Default: 100 × initialInterval, as in Temporal.'),
+    maximumAttempts: z.number().int('must be an integer').min(0, 'must not be negative (0 means unlimited)').default(3),
+    nonRetryableErrorTypes: z.array(z.string().min(1)).default([]),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.maximumInterval === undefined) return;
+    try {
+      if (ms(r.maximumInterval) < ms(r.initialInterval)) {
+        ctx.addIssue({ code: 'custom', path: ['maximumInterval'], message: 'must not be shorter than initialInterval' });
+      }
+    } catch {
+      /* reported by the fields themselves */
+    }
+  });
+
+export const timeoutsSchema = z
+  .object({
+    startToClose: durationSchema.optional().describe('One attempt. Default 10m when scheduleToClose is not set.'),
+    scheduleToClose: durationSchema.optional().describe('All attempts together.'),
+    heartbeat: durationSchema.optional().describe('A worker that stops heartbeating this long is considered dead.'),
+  })
+  .strict();
+
+export const httpRequestSchema = z
+  .object({
+    url: z.url({ protocol: /^https?$/, message: 'must be an absolute http(s) URL' }),
+    method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']).default('GET'),
+    headers: z.record(z.string(), z.string()).default({}),
+    body: z.union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())]).optional(),
+    timeout: durationSchema.default('30s').describe('Per attempt, for the whole response.'),
+    expectedStatus: z.array(z.number().int().min(100).max(599)).min(1).optional().describe('Default: any 2xx.'),
+  })
+  .strict();
+
+export const taskSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('http'), request: httpRequestSchema }).strict(),
+  z
+    .object({
+      type: z.literal('code'),
+      name: z.string().min(1).describe('A job type defined in code.'),
+      args: z.unknown().optional(),
+    })
+    .strict(),
+]);
+
+export const JOB_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+export const jobSpecSchema = z
+  .object({
+    id: z.string().regex(JOB_ID_PATTERN, 'must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit'),
+    description: z.string().max(2000).default(''),
+    schedule: scheduleSchema,
+    overlap: z.enum(Object.values(OverlapPolicy) as [OverlapPolicy, ...OverlapPolicy[]]).default('skip'),
+    catchupWindow: durationSchema
+      .default('1d')
+      .refine((d) => { try { return ms(d) >= 10_000; } catch { return true; } }, 'must be at least 10s (the server minimum)'),
+    pauseOnFailure: z.boolean().default(false),
+    paused: z.boolean().default(false).describe('Create the schedule paused.'),
+    retry: retrySchema.default({ initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes: [] }),
+    timeouts: timeoutsSchema.default({}),
+    task: taskSchema,
+  })
+  .strict();
+
+/** A JobSpec as a user writes it (defaults optional). */
+export type JobSpecInput = z.input<typeof jobSpecSchema>;
+/** A validated JobSpec with defaults applied; durations still as written. */
+export type JobSpec = z.output<typeof jobSpecSchema>;
+export type TaskSpec = JobSpec['task'];
+export type HttpRequestSpec = z.output<typeof httpRequestSchema>;
+export type CalendarSpecInput = z.output<typeof calendarSchema>;
+
+/** One problem with a job definition: the dotted path of the field and what is wrong. */
+export interface FieldProblem {
+  readonly path: string;
+  readonly message: string;
+}
+
+export type SpecParseResult = { ok: true; spec: JobSpec } | { ok: false; problems: FieldProblem[] };
+
+/** Validates a JobSpec, collecting every problem with its field path. */
+export function parseJobSpec(input: unknown): SpecParseResult {
+  const parsed = jobSpecSchema.safeParse(input);
+  if (parsed.success) return { ok: true, spec: parsed.data };
+  return {
+    ok: false,
+    problems: parsed.error.issues.map((issue) => ({
+      path: issue.path.map(String).join('.') || '(root)',
+      message: issue.message,
+    })),
+  };
+}

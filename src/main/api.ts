@@ -1,0 +1,22 @@
+/**
+ * `npm run api`: the REST API on an existing cluster. Stateless: run as many replicas as you like.
+ */
+import { createApp } from '../api/app';
+import { startApi } from '../api/server';
+import { connectClient } from '../temporal/connection';
+import { configOrExit, failStartup, onShutdownSignal } from './process';
+
+const { config, logger } = configOrExit();
+
+async function main(): Promise<void> {
+  const address = config.temporal.address ?? `127.0.0.1:${config.embedded.temporalPort}`;
+  const client = await connectClient(config.temporal, address);
+  const api = await startApi(createApp({ client, logger }), config.api.host, config.api.port);
+  onShutdownSignal(logger, async () => {
+    await api.stop();
+    await client.connection.close();
+  });
+  logger.info({ api: api.url, temporal: address }, 'API listening');
+}
+
+main().catch((err: unknown) => failStartup(logger, err));

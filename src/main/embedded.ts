@@ -1,0 +1,97 @@
+/**
+ * `npm start`: the embedded default. A Temporal dev server on a SQLite file in
+ * SUNDIAL_DATA_DIR, one worker, the API, and the example (or configured) jobs scheduled.
+ * Ctrl-C stops the API, drains the worker, then stops the dev server; exit code 0.
+ */
+import path from 'node:path';
+import { createApp } from '../api/app';
+import { startApi } from '../api/server';
+import { reconcileSchedules } from '../schedules/reconcile';
+import { ensureTemporalCli } from '../temporal/cli';
+import { connectClient, connectWorker } from '../temporal/connection';
+import { startDevServer } from '../temporal/dev-server';
+import { createSundialWorker } from '../worker/worker';
+import { buildRegistry, configuredApiUrl } from './jobs';
+import { configOrExit, failStartup, onShutdownSignal } from './process';
+import type { Config } from '../config/env';
+import type { Logger } from '../observability/logger';
+
+/** What has started so far, stopped in this order: the API stops taking requests, the worker drains, the server goes last. */
+interface Running {
+  api?: () => Promise<void>;
+  worker?: () => Promise<void>;
+  client?: () => Promise<void>;
+  devServer?: () => Promise<void>;
+}
+
+async function stopAll(running: Running): Promise<void> {
+  for (const step of [running.api, running.worker, running.client, running.devServer]) {
+    if (step !== undefined) await step();
+  }
+}
+
+async function main(running: Running, logger: Logger, config: Config): Promise<void> {
+  let address = config.temporal.address;
+  let uiUrl = config.temporal.uiUrl;
+  if (address === undefined) {
+    const cli = await ensureTemporalCli((line) => logger.info(line));
+    const dataDir = path.resolve(config.embedded.dataDir);
+    logger.info({ cli: cli.path, source: cli.source, data_dir: dataDir }, 'starting the embedded Temporal dev server');
+    const dev = await startDevServer({
+      cliPath: cli.path,
+      dataDir,
+      port: config.embedded.temporalPort,
+      uiPort: config.embedded.uiPort,
+      namespace: config.temporal.namespace,
+      logger,
+    });
+    running.devServer = () => dev.stop();
+    address = dev.address;
+    uiUrl ??= dev.uiUrl;
+  }
+  const client = await connectClient(config.temporal, address);
+  running.client = () => client.connection.close();
+
+  const api = await startApi(createApp({ client, logger }), config.api.host, config.api.port);
+  running.api = () => api.stop();
+
+  const registry = buildRegistry(config, config.api.port === 0 ? api.url : configuredApiUrl(config));
+  const report = await reconcileSchedules({ client, registry, taskQueue: config.temporal.taskQueue, logger, pruneOrphans: config.pruneOrphans });
+  logger.info(report, 'schedules reconciled');
+
+  const connection = await connectWorker(config.temporal, address, logger);
+  const worker = await createSundialWorker({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    registry,
+    logger,
+    shutdownGraceMs: config.shutdownGraceMs,
+  });
+  const workerDone = worker.run();
+  running.worker = async () => {
+    worker.shutdown();
+    await workerDone;
+    await connection.close();
+  };
+  workerDone.catch((err: unknown) => {
+    logger.fatal({ err }, 'worker stopped unexpectedly');
+    process.kill(process.pid, 'SIGTERM');
+  });
+
+  const webUi = uiUrl === undefined ? undefined : `${uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/schedules`;
+  logger.info({ api: api.url, temporal: address, web_ui: webUi, jobs: registry.jobs.map((j) => j.spec.id) }, 'Sundial is up');
+  process.stderr.write(
+    `\n  Sundial is running.\n  API:             ${api.url}  (GET /healthz, /readyz)\n` +
+      `  Temporal Web UI: ${webUi ?? '(not available: set TEMPORAL_UI_URL)'}\n  Temporal:        ${address}\n  Press Ctrl-C to stop.\n\n`,
+  );
+}
+
+const { config, logger } = configOrExit();
+const running: Running = {};
+// A signal during start-up still stops whatever has started.
+onShutdownSignal(logger, () => stopAll(running));
+main(running, logger, config).catch(async (err: unknown) => {
+  await stopAll(running).catch(() => undefined);
+  failStartup(logger, err);
+});

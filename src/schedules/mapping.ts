@@ -1,0 +1,134 @@
+import { createHash } from 'node:crypto';
+import { ScheduleOverlapPolicy, type ScheduleOptions, type ScheduleUpdateOptions } from '@temporalio/client';
+import type { CalendarSpecInput, JobSpec, JobSpecInput, OverlapPolicy } from '../jobs/spec';
+import type { JobRunInput } from '../jobs/run-types';
+import { parseDuration } from '../util/duration';
+import { SundialJobId } from '../temporal/search-attributes';
+
+/** Bump when the mapping below changes, so reconciliation rewrites every schedule once. */
+export const MAPPING_VERSION = 1;
+
+/** Where a job came from: code jobs are owned by deployments, api jobs by operators. */
+export type JobOrigin = 'code' | 'api';
+
+/** What Sundial keeps in a schedule's memo (and in its action's memo, which stays current). */
+export interface SundialMemo {
+  readonly version: number;
+  readonly origin: JobOrigin;
+  readonly taskQueue: string;
+  /** The spec exactly as the user wrote it: Temporal's describe returns compiled calendars. */
+  readonly spec: JobSpecInput;
+  /** Hash of everything that shapes the schedule; equal hash means nothing to update. */
+  readonly hash: string;
+}
+
+export const MEMO_KEY = 'sundial';
+
+const OVERLAP: Record<OverlapPolicy, ScheduleOverlapPolicy> = {
+  skip: ScheduleOverlapPolicy.SKIP,
+  buffer_one: ScheduleOverlapPolicy.BUFFER_ONE,
+  buffer_all: ScheduleOverlapPolicy.BUFFER_ALL,
+  cancel_other: ScheduleOverlapPolicy.CANCEL_OTHER,
+  terminate_other: ScheduleOverlapPolicy.TERMINATE_OTHER,
+  allow_all: ScheduleOverlapPolicy.ALLOW_ALL,
+};
+
+function list<T>(v: T | T[] | undefined): T[] {
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+/**
+ * A calendar is a 7-field cron string field by field (Temporal parses both with the same code),
+ * with Temporal's calendar defaults: second, minute and hour 0, the rest every value.
+ */
+export function calendarToCron(cal: CalendarSpecInput): string {
+  const f = (v: string | undefined, d: string) => (v ?? d).replace(/\s+/g, '');
+  const fields = [f(cal.second, '0'), f(cal.minute, '0'), f(cal.hour, '0'), f(cal.dayOfMonth, '*'), f(cal.month, '*'), f(cal.dayOfWeek, '*'), f(cal.year, '*')];
+  return `${fields.join(' ')}${cal.comment ? ` # ${cal.comment}` : ''}`;
+}
+
+/** JSON with sorted keys, so equal values hash equally. */
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export const JOB_WORKFLOW_TYPE = 'jobWorkflow';
+
+export interface DesiredSchedule {
+  readonly scheduleId: string;
+  readonly memo: SundialMemo;
+  readonly options: ScheduleOptions;
+}
+
+/**
+ * Maps a job to the Temporal schedule that runs it. Pure: the same job and task queue always
+ * give the same options and the same hash.
+ */
+export function toSchedule(job: { written: JobSpecInput; spec: JobSpec; run: JobRunInput }, taskQueue: string, origin: JobOrigin): DesiredSchedule {
+  const { spec } = job;
+  const s = spec.schedule;
+  const cronExpressions = [...list(s.cron), ...list(s.calendar).map(calendarToCron)];
+  const intervals = list(s.interval).map((iv) => ({
+    every: parseDuration(iv.every),
+    ...(iv.offset === undefined ? {} : { offset: parseDuration(iv.offset) }),
+  }));
+  const hash = createHash('sha256')
+    .update(stableJson({ v: MAPPING_VERSION, spec, run: job.run, taskQueue, origin }))
+    .digest('hex')
+    .slice(0, 32);
+  const memo: SundialMemo = { version: MAPPING_VERSION, origin, taskQueue, spec: job.written, hash };
+  const options: ScheduleOptions = {
+    scheduleId: spec.id,
+    spec: {
+      ...(cronExpressions.length > 0 ? { cronExpressions } : {}),
+      ...(intervals.length > 0 ? { intervals } : {}),
+      timezone: s.timezone,
+      ...(s.jitter === undefined ? {} : { jitter: parseDuration(s.jitter) }),
+      ...(s.startAt === undefined ? {} : { startAt: new Date(s.startAt) }),
+      ...(s.endAt === undefined ? {} : { endAt: new Date(s.endAt) }),
+    },
+    action: {
+      type: 'startWorkflow',
+      workflowType: JOB_WORKFLOW_TYPE,
+      // Temporal appends the tick's time: runs are `<jobId>-<RFC3339>`, so a tick cannot run twice.
+      workflowId: spec.id,
+      taskQueue,
+      args: [job.run],
+      memo: { [MEMO_KEY]: memo },
+      typedSearchAttributes: [{ key: SundialJobId, value: spec.id }],
+    },
+    policies: {
+      overlap: OVERLAP[spec.overlap],
+      catchupWindow: parseDuration(spec.catchupWindow),
+      pauseOnFailure: spec.pauseOnFailure,
+    },
+    memo: { [MEMO_KEY]: memo },
+    state: {
+      paused: spec.paused,
+      ...(spec.paused ? { note: 'created paused' } : {}),
+    },
+  };
+  return { scheduleId: spec.id, memo, options };
+}
+
+/**
+ * The update for an existing schedule: everything rebuilt from the spec (never merged into the
+ * described spec, whose compiled calendars would otherwise survive a cron change:
+ * sdk-typescript#1351), keeping the paused state and note an operator may have set.
+ */
+export function toScheduleUpdate(desired: DesiredSchedule, current: { paused: boolean; note?: string | undefined }): ScheduleUpdateOptions {
+  const { scheduleId: _id, memo: _memo, state: _state, ...rest } = desired.options;
+  return { ...rest, state: { paused: current.paused, ...(current.note === undefined ? {} : { note: current.note }) } };
+}
+
+/** Reads Sundial's memo from a schedule's action (current) or, failing that, the schedule. */
+export function readMemo(source: { memo?: Record<string, unknown> | undefined } | undefined): SundialMemo | undefined {
+  const m = source?.memo?.[MEMO_KEY] as Partial<SundialMemo> | undefined;
+  return m !== undefined && typeof m.hash === 'string' && (m.origin === 'code' || m.origin === 'api') ? (m as SundialMemo) : undefined;
+}

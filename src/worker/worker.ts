@@ -1,0 +1,39 @@
+import { hostname } from 'node:os';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import type { JobRegistry } from '../jobs/registry';
+import type { Logger } from '../observability/logger';
+
+export interface SundialWorkerOptions {
+  readonly connection: NativeConnection;
+  readonly namespace: string;
+  readonly taskQueue: string;
+  readonly registry: JobRegistry;
+  readonly logger: Logger;
+  /** How long running activities may finish on shutdown before being cancelled, in ms. */
+  readonly shutdownGraceMs: number;
+  /** @default `<pid>@<hostname>` */
+  readonly identity?: string;
+}
+
+/** The compiled workflows module (job workflow and users' multi-step job workflows). */
+export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+/**
+ * Creates a worker serving Sundial's workflows and activities on one task queue. Workers are
+ * stateless: run as many as you like; any of them can pick up any run.
+ */
+export async function createSundialWorker(opts: SundialWorkerOptions): Promise<Worker> {
+  const identity = opts.identity ?? `${process.pid}@${hostname()}`;
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: opts.taskQueue,
+    identity,
+    workflowsPath: WORKFLOWS_PATH,
+    activities: createActivities({ registry: opts.registry, logger: opts.logger, userAgent: `sundial (worker ${identity})` }),
+    shutdownGraceTime: opts.shutdownGraceMs,
+    // Activities cancelled at the end of the grace time get a moment to report back.
+    shutdownForceTime: opts.shutdownGraceMs + 5_000,
+  });
+}

@@ -1,0 +1,5 @@
+/**
+ * The workflows module the worker bundles. Deterministic code only: no I/O, no Node built-ins;
+ * activities are imported as types. A multi-step job's own workflow is exported from here too.
+ */
+export { jobWorkflow } from './job-workflow';
