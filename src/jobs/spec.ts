@@ -92,7 +92,7 @@ export const scheduleSchema = z
     cron: oneOrMany(z.string()).optional().describe('Cron expression(s) in Temporal syntax.'),
     interval: oneOrMany(intervalSchema).optional(),
     calendar: oneOrMany(calendarSchema).optional(),
-    timezone: z.string().default('UTC').describe('IANA time zone for cron and calendar times.'),
+    timezone: z.string().optional().describe('IANA time zone for cron and calendar times. Default: UTC, or the CRON_TZ of the cron expressions.'),
     jitter: durationSchema.optional().describe('Random delay added to each tick, at most this long.'),
     startAt: z.iso.datetime({ offset: true }).optional(),
     endAt: z.iso.datetime({ offset: true }).optional(),
@@ -102,7 +102,7 @@ export const scheduleSchema = z
     if (s.cron === undefined && s.interval === undefined && s.calendar === undefined) {
       ctx.addIssue({ code: 'custom', message: 'needs at least one of cron, interval or calendar' });
     }
-    if (!isValidTimeZone(s.timezone)) {
+    if (s.timezone !== undefined && !isValidTimeZone(s.timezone)) {
       ctx.addIssue({ code: 'custom', path: ['timezone'], message: `unknown IANA time zone ${JSON.stringify(s.timezone)}` });
     }
     const crons = s.cron === undefined ? [] : Array.isArray(s.cron) ? s.cron : [s.cron];
@@ -112,6 +112,13 @@ export const scheduleSchema = z
         ctx.addIssue({ code: 'custom', path: Array.isArray(s.cron) ? ['cron', i] : ['cron'], message: problem });
       }
     });
+    // Temporal allows one time zone per schedule: CRON_TZ prefixes must agree with each other
+    // and with `timezone`.
+    const zones = new Set(crons.map((c) => /^\s*(?:CRON_)?TZ=(\S+)/.exec(c)?.[1]).filter((z): z is string => z !== undefined));
+    if (s.timezone !== undefined) zones.add(s.timezone);
+    if (zones.size > 1) {
+      ctx.addIssue({ code: 'custom', path: s.timezone !== undefined ? ['timezone'] : ['cron'], message: `conflicting time zones ${[...zones].join(', ')}: a schedule has one time zone` });
+    }
     if (s.startAt !== undefined && s.endAt !== undefined && Date.parse(s.endAt) <= Date.parse(s.startAt)) {
       ctx.addIssue({ code: 'custom', path: ['endAt'], message: 'must be after startAt' });
     }

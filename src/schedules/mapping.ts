@@ -73,7 +73,11 @@ export interface DesiredSchedule {
 export function toSchedule(job: { written: JobSpecInput; spec: JobSpec; run: JobRunInput }, taskQueue: string, origin: JobOrigin): DesiredSchedule {
   const { spec } = job;
   const s = spec.schedule;
-  const cronExpressions = [...list(s.cron), ...list(s.calendar).map(calendarToCron)];
+  // A schedule has one time zone (validation makes CRON_TZ prefixes agree with `timezone`).
+  // The server wants every cron string to carry the same prefix or none, so move it to the spec.
+  const TZ_PREFIX = /^\s*(?:CRON_)?TZ=(\S+)\s+/;
+  const timezone = s.timezone ?? list(s.cron).map((c) => TZ_PREFIX.exec(c)?.[1]).find((z) => z !== undefined);
+  const cronExpressions = [...list(s.cron).map((c) => c.replace(TZ_PREFIX, '')), ...list(s.calendar).map(calendarToCron)];
   const intervals = list(s.interval).map((iv) => ({
     every: parseDuration(iv.every),
     ...(iv.offset === undefined ? {} : { offset: parseDuration(iv.offset) }),
@@ -88,7 +92,7 @@ export function toSchedule(job: { written: JobSpecInput; spec: JobSpec; run: Job
     spec: {
       ...(cronExpressions.length > 0 ? { cronExpressions } : {}),
       ...(intervals.length > 0 ? { intervals } : {}),
-      timezone: s.timezone,
+      ...(timezone === undefined ? {} : { timezone }),
       ...(s.jitter === undefined ? {} : { jitter: parseDuration(s.jitter) }),
       ...(s.startAt === undefined ? {} : { startAt: new Date(s.startAt) }),
       ...(s.endAt === undefined ? {} : { endAt: new Date(s.endAt) }),

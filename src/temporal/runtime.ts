@@ -23,8 +23,8 @@ export function installRuntime(logger: Logger): void {
   Runtime.install({
     logger: new DefaultLogger('INFO', (entry) => {
       const { sdkComponent, workflowId, runId, workflowRunId, taskToken: _opaque, ...meta } = (entry.meta ?? {}) as Record<string, unknown>;
-      // Sundial logs every failed attempt itself, with the run's fields; the SDK's copy is noise.
-      const level = entry.message === 'Activity failed' ? 'debug' : PINO_LEVEL[entry.level];
+      // Sundial logs every failed attempt and run itself, with the run's fields; the SDK's copies are noise.
+      const level = entry.message === 'Activity failed' || entry.message === 'Workflow failed' ? 'debug' : PINO_LEVEL[entry.level];
       sdkLogger[level](
         { ...meta, workflow_id: workflowId, run_id: runId ?? workflowRunId, sdk_component: sdkComponent },
         entry.message,

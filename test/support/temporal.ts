@@ -1,0 +1,85 @@
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import type { DefinedJob } from '../../src/jobs/define';
+import { JobRegistry } from '../../src/jobs/registry';
+import { createLogger, type Logger } from '../../src/observability/logger';
+import { connectWorker } from '../../src/temporal/connection';
+import type { TemporalConfig } from '../../src/config/env';
+import { createSundialWorker } from '../../src/worker/worker';
+
+/** The dev server `npm test` started for this run. */
+export function testAddress(): string {
+  const address = process.env.SUNDIAL_TEST_TEMPORAL_ADDRESS;
+  if (address === undefined) throw new Error('SUNDIAL_TEST_TEMPORAL_ADDRESS is not set: run the tests with `npm test`');
+  return address;
+}
+
+export function testCliPath(): string {
+  const cli = process.env.SUNDIAL_TEST_TEMPORAL_CLI;
+  if (cli === undefined) throw new Error('SUNDIAL_TEST_TEMPORAL_CLI is not set: run the tests with `npm test`');
+  return cli;
+}
+
+export const testLogger: Logger = createLogger(process.env.LOG_LEVEL ?? 'error');
+
+export function testTemporalConfig(taskQueue: string): TemporalConfig {
+  return {
+    address: testAddress(),
+    namespace: 'default',
+    taskQueue,
+    tls: { enabled: false },
+    apiKey: undefined,
+    connectTimeoutMs: 10_000,
+    uiUrl: undefined,
+  };
+}
+
+/** A name no other test uses: for task queues, job ids, schedule ids. */
+export function unique(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+export async function testClient(): Promise<Client> {
+  const connection = await Connection.connect({ address: testAddress() });
+  return new Client({ connection, namespace: 'default' });
+}
+
+export interface TestWorker {
+  readonly worker: Worker;
+  stop(): Promise<void>;
+}
+
+/** An in-process Sundial worker on its own task queue, serving the given jobs. */
+export async function startTestWorker(jobs: DefinedJob[] | JobRegistry, taskQueue: string, opts: { shutdownGraceMs?: number } = {}): Promise<TestWorker> {
+  const registry = jobs instanceof JobRegistry ? jobs : JobRegistry.create(jobs);
+  const connection = await connectWorker(testTemporalConfig(taskQueue), testAddress(), testLogger);
+  const worker = await createSundialWorker({
+    connection,
+    namespace: 'default',
+    taskQueue,
+    registry,
+    logger: testLogger,
+    shutdownGraceMs: opts.shutdownGraceMs ?? 2_000,
+  });
+  const running = worker.run();
+  return {
+    worker,
+    async stop() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      await connection.close();
+    },
+  };
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined> | T | undefined, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { defineJob, type DefinedJob } from '../../src/jobs/define';
+import { JobDefinitionError } from '../../src/jobs/errors';
+import { JobRegistry } from '../../src/jobs/registry';
+import { checkCron } from '../../src/jobs/cron';
+import { isValidTimeZone } from '../../src/jobs/spec';
+import { calendarToCron } from '../../src/schedules/mapping';
+
+const ok = (id: string, extra: Partial<Parameters<typeof defineJob>[0]> = {}): DefinedJob =>
+  defineJob({ id, schedule: { cron: '*/5 * * * *' }, run: () => 'done', ...extra });
+
+function problemsOf(jobs: DefinedJob[]): Array<{ jobId: string; path: string; message: string }> {
+  try {
+    JobRegistry.create(jobs);
+  } catch (err) {
+    assert.ok(err instanceof JobDefinitionError, `expected JobDefinitionError, got ${String(err)}`);
+    return [...err.problems];
+  }
+  assert.fail('expected the registry to reject the definitions');
+}
+
+function assertOneProblem(job: DefinedJob, path: string, pattern: RegExp): void {
+  const problems = problemsOf([job]);
+  const hit = problems.find((p) => p.path === path);
+  assert.ok(hit, `expected a problem at ${path}, got ${JSON.stringify(problems)}`);
+  assert.equal(hit.jobId, job.spec.id);
+  assert.match(hit.message, pattern);
+}
+
+describe('job definitions', () => {
+  it('accepts a valid definition and fills in the documented defaults', () => {
+    const registry = JobRegistry.create([ok('fine')]);
+    const job = registry.get('fine');
+    assert.ok(job);
+    assert.equal(job.spec.overlap, 'skip');
+    assert.equal(job.spec.catchupWindow, '1d');
+    assert.equal(job.run.retry.maximumAttempts, 3);
+    assert.equal(job.run.timeouts.startToCloseMs, 600_000);
+  });
+
+  it('rejects a malformed cron, naming the job and the field', () => {
+    assertOneProblem(ok('bad-cron', { schedule: { cron: '61 * * * *' } }), 'schedule.cron', /minute.*not in range/);
+    assertOneProblem(ok('bad-cron-2', { schedule: { cron: '* * *' } }), 'schedule.cron', /5 fields/);
+    assertOneProblem(ok('bad-cron-3', { schedule: { cron: ['0 3 * * *', '0 3 L * *'] } }), 'schedule.cron.1', /day-of-month/);
+  });
+
+  it('rejects an unknown time zone', () => {
+    assertOneProblem(ok('bad-tz', { schedule: { cron: '0 3 * * *', timezone: 'Mars/Olympus_Mons' } }), 'schedule.timezone', /unknown IANA time zone/);
+  });
+
+  it('rejects a CRON_TZ that conflicts with the schedule time zone', () => {
+    assertOneProblem(ok('two-zones', { schedule: { cron: 'CRON_TZ=Asia/Tokyo 0 3 * * *', timezone: 'Europe/Paris' } }), 'schedule.timezone', /conflicting time zones/);
+  });
+
+  it('rejects an interval under one second', () => {
+    assertOneProblem(ok('fast', { schedule: { interval: { every: '500ms' } } }), 'schedule.interval.every', /at least 1s/);
+  });
+
+  it('rejects a backoff coefficient under 1', () => {
+    assertOneProblem(ok('shrinking', { retry: { backoffCoefficient: 0.5 } }), 'retry.backoffCoefficient', /at least 1/);
+  });
+
+  it('rejects a maximum interval shorter than the initial interval', () => {
+    assertOneProblem(ok('inverted', { retry: { initialInterval: '10s', maximumInterval: '5s' } }), 'retry.maximumInterval', /initialInterval/);
+  });
+
+  it('rejects negative attempts', () => {
+    assertOneProblem(ok('negative', { retry: { maximumAttempts: -1 } }), 'retry.maximumAttempts', /negative/);
+  });
+
+  it('rejects duplicate ids', () => {
+    const problems = problemsOf([ok('twice'), ok('twice')]);
+    assert.deepEqual(
+      problems.map((p) => [p.jobId, p.path]),
+      [['twice', 'id']],
+    );
+  });
+
+  it('rejects a catch-up window under the server minimum of 10s', () => {
+    assertOneProblem(ok('short-catchup', { catchupWindow: '5s' }), 'catchupWindow', /10s/);
+  });
+
+  it('rejects a duration without a unit', () => {
+    assertOneProblem(ok('unitless', { timeouts: { startToClose: '30' } }), 'timeouts.startToClose', /duration/);
+  });
+
+  it('reports every bad job in one error', () => {
+    const problems = problemsOf([ok('a', { schedule: { cron: 'x' } }), ok('b', { retry: { maximumAttempts: -2 } })]);
+    assert.deepEqual(new Set(problems.map((p) => p.jobId)), new Set(['a', 'b']));
+  });
+});
+
+describe('cron grammar (as the Temporal server parses it)', () => {
+  const valid = [
+    '0 3 * * *',
+    '*/15 9-17 * * mon-fri',
+    '0 0 1 jan,jul *',
+    '0 12 * * * 2030',
+    '*/10 * * * * * *',
+    '@daily',
+    '@every 90m/5m',
+    'CRON_TZ=Europe/Berlin 0 3 * * *',
+    '0 3 * * 7 # sundays',
+  ];
+  for (const c of valid) it(`accepts ${JSON.stringify(c)}`, () => assert.equal(checkCron(c, isValidTimeZone), undefined));
+  const invalid: Array<[string, RegExp]> = [
+    ['0 3 * *', /5 fields/],
+    ['0 24 * * *', /hour/],
+    ['0 0 0 * *', /day-of-month/],
+    ['0 0 * 13 *', /month/],
+    ['*/0 * * * *', /step/],
+    ['0 0 * * 8', /day-of-week/],
+    ['@fortnightly', /macro/],
+    ['@every soon', /duration/],
+    ['CRON_TZ=Nowhere/Land 0 3 * * *', /time zone/],
+    ['5-1 * * * *', /minute/],
+    ['0 0 ? * *', /day-of-month/],
+  ];
+  for (const [c, why] of invalid) it(`rejects ${JSON.stringify(c)}`, () => assert.match(checkCron(c, isValidTimeZone) ?? '', why));
+});
+
+describe('calendar specs', () => {
+  it('map to 7-field cron strings with Temporal calendar defaults', () => {
+    assert.equal(calendarToCron({ hour: '3', dayOfWeek: 'mon-fri' }), '0 0 3 * * mon-fri *');
+    assert.equal(calendarToCron({ second: '*/30', minute: '*', hour: '*', comment: 'half-minutely' }), '*/30 * * * * * * # half-minutely');
+  });
+
+  it('reject a bad field by name', () => {
+    assertOneProblem(ok('bad-cal', { schedule: { calendar: { hour: '25' } } }), 'schedule.calendar.hour', /hour/);
+  });
+});
