@@ -16,6 +16,9 @@ export interface SundialWorkerOptions {
   readonly identity?: string;
 }
 
+/** See stickyQueueScheduleToStartTimeout below. */
+export const STICKY_TIMEOUT_MS = 2_000;
+
 /** The compiled workflows module (job workflow and users' multi-step job workflows). */
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
@@ -32,6 +35,10 @@ export async function createSundialWorker(opts: SundialWorkerOptions): Promise<W
     identity,
     workflowsPath: WORKFLOWS_PATH,
     activities: createActivities({ registry: opts.registry, logger: opts.logger, userAgent: `sundial (worker ${identity})` }),
+    // A workflow's next task goes first to the worker that has it cached. If that worker died
+    // (kill -9), the task waits this long before any worker may take it: the SDK's 10 s default
+    // would dominate failover time. A cache miss costs a replay, cheap for our short workflows.
+    stickyQueueScheduleToStartTimeout: STICKY_TIMEOUT_MS,
     shutdownGraceTime: opts.shutdownGraceMs,
     // Activities cancelled at the end of the grace time get a moment to report back.
     shutdownForceTime: opts.shutdownGraceMs + 5_000,
