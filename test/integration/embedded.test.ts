@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { freePort } from '../support/ports';
+import { FIXTURES, isAlive, startSundial, type SundialProcess } from '../support/processes';
+import { testCliPath, waitFor } from '../support/temporal';
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(port, '127.0.0.1');
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}
+
+async function completedRuns(address: string, jobId: string): Promise<string[]> {
+  const connection = await Connection.connect({ address });
+  try {
+    const client = new Client({ connection });
+    const ids: string[] = [];
+    for await (const wf of client.workflow.list({ query: `SundialJobId = "${jobId}" AND ExecutionStatus = "Completed"` })) ids.push(wf.workflowId);
+    return ids;
+  } finally {
+    await connection.close();
+  }
+}
+
+describe('the embedded default (npm start)', () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'sundial-embedded-'));
+  const running: SundialProcess[] = [];
+  after(() => {
+    for (const p of running) if (isAlive(p.pid)) p.child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('starts server, worker and API; Ctrl-C stops everything with exit 0; a restart keeps schedules and past runs', async () => {
+    const [temporalPort, uiPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+    const env = {
+      SUNDIAL_DATA_DIR: dataDir,
+      SUNDIAL_TEMPORAL_PORT: String(temporalPort),
+      SUNDIAL_TEMPORAL_UI_PORT: String(uiPort),
+      PORT: String(apiPort),
+      TEMPORAL_CLI: testCliPath(),
+      SUNDIAL_JOBS_MODULE: path.join(FIXTURES, 'probe-jobs.js'),
+      TEMPORAL_TASK_QUEUE: 'embedded-test',
+    };
+    const address = `127.0.0.1:${temporalPort}`;
+
+    const first = startSundial('embedded', env);
+    running.push(first);
+    const up = await first.waitForLog((l) => l.msg === 'Sundial is up', 90_000);
+    assert.equal(up.api, `http://127.0.0.1:${apiPort}`);
+    assert.equal(up.web_ui, `http://127.0.0.1:${uiPort}/namespaces/default/schedules`);
+    assert.match(first.output(), /Temporal Web UI: http:\/\/127\.0\.0\.1:\d+/);
+    assert.equal((await fetch(`${up.api as string}/healthz`)).status, 200);
+    assert.equal((await fetch(`${up.api as string}/readyz`)).status, 200);
+    assert.equal((await fetch(`http://127.0.0.1:${uiPort}/`)).status, 200, 'the Web UI answers');
+    const firstRuns = await waitFor('two completed runs', 60_000, async () => {
+      const runs = await completedRuns(address, 'restart-probe');
+      return runs.length >= 2 ? runs : undefined;
+    });
+
+    first.child.kill('SIGINT');
+    const code = await first.exited;
+    assert.equal(code, 0, `exit code; output:\n${first.output().slice(-2000)}`);
+    assert.equal(await portOpen(temporalPort), false, 'the dev server stopped');
+    assert.equal(await portOpen(apiPort), false, 'the API stopped');
+
+    const second = startSundial('embedded', env);
+    running.push(second);
+    const reconciled = await second.waitForLog((l) => l.msg === 'schedules reconciled', 90_000);
+    assert.deepEqual(reconciled.unchanged, ['restart-probe'], 'the schedule survived the restart unchanged');
+    assert.deepEqual(reconciled.created, []);
+    const runsAfter = await completedRuns(address, 'restart-probe');
+    for (const id of firstRuns) assert.ok(runsAfter.includes(id), `past run ${id} is still there`);
+    second.child.kill('SIGTERM');
+    assert.equal(await second.exited, 0);
+    assert.equal(await portOpen(temporalPort), false);
+  });
+});

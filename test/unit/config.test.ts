@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/config/env';
+
+function problem(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('configuration from the environment', () => {
+  it('has documented defaults: the embedded default on 7233/8233, API on 127.0.0.1:8080', () => {
+    const c = loadConfig({});
+    assert.equal(c.temporal.address, undefined);
+    assert.equal(c.temporal.namespace, 'default');
+    assert.equal(c.temporal.taskQueue, 'sundial');
+    assert.deepEqual(c.api, { host: '127.0.0.1', port: 8080 });
+    assert.deepEqual(c.embedded, { dataDir: '.sundial', temporalPort: 7233, uiPort: 8233 });
+    assert.equal(c.logLevel, 'info');
+    assert.equal(c.shutdownGraceMs, 10_000);
+  });
+
+  it('names the variable of a wrong value', () => {
+    assert.equal(problem({ PORT: 'eighty' }).variable, 'PORT');
+    assert.equal(problem({ PORT: '70000' }).variable, 'PORT');
+    assert.equal(problem({ SUNDIAL_TEMPORAL_PORT: '-1' }).variable, 'SUNDIAL_TEMPORAL_PORT');
+    assert.equal(problem({ TEMPORAL_ADDRESS: 'http://temporal:7233' }).variable, 'TEMPORAL_ADDRESS');
+    assert.equal(problem({ LOG_LEVEL: 'loud' }).variable, 'LOG_LEVEL');
+    assert.equal(problem({ SUNDIAL_SHUTDOWN_GRACE: '10' }).variable, 'SUNDIAL_SHUTDOWN_GRACE');
+    assert.equal(problem({ SUNDIAL_PRUNE_ORPHANS: 'maybe' }).variable, 'SUNDIAL_PRUNE_ORPHANS');
+  });
+
+  it('wants a TLS certificate and key together', () => {
+    const err = problem({ TEMPORAL_ADDRESS: 'x.tmprl.cloud:7233', TEMPORAL_TLS_CERT_FILE: '/c.pem' });
+    assert.equal(err.variable, 'TEMPORAL_TLS_KEY_FILE');
+  });
+
+  it('never echoes a secret in its error', () => {
+    const err = problem({ TEMPORAL_API_KEY: 'sk-very-secret', PORT: 'x' });
+    assert.doesNotMatch(err.message, /sk-very-secret/);
+    const noAddress = problem({ TEMPORAL_API_KEY: 'sk-very-secret' });
+    assert.equal(noAddress.variable, 'TEMPORAL_ADDRESS');
+    assert.doesNotMatch(noAddress.message, /sk-very-secret/);
+  });
+
+  it('enables TLS for an API key on an existing cluster', () => {
+    const c = loadConfig({ TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233', TEMPORAL_API_KEY: 'k' });
+    assert.equal(c.temporal.tls.enabled, true);
+    assert.equal(c.temporal.apiKey, 'k');
+  });
+
+  it('treats empty variables as unset', () => {
+    assert.equal(loadConfig({ PORT: '' }).api.port, 8080);
+  });
+});
