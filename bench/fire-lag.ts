@@ -1,0 +1,117 @@
+/**
+ * `npm run bench`: fire lag of one-second schedules on the embedded default's kind of server
+ * (dev server, SQLite file). For N = 10 and N = 100 schedules it runs for a fixed period and
+ * reports the lag from each tick's scheduled time to the start of its activity (p50/p95/p99)
+ * and the runs completed per second. A measurement, not a test: nothing here fails on a number.
+ *
+ * Options (environment): BENCH_SECONDS (default 60), BENCH_SIZES (default "10,100").
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { defineJob } from '../src/jobs/define';
+import { JobRegistry } from '../src/jobs/registry';
+import { createLogger } from '../src/observability/logger';
+import { reconcileSchedules } from '../src/schedules/reconcile';
+import { ensureTemporalCli } from '../src/temporal/cli';
+import { connectWorker } from '../src/temporal/connection';
+import { startDevServer } from '../src/temporal/dev-server';
+import { createSundialWorker } from '../src/worker/worker';
+import { freePort } from '../test/support/ports';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
+const SIZES = (process.env.BENCH_SIZES ?? '10,100').split(',').map(Number);
+const WARMUP_MS = 5_000;
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+async function measure(address: string, n: number): Promise<Record<string, number>> {
+  const logger = createLogger('error');
+  const taskQueue = `bench-${n}-${Date.now()}`;
+  const lags: Array<{ at: number; lag: number }> = [];
+  let completed = 0;
+  const jobs = Array.from({ length: n }, (_, i) =>
+    defineJob({
+      id: `bench-${n}-${i}`,
+      schedule: { interval: { every: '1s' } },
+      overlap: 'allow_all',
+      run: (ctx) => {
+        const now = Date.now();
+        lags.push({ at: now, lag: now - ctx.scheduledAt.getTime() });
+        completed++;
+        return null;
+      },
+    }),
+  );
+  const registry = JobRegistry.create(jobs);
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection });
+  const nativeConnection = await connectWorker(
+    { address, namespace: 'default', taskQueue, tls: { enabled: false }, apiKey: undefined, connectTimeoutMs: 10_000, uiUrl: undefined },
+    address,
+    logger,
+  );
+  const worker = await createSundialWorker({ connection: nativeConnection, namespace: 'default', taskQueue, registry, logger, shutdownGraceMs: 1_000 });
+  const running = worker.run();
+  await reconcileSchedules({ client, registry, taskQueue, logger, pruneOrphans: false });
+  const start = Date.now();
+  await new Promise((r) => setTimeout(r, SECONDS * 1_000));
+  const end = Date.now();
+  for (const j of registry.jobs) await client.schedule.getHandle(j.spec.id).delete();
+  worker.shutdown();
+  await running;
+  await nativeConnection.close();
+  await connection.close();
+  const window = lags.filter((l) => l.at >= start + WARMUP_MS && l.at <= end).map((l) => l.lag).sort((a, b) => a - b);
+  const seconds = (end - start - WARMUP_MS) / 1000;
+  return {
+    schedules: n,
+    samples: window.length,
+    expected: Math.round(n * seconds),
+    p50_ms: percentile(window, 50),
+    p95_ms: percentile(window, 95),
+    p99_ms: percentile(window, 99),
+    max_ms: window[window.length - 1] ?? NaN,
+    runs_per_s: Number((window.length / seconds).toFixed(1)),
+    total_completed: completed,
+  };
+}
+
+async function main(): Promise<void> {
+  const cli = await ensureTemporalCli();
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'sundial-bench-'));
+  const port = await freePort();
+  const server = await startDevServer({ cliPath: cli.path, dataDir, port, uiPort: undefined, namespace: 'default', logger: createLogger('error') });
+  process.stdout.write(
+    `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB; node ${process.version}\n` +
+      `server: temporal server start-dev (CLI ${cli.path}), SQLite file in ${dataDir}, default pragmas\n` +
+      `period: ${SECONDS} s per size, first ${WARMUP_MS / 1000} s discarded\n\n`,
+  );
+  try {
+    const rows = [];
+    for (const n of SIZES) {
+      const row = await measure(server.address, n);
+      rows.push(row);
+      process.stdout.write(`${JSON.stringify(row)}\n`);
+    }
+    process.stdout.write('\n| schedules | samples (expected) | p50 lag | p95 lag | p99 lag | max | runs/s |\n|---|---|---|---|---|---|---|\n');
+    for (const r of rows) {
+      process.stdout.write(`| ${r.schedules} | ${r.samples} (${r.expected}) | ${r.p50_ms} ms | ${r.p95_ms} ms | ${r.p99_ms} ms | ${r.max_ms} ms | ${r.runs_per_s} |\n`);
+    }
+  } finally {
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
