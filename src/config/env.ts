@@ -53,6 +53,7 @@ const envSchema = z.object({
   TEMPORAL_API_KEY: nonEmpty.optional(),
   TEMPORAL_CONNECT_TIMEOUT: duration.default(10_000),
   TEMPORAL_UI_URL: z.url({ message: 'must be an absolute URL' }).optional(),
+  SUNDIAL_API_URL: z.url({ message: 'must be an absolute URL' }).optional(),
   HOST: nonEmpty.default('127.0.0.1'),
   PORT: port.default(8080),
   SUNDIAL_DATA_DIR: nonEmpty.default('.sundial'),
@@ -93,7 +94,8 @@ export interface TemporalConfig {
 
 export interface Config {
   readonly temporal: TemporalConfig;
-  readonly api: { readonly host: string; readonly port: number };
+  /** `url`: how workers and links reach the API; undefined means http://host:port. */
+  readonly api: { readonly host: string; readonly port: number; readonly url?: string };
   readonly embedded: { readonly dataDir: string; readonly temporalPort: number; readonly uiPort: number };
   readonly jobsModule: string | undefined;
   readonly pruneOrphans: boolean;
@@ -143,7 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       connectTimeoutMs: e.TEMPORAL_CONNECT_TIMEOUT,
       uiUrl: e.TEMPORAL_UI_URL,
     },
-    api: { host: e.HOST, port: e.PORT },
+    api: { host: e.HOST, port: e.PORT, ...(e.SUNDIAL_API_URL === undefined ? {} : { url: e.SUNDIAL_API_URL.replace(/\/+$/, '') }) },
     embedded: { dataDir: e.SUNDIAL_DATA_DIR, temporalPort: e.SUNDIAL_TEMPORAL_PORT, uiPort: e.SUNDIAL_TEMPORAL_UI_PORT },
     jobsModule: e.SUNDIAL_JOBS_MODULE,
     pruneOrphans: e.SUNDIAL_PRUNE_ORPHANS,

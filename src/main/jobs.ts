@@ -11,6 +11,7 @@ export function buildRegistry(config: Config, apiUrl: string): JobRegistry {
 
 /** The API URL jobs may call; known before the API listens unless the port is 0. */
 export function configuredApiUrl(config: Config): string {
+  if (config.api.url !== undefined) return config.api.url;
   const host = config.api.host === '0.0.0.0' || config.api.host === '::' ? '127.0.0.1' : config.api.host;
   return `http://${host}:${config.api.port}`;
 }
