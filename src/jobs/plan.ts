@@ -1,6 +1,7 @@
 import { parseDuration } from '../util/duration';
 import type { JobRunInput, TaskPlan } from './run-types';
 import type { JobSpec } from './spec';
+import type { JobCode } from './define';
 
 /** Default per-attempt timeout when a job sets neither startToClose nor scheduleToClose. */
 export const DEFAULT_START_TO_CLOSE_MS = 10 * 60_000;
@@ -10,10 +11,18 @@ export const DEFAULT_START_TO_CLOSE_MS = 10 * 60_000;
  */
 export const DEFAULT_HTTP_HEARTBEAT_MS = 5_000;
 
+function codeTask(name: string, code: JobCode | undefined, args: unknown): TaskPlan {
+  const withArgs = args === undefined ? {} : { args };
+  // A job type this process has no code for runs as an activity: a worker that has it will.
+  return code?.mode === 'workflow'
+    ? { type: 'code', name, mode: 'workflow', workflowType: code.workflowType, ...withArgs }
+    : { type: 'code', name, mode: 'activity', ...withArgs };
+}
+
 const optMs = (d: string | number | undefined): number | undefined => (d === undefined ? undefined : parseDuration(d));
 
 /** Compiles a validated spec into the input every run of the job receives. Pure. */
-export function planRun(spec: JobSpec, codeMode: (name: string) => 'activity' | 'workflow'): JobRunInput {
+export function planRun(spec: JobSpec, codeFor: (name: string) => JobCode | undefined): JobRunInput {
   const t = spec.task;
   const task: TaskPlan =
     t.type === 'http'
@@ -30,7 +39,7 @@ export function planRun(spec: JobSpec, codeMode: (name: string) => 'activity' | 
             ...(t.request.expectedStatus === undefined ? {} : { expectedStatus: t.request.expectedStatus }),
           },
         }
-      : { type: 'code', name: t.name, mode: codeMode(t.name), ...(t.args === undefined ? {} : { args: t.args }) };
+      : codeTask(t.name, codeFor(t.name), t.args);
 
   const startToCloseMs = optMs(spec.timeouts.startToClose);
   const scheduleToCloseMs = optMs(spec.timeouts.scheduleToClose);

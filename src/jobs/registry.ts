@@ -46,8 +46,7 @@ export class JobRegistry {
         problems.push({ jobId, path: 'task.name', message: `no job type ${JSON.stringify(task.name)} is defined in code` });
         continue;
       }
-      const mode = (name: string) => code.get(name)?.mode ?? 'activity';
-      jobs.push({ written: d.spec, spec: parsed.spec, run: planRun(parsed.spec, mode) });
+      jobs.push({ written: d.spec, spec: parsed.spec, run: planRun(parsed.spec, (name) => code.get(name)) });
     }
     if (problems.length > 0) throw new JobDefinitionError(problems);
     return new JobRegistry(jobs, code);

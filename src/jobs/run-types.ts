@@ -16,7 +16,8 @@ export interface HttpRequestPlan {
 
 export type TaskPlan =
   | { readonly type: 'http'; readonly request: HttpRequestPlan }
-  | { readonly type: 'code'; readonly name: string; readonly mode: 'activity' | 'workflow'; readonly args?: unknown };
+  | { readonly type: 'code'; readonly name: string; readonly mode: 'activity'; readonly args?: unknown }
+  | { readonly type: 'code'; readonly name: string; readonly mode: 'workflow'; readonly workflowType: string; readonly args?: unknown };
 
 export interface RetryPlan {
   readonly initialIntervalMs: number;

@@ -8,10 +8,10 @@ import { createApp } from '../api/app';
 import { startApi } from '../api/server';
 import { reconcileSchedules } from '../schedules/reconcile';
 import { ensureTemporalCli } from '../temporal/cli';
-import { connectClient, connectWorker } from '../temporal/connection';
+import { connectClient } from '../temporal/connection';
 import { startDevServer } from '../temporal/dev-server';
-import { createSundialWorker } from '../worker/worker';
 import { buildRegistry, configuredApiUrl } from './jobs';
+import { runWorker } from './run-worker';
 import { configOrExit, failStartup, onShutdownSignal } from './process';
 import type { Config } from '../config/env';
 import type { Logger } from '../observability/logger';
@@ -59,22 +59,9 @@ async function main(running: Running, logger: Logger, config: Config): Promise<v
   const report = await reconcileSchedules({ client, registry, taskQueue: config.temporal.taskQueue, logger, pruneOrphans: config.pruneOrphans });
   logger.info(report, 'schedules reconciled');
 
-  const connection = await connectWorker(config.temporal, address, logger);
-  const worker = await createSundialWorker({
-    connection,
-    namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
-    registry,
-    logger,
-    shutdownGraceMs: config.shutdownGraceMs,
-  });
-  const workerDone = worker.run();
-  running.worker = async () => {
-    worker.shutdown();
-    await workerDone;
-    await connection.close();
-  };
-  workerDone.catch((err: unknown) => {
+  const worker = await runWorker(config, address, registry, logger);
+  running.worker = () => worker.stop();
+  worker.done.catch((err: unknown) => {
     logger.fatal({ err }, 'worker stopped unexpectedly');
     process.kill(process.pid, 'SIGTERM');
   });

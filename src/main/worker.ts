@@ -4,10 +4,10 @@
  * schedules at start-up, which is safe from any number of processes at once.
  */
 import { reconcileSchedules } from '../schedules/reconcile';
-import { connectClient, connectWorker } from '../temporal/connection';
+import { connectClient } from '../temporal/connection';
 import { ensureSearchAttributes } from '../temporal/register-search-attributes';
-import { createSundialWorker } from '../worker/worker';
 import { buildRegistry, configuredApiUrl } from './jobs';
+import { runWorker } from './run-worker';
 import { configOrExit, failStartup, onShutdownSignal } from './process';
 
 const { config, logger } = configOrExit();
@@ -21,23 +21,10 @@ async function main(): Promise<void> {
   logger.info(report, 'schedules reconciled');
   await client.connection.close();
 
-  const connection = await connectWorker(config.temporal, address, logger);
-  const worker = await createSundialWorker({
-    connection,
-    namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
-    registry,
-    logger,
-    shutdownGraceMs: config.shutdownGraceMs,
-  });
-  const done = worker.run();
-  onShutdownSignal(logger, async () => {
-    worker.shutdown();
-    await done;
-    await connection.close();
-  });
+  const worker = await runWorker(config, address, registry, logger);
+  onShutdownSignal(logger, () => worker.stop());
   logger.info({ temporal: address, task_queue: config.temporal.taskQueue, jobs: registry.jobs.map((j) => j.spec.id) }, 'worker running');
-  await done;
+  await worker.done;
 }
 
 main().catch((err: unknown) => failStartup(logger, err));

@@ -3,3 +3,4 @@
  * activities are imported as types. A multi-step job's own workflow is exported from here too.
  */
 export { jobWorkflow } from './job-workflow';
+export { httpSequenceWorkflow } from './jobs/http-sequence';

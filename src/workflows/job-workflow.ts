@@ -113,7 +113,7 @@ async function runChildWithRetries(input: JobRunInput, workflowType: string, arg
 
 async function runTask(input: JobRunInput, idempotencyKey: string, scheduledAt: string): Promise<TaskResult> {
   const task = input.task;
-  if (task.type === 'code' && task.mode === 'workflow') return runChildWithRetries(input, task.name, task.args);
+  if (task.type === 'code' && task.mode === 'workflow') return runChildWithRetries(input, task.workflowType, task.args);
   const acts = proxyActivities<Activities>(activityOptions(input));
   try {
     if (task.type === 'http') return await acts.runHttpTask({ jobId: input.jobId, request: task.request, idempotencyKey, scheduledAt });

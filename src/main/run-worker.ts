@@ -1,0 +1,34 @@
+import type { Config } from '../config/env';
+import type { JobRegistry } from '../jobs/registry';
+import type { Logger } from '../observability/logger';
+import { connectWorker } from '../temporal/connection';
+import { createSundialWorker } from '../worker/worker';
+
+export interface RunningWorker {
+  /** Settles when the worker has stopped. */
+  readonly done: Promise<void>;
+  /** Drains the worker (grace period, then cancellation) and closes its connection. */
+  stop(): Promise<void>;
+}
+
+/** Connects, creates and runs a worker with the process's configuration. */
+export async function runWorker(config: Config, address: string, registry: JobRegistry, logger: Logger): Promise<RunningWorker> {
+  const connection = await connectWorker(config.temporal, address, logger);
+  const worker = await createSundialWorker({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    registry,
+    logger,
+    shutdownGraceMs: config.shutdownGraceMs,
+  });
+  const done = worker.run();
+  return {
+    done,
+    async stop() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+      await connection.close();
+    },
+  };
+}
