@@ -9,6 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
+import { Context } from '@temporalio/activity';
 import { Client, Connection } from '@temporalio/client';
 import { defineJob } from '../src/jobs/define';
 import { JobRegistry } from '../src/jobs/registry';
@@ -16,7 +17,7 @@ import { createLogger } from '../src/observability/logger';
 import { reconcileSchedules } from '../src/schedules/reconcile';
 import { ensureTemporalCli } from '../src/temporal/cli';
 import { connectWorker } from '../src/temporal/connection';
-import { startDevServer } from '../src/temporal/dev-server';
+import { SCHEDULER_TUNING, SQLITE_PRAGMAS, startDevServer } from '../src/temporal/dev-server';
 import { createSundialWorker } from '../src/worker/worker';
 import { freePort } from '../test/support/ports';
 
@@ -32,7 +33,10 @@ function percentile(sorted: number[], p: number): number {
 async function measure(address: string, n: number): Promise<Record<string, number>> {
   const logger = createLogger('error');
   const taskQueue = `bench-${n}-${Date.now()}`;
-  const lags: Array<{ at: number; lag: number }> = [];
+  // lag = tick -> activity start; split at the moment the workflow scheduled the activity:
+  // toScheduled covers the schedule starting the workflow and its first workflow task,
+  // toStart the activity's dispatch to the worker.
+  const lags: Array<{ at: number; lag: number; toScheduled: number; toStart: number }> = [];
   let completed = 0;
   const jobs = Array.from({ length: n }, (_, i) =>
     defineJob({
@@ -41,7 +45,8 @@ async function measure(address: string, n: number): Promise<Record<string, numbe
       overlap: 'allow_all',
       run: (ctx) => {
         const now = Date.now();
-        lags.push({ at: now, lag: now - ctx.scheduledAt.getTime() });
+        const scheduled = Context.current().info.currentAttemptScheduledTimestampMs;
+        lags.push({ at: now, lag: now - ctx.scheduledAt.getTime(), toScheduled: scheduled - ctx.scheduledAt.getTime(), toStart: now - scheduled });
         completed++;
         return null;
       },
@@ -66,7 +71,10 @@ async function measure(address: string, n: number): Promise<Record<string, numbe
   await running;
   await nativeConnection.close();
   await connection.close();
-  const window = lags.filter((l) => l.at >= start + WARMUP_MS && l.at <= end).map((l) => l.lag).sort((a, b) => a - b);
+  const inWindow = lags.filter((l) => l.at >= start + WARMUP_MS && l.at <= end);
+  const window = inWindow.map((l) => l.lag).sort((a, b) => a - b);
+  const toScheduled = inWindow.map((l) => l.toScheduled).sort((a, b) => a - b);
+  const toStart = inWindow.map((l) => l.toStart).sort((a, b) => a - b);
   const seconds = (end - start - WARMUP_MS) / 1000;
   return {
     schedules: n,
@@ -77,6 +85,10 @@ async function measure(address: string, n: number): Promise<Record<string, numbe
     p99_ms: percentile(window, 99),
     max_ms: window[window.length - 1] ?? NaN,
     runs_per_s: Number((window.length / seconds).toFixed(1)),
+    tick_to_activity_scheduled_p50_ms: percentile(toScheduled, 50),
+    tick_to_activity_scheduled_p99_ms: percentile(toScheduled, 99),
+    activity_scheduled_to_start_p50_ms: percentile(toStart, 50),
+    activity_scheduled_to_start_p99_ms: percentile(toStart, 99),
     total_completed: completed,
   };
 }
@@ -85,10 +97,21 @@ async function main(): Promise<void> {
   const cli = await ensureTemporalCli();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'sundial-bench-'));
   const port = await freePort();
-  const server = await startDevServer({ cliPath: cli.path, dataDir, port, uiPort: undefined, namespace: 'default', logger: createLogger('error') });
+  const dynamicConfig = process.env.BENCH_DYNAMIC_CONFIG === undefined ? {} : (JSON.parse(process.env.BENCH_DYNAMIC_CONFIG) as Record<string, string | number>);
+  const sqlitePragmas = process.env.BENCH_SQLITE_PRAGMAS === undefined ? undefined : (JSON.parse(process.env.BENCH_SQLITE_PRAGMAS) as Record<string, string>);
+  const server = await startDevServer({
+    cliPath: cli.path,
+    dataDir,
+    port,
+    uiPort: undefined,
+    namespace: 'default',
+    logger: createLogger('error'),
+    dynamicConfig,
+    ...(sqlitePragmas === undefined ? {} : { sqlitePragmas }),
+  });
   process.stdout.write(
     `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB; node ${process.version}\n` +
-      `server: temporal server start-dev (CLI ${cli.path}), SQLite file in ${dataDir}, default pragmas\n` +
+      `server: temporal server start-dev (CLI ${cli.path}), SQLite file in ${dataDir}, pragmas ${JSON.stringify(sqlitePragmas ?? SQLITE_PRAGMAS)}; dynamic config ${JSON.stringify({ ...SCHEDULER_TUNING, ...dynamicConfig })}\n` +
       `period: ${SECONDS} s per size, first ${WARMUP_MS / 1000} s discarded\n\n`,
   );
   try {

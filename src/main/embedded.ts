@@ -9,6 +9,7 @@ import { startApi } from '../api/server';
 import { reconcileSchedules } from '../schedules/reconcile';
 import { ensureTemporalCli } from '../temporal/cli';
 import { connectClient } from '../temporal/connection';
+import { ensureSearchAttributes } from '../temporal/register-search-attributes';
 import { startDevServer } from '../temporal/dev-server';
 import { buildRegistry, configuredApiUrl } from './jobs';
 import { runWorker } from './run-worker';
@@ -51,6 +52,8 @@ async function main(running: Running, logger: Logger, config: Config): Promise<v
   }
   const client = await connectClient(config.temporal, address);
   running.client = () => client.connection.close();
+  // The dev server registers them on its command line; an existing cluster may not have them.
+  if (config.temporal.address !== undefined) await ensureSearchAttributes(client, config.temporal.namespace, logger);
 
   const api = await startApi(createApp({ client, logger }), config.api.host, config.api.port);
   running.api = () => api.stop();
@@ -61,9 +64,11 @@ async function main(running: Running, logger: Logger, config: Config): Promise<v
 
   const worker = await runWorker(config, address, registry, logger);
   running.worker = () => worker.stop();
-  worker.done.catch((err: unknown) => {
-    logger.fatal({ err }, 'worker stopped unexpectedly');
-    process.kill(process.pid, 'SIGTERM');
+  worker.done.catch(async (err: unknown) => {
+    logger.fatal({ error_type: (err as Error).name, error_msg: (err as Error).message }, 'worker stopped unexpectedly');
+    running.worker = undefined;
+    await stopAll(running).catch(() => undefined);
+    process.exit(1);
   });
 
   const webUi = uiUrl === undefined ? undefined : `${uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/schedules`;

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { DefinedJob } from '../../src/jobs/define';
 import { JobRegistry } from '../../src/jobs/registry';
 import { createLogger, type Logger } from '../../src/observability/logger';
-import { connectWorker } from '../../src/temporal/connection';
-import type { TemporalConfig } from '../../src/config/env';
+import { installRuntime } from '../../src/temporal/runtime';
 import { createSundialWorker } from '../../src/worker/worker';
 
 /** The dev server `npm test` started for this run. */
@@ -22,18 +22,6 @@ export function testCliPath(): string {
 }
 
 export const testLogger: Logger = createLogger(process.env.LOG_LEVEL ?? 'error');
-
-export function testTemporalConfig(taskQueue: string): TemporalConfig {
-  return {
-    address: testAddress(),
-    namespace: 'default',
-    taskQueue,
-    tls: { enabled: false },
-    apiKey: undefined,
-    connectTimeoutMs: 10_000,
-    uiUrl: undefined,
-  };
-}
 
 /** A name no other test uses: for task queues, job ids, schedule ids. */
 export function unique(prefix: string): string {
@@ -53,9 +41,10 @@ export interface TestWorker {
 /** An in-process Sundial worker on its own task queue, serving the given jobs. */
 export async function startTestWorker(jobs: DefinedJob[] | JobRegistry, taskQueue: string, opts: { shutdownGraceMs?: number } = {}): Promise<TestWorker> {
   const registry = jobs instanceof JobRegistry ? jobs : JobRegistry.create(jobs);
-  const connection = await connectWorker(testTemporalConfig(taskQueue), testAddress(), testLogger);
+  installRuntime(testLogger);
+  const env = await TestWorkflowEnvironment.createFromExistingServer({ address: testAddress(), namespace: 'default' });
   const worker = await createSundialWorker({
-    connection,
+    connection: env.nativeConnection,
     namespace: 'default',
     taskQueue,
     registry,
@@ -68,7 +57,7 @@ export async function startTestWorker(jobs: DefinedJob[] | JobRegistry, taskQueu
     async stop() {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
-      await connection.close();
+      await env.teardown();
     },
   };
 }
