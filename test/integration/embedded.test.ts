@@ -58,7 +58,8 @@ describe('the embedded default (npm start)', () => {
     const up = await first.waitForLog((l) => l.msg === 'Sundial is up', 90_000);
     assert.equal(up.api, `http://127.0.0.1:${apiPort}`);
     assert.equal(up.web_ui, `http://127.0.0.1:${uiPort}/namespaces/default/schedules`);
-    assert.match(first.output(), /Temporal Web UI: http:\/\/127\.0\.0\.1:\d+/);
+    // The human banner goes to stderr, which may arrive after the log line on stdout.
+    await waitFor('the banner naming the Web UI', 5_000, () => (new RegExp(`Temporal Web UI: http://127\\.0\\.0\\.1:${uiPort}/`).test(first.output()) ? true : undefined));
     assert.equal((await fetch(`${up.api as string}/healthz`)).status, 200);
     assert.equal((await fetch(`${up.api as string}/readyz`)).status, 200);
     assert.equal((await fetch(`http://127.0.0.1:${uiPort}/`)).status, 200, 'the Web UI answers');
