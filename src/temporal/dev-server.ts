@@ -88,7 +88,9 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     fd = openSync(logFile, 'a');
     stdio = ['ignore', fd, fd];
   }
-  const child: ChildProcess = spawn(opts.cliPath, args, { stdio });
+  // Its own process group: a terminal's Ctrl-C reaches our process group only, so the server
+  // is not stopped before the worker has drained; stop() ends it last.
+  const child: ChildProcess = spawn(opts.cliPath, args, { stdio, detached: true });
   if (fd !== undefined) closeSync(fd);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let hasExited = false;

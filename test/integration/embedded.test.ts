@@ -40,7 +40,7 @@ describe('the embedded default (npm start)', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('starts server, worker and API; Ctrl-C stops everything with exit 0; a restart keeps schedules and past runs', async () => {
+  it('npm start starts server, worker and API; Ctrl-C stops everything with exit 0; a restart keeps schedules and past runs', async () => {
     const [temporalPort, uiPort, apiPort] = [await freePort(), await freePort(), await freePort()];
     const env = {
       SUNDIAL_DATA_DIR: dataDir,
@@ -53,7 +53,8 @@ describe('the embedded default (npm start)', () => {
     };
     const address = `127.0.0.1:${temporalPort}`;
 
-    const first = startSundial('embedded', env);
+    // The first start is the command a user types: npm must pass Ctrl-C on and exit 0 too.
+    const first = startSundial('embedded', env, { viaNpm: true });
     running.push(first);
     const up = await first.waitForLog((l) => l.msg === 'Sundial is up', 90_000);
     assert.equal(up.api, `http://127.0.0.1:${apiPort}`);

@@ -17,9 +17,16 @@ export interface SundialProcess {
   readonly exited: Promise<number | string>;
 }
 
-/** Starts `dist/src/main/<entry>.js` with the given environment added. */
-export function startSundial(entry: 'worker' | 'api' | 'embedded', env: Record<string, string>): SundialProcess {
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'src', 'main', `${entry}.js`)], {
+/**
+ * Starts `dist/src/main/<entry>.js` with the given environment added, or with `viaNpm` the npm
+ * script a user types (`npm start`, `npm run worker`), to test what npm does with signals.
+ */
+export function startSundial(entry: 'worker' | 'api' | 'embedded', env: Record<string, string>, opts: { viaNpm?: boolean } = {}): SundialProcess {
+  const [command, args] = opts.viaNpm
+    ? ['npm', ['run', '--silent', entry === 'embedded' ? 'start' : entry]]
+    : [process.execPath, [path.join(ROOT, 'dist', 'src', 'main', `${entry}.js`)]];
+  const child = spawn(command, args, {
+    cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
