@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
@@ -63,6 +63,41 @@ function lastLines(file: string | undefined, n: number): string {
   }
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A dev server left running by an embedded process that was killed with SIGKILL (it cannot take
+ * its child along) still holds the ports and the SQLite file. Stop it, but only if it really is
+ * a dev server on this data folder.
+ */
+async function stopLeftover(pidFile: string, dbFile: string, logger: Logger): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8').trim());
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return;
+  let cmdline = '';
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return;
+  }
+  if (!cmdline.includes('start-dev') || !cmdline.includes(dbFile)) return;
+  logger.warn({ pid }, 'stopping a Temporal dev server left running on this data folder by an earlier run');
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  if (alive(pid)) process.kill(pid, 'SIGKILL');
+}
+
 /**
  * Starts Temporal's dev server (SQLite persistence when `dataDir` is set) with Sundial's search
  * attributes registered, and waits until it answers.
@@ -80,9 +115,13 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   let logFile: string | undefined;
   let stdio: ['ignore', number | 'ignore', number | 'ignore'] = ['ignore', 'ignore', 'ignore'];
   let fd: number | undefined;
+  let pidFile: string | undefined;
   if (opts.dataDir !== undefined) {
     mkdirSync(opts.dataDir, { recursive: true });
-    args.push('--db-filename', path.join(opts.dataDir, 'temporal.db'));
+    const dbFile = path.join(opts.dataDir, 'temporal.db');
+    pidFile = path.join(opts.dataDir, 'temporal-server.pid');
+    await stopLeftover(pidFile, dbFile, opts.logger);
+    args.push('--db-filename', dbFile);
     for (const [key, value] of Object.entries(opts.sqlitePragmas ?? SQLITE_PRAGMAS)) args.push('--sqlite-pragma', `${key}=${value}`);
     logFile = path.join(opts.dataDir, 'temporal-server.log');
     fd = openSync(logFile, 'a');
@@ -92,6 +131,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   // is not stopped before the worker has drained; stop() ends it last.
   const child: ChildProcess = spawn(opts.cliPath, args, { stdio, detached: true });
   if (fd !== undefined) closeSync(fd);
+  if (pidFile !== undefined && child.pid !== undefined) writeFileSync(pidFile, `${child.pid}\n`);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let hasExited = false;
   void exited.then(() => (hasExited = true));
@@ -130,6 +170,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
       const timer = setTimeout(() => child.kill('SIGKILL'), forceAfterMs);
       await exited;
       clearTimeout(timer);
+      if (pidFile !== undefined) rmSync(pidFile, { force: true });
     },
   };
 }

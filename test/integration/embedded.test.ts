@@ -86,4 +86,31 @@ describe('the embedded default (npm start)', () => {
     assert.equal(await second.exited, 0);
     assert.equal(await portOpen(temporalPort), false);
   });
+
+  it('after a kill -9 of npm start, the next start stops the dev server left behind and comes up', async () => {
+    const [temporalPort, apiPort] = [await freePort(), await freePort()];
+    const env = {
+      SUNDIAL_DATA_DIR: dataDir,
+      SUNDIAL_TEMPORAL_PORT: String(temporalPort),
+      SUNDIAL_TEMPORAL_UI_PORT: String(await freePort()),
+      PORT: String(apiPort),
+      TEMPORAL_CLI: testCliPath(),
+      SUNDIAL_JOBS_MODULE: path.join(FIXTURES, 'probe-jobs.js'),
+      TEMPORAL_TASK_QUEUE: 'embedded-test',
+    };
+    const crashed = startSundial('embedded', env);
+    running.push(crashed);
+    await crashed.waitForLog((l) => l.msg === 'Sundial is up', 90_000);
+    crashed.child.kill('SIGKILL');
+    await crashed.exited;
+    assert.equal(await portOpen(temporalPort), true, 'the orphaned dev server still runs');
+
+    const next = startSundial('embedded', env);
+    running.push(next);
+    await next.waitForLog((l) => l.msg === 'stopping a Temporal dev server left running on this data folder by an earlier run', 30_000);
+    await next.waitForLog((l) => l.msg === 'Sundial is up', 90_000);
+    next.child.kill('SIGTERM');
+    assert.equal(await next.exited, 0);
+    assert.equal(await portOpen(temporalPort), false);
+  });
 });
