@@ -16,7 +16,7 @@ export function loadJobsModule(modulePath: string, ctx: { apiUrl: string }): Def
   const resolved = path.resolve(modulePath);
   let mod: { jobs?: JobsExport; default?: JobsExport };
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+     
     mod = require(resolved) as typeof mod;
   } catch (err) {
     throw new JobsModuleError(`SUNDIAL_JOBS_MODULE: cannot load ${resolved}: ${(err as Error).message}`);

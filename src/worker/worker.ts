@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { type NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { JobRegistry } from '../jobs/registry';
 import type { Logger } from '../observability/logger';

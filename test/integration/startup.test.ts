@@ -43,7 +43,7 @@ describe('health endpoints', () => {
   let deadApi: RunningApi;
   before(async () => {
     client = await testClient();
-    deadClient = new Client({ connection: await Connection.lazy({ address: `127.0.0.1:${await freePort()}` }) });
+    deadClient = new Client({ connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}` }) });
     api = await startApi(createApp({ client, logger: testLogger }), '127.0.0.1', 0);
     deadApi = await startApi(createApp({ client: deadClient, logger: testLogger, readinessTimeoutMs: 1_000 }), '127.0.0.1', 0);
   });
