@@ -161,7 +161,13 @@ export const httpRequestSchema = z
     timeout: durationSchema.default('30s').describe('Per attempt, for the whole response.'),
     expectedStatus: z.array(z.number().int().min(100).max(599)).min(1).optional().describe('Default: any 2xx.'),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => {
+    // fetch refuses a body on GET and HEAD; say so here rather than on every run.
+    if (r.body !== undefined && (r.method === 'GET' || r.method === 'HEAD')) {
+      ctx.addIssue({ code: 'custom', path: ['body'], message: `a ${r.method} request cannot have a body` });
+    }
+  });
 
 export const taskSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('http'), request: httpRequestSchema }).strict(),

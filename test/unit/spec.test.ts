@@ -85,6 +85,11 @@ describe('job definitions', () => {
     assertOneProblem(ok('unitless', { timeouts: { startToClose: '30' } }), 'timeouts.startToClose', /duration/);
   });
 
+  it('rejects an HTTP job with a non-http URL or a body on GET', () => {
+    assertOneProblem(defineJob({ id: 'ftp', schedule: { cron: '@hourly' }, http: { url: 'ftp://example.com/x' } }), 'task.request.url', /http/);
+    assertOneProblem(defineJob({ id: 'get-body', schedule: { cron: '@hourly' }, http: { url: 'http://example.com/', body: 'x' } }), 'task.request.body', /GET request cannot have a body/);
+  });
+
   it('reports every bad job in one error', () => {
     const problems = problemsOf([ok('a', { schedule: { cron: 'x' } }), ok('b', { retry: { maximumAttempts: -2 } })]);
     assert.deepEqual(new Set(problems.map((p) => p.jobId)), new Set(['a', 'b']));
