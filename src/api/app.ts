@@ -1,20 +1,35 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Client } from '@temporalio/client';
+import type { JobRegistry } from '../jobs/registry';
 import type { Logger } from '../observability/logger';
+import { RunStore } from '../runs/run-store';
+import { JobStore } from '../schedules/job-store';
+import { errorHandler } from './errors';
 import { sendProblem } from './problem';
+import { apiRoutes } from './routes';
 
 export interface ApiDeps {
   readonly client: Client;
   readonly logger: Logger;
+  readonly registry: JobRegistry;
+  readonly taskQueue: string;
+  /** Base URL of the Temporal Web UI, for `webUrl` deep links. */
+  readonly webUiUrl: string;
+  /** How long one request may wait on Temporal before it answers 503, in ms. @default 5000 */
+  readonly temporalTimeoutMs?: number;
   /** How long /readyz waits for Temporal, in ms. @default 2000 */
   readonly readinessTimeoutMs?: number;
 }
+
+/** The largest request body accepted; larger ones get 413. */
+export const BODY_LIMIT = '64kb';
 
 /** Builds the Express app. No listening here: see ./server. */
 export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.use(express.json({ limit: '256kb' }));
+  app.set('query parser', 'simple');
+  app.use(express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/merge-patch+json'] }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -26,6 +41,7 @@ export function createApp(deps: ApiDeps): Express {
       await deps.client.connection.withDeadline(Date.now() + timeoutMs, () => deps.client.connection.workflowService.getSystemInfo({}));
       res.json({ status: 'ready', temporal: 'ok' });
     } catch (err) {
+      res.setHeader('Retry-After', '5');
       sendProblem(res, {
         type: 'https://sundial.dev/problems/temporal-unavailable',
         title: 'Temporal is not reachable',
@@ -35,20 +51,27 @@ export function createApp(deps: ApiDeps): Express {
     }
   });
 
+  const jobs = new JobStore({ client: deps.client, registry: deps.registry, taskQueue: deps.taskQueue, webUiUrl: deps.webUiUrl });
+  const runs = new RunStore({ client: deps.client, webUiUrl: deps.webUiUrl });
+  // Every Temporal call a request makes shares one deadline: a Temporal that is down is a 503
+  // after temporalTimeoutMs, never a hanging request.
+  const timeoutMs = deps.temporalTimeoutMs ?? 5_000;
+  app.use('/api/v1', (_req: Request, res: Response, next: NextFunction) => {
+    void deps.client.withDeadline(
+      Date.now() + timeoutMs,
+      () =>
+        new Promise<void>((resolve) => {
+          res.once('finish', resolve);
+          res.once('close', resolve);
+          next();
+        }),
+    );
+  });
+  app.use('/api/v1', apiRoutes(jobs, runs));
+
   app.use((req, res) => {
     sendProblem(res, { type: 'about:blank', title: 'Not Found', status: 404, detail: `no route for ${req.method} ${req.path}` });
   });
-
-  // Express 5 passes async rejections here; the body never carries internals.
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const status = typeof (err as { status?: unknown }).status === 'number' ? (err as { status: number }).status : 500;
-    if (status >= 500) deps.logger.error({ err }, 'request failed');
-    sendProblem(res, {
-      type: 'about:blank',
-      title: status >= 500 ? 'Internal Server Error' : 'Bad Request',
-      status,
-      detail: status >= 500 ? 'an unexpected error occurred; see the server log' : (err as Error).message,
-    });
-  });
+  app.use(errorHandler(deps.logger));
   return app;
 }

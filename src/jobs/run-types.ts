@@ -1,7 +1,10 @@
 /**
  * What crosses the workflow boundary: the compiled input of one run and its outcome.
- * Types only, so that workflow code can import this file without pulling in anything else.
+ * Types and constants only, so that workflow code can import this file safely.
  */
+
+/** Memo key under which a finished run keeps its {@link RunSummary}. */
+export const OUTCOME_MEMO_KEY = 'sundialOutcome';
 
 /** An HTTP request, compiled: durations in ms, body serialized. */
 export interface HttpRequestPlan {
@@ -77,4 +80,13 @@ export interface TaskResult {
 /** Details attached to a task's failure, so the workflow can tell which attempt failed. */
 export interface TaskFailureDetails {
   readonly attempt: number;
+}
+
+/** The outcome minus the result, as kept in the run's memo. */
+export interface RunSummary {
+  readonly status: RunStatus;
+  readonly attempts: number;
+  readonly scheduledAt: string;
+  readonly durationMs: number;
+  readonly error?: RunError;
 }

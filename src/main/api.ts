@@ -4,14 +4,18 @@
 import { createApp } from '../api/app';
 import { startApi } from '../api/server';
 import { connectClient } from '../temporal/connection';
+import { buildRegistry, configuredApiUrl } from './jobs';
 import { configOrExit, failStartup, onShutdownSignal } from './process';
 
 const { config, logger } = configOrExit();
 
 async function main(): Promise<void> {
   const address = config.temporal.address ?? `127.0.0.1:${config.embedded.temporalPort}`;
+  const registry = buildRegistry(config, configuredApiUrl(config));
   const client = await connectClient(config.temporal, address);
-  const api = await startApi(createApp({ client, logger }), config.api.host, config.api.port);
+  const webUiUrl = config.temporal.uiUrl ?? `http://127.0.0.1:${config.embedded.uiPort}`;
+  const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl });
+  const api = await startApi(app, config.api.host, config.api.port);
   onShutdownSignal(logger, async () => {
     await api.stop();
     await client.connection.close();

@@ -55,10 +55,12 @@ async function main(running: Running, logger: Logger, config: Config): Promise<v
   // The dev server registers them on its command line; an existing cluster may not have them.
   if (config.temporal.address !== undefined) await ensureSearchAttributes(client, config.temporal.namespace, logger);
 
-  const api = await startApi(createApp({ client, logger }), config.api.host, config.api.port);
+  const registry = buildRegistry(config, configuredApiUrl(config));
+  const webUiUrl = uiUrl ?? `http://127.0.0.1:${config.embedded.uiPort}`;
+  const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl });
+  const api = await startApi(app, config.api.host, config.api.port);
   running.api = () => api.stop();
 
-  const registry = buildRegistry(config, config.api.port === 0 ? api.url : configuredApiUrl(config));
   const report = await reconcileSchedules({ client, registry, taskQueue: config.temporal.taskQueue, logger, pruneOrphans: config.pruneOrphans });
   logger.info(report, 'schedules reconciled');
 

@@ -20,6 +20,11 @@ export interface SundialMemo {
   readonly spec: JobSpecInput;
   /** Hash of everything that shapes the schedule; equal hash means nothing to update. */
   readonly hash: string;
+  /**
+   * Names this particular write. Temporal drops an update whose conflict token is stale without
+   * telling the caller, so a compare-and-set reads the revision back to learn whether it won.
+   */
+  readonly revision: string;
 }
 
 export const MEMO_KEY = 'sundial';
@@ -70,7 +75,12 @@ export interface DesiredSchedule {
  * Maps a job to the Temporal schedule that runs it. Pure: the same job and task queue always
  * give the same options and the same hash.
  */
-export function toSchedule(job: { written: JobSpecInput; spec: JobSpec; run: JobRunInput }, taskQueue: string, origin: JobOrigin): DesiredSchedule {
+export function toSchedule(
+  job: { written: JobSpecInput; spec: JobSpec; run: JobRunInput },
+  taskQueue: string,
+  origin: JobOrigin,
+  revision?: string,
+): DesiredSchedule {
   const { spec } = job;
   const s = spec.schedule;
   // A schedule has one time zone (validation makes CRON_TZ prefixes agree with `timezone`).
@@ -86,7 +96,7 @@ export function toSchedule(job: { written: JobSpecInput; spec: JobSpec; run: Job
     .update(stableJson({ v: MAPPING_VERSION, spec, run: job.run, taskQueue, origin }))
     .digest('hex')
     .slice(0, 32);
-  const memo: SundialMemo = { version: MAPPING_VERSION, origin, taskQueue, spec: job.written, hash };
+  const memo: SundialMemo = { version: MAPPING_VERSION, origin, taskQueue, spec: job.written, hash, revision: revision ?? hash };
   const options: ScheduleOptions = {
     scheduleId: spec.id,
     spec: {

@@ -9,19 +9,34 @@ import {
   log,
   proxyActivities,
   sleep,
+  upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, RetryState, SearchAttributeType } from '@temporalio/common';
 import type { createActivities } from '../activities';
-import type { JobRunInput, RunError, RunOutcome, TaskFailureDetails, TaskResult } from '../jobs/run-types';
+import { OUTCOME_MEMO_KEY, type JobRunInput, type RunError, type RunOutcome, type RunSummary, type TaskFailureDetails, type TaskResult } from '../jobs/run-types';
 import { SundialStatus } from '../temporal/search-attributes';
 
 type Activities = ReturnType<typeof createActivities>;
 
 /** Set by Temporal on every workflow a schedule starts: the tick's nominal time. */
 const TemporalScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
+
+/**
+ * A run's outcome without its result, kept in the workflow's memo: run listings read it from
+ * visibility without fetching each run's history. The result itself may be large.
+ */
+function summarize(outcome: RunOutcome): RunSummary {
+  return {
+    status: outcome.status,
+    attempts: outcome.attempts,
+    scheduledAt: outcome.scheduledAt,
+    durationMs: outcome.durationMs,
+    ...(outcome.status === 'failed' ? { error: outcome.error } : {}),
+  };
+}
 
 /** Thrown inside the workflow to carry a failed attempt's error and attempt count outward. */
 class TaskFailed {
@@ -155,6 +170,7 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
     const { result, attempt } = await runTask(input, idempotencyKey, scheduledAt);
     const outcome: RunOutcome = { ...base(), status: 'succeeded', attempts: attempt, result };
     upsertSearchAttributes([{ key: SundialStatus, value: 'succeeded' }]);
+    upsertMemo({ [OUTCOME_MEMO_KEY]: summarize(outcome) });
     log.info('run finished', { task_name: input.jobId, status: outcome.status, attempt, duration_ms: outcome.durationMs });
     return outcome;
   } catch (err) {
@@ -166,6 +182,7 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
     if (!(err instanceof TaskFailed)) throw err;
     const outcome: RunOutcome = { ...base(), status: 'failed', attempts: err.attempts, error: err.error };
     upsertSearchAttributes([{ key: SundialStatus, value: 'failed' }]);
+    upsertMemo({ [OUTCOME_MEMO_KEY]: summarize(outcome) });
     log.warn('run finished', {
       task_name: input.jobId,
       status: outcome.status,

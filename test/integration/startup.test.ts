@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
-import { createApp } from '../../src/api/app';
-import { startApi, type RunningApi } from '../../src/api/server';
+import type { RunningApi } from '../../src/api/server';
+import { call, startTestApi } from '../support/api';
 import { freePort } from '../support/ports';
 import { FIXTURES, startSundial } from '../support/processes';
-import { testClient, testLogger } from '../support/temporal';
+import { testClient } from '../support/temporal';
 
 describe('start-up errors', () => {
   it('a wrong environment value stops start-up with exit 2, naming the variable', async () => {
@@ -44,8 +44,8 @@ describe('health endpoints', () => {
   before(async () => {
     client = await testClient();
     deadClient = new Client({ connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}` }) });
-    api = await startApi(createApp({ client, logger: testLogger }), '127.0.0.1', 0);
-    deadApi = await startApi(createApp({ client: deadClient, logger: testLogger, readinessTimeoutMs: 1_000 }), '127.0.0.1', 0);
+    api = await startTestApi(client);
+    deadApi = await startTestApi(deadClient, { readinessTimeoutMs: 1_000, temporalTimeoutMs: 1_000 });
   });
   after(async () => {
     await api?.stop();
@@ -68,5 +68,15 @@ describe('health endpoints', () => {
     assert.equal(body.status, 503);
     assert.match(body.detail, /did not answer/);
     assert.ok(Date.now() - started < 5_000);
+  });
+
+  it('an API call while Temporal is down is a 503 with Retry-After, quickly, without a stack trace', async () => {
+    const started = Date.now();
+    const res = await call(deadApi, 'GET', '/api/v1/jobs');
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get('retry-after'), '5');
+    assert.equal(res.body.status, 503);
+    assert.doesNotMatch(JSON.stringify(res.body), /at .*\.js:\d+/);
+    assert.ok(Date.now() - started < 8_000, `took ${Date.now() - started} ms`);
   });
 });

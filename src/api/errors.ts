@@ -1,0 +1,73 @@
+import type { NextFunction, Request, Response } from 'express';
+import { ServiceError } from '@temporalio/client';
+import type { Logger } from '../observability/logger';
+import { CodeJobConflictError, InvalidJobSpecError, InvalidRequestError, JobExistsError, JobNotFoundError, StaleVersionError } from '../schedules/errors';
+import { RunNotFoundError } from '../runs/errors';
+import { sendProblem, type Problem } from './problem';
+
+const TYPE = 'https://sundial.dev/problems/';
+
+/** gRPC codes that mean "Temporal is not there right now". */
+const UNAVAILABLE = new Set([4 /* DEADLINE_EXCEEDED */, 14 /* UNAVAILABLE */]);
+
+/** Seconds a client should wait before retrying when Temporal is unavailable. */
+export const RETRY_AFTER_SECONDS = 5;
+
+/** Thrown by request parsing: the body or query does not validate. */
+export class RequestValidationError extends Error {
+  override readonly name = 'RequestValidationError';
+  constructor(readonly errors: ReadonlyArray<{ path: string; message: string }>) {
+    super(errors.map((e) => `${e.path}: ${e.message}`).join('; '));
+  }
+}
+
+function grpcCode(err: unknown): number | undefined {
+  let e: unknown = err;
+  for (let i = 0; i < 4 && e !== undefined && e !== null; i++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'number') return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** Domain errors to RFC 9457 problem documents: the one place that decides statuses. */
+export function toProblem(err: unknown): Problem | undefined {
+  if (err instanceof RequestValidationError || err instanceof InvalidJobSpecError || err instanceof InvalidRequestError) {
+    const errors = err instanceof RequestValidationError ? err.errors : err.problems;
+    return { type: `${TYPE}validation`, title: 'Invalid request', status: 400, detail: err.message, errors };
+  }
+  if (err instanceof JobNotFoundError) return { type: `${TYPE}job-not-found`, title: 'Job not found', status: 404, detail: err.message };
+  if (err instanceof RunNotFoundError) return { type: `${TYPE}run-not-found`, title: 'Run not found', status: 404, detail: err.message };
+  if (err instanceof JobExistsError) return { type: `${TYPE}job-exists`, title: 'Job exists', status: 409, detail: err.message };
+  if (err instanceof CodeJobConflictError) return { type: `${TYPE}code-job`, title: 'Job is defined in code', status: 409, detail: err.message };
+  if (err instanceof StaleVersionError) return { type: `${TYPE}stale-version`, title: 'Precondition failed', status: 412, detail: err.message };
+  const code = grpcCode(err);
+  if ((code !== undefined && UNAVAILABLE.has(code)) || (err instanceof ServiceError && /deadline|unavailable|connect/i.test(err.message))) {
+    return { type: `${TYPE}temporal-unavailable`, title: 'Temporal is unavailable', status: 503, detail: 'Temporal did not answer in time; retry later' };
+  }
+  return undefined;
+}
+
+/** Express error middleware: body-parser errors, domain errors, and a bare 500 for the rest. */
+export function errorHandler(logger: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    const bodyError = err as { type?: string; status?: number };
+    if (bodyError.type === 'entity.too.large') {
+      sendProblem(res, { type: `${TYPE}too-large`, title: 'Payload too large', status: 413, detail: 'the request body is over the size limit' });
+      return;
+    }
+    if (bodyError.type === 'entity.parse.failed') {
+      sendProblem(res, { type: `${TYPE}validation`, title: 'Malformed JSON', status: 400, detail: 'the request body is not valid JSON', errors: [{ path: '(body)', message: 'not valid JSON' }] });
+      return;
+    }
+    const problem = toProblem(err);
+    if (problem !== undefined) {
+      if (problem.status === 503) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+      sendProblem(res, problem);
+      return;
+    }
+    logger.error({ error_type: (err as Error)?.name, error_msg: (err as Error)?.message, method: req.method, path: req.path }, 'request failed');
+    sendProblem(res, { type: 'about:blank', title: 'Internal Server Error', status: 500, detail: 'an unexpected error occurred; see the server log' });
+  };
+}

@@ -1,0 +1,135 @@
+import { Router, type Request, type Response } from 'express';
+import type { JobStore, JobView } from '../schedules/job-store';
+import type { RunStore } from '../runs/run-store';
+import {
+  backfillBody,
+  cancelBody,
+  jobIdParam,
+  noteBody,
+  pageQuery,
+  parse,
+  patchQuery,
+  runQuery,
+  runsQuery,
+  terminateBody,
+  triggerBody,
+  workflowIdParam,
+} from './validation';
+import { RequestValidationError } from './errors';
+
+/** The API's Job: the spec as written, plus what Temporal knows about its schedule. */
+export function jobBody(view: JobView) {
+  const { version: _version, spec, ...rest } = view;
+  return { ...spec, ...rest };
+}
+
+function sendJob(res: Response, view: JobView, status = 200): void {
+  res.status(status).setHeader('ETag', `"${view.version}"`).json(jobBody(view));
+}
+
+/** The If-Match header's entity tag, unquoted; undefined when absent or `*`. */
+function ifMatch(req: Request): string | undefined {
+  const header = req.header('if-match');
+  if (header === undefined || header.trim() === '*') return undefined;
+  return header.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+}
+
+const body = (req: Request): unknown => req.body ?? {};
+
+/** /api/v1 routes over the job and run stores. */
+export function apiRoutes(jobs: JobStore, runs: RunStore): Router {
+  const r = Router();
+
+  r.get('/jobs', async (req, res) => {
+    const q = parse(pageQuery, req.query, 'query');
+    const page = await jobs.list(q.pageSize, q.pageToken);
+    res.json({ items: page.items.map(jobBody), nextPageToken: page.nextPageToken });
+  });
+
+  r.post('/jobs', async (req, res) => {
+    if (req.body === undefined || typeof req.body !== 'object' || Array.isArray(req.body) || req.body === null) {
+      throw new RequestValidationError([{ path: 'body', message: 'must be a JobSpec object' }]);
+    }
+    const view = await jobs.create(req.body);
+    res.setHeader('Location', `${req.baseUrl}/jobs/${encodeURIComponent(view.id)}`);
+    sendJob(res, view, 201);
+  });
+
+  r.get('/jobs/:id', async (req, res) => {
+    const { id } = parse(jobIdParam, req.params, 'path');
+    sendJob(res, await jobs.get(id));
+  });
+
+  r.patch('/jobs/:id', async (req, res) => {
+    const { id } = parse(jobIdParam, req.params, 'path');
+    const q = parse(patchQuery, req.query, 'query');
+    if (req.body === undefined || typeof req.body !== 'object' || Array.isArray(req.body) || req.body === null) {
+      throw new RequestValidationError([{ path: 'body', message: 'must be a JSON merge patch object' }]);
+    }
+    const match = ifMatch(req);
+    sendJob(res, await jobs.patch(id, req.body, { ...(match === undefined ? {} : { ifMatch: match }), force: q.force === 'true' }));
+  });
+
+  r.delete('/jobs/:id', async (req, res) => {
+    const { id } = parse(jobIdParam, req.params, 'path');
+    await jobs.delete(id);
+    res.status(204).end();
+  });
+
+  r.post('/jobs/:id/pause', async (req, res) => {
+    const { id } = parse(jobIdParam, req.params, 'path');
+    const { note } = parse(noteBody, body(req), 'body');
+    sendJob(res, await jobs.pause(id, note));
+  });
+
+  r.post('/jobs/:id/unpause', async (req, res) => {
+    const { id } = parse(jobIdParam, req.params, 'path');
+    const { note } = parse(noteBody, body(req), 'body');
+    sendJob(res, await jobs.unpause(id, note));
+  });
+
+  r.post('/jobs/:id/trigger', async (req, res) => {
+    const { id } = parse(jobIdParam, req.params, 'path');
+    const { overlap } = parse(triggerBody, body(req), 'body');
+    const workflowId = await jobs.trigger(id, overlap);
+    res.status(202).json({ workflowId: workflowId ?? null, ...(workflowId === undefined ? { note: 'no new run appeared: Temporal drops a second trigger within the same second' } : {}) });
+  });
+
+  r.post('/jobs/:id/backfill', async (req, res) => {
+    const { id } = parse(jobIdParam, req.params, 'path');
+    const b = parse(backfillBody, body(req), 'body');
+    await jobs.backfill(id, new Date(b.start), new Date(b.end), b.overlap);
+    res.status(202).json({ jobId: id, start: b.start, end: b.end });
+  });
+
+  r.get('/jobs/:id/runs', async (req, res) => {
+    const { id } = parse(jobIdParam, req.params, 'path');
+    const q = parse(runsQuery, req.query, 'query');
+    await jobs.get(id); // 404 for an unknown job rather than an empty list
+    res.json(await runs.list(id, { pageSize: q.pageSize, ...(q.pageToken === undefined ? {} : { pageToken: q.pageToken }), ...(q.status === undefined ? {} : { status: q.status }) }));
+  });
+
+  r.get('/runs/:workflowId', async (req, res) => {
+    const { workflowId } = parse(workflowIdParam, req.params, 'path');
+    const { runId } = parse(runQuery, req.query, 'query');
+    res.json(await runs.get(workflowId, runId));
+  });
+
+  r.post('/runs/:workflowId/cancel', async (req, res) => {
+    const { workflowId } = parse(workflowIdParam, req.params, 'path');
+    const { runId } = parse(runQuery, req.query, 'query');
+    parse(cancelBody, body(req), 'body');
+    await runs.cancel(workflowId, runId);
+    res.status(202).json({ workflowId });
+  });
+
+  r.post('/runs/:workflowId/terminate', async (req, res) => {
+    const { workflowId } = parse(workflowIdParam, req.params, 'path');
+    const { runId } = parse(runQuery, req.query, 'query');
+    const { reason } = parse(terminateBody, body(req), 'body');
+    await runs.terminate(workflowId, reason, runId);
+    res.status(202).json({ workflowId });
+  });
+
+  return r;
+}

@@ -1,0 +1,41 @@
+import { z } from 'zod';
+import { JOB_ID_PATTERN, OverlapPolicy } from '../jobs/spec';
+import { RunStatus } from '../runs/run-store';
+import { RequestValidationError } from './errors';
+
+/** Parses a request part with a schema, or throws a 400 naming every bad field under `where`. */
+export function parse<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'path'): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  throw new RequestValidationError(
+    parsed.error.issues.map((i) => ({ path: [where, ...i.path.map(String)].join('.'), message: i.message })),
+  );
+}
+
+const overlap = z.enum(Object.values(OverlapPolicy) as [OverlapPolicy, ...OverlapPolicy[]]);
+
+export const jobIdParam = z.object({ id: z.string().regex(JOB_ID_PATTERN, 'must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit') });
+export const workflowIdParam = z.object({ workflowId: z.string().min(1).max(400) });
+
+export const pageQuery = z
+  .object({
+    pageSize: z.coerce.number().int().min(1).max(100).default(20),
+    pageToken: z.string().min(1).optional(),
+  })
+  .strict();
+
+export const runsQuery = pageQuery.extend({ status: z.enum(Object.values(RunStatus) as [RunStatus, ...RunStatus[]]).optional() }).strict();
+export const runQuery = z.object({ runId: z.string().min(1).optional() }).strict();
+export const patchQuery = z.object({ force: z.enum(['true', 'false']).optional() }).strict();
+
+export const noteBody = z.object({ note: z.string().max(1000).optional() }).strict();
+export const triggerBody = z.object({ overlap: overlap.optional() }).strict();
+export const backfillBody = z
+  .object({
+    start: z.iso.datetime({ offset: true }),
+    end: z.iso.datetime({ offset: true }),
+    overlap: overlap.optional(),
+  })
+  .strict();
+export const terminateBody = z.object({ reason: z.string().min(1).max(1000) }).strict();
+export const cancelBody = z.object({ reason: z.string().max(1000).optional() }).strict();

@@ -1,0 +1,163 @@
+import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
+import { ApplicationFailure, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { executionInfoFromRaw } from '@temporalio/client/lib/helpers';
+import { OUTCOME_MEMO_KEY, type RunError, type RunOutcome, type RunSummary } from '../jobs/run-types';
+import { SundialJobId } from '../temporal/search-attributes';
+import { RunNotFoundError } from './errors';
+
+const TemporalScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
+
+/** A run's status as the API shows it. */
+export const RunStatus = {
+  running: 'running',
+  succeeded: 'succeeded',
+  failed: 'failed',
+  degraded: 'degraded',
+  cancelled: 'cancelled',
+  terminated: 'terminated',
+  timed_out: 'timed_out',
+} as const;
+export type RunStatus = (typeof RunStatus)[keyof typeof RunStatus];
+
+/** Temporal's execution status for each API status, for visibility queries. */
+const EXECUTION_STATUS: Record<Exclude<RunStatus, 'degraded'>, string> = {
+  running: 'Running',
+  succeeded: 'Completed',
+  failed: 'Failed',
+  cancelled: 'Canceled',
+  terminated: 'Terminated',
+  timed_out: 'TimedOut',
+};
+
+export interface RunView {
+  readonly workflowId: string;
+  readonly runId: string;
+  readonly jobId: string | null;
+  readonly status: RunStatus;
+  readonly scheduledAt: string;
+  readonly startedAt: string;
+  readonly closedAt: string | null;
+  readonly attempts: number | null;
+  readonly result?: unknown;
+  readonly error?: RunError;
+  readonly webUrl: string;
+}
+
+function statusOf(info: Pick<WorkflowExecutionInfo, 'status'>): RunStatus {
+  switch (info.status.name) {
+    case 'RUNNING':
+      return 'running';
+    case 'COMPLETED':
+      return 'succeeded';
+    case 'FAILED':
+      return 'failed';
+    case 'CANCELLED':
+      return 'cancelled';
+    case 'TERMINATED':
+      return 'terminated';
+    case 'TIMED_OUT':
+      return 'timed_out';
+    default:
+      return 'running';
+  }
+}
+
+/** Runs of Sundial's jobs, read from Temporal's visibility and histories. */
+export class RunStore {
+  constructor(private readonly deps: { client: Client; webUiUrl: string }) {}
+
+  webUrlForRun(workflowId: string, runId: string): string {
+    const ns = encodeURIComponent(this.deps.client.options.namespace);
+    return `${this.deps.webUiUrl}/namespaces/${ns}/workflows/${encodeURIComponent(workflowId)}/${encodeURIComponent(runId)}/history`;
+  }
+
+  private view(info: Omit<WorkflowExecutionInfo, 'raw'>, extra: Partial<RunView> = {}): RunView {
+    const summary = info.memo?.[OUTCOME_MEMO_KEY] as RunSummary | undefined;
+    const scheduled = info.typedSearchAttributes.get(TemporalScheduledStartTime) as Date | undefined;
+    return {
+      workflowId: info.workflowId,
+      runId: info.runId,
+      jobId: (info.typedSearchAttributes.get(SundialJobId) as string | undefined) ?? null,
+      status: statusOf(info),
+      scheduledAt: (scheduled ?? info.startTime).toISOString(),
+      startedAt: info.startTime.toISOString(),
+      closedAt: info.closeTime?.toISOString() ?? null,
+      attempts: summary?.attempts ?? null,
+      ...(summary?.error === undefined ? {} : { error: summary.error }),
+      webUrl: this.webUrlForRun(info.workflowId, info.runId),
+      ...extra,
+    };
+  }
+
+  /** A job's runs, newest first, from visibility. */
+  async list(jobId: string, opts: { status?: RunStatus; pageSize: number; pageToken?: string }): Promise<{ items: RunView[]; nextPageToken: string | null }> {
+    const clauses = [`${SundialJobId.name} = ${JSON.stringify(jobId)}`];
+    if (opts.status !== undefined && opts.status !== 'degraded') clauses.push(`ExecutionStatus = ${JSON.stringify(EXECUTION_STATUS[opts.status])}`);
+    const { client } = this.deps;
+    const res = await client.workflowService.listWorkflowExecutions({
+      namespace: client.options.namespace,
+      query: clauses.join(' AND '),
+      pageSize: opts.pageSize,
+      ...(opts.pageToken === undefined ? {} : { nextPageToken: Buffer.from(opts.pageToken, 'base64url') }),
+    });
+    const items: RunView[] = [];
+    for (const raw of res.executions ?? []) {
+      const info = await executionInfoFromRaw(raw, client.options.loadedDataConverter, raw, client.options.namespace);
+      items.push(this.view(info));
+    }
+    if (opts.status === 'degraded') return { items: items.filter((r) => r.status === 'degraded'), nextPageToken: null };
+    const token = res.nextPageToken;
+    return { items, nextPageToken: token && token.length > 0 ? Buffer.from(token).toString('base64url') : null };
+  }
+
+  /** One run, with its result or error when it has finished. @throws RunNotFoundError */
+  async get(workflowId: string, runId?: string): Promise<RunView> {
+    const handle = this.deps.client.workflow.getHandle(workflowId, runId);
+    let info: Omit<WorkflowExecutionInfo, 'raw'>;
+    try {
+      info = await handle.describe();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new RunNotFoundError(workflowId);
+      throw err;
+    }
+    const status = statusOf(info);
+    if (status === 'succeeded') {
+      const outcome = (await handle.result()) as RunOutcome;
+      return this.view(info, { attempts: outcome.attempts, result: outcome.status === 'succeeded' ? outcome.result : undefined });
+    }
+    if (status === 'failed') {
+      try {
+        await handle.result();
+      } catch (err) {
+        if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) {
+          const outcome = err.cause.details?.[0] as RunOutcome | undefined;
+          return this.view(info, {
+            attempts: outcome?.attempts ?? null,
+            error: outcome?.status === 'failed' ? outcome.error : { type: err.cause.type ?? 'Error', message: err.cause.message },
+          });
+        }
+        if (err instanceof WorkflowFailedError) return this.view(info, { error: { type: err.cause?.name ?? 'Error', message: err.cause?.message ?? err.message } });
+        throw err;
+      }
+    }
+    return this.view(info);
+  }
+
+  async cancel(workflowId: string, runId?: string): Promise<void> {
+    try {
+      await this.deps.client.workflow.getHandle(workflowId, runId).cancel();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new RunNotFoundError(workflowId);
+      throw err;
+    }
+  }
+
+  async terminate(workflowId: string, reason: string, runId?: string): Promise<void> {
+    try {
+      await this.deps.client.workflow.getHandle(workflowId, runId).terminate(reason);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new RunNotFoundError(workflowId);
+      throw err;
+    }
+  }
+}
