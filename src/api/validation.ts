@@ -8,7 +8,8 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown, where: 'bo
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   throw new RequestValidationError(
-    parsed.error.issues.map((i) => ({ path: [where, ...i.path.map(String)].join('.'), message: i.message })),
+    // Body fields are named as in the JobSpec (`schedule.cron`); query and path ones by where they are.
+    parsed.error.issues.map((i) => ({ path: (where === 'body' ? i.path.map(String) : [where, ...i.path.map(String)]).join('.') || where, message: i.message })),
   );
 }
 

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ZodType } from 'zod';
 import type { JobSpecInput } from './spec';
 
 /** What a job's code receives on every attempt. */
@@ -32,6 +33,8 @@ type Common = Omit<JobSpecInput, 'task'>;
 export interface ActivityJobDefinition<Args = unknown, Result = unknown> extends Common {
   readonly run: JobHandler<Args, Result>;
   readonly args?: Args;
+  /** Validates `args` of jobs of this type (here and over the API); published as JSON Schema. */
+  readonly argsSchema?: ZodType<Args>;
 }
 
 /**
@@ -41,6 +44,7 @@ export interface ActivityJobDefinition<Args = unknown, Result = unknown> extends
 export interface WorkflowJobDefinition extends Common {
   readonly workflow: string;
   readonly args?: unknown;
+  readonly argsSchema?: ZodType;
 }
 
 /** A job that calls a URL, with no code. */
@@ -51,9 +55,10 @@ export interface HttpJobDefinition extends Common {
 export type JobDefinition = ActivityJobDefinition<any, any> | WorkflowJobDefinition | HttpJobDefinition;
 
 /** The code behind a code job type. */
-export type JobCode =
+export type JobCode = (
   | { readonly mode: 'activity'; readonly run: JobHandler<any, any> }
-  | { readonly mode: 'workflow'; readonly workflowType: string };
+  | { readonly mode: 'workflow'; readonly workflowType: string }
+) & { readonly description: string; readonly argsSchema?: ZodType };
 
 /** A defined job: its serializable spec plus, for code jobs, the code. */
 export interface DefinedJob {
@@ -73,9 +78,15 @@ export function defineJob(def: JobDefinition): DefinedJob {
     return { spec: { ...rest, task: { type: 'http', request: http } } };
   }
   if ('workflow' in def) {
-    const { workflow, args, ...rest } = def;
-    return { spec: { ...rest, task: { type: 'code', name: def.id, args } }, code: { mode: 'workflow', workflowType: workflow } };
+    const { workflow, args, argsSchema, ...rest } = def;
+    return {
+      spec: { ...rest, task: { type: 'code', name: def.id, args } },
+      code: { mode: 'workflow', workflowType: workflow, description: def.description ?? '', ...(argsSchema ? { argsSchema } : {}) },
+    };
   }
-  const { run, args, ...rest } = def;
-  return { spec: { ...rest, task: { type: 'code', name: def.id, args } }, code: { mode: 'activity', run } };
+  const { run, args, argsSchema, ...rest } = def;
+  return {
+    spec: { ...rest, task: { type: 'code', name: def.id, args } },
+    code: { mode: 'activity', run, description: def.description ?? '', ...(argsSchema ? { argsSchema } : {}) },
+  };
 }

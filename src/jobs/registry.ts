@@ -2,7 +2,7 @@ import type { DefinedJob, JobCode } from './define';
 import { JobDefinitionError } from './errors';
 import { planRun } from './plan';
 import type { JobRunInput } from './run-types';
-import { parseJobSpec, type JobSpec, type JobSpecInput } from './spec';
+import { issuesToProblems, parseJobSpec, type FieldProblem, type JobSpec, type JobSpecInput } from './spec';
 
 /** A code-defined job after validation. */
 export interface RegisteredJob {
@@ -41,9 +41,9 @@ export class JobRegistry {
         for (const p of parsed.problems) problems.push({ jobId, ...p });
         continue;
       }
-      const task = parsed.spec.task;
-      if (task.type === 'code' && !code.has(task.name)) {
-        problems.push({ jobId, path: 'task.name', message: `no job type ${JSON.stringify(task.name)} is defined in code` });
+      const taskProblems = checkTask(parsed.spec, (n) => code.get(n));
+      if (taskProblems.length > 0) {
+        for (const p of taskProblems) problems.push({ jobId, ...p });
         continue;
       }
       jobs.push({ written: d.spec, spec: parsed.spec, run: planRun(parsed.spec, (name) => code.get(name)) });
@@ -57,7 +57,26 @@ export class JobRegistry {
     return this.code.get(name);
   }
 
+  /** The code job types: name, description, how they run, and their args' schema. */
+  jobTypes(): Array<{ name: string; description: string; mode: JobCode['mode']; argsSchema?: JobCode['argsSchema'] }> {
+    return [...this.code.entries()].map(([name, c]) => ({ name, description: c.description, mode: c.mode, ...(c.argsSchema ? { argsSchema: c.argsSchema } : {}) }));
+  }
+
   get(jobId: string): RegisteredJob | undefined {
     return this.jobs.find((j) => j.spec.id === jobId);
   }
+}
+
+/**
+ * Checks what the schema alone cannot: a code task names a job type this process has, and its
+ * args match that type's schema.
+ */
+export function checkTask(spec: JobSpec, codeFor: (name: string) => JobCode | undefined): FieldProblem[] {
+  const task = spec.task;
+  if (task.type !== 'code') return [];
+  const code = codeFor(task.name);
+  if (code === undefined) return [{ path: 'task.name', message: `no job type ${JSON.stringify(task.name)} is defined in code` }];
+  if (code.argsSchema === undefined) return [];
+  const parsed = code.argsSchema.safeParse(task.args);
+  return parsed.success ? [] : issuesToProblems(parsed.error.issues, ['task', 'args']);
 }

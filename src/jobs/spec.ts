@@ -219,11 +219,16 @@ export type SpecParseResult = { ok: true; spec: JobSpec } | { ok: false; problem
 export function parseJobSpec(input: unknown): SpecParseResult {
   const parsed = jobSpecSchema.safeParse(input);
   if (parsed.success) return { ok: true, spec: parsed.data };
-  return {
-    ok: false,
-    problems: parsed.error.issues.map((issue) => ({
-      path: issue.path.map(String).join('.') || '(root)',
-      message: issue.message,
-    })),
-  };
+  return { ok: false, problems: issuesToProblems(parsed.error.issues) };
+}
+
+/** zod issues as field problems; an unknown key is named itself rather than its parent. */
+export function issuesToProblems(issues: readonly z.core.$ZodIssue[], prefix: readonly (string | number)[] = []): FieldProblem[] {
+  return issues.flatMap((issue) => {
+    const base = [...prefix, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))];
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ path: [...base, key].join('.'), message: 'unknown field' }));
+    }
+    return [{ path: base.join('.') || '(root)', message: issue.message }];
+  });
 }

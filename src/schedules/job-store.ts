@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
-import type { JobRegistry } from '../jobs/registry';
+import { checkTask, type JobRegistry } from '../jobs/registry';
 import { planRun } from '../jobs/plan';
 import { parseJobSpec, type JobSpec, type JobSpecInput, type OverlapPolicy } from '../jobs/spec';
 import { applyMergePatch } from '../util/merge-patch';
@@ -71,10 +71,8 @@ export class JobStore {
   private validate(input: unknown): JobSpec {
     const parsed = parseJobSpec(input);
     if (!parsed.ok) throw new InvalidJobSpecError(parsed.problems);
-    const task = parsed.spec.task;
-    if (task.type === 'code' && this.deps.registry.codeFor(task.name) === undefined) {
-      throw new InvalidJobSpecError([{ path: 'task.name', message: `no job type ${JSON.stringify(task.name)} is defined in code` }]);
-    }
+    const problems = checkTask(parsed.spec, (n) => this.deps.registry.codeFor(n));
+    if (problems.length > 0) throw new InvalidJobSpecError(problems);
     return parsed.spec;
   }
 

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import type { Client } from '@temporalio/client';
 import { createApp, type ApiDeps } from '../../src/api/app';
 import { startApi, type RunningApi } from '../../src/api/server';
@@ -40,4 +41,25 @@ export async function call(
     /* not JSON */
   }
   return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/**
+ * A request whose path is sent byte for byte: fetch normalizes `..` and `%2E%2E` away, so a
+ * test of what the server does with them needs node:http.
+ */
+export function callRaw(api: RunningApi, method: string, path: string): Promise<{ status: number; headers: Headers; body: any }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(api.url);
+    const req = request({ host: url.hostname, port: url.port, method, path }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => {
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') headers.set(k, v);
+        resolve({ status: res.statusCode ?? 0, headers, body: text === '' ? undefined : JSON.parse(text) });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
