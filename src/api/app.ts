@@ -4,6 +4,8 @@ import type { JobRegistry } from '../jobs/registry';
 import type { Logger } from '../observability/logger';
 import { RunStore } from '../runs/run-store';
 import { JobStore } from '../schedules/job-store';
+import type { ApiKey } from '../config/env';
+import { apiKeyAuth } from './auth';
 import { errorHandler } from './errors';
 import { sendProblem } from './problem';
 import { apiRoutes } from './routes';
@@ -17,6 +19,8 @@ export interface ApiDeps {
   readonly webUiUrl: string;
   /** How long one request may wait on Temporal before it answers 503, in ms. @default 5000 */
   readonly temporalTimeoutMs?: number;
+  /** API keys; none means open (the config allows that on loopback only). */
+  readonly apiKeys?: readonly ApiKey[];
   /** How long /readyz waits for Temporal, in ms. @default 2000 */
   readonly readinessTimeoutMs?: number;
 }
@@ -67,7 +71,7 @@ export function createApp(deps: ApiDeps): Express {
         }),
     );
   });
-  app.use('/api/v1', apiRoutes(jobs, runs));
+  app.use('/api/v1', apiKeyAuth(deps.apiKeys ?? []), apiRoutes(jobs, runs));
 
   app.use((req, res) => {
     sendProblem(res, { type: 'about:blank', title: 'Not Found', status: 404, detail: `no route for ${req.method} ${req.path}` });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseDuration } from '../util/duration';
 
@@ -62,6 +63,8 @@ const envSchema = z.object({
   SUNDIAL_JOBS_MODULE: nonEmpty.optional(),
   SUNDIAL_PRUNE_ORPHANS: bool.default(false),
   SUNDIAL_SHUTDOWN_GRACE: duration.default(10_000),
+  SUNDIAL_API_KEYS: z.string().optional(),
+  SUNDIAL_API_KEYS_FILE: nonEmpty.optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
 
@@ -92,10 +95,34 @@ export interface TemporalConfig {
   readonly uiUrl: string | undefined;
 }
 
+/** An API key and what it may do. The key itself is a secret: never log it. */
+export interface ApiKey {
+  readonly role: 'read' | 'write';
+  readonly key: string;
+}
+
+const LOOPBACK = /^(127(\.\d{1,3}){3}|::1|localhost)$/;
+
+/** Parses `role:key` entries separated by commas or newlines; errors name the variable, not the key. */
+function parseApiKeys(text: string, variable: string): ApiKey[] {
+  const keys: ApiKey[] = [];
+  text.split(/[,\n]/).forEach((raw, i) => {
+    const entry = raw.trim();
+    if (entry === '' || entry.startsWith('#')) return;
+    const colon = entry.indexOf(':');
+    const role = colon < 0 ? '' : entry.slice(0, colon);
+    const key = colon < 0 ? '' : entry.slice(colon + 1);
+    if (role !== 'read' && role !== 'write') throw new ConfigError(variable, `entry ${i + 1} must be "read:<key>" or "write:<key>"`);
+    if (key.length < 16) throw new ConfigError(variable, `entry ${i + 1}: a key must be at least 16 characters`);
+    keys.push({ role, key });
+  });
+  return keys;
+}
+
 export interface Config {
   readonly temporal: TemporalConfig;
   /** `url`: how workers and links reach the API; undefined means http://host:port. */
-  readonly api: { readonly host: string; readonly port: number; readonly url?: string };
+  readonly api: { readonly host: string; readonly port: number; readonly url?: string; readonly keys: readonly ApiKey[] };
   readonly embedded: { readonly dataDir: string; readonly temporalPort: number; readonly uiPort: number };
   readonly jobsModule: string | undefined;
   readonly pruneOrphans: boolean;
@@ -127,6 +154,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (tlsWanted && e.TEMPORAL_ADDRESS === undefined) {
     throw new ConfigError('TEMPORAL_ADDRESS', 'TLS or an API key needs an existing cluster; the embedded dev server is plain-text');
   }
+  let keys: ApiKey[] = [];
+  if (e.SUNDIAL_API_KEYS !== undefined) keys = parseApiKeys(e.SUNDIAL_API_KEYS, 'SUNDIAL_API_KEYS');
+  if (e.SUNDIAL_API_KEYS_FILE !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(e.SUNDIAL_API_KEYS_FILE, 'utf8');
+    } catch (err) {
+      throw new ConfigError('SUNDIAL_API_KEYS_FILE', `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    keys = [...keys, ...parseApiKeys(text, 'SUNDIAL_API_KEYS_FILE')];
+  }
+  if (keys.length === 0 && !LOOPBACK.test(e.HOST)) {
+    throw new ConfigError('HOST', 'an API without keys may listen on loopback only: set SUNDIAL_API_KEYS (or SUNDIAL_API_KEYS_FILE) to listen on another address');
+  }
   return {
     temporal: {
       address: e.TEMPORAL_ADDRESS,
@@ -145,7 +186,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       connectTimeoutMs: e.TEMPORAL_CONNECT_TIMEOUT,
       uiUrl: e.TEMPORAL_UI_URL,
     },
-    api: { host: e.HOST, port: e.PORT, ...(e.SUNDIAL_API_URL === undefined ? {} : { url: e.SUNDIAL_API_URL.replace(/\/+$/, '') }) },
+    api: { host: e.HOST, port: e.PORT, keys, ...(e.SUNDIAL_API_URL === undefined ? {} : { url: e.SUNDIAL_API_URL.replace(/\/+$/, '') }) },
     embedded: { dataDir: e.SUNDIAL_DATA_DIR, temporalPort: e.SUNDIAL_TEMPORAL_PORT, uiPort: e.SUNDIAL_TEMPORAL_UI_PORT },
     jobsModule: e.SUNDIAL_JOBS_MODULE,
     pruneOrphans: e.SUNDIAL_PRUNE_ORPHANS,

@@ -14,7 +14,8 @@ async function main(): Promise<void> {
   const registry = buildRegistry(config, configuredApiUrl(config));
   const client = await connectClient(config.temporal, address);
   const webUiUrl = config.temporal.uiUrl ?? `http://127.0.0.1:${config.embedded.uiPort}`;
-  const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl });
+  const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl, apiKeys: config.api.keys });
+  if (config.api.keys.length === 0) logger.warn({ host: config.api.host }, 'the API is open: no SUNDIAL_API_KEYS are set, so it listens on loopback only');
   const api = await startApi(app, config.api.host, config.api.port);
   onShutdownSignal(logger, async () => {
     await api.stop();

@@ -18,7 +18,7 @@ describe('configuration from the environment', () => {
     assert.equal(c.temporal.address, undefined);
     assert.equal(c.temporal.namespace, 'default');
     assert.equal(c.temporal.taskQueue, 'sundial');
-    assert.deepEqual(c.api, { host: '127.0.0.1', port: 8080 });
+    assert.deepEqual(c.api, { host: '127.0.0.1', port: 8080, keys: [] });
     assert.deepEqual(c.embedded, { dataDir: '.sundial', temporalPort: 7233, uiPort: 8233 });
     assert.equal(c.logLevel, 'info');
     assert.equal(c.shutdownGraceMs, 10_000);
@@ -51,6 +51,22 @@ describe('configuration from the environment', () => {
     const c = loadConfig({ TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233', TEMPORAL_API_KEY: 'k' });
     assert.equal(c.temporal.tls.enabled, true);
     assert.equal(c.temporal.apiKey, 'k');
+  });
+
+  it('reads API keys with roles, and never echoes a key in an error', () => {
+    const c = loadConfig({ SUNDIAL_API_KEYS: 'read:rrrrrrrrrrrrrrrrrrrr, write:wwwwwwwwwwwwwwwwwwww' });
+    assert.deepEqual(c.api.keys.map((k) => k.role), ['read', 'write']);
+    const bad = problem({ SUNDIAL_API_KEYS: 'admin:aaaaaaaaaaaaaaaaaaaaaaa' });
+    assert.equal(bad.variable, 'SUNDIAL_API_KEYS');
+    assert.doesNotMatch(bad.message, /aaaaaaaa/);
+    assert.equal(problem({ SUNDIAL_API_KEYS: 'write:short' }).variable, 'SUNDIAL_API_KEYS');
+    assert.equal(problem({ SUNDIAL_API_KEYS_FILE: '/nonexistent/keys' }).variable, 'SUNDIAL_API_KEYS_FILE');
+  });
+
+  it('refuses an open API on a non-loopback address', () => {
+    assert.equal(problem({ HOST: '0.0.0.0' }).variable, 'HOST');
+    assert.equal(loadConfig({ HOST: '0.0.0.0', SUNDIAL_API_KEYS: 'write:wwwwwwwwwwwwwwwwwwww' }).api.host, '0.0.0.0');
+    assert.equal(loadConfig({ HOST: '::1' }).api.host, '::1');
   });
 
   it('treats empty variables as unset', () => {
