@@ -5,7 +5,9 @@ import type { Logger } from '../observability/logger';
 import { RunStore } from '../runs/run-store';
 import { JobStore } from '../schedules/job-store';
 import type { ApiKey } from '../config/env';
+import swaggerUi from 'swagger-ui-express';
 import { apiKeyAuth } from './auth';
+import { openApiDocument } from './openapi';
 import { errorHandler } from './errors';
 import { sendProblem } from './problem';
 import { apiRoutes } from './routes';
@@ -55,6 +57,13 @@ export function createApp(deps: ApiDeps): Express {
     }
   });
 
+  // The API's contract, built from the schemas the routes validate with; open, like the docs.
+  const openapi = openApiDocument();
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
+  app.use('/docs', swaggerUi.serve, swaggerUi.setup(openapi, { customSiteTitle: 'Sundial API' }));
+
   const jobs = new JobStore({ client: deps.client, registry: deps.registry, taskQueue: deps.taskQueue, webUiUrl: deps.webUiUrl });
   const runs = new RunStore({ client: deps.client, webUiUrl: deps.webUiUrl });
   // Every Temporal call a request makes shares one deadline: a Temporal that is down is a 503
@@ -71,7 +80,7 @@ export function createApp(deps: ApiDeps): Express {
         }),
     );
   });
-  app.use('/api/v1', apiKeyAuth(deps.apiKeys ?? []), apiRoutes(jobs, runs));
+  app.use('/api/v1', apiKeyAuth(deps.apiKeys ?? []), apiRoutes(jobs, runs, deps.registry));
 
   app.use((req, res) => {
     sendProblem(res, { type: 'about:blank', title: 'Not Found', status: 404, detail: `no route for ${req.method} ${req.path}` });

@@ -1,4 +1,7 @@
 import { Router, type Request, type Response } from 'express';
+import { z, type ZodType } from 'zod';
+import type { JobRegistry } from '../jobs/registry';
+import { httpRequestSchema } from '../jobs/spec';
 import type { JobStore, JobView } from '../schedules/job-store';
 import type { RunStore } from '../runs/run-store';
 import {
@@ -36,9 +39,28 @@ function ifMatch(req: Request): string | undefined {
 
 const body = (req: Request): unknown => req.body ?? {};
 
+const jsonSchema = (schema: ZodType): Record<string, unknown> => {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+};
+
 /** /api/v1 routes over the job and run stores. */
-export function apiRoutes(jobs: JobStore, runs: RunStore): Router {
+export function apiRoutes(jobs: JobStore, runs: RunStore, registry: JobRegistry): Router {
   const r = Router();
+
+  // Computed once: job types are fixed for the life of the process.
+  const jobTypes = [
+    ...registry.jobTypes().map((t) => ({
+      name: t.name,
+      kind: 'code' as const,
+      description: t.description,
+      argsSchema: t.argsSchema === undefined ? {} : jsonSchema(t.argsSchema),
+    })),
+    { name: 'http', kind: 'http' as const, description: 'Calls a URL: no code. `task: { type: "http", request }`.', argsSchema: jsonSchema(httpRequestSchema) },
+  ];
+  r.get('/job-types', (_req, res) => {
+    res.json({ items: jobTypes });
+  });
 
   r.get('/jobs', async (req, res) => {
     const q = parse(pageQuery, req.query, 'query');

@@ -1,0 +1,155 @@
+import { z } from 'zod';
+import { jobSpecSchema } from '../jobs/spec';
+import {
+  acceptedSchema,
+  jobPageSchema,
+  jobSchema,
+  jobTypeListSchema,
+  problemSchema,
+  runPageSchema,
+  runSchema,
+  triggerResultSchema,
+} from './schemas';
+import { backfillBody, cancelBody, noteBody, pageQuery, patchQuery, runQuery, runsQuery, terminateBody, triggerBody } from './validation';
+
+type Method = 'get' | 'post' | 'patch' | 'delete';
+
+interface Operation {
+  readonly method: Method;
+  /** Express syntax: `/api/v1/jobs/:id`. */
+  readonly path: string;
+  readonly summary: string;
+  readonly write: boolean;
+  readonly query?: z.ZodObject;
+  readonly body?: z.ZodType;
+  readonly bodyRequired?: boolean;
+  readonly ok: { status: number; schema?: z.ZodType; headers?: string[] };
+}
+
+/** Every route the API serves. The router test checks the router against this list. */
+export const OPERATIONS: readonly Operation[] = [
+  { method: 'get', path: '/healthz', summary: 'Liveness: 200 while the process lives.', write: false, ok: { status: 200 } },
+  { method: 'get', path: '/readyz', summary: 'Readiness: 200 when Temporal answers, else 503.', write: false, ok: { status: 200 } },
+  { method: 'get', path: '/openapi.json', summary: 'This document.', write: false, ok: { status: 200 } },
+  { method: 'get', path: '/api/v1/job-types', summary: 'Job types defined in code, and the built-in http type.', write: false, ok: { status: 200, schema: jobTypeListSchema } },
+  { method: 'get', path: '/api/v1/jobs', summary: 'List jobs.', write: false, query: pageQuery, ok: { status: 200, schema: jobPageSchema } },
+  { method: 'post', path: '/api/v1/jobs', summary: 'Create a job.', write: true, body: jobSpecSchema, bodyRequired: true, ok: { status: 201, schema: jobSchema, headers: ['Location', 'ETag'] } },
+  { method: 'get', path: '/api/v1/jobs/:id', summary: 'Get a job.', write: false, ok: { status: 200, schema: jobSchema, headers: ['ETag'] } },
+  {
+    method: 'patch',
+    path: '/api/v1/jobs/:id',
+    summary: 'Change a job with a JSON merge patch of its spec; If-Match for compare-and-set; code jobs need ?force=true.',
+    write: true,
+    query: patchQuery,
+    body: z.record(z.string(), z.unknown()),
+    bodyRequired: true,
+    ok: { status: 200, schema: jobSchema, headers: ['ETag'] },
+  },
+  { method: 'delete', path: '/api/v1/jobs/:id', summary: 'Delete a job (its past runs stay).', write: true, ok: { status: 204 } },
+  { method: 'post', path: '/api/v1/jobs/:id/pause', summary: 'Pause with an optional note.', write: true, body: noteBody, ok: { status: 200, schema: jobSchema } },
+  { method: 'post', path: '/api/v1/jobs/:id/unpause', summary: 'Unpause with an optional note.', write: true, body: noteBody, ok: { status: 200, schema: jobSchema } },
+  { method: 'post', path: '/api/v1/jobs/:id/trigger', summary: 'Run now (default overlap allow_all).', write: true, body: triggerBody, ok: { status: 202, schema: triggerResultSchema } },
+  { method: 'post', path: '/api/v1/jobs/:id/backfill', summary: 'Run the ticks of a past range (at most 31 days).', write: true, body: backfillBody, bodyRequired: true, ok: { status: 202, schema: acceptedSchema } },
+  { method: 'get', path: '/api/v1/jobs/:id/runs', summary: "A job's runs, newest first.", write: false, query: runsQuery, ok: { status: 200, schema: runPageSchema } },
+  { method: 'get', path: '/api/v1/runs/:workflowId', summary: 'One run, with its result or error.', write: false, query: runQuery, ok: { status: 200, schema: runSchema } },
+  { method: 'post', path: '/api/v1/runs/:workflowId/cancel', summary: 'Request cancellation of a run.', write: true, query: runQuery, body: cancelBody, ok: { status: 202, schema: acceptedSchema } },
+  { method: 'post', path: '/api/v1/runs/:workflowId/terminate', summary: 'Terminate a run.', write: true, query: runQuery, body: terminateBody, bodyRequired: true, ok: { status: 202, schema: acceptedSchema } },
+];
+
+const toJson = (schema: z.ZodType): Record<string, unknown> =>
+  z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }) as Record<string, unknown>;
+
+function withoutDialect(s: Record<string, unknown>): Record<string, unknown> {
+  const { $schema: _dialect, ...rest } = s;
+  return rest;
+}
+
+const problemResponse = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+});
+
+/** Builds the OpenAPI 3.1 document from the same schemas the server validates with. */
+export function openApiDocument(serverUrl?: string): Record<string, unknown> {
+  const registry = z.registry<{ id?: string }>();
+  const named: Record<string, z.ZodType> = {
+    Problem: problemSchema,
+    JobSpec: jobSpecSchema,
+    Job: jobSchema,
+    Run: runSchema,
+    JobPage: jobPageSchema,
+    RunPage: runPageSchema,
+    JobTypeList: jobTypeListSchema,
+    TriggerResult: triggerResultSchema,
+    Accepted: acceptedSchema,
+  };
+  for (const [id, schema] of Object.entries(named)) registry.add(schema, { id });
+  const components = z.toJSONSchema(registry, { io: 'input', unrepresentable: 'any', uri: (id) => `#/components/schemas/${id}` }).schemas as Record<string, Record<string, unknown>>;
+  const ref = (schema: z.ZodType): Record<string, unknown> => {
+    const id = Object.entries(named).find(([, s]) => s === schema)?.[0];
+    return id !== undefined ? { $ref: `#/components/schemas/${id}` } : withoutDialect(toJson(schema));
+  };
+
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const op of OPERATIONS) {
+    const path = op.path.replace(/:(\w+)/g, '{$1}');
+    const params: Array<Record<string, unknown>> = [...op.path.matchAll(/:(\w+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    if (op.query !== undefined) {
+      for (const [name, schema] of Object.entries(op.query.shape)) {
+        params.push({ name, in: 'query', required: false, schema: withoutDialect(toJson(schema as z.ZodType)) });
+      }
+    }
+    if (op.method === 'patch') params.push({ name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'ETag of the version this change is based on.' });
+    const responses: Record<string, unknown> = {
+      [String(op.ok.status)]: {
+        description: 'OK',
+        ...(op.ok.schema === undefined ? {} : { content: { 'application/json': { schema: ref(op.ok.schema) } } }),
+        ...(op.ok.headers === undefined ? {} : { headers: Object.fromEntries(op.ok.headers.map((h) => [h, { schema: { type: 'string' } }])) }),
+      },
+    };
+    if (op.path.startsWith('/api/')) {
+      responses['400'] = problemResponse('Invalid request: `errors` names each bad field.');
+      responses['401'] = problemResponse('Missing or unknown API key.');
+      if (op.write) responses['403'] = problemResponse('A read key on a write route.');
+      if (op.path.includes(':')) responses['404'] = problemResponse('No such job or run.');
+      if (op.method === 'post' && op.path === '/api/v1/jobs') responses['409'] = problemResponse('A job with this id exists.');
+      if (op.method === 'patch') {
+        responses['409'] = problemResponse('The job is defined in code (use ?force=true).');
+        responses['412'] = problemResponse('If-Match is stale.');
+      }
+      if (op.body !== undefined) responses['413'] = problemResponse('The body is over the size limit.');
+      responses['503'] = problemResponse('Temporal is unavailable; see Retry-After.');
+    } else if (op.path === '/readyz') {
+      responses['503'] = problemResponse('Temporal is unavailable.');
+    }
+    paths[path] = {
+      ...(paths[path] ?? {}),
+      [op.method]: {
+        summary: op.summary,
+        operationId: `${op.method}${path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
+        ...(params.length > 0 ? { parameters: params } : {}),
+        ...(op.body === undefined
+          ? {}
+          : {
+              requestBody: {
+                required: op.bodyRequired === true,
+                content: { [op.method === 'patch' ? 'application/merge-patch+json' : 'application/json']: { schema: ref(op.body) } },
+              },
+            }),
+        responses,
+        ...(op.path.startsWith('/api/') ? { security: [{ apiKey: [] }] } : {}),
+      },
+    };
+  }
+
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Sundial API', version: '1.0.0', description: 'Manage scheduled jobs on Temporal: create, change, pause, trigger, backfill, inspect runs.' },
+    ...(serverUrl === undefined ? {} : { servers: [{ url: serverUrl }] }),
+    paths,
+    components: {
+      schemas: components,
+      securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key from SUNDIAL_API_KEYS (role read or write).' } },
+    },
+  };
+}

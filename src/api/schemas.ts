@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import { jobSpecSchema, OverlapPolicy } from '../jobs/spec';
+import { RunStatus } from '../runs/run-store';
+
+/**
+ * Response shapes, for the OpenAPI document. Requests are described by the very schemas the
+ * server validates with (./validation and the JobSpec); these describe what it sends back.
+ */
+
+export const problemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .describe('RFC 9457 problem document.');
+
+export const jobSchema = jobSpecSchema
+  .extend({
+    origin: z.enum(['code', 'api']),
+    state: z.object({ paused: z.boolean(), note: z.string().nullable() }),
+    nextRunTimes: z.array(z.iso.datetime()),
+    recentRuns: z.array(z.object({ workflowId: z.string(), runId: z.string(), scheduledAt: z.iso.datetime(), startedAt: z.iso.datetime() })),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+    webUrl: z.url(),
+    warnings: z.array(z.string()),
+  })
+  .describe('A job: its spec as written plus what the schedule knows.');
+
+export const runSchema = z
+  .object({
+    workflowId: z.string(),
+    runId: z.string(),
+    jobId: z.string().nullable(),
+    status: z.enum(Object.values(RunStatus) as [RunStatus, ...RunStatus[]]),
+    scheduledAt: z.iso.datetime(),
+    startedAt: z.iso.datetime(),
+    closedAt: z.iso.datetime().nullable(),
+    attempts: z.number().int().nullable(),
+    result: z.unknown().optional(),
+    error: z.object({ type: z.string(), message: z.string() }).optional(),
+    webUrl: z.url(),
+  })
+;
+
+export const jobTypeSchema = z
+  .object({
+    name: z.string(),
+    kind: z.enum(['code', 'http']),
+    description: z.string(),
+    argsSchema: z.record(z.string(), z.unknown()).describe('JSON Schema of the task: `args` for code types, `request` for http.'),
+  })
+;
+
+export const jobPageSchema = z.object({ items: z.array(jobSchema), nextPageToken: z.string().nullable() });
+export const runPageSchema = z.object({ items: z.array(runSchema), nextPageToken: z.string().nullable() });
+export const jobTypeListSchema = z.object({ items: z.array(jobTypeSchema) });
+export const triggerResultSchema = z.object({ workflowId: z.string().nullable(), note: z.string().optional() });
+export const acceptedSchema = z.object({}).passthrough();
+export const overlapSchema = z.enum(Object.values(OverlapPolicy) as [OverlapPolicy, ...OverlapPolicy[]]);
