@@ -127,4 +127,46 @@ export function checkCron(expression: string, isValidTimeZone: (tz: string) => b
   return undefined;
 }
 
+/**
+ * The values a valid field matches, e.g. `1-5/2` over minute → {1, 3, 5}. Day-of-week 7 is 0.
+ * Assumes the field passed {@link checkCronField}.
+ */
+export function expandCronField(field: string, rule: FieldRule): Set<number> {
+  const out = new Set<number>();
+  for (const part of field.split(',')) {
+    const [rangePart = '', stepText] = part.split('/');
+    const step = stepText === undefined ? 1 : Number(stepText);
+    let start = rule.min;
+    let end = rule.max;
+    if (rangePart !== '*') {
+      const [a = '', b] = rangePart.split('-');
+      start = parseValue(a, rule, rule.min) as number;
+      end = b !== undefined ? (parseValue(b, rule, start) as number) : stepText !== undefined ? rule.max : start;
+    }
+    for (let v = start; v <= end; v += step) out.add(rule.kind === 'dow' && v === 7 ? 0 : v);
+  }
+  return out;
+}
+
+/** A cron string's fields as value sets (Temporal's AND semantics); undefined for @every. */
+export function expandCron(expression: string): { second: Set<number>; minute: Set<number>; hour: Set<number>; dayOfMonth: Set<number>; month: Set<number>; dayOfWeek: Set<number> } | undefined {
+  let c = expression.trim().replace(/^(CRON_)?TZ=\S+\s+/, '');
+  const hash = c.indexOf('#');
+  if (hash >= 0) c = c.slice(0, hash);
+  c = c.trim();
+  if (c.startsWith('@every')) return undefined;
+  const macros: Record<string, string> = { '@yearly': '0 0 1 1 *', '@annually': '0 0 1 1 *', '@monthly': '0 0 1 * *', '@weekly': '0 0 * * 0', '@daily': '0 0 * * *', '@midnight': '0 0 * * *', '@hourly': '0 * * * *' };
+  c = macros[c] ?? c;
+  const f = c.split(/\s+/);
+  const [sec, rest] = f.length === 7 ? [f[0]!, f.slice(1)] : ['0', f];
+  return {
+    second: expandCronField(sec, SECOND),
+    minute: expandCronField(rest[0]!, MINUTE),
+    hour: expandCronField(rest[1]!, HOUR),
+    dayOfMonth: expandCronField(rest[2]!, DAY_OF_MONTH),
+    month: expandCronField(rest[3]!, MONTH),
+    dayOfWeek: expandCronField(rest[4]!, DAY_OF_WEEK),
+  };
+}
+
 export const CALENDAR_FIELDS = { second: SECOND, minute: MINUTE, hour: HOUR, dayOfMonth: DAY_OF_MONTH, month: MONTH, dayOfWeek: DAY_OF_WEEK, year: YEAR } as const;

@@ -6,6 +6,7 @@ import { parseJobSpec, type JobSpec, type JobSpecInput, type OverlapPolicy } fro
 import { applyMergePatch } from '../util/merge-patch';
 import { updateScheduleIfUnchanged } from './compare-and-set';
 import { CodeJobConflictError, InvalidJobSpecError, InvalidRequestError, JobExistsError, JobNotFoundError, StaleVersionError } from './errors';
+import { dstWarnings } from './dst';
 import { readMemo, toSchedule, toScheduleUpdate, type JobOrigin } from './mapping';
 
 /** A job as the API shows it. */
@@ -103,7 +104,7 @@ export class JobStore {
       createdAt: desc.info.createdAt.toISOString(),
       updatedAt: (desc.info.lastUpdatedAt ?? desc.info.createdAt).toISOString(),
       webUrl: this.webUrlForJob(desc.scheduleId),
-      warnings: [],
+      warnings: warningsFor(memo?.spec),
       version: token === undefined || token === null ? '' : Buffer.from(token).toString('base64url'),
     };
   }
@@ -232,4 +233,11 @@ export class JobStore {
 /** Schedules not made by Sundial (no memo) are not jobs. */
 function readMemoPresent(view: JobView): boolean {
   return typeof view.spec.schedule === 'object';
+}
+
+/** DST warnings for a spec as written; none when it no longer validates (e.g. an old memo). */
+function warningsFor(written: JobSpecInput | undefined): string[] {
+  if (written === undefined) return [];
+  const parsed = parseJobSpec(written);
+  return parsed.ok ? dstWarnings(parsed.spec) : [];
 }

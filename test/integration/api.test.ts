@@ -207,6 +207,9 @@ describe('REST API v1 over a real Temporal', () => {
     const d = await client.schedule.getHandle(id).describe();
     assert.equal(d.spec.calendars?.length, 1);
     assert.equal((await call(api, 'PATCH', `/api/v1/jobs/${id}`, { id: 'other' })).status, 400);
+    const berlin = await call(api, 'PATCH', `/api/v1/jobs/${id}`, { schedule: { cron: '30 2 * * *', timezone: 'Europe/Berlin' } });
+    assert.equal(berlin.status, 200);
+    assert.equal(berlin.body.warnings.length, 2, 'a 02:30 in Berlin meets both transitions of the coming year');
   });
 
   it('a code-defined job is 409 to PATCH unless forced', async () => {
