@@ -8,7 +8,7 @@ import { sendProblem, type Problem } from './problem';
 const TYPE = 'https://sundial.dev/problems/';
 
 /** gRPC codes that mean "Temporal is not there right now". */
-const UNAVAILABLE = new Set([4 /* DEADLINE_EXCEEDED */, 14 /* UNAVAILABLE */]);
+const UNAVAILABLE = new Set([1 /* CANCELLED: how some calls end at their deadline */, 4 /* DEADLINE_EXCEEDED */, 14 /* UNAVAILABLE */]);
 
 /** Seconds a client should wait before retrying when Temporal is unavailable. */
 export const RETRY_AFTER_SECONDS = 5;
@@ -67,7 +67,11 @@ export function errorHandler(logger: Logger) {
       sendProblem(res, problem);
       return;
     }
-    logger.error({ error_type: (err as Error)?.name, error_msg: (err as Error)?.message, method: req.method, path: req.path }, 'request failed');
+    const cause = (err as { cause?: Error })?.cause;
+    logger.error(
+      { error_type: (err as Error)?.name, error_msg: (err as Error)?.message, cause_msg: cause?.message, grpc_code: grpcCode(err), method: req.method, path: req.path },
+      'request failed',
+    );
     sendProblem(res, { type: 'about:blank', title: 'Internal Server Error', status: 500, detail: 'an unexpected error occurred; see the server log' });
   };
 }

@@ -215,16 +215,19 @@ export class JobStore {
       maximumPageSize: pageSize,
       ...(pageToken === undefined ? {} : { nextPageToken: Buffer.from(pageToken, 'base64url') }),
     });
-    const items: JobView[] = [];
-    for (const entry of res.schedules ?? []) {
-      if (!entry.scheduleId) continue;
-      try {
-        const view = await this.get(entry.scheduleId);
-        if (readMemoPresent(view)) items.push(view);
-      } catch (err) {
-        if (!(err instanceof JobNotFoundError)) throw err; // deleted between list and describe
-      }
-    }
+    // Described in parallel: a page is at most 100 schedules.
+    const views = await Promise.all(
+      (res.schedules ?? []).map(async (entry) => {
+        if (!entry.scheduleId) return undefined;
+        try {
+          return await this.get(entry.scheduleId);
+        } catch (err) {
+          if (err instanceof JobNotFoundError) return undefined; // deleted between list and describe
+          throw err;
+        }
+      }),
+    );
+    const items = views.filter((v): v is JobView => v !== undefined && readMemoPresent(v));
     const token = res.nextPageToken;
     return { items, nextPageToken: token && token.length > 0 ? Buffer.from(token).toString('base64url') : null };
   }
