@@ -41,7 +41,7 @@ async function main(): Promise<void> {
       const res = await fetch(`${api.url}/api/v1/jobs`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ id: `bench-${i}`, schedule: { cron: '@yearly' }, paused: true, overlap: 'allow_all', task: { type: 'code', name: 'noop' } }),
+        body: JSON.stringify({ id: `bench-${i}`, schedule: { cron: '@yearly' }, paused: true, overlap: 'allow_all', task: { type: 'noop' } }),
       });
       if (res.status !== 201) throw new Error(`create failed: ${res.status} ${await res.text()}`);
     }

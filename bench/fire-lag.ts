@@ -41,8 +41,8 @@ async function measure(address: string, n: number): Promise<Record<string, numbe
   const jobs = Array.from({ length: n }, (_, i) =>
     defineJob({
       id: `bench-${n}-${i}`,
-      schedule: { interval: { every: '1s' } },
-      overlap: 'allow_all',
+      schedule: { intervals: [{ every: '1s' }] },
+      policies: { overlap: 'allow_all' },
       run: (ctx) => {
         const now = Date.now();
         const scheduled = Context.current().info.currentAttemptScheduledTimestampMs;

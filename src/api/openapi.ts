@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { jobSpecSchema } from '../jobs/spec';
+import { jobSpecSchema, taskDocSchema, taskSchema } from '../jobs/spec';
 import {
   acceptedSchema,
   jobPageSchema,
@@ -56,8 +56,17 @@ export const OPERATIONS: readonly Operation[] = [
   { method: 'post', path: '/api/v1/runs/:workflowId/terminate', summary: 'Terminate a run.', write: true, query: runQuery, body: terminateBody, bodyRequired: true, ok: { status: 202, schema: acceptedSchema } },
 ];
 
+/** The task is validated by a transform (see jobs/spec); documents show the union it accepts. */
+const override = (ctx: { zodSchema: unknown; jsonSchema: Record<string, unknown> }): void => {
+  if (ctx.zodSchema === taskSchema) {
+    const { $schema: _d, ...doc } = z.toJSONSchema(taskDocSchema, { io: 'input' }) as Record<string, unknown>;
+    for (const k of Object.keys(ctx.jsonSchema)) delete ctx.jsonSchema[k];
+    Object.assign(ctx.jsonSchema, doc);
+  }
+};
+
 const toJson = (schema: z.ZodType): Record<string, unknown> =>
-  z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }) as Record<string, unknown>;
+  z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12', override }) as Record<string, unknown>;
 
 function withoutDialect(s: Record<string, unknown>): Record<string, unknown> {
   const { $schema: _dialect, ...rest } = s;
@@ -84,7 +93,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
     Accepted: acceptedSchema,
   };
   for (const [id, schema] of Object.entries(named)) registry.add(schema, { id });
-  const components = z.toJSONSchema(registry, { io: 'input', unrepresentable: 'any', uri: (id) => `#/components/schemas/${id}` }).schemas as Record<string, Record<string, unknown>>;
+  const components = z.toJSONSchema(registry, { io: 'input', unrepresentable: 'any', override, uri: (id) => `#/components/schemas/${id}` }).schemas as Record<string, Record<string, unknown>>;
   const ref = (schema: z.ZodType): Record<string, unknown> => {
     const id = Object.entries(named).find(([, s]) => s === schema)?.[0];
     return id !== undefined ? { $ref: `#/components/schemas/${id}` } : withoutDialect(toJson(schema));

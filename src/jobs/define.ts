@@ -49,7 +49,7 @@ export interface WorkflowJobDefinition extends Common {
 
 /** A job that calls a URL, with no code. */
 export interface HttpJobDefinition extends Common {
-  readonly http: Extract<JobSpecInput['task'], { type: 'http' }>['request'];
+  readonly http: Omit<Extract<JobSpecInput['task'], { type: 'http' }>, 'type'>;
 }
 
 export type JobDefinition = ActivityJobDefinition<any, any> | WorkflowJobDefinition | HttpJobDefinition;
@@ -75,18 +75,18 @@ export function defineJob(def: WorkflowJobDefinition | HttpJobDefinition): Defin
 export function defineJob(def: JobDefinition): DefinedJob {
   if ('http' in def) {
     const { http, ...rest } = def;
-    return { spec: { ...rest, task: { type: 'http', request: http } } };
+    return { spec: { ...rest, task: { type: 'http', ...http } } };
   }
   if ('workflow' in def) {
     const { workflow, args, argsSchema, ...rest } = def;
     return {
-      spec: { ...rest, task: { type: 'code', name: def.id, args } },
+      spec: { ...rest, task: { type: def.id, args } },
       code: { mode: 'workflow', workflowType: workflow, description: def.description ?? '', ...(argsSchema ? { argsSchema } : {}) },
     };
   }
   const { run, args, argsSchema, ...rest } = def;
   return {
-    spec: { ...rest, task: { type: 'code', name: def.id, args } },
+    spec: { ...rest, task: { type: def.id, args } },
     code: { mode: 'activity', run, description: def.description ?? '', ...(argsSchema ? { argsSchema } : {}) },
   };
 }

@@ -11,8 +11,8 @@ export function exampleJobs(apiUrl: string): DefinedJob[] {
     defineJob({
       id: 'example-backup',
       description: 'A simulated backup: 20 chunks over ~20 s, heartbeating after each, cancellable, resumable.',
-      schedule: { interval: { every: '1m' } },
-      overlap: 'skip',
+      schedule: { intervals: [{ every: '1m' }] },
+      policies: { overlap: 'skip' },
       retry: { initialInterval: '5s', backoffCoefficient: 2, maximumAttempts: 5 },
       timeouts: { startToClose: '2m', heartbeat: '10s' },
       run: async (ctx) => {
@@ -29,7 +29,7 @@ export function exampleJobs(apiUrl: string): DefinedJob[] {
     defineJob({
       id: 'example-flaky',
       description: 'Fails on its first two attempts, then succeeds: shows declared retries with backoff.',
-      schedule: { interval: { every: '30s' } },
+      schedule: { intervals: [{ every: '30s' }] },
       retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 5 },
       timeouts: { startToClose: '30s' },
       run: (ctx) => {
@@ -40,8 +40,8 @@ export function exampleJobs(apiUrl: string): DefinedJob[] {
     defineJob({
       id: 'example-http-health',
       description: "Calls Sundial's own /healthz: a job with no code.",
-      schedule: { interval: { every: '15s' } },
-      http: { url: `${apiUrl}/healthz`, method: 'GET', timeout: '5s', expectedStatus: [200] },
+      schedule: { intervals: [{ every: '15s' }] },
+      http: { url: `${apiUrl}/healthz`, method: 'GET', timeout: '5s', expectStatus: [200] },
       retry: { initialInterval: '1s', maximumAttempts: 3 },
     }),
   ];

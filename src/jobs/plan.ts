@@ -1,6 +1,6 @@
 import { parseDuration } from '../util/duration';
 import type { JobRunInput, TaskPlan } from './run-types';
-import type { JobSpec } from './spec';
+import { isHttpTask, type JobSpec } from './spec';
 import type { JobCode } from './define';
 
 /** Default per-attempt timeout when a job sets neither startToClose nor scheduleToClose. */
@@ -25,21 +25,19 @@ const optMs = (d: string | number | undefined): number | undefined => (d === und
 export function planRun(spec: JobSpec, codeFor: (name: string) => JobCode | undefined): JobRunInput {
   const t = spec.task;
   const task: TaskPlan =
-    t.type === 'http'
+    isHttpTask(t)
       ? {
           type: 'http',
           request: {
-            url: t.request.url,
-            method: t.request.method,
-            headers: t.request.headers,
-            ...(t.request.body === undefined
-              ? {}
-              : { body: typeof t.request.body === 'string' ? t.request.body : JSON.stringify(t.request.body) }),
-            timeoutMs: parseDuration(t.request.timeout),
-            ...(t.request.expectedStatus === undefined ? {} : { expectedStatus: t.request.expectedStatus }),
+            url: t.url,
+            method: t.method,
+            headers: t.headers,
+            ...(t.body === undefined ? {} : { body: typeof t.body === 'string' ? t.body : JSON.stringify(t.body) }),
+            timeoutMs: parseDuration(t.timeout),
+            ...(t.expectStatus === undefined ? {} : { expectedStatus: t.expectStatus }),
           },
         }
-      : codeTask(t.name, codeFor(t.name), t.args);
+      : codeTask(t.type, codeFor(t.type), t.args);
 
   const startToCloseMs = optMs(spec.timeouts.startToClose);
   const scheduleToCloseMs = optMs(spec.timeouts.scheduleToClose);

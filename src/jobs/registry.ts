@@ -2,7 +2,7 @@ import type { DefinedJob, JobCode } from './define';
 import { JobDefinitionError } from './errors';
 import { planRun } from './plan';
 import type { JobRunInput } from './run-types';
-import { issuesToProblems, parseJobSpec, type FieldProblem, type JobSpec, type JobSpecInput } from './spec';
+import { isHttpTask, issuesToProblems, parseJobSpec, type FieldProblem, type JobSpec, type JobSpecInput } from './spec';
 
 /** A code-defined job after validation. */
 export interface RegisteredJob {
@@ -31,7 +31,7 @@ export class JobRegistry {
       const jobId = typeof d.spec.id === 'string' && d.spec.id !== '' ? d.spec.id : '(no id)';
       if (seen.has(jobId)) problems.push({ jobId, path: 'id', message: 'duplicate job id' });
       seen.add(jobId);
-      if (d.code !== undefined && d.spec.task.type === 'code') code.set(d.spec.task.name, d.code);
+      if (d.code !== undefined && d.spec.task.type !== 'http') code.set(d.spec.task.type, d.code);
     }
     const jobs: RegisteredJob[] = [];
     for (const d of defined) {
@@ -73,9 +73,10 @@ export class JobRegistry {
  */
 export function checkTask(spec: JobSpec, codeFor: (name: string) => JobCode | undefined): FieldProblem[] {
   const task = spec.task;
-  if (task.type !== 'code') return [];
-  const code = codeFor(task.name);
-  if (code === undefined) return [{ path: 'task.name', message: `no job type ${JSON.stringify(task.name)} is defined in code` }];
+  if (isHttpTask(task)) return [];
+  const code = codeFor(task.type);
+  if (code === undefined) return [{ path: 'task.type', message: `no job type ${JSON.stringify(task.type)} is defined in code (see GET /api/v1/job-types)` }];
+  if (!('args' in task)) return [];
   if (code.argsSchema === undefined) return [];
   const parsed = code.argsSchema.safeParse(task.args);
   return parsed.success ? [] : issuesToProblems(parsed.error.issues, ['task', 'args']);

@@ -90,8 +90,8 @@ const oneOrMany = <T extends z.ZodType>(item: T) => z.union([item, z.array(item)
 export const scheduleSchema = z
   .object({
     cron: oneOrMany(z.string()).optional().describe('Cron expression(s) in Temporal syntax.'),
-    interval: oneOrMany(intervalSchema).optional(),
-    calendar: oneOrMany(calendarSchema).optional(),
+    intervals: z.array(intervalSchema).min(1).optional(),
+    calendars: z.array(calendarSchema).min(1).optional(),
     timezone: z.string().optional().describe('IANA time zone for cron and calendar times. Default: UTC, or the CRON_TZ of the cron expressions.'),
     jitter: durationSchema.optional().describe('Random delay added to each tick, at most this long.'),
     startAt: z.iso.datetime({ offset: true }).optional(),
@@ -99,8 +99,8 @@ export const scheduleSchema = z
   })
   .strict()
   .superRefine((s, ctx) => {
-    if (s.cron === undefined && s.interval === undefined && s.calendar === undefined) {
-      ctx.addIssue({ code: 'custom', message: 'needs at least one of cron, interval or calendar' });
+    if (s.cron === undefined && s.intervals === undefined && s.calendars === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'needs at least one of cron, intervals or calendars' });
     }
     if (s.timezone !== undefined && !isValidTimeZone(s.timezone)) {
       ctx.addIssue({ code: 'custom', path: ['timezone'], message: `unknown IANA time zone ${JSON.stringify(s.timezone)}` });
@@ -152,6 +152,7 @@ export const timeoutsSchema = z
   })
   .strict();
 
+/** The built-in HTTP task's fields (also its "args" schema in the job types list). */
 export const httpRequestSchema = z
   .object({
     url: z.url({ protocol: /^https?$/, message: 'must be an absolute http(s) URL' }),
@@ -159,7 +160,7 @@ export const httpRequestSchema = z
     headers: z.record(z.string(), z.string()).default({}),
     body: z.union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())]).optional(),
     timeout: durationSchema.default('30s').describe('Per attempt, for the whole response.'),
-    expectedStatus: z.array(z.number().int().min(100).max(599)).min(1).optional().describe('Default: any 2xx.'),
+    expectStatus: z.array(z.number().int().min(100).max(599)).min(1).optional().describe('Default: any 2xx.'),
   })
   .strict()
   .superRefine((r, ctx) => {
@@ -169,29 +170,60 @@ export const httpRequestSchema = z
     }
   });
 
-export const taskSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('http'), request: httpRequestSchema }).strict(),
-  z
-    .object({
-      type: z.literal('code'),
-      name: z.string().min(1).describe('A job type defined in code.'),
-      args: z.unknown().optional(),
-    })
-    .strict(),
-]);
+/** The built-in HTTP task: `{ type: 'http', url, method?, headers?, body?, timeout?, expectStatus? }`. */
+export const httpTaskSchema = httpRequestSchema.safeExtend({ type: z.literal('http') });
 
-export const JOB_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+/** A task of a job type defined in code: `{ type: <job type>, args? }`. */
+export const codeTaskSchema = z
+  .object({
+    type: z.string().min(1).describe('A job type defined in code (GET /api/v1/job-types).'),
+    args: z.unknown().optional(),
+  })
+  .strict();
+
+/** Either task, as documentation (JSON Schema) shows it. */
+export const taskDocSchema = z.union([httpTaskSchema, codeTaskSchema]);
+
+/**
+ * Either task, validated by the schema its `type` chooses, so that errors name that task's
+ * fields (a plain union reports whichever branch came closest).
+ */
+export const taskSchema = z.unknown().transform((value, ctx): z.output<typeof httpTaskSchema> | z.output<typeof codeTaskSchema> => {
+  const type = (value as { type?: unknown } | null | undefined)?.type;
+  if (typeof type !== 'string' || type === '') {
+    ctx.addIssue({ code: 'custom', path: ['type'], message: 'must be "http" or the name of a job type defined in code' });
+    return z.NEVER;
+  }
+  const parsed = type === 'http' ? httpTaskSchema.safeParse(value) : codeTaskSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  for (const p of issuesToProblems(parsed.error.issues)) {
+    ctx.addIssue({ code: 'custom', path: p.path === '(root)' ? [] : p.path.split('.'), message: p.message });
+  }
+  return z.NEVER;
+});
+
+export const policiesSchema = z
+  .object({
+    overlap: z.enum(Object.values(OverlapPolicy) as [OverlapPolicy, ...OverlapPolicy[]]).default('skip'),
+    catchupWindow: durationSchema.default('1d').refine((d) => {
+      try {
+        return ms(d) >= 10_000;
+      } catch {
+        return true; // reported by the field itself
+      }
+    }, 'must be at least 10s (the server minimum)'),
+    pauseOnFailure: z.boolean().default(false),
+  })
+  .strict();
+
+export const JOB_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,127}$/;
 
 export const jobSpecSchema = z
   .object({
-    id: z.string().regex(JOB_ID_PATTERN, 'must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit'),
+    id: z.string().regex(JOB_ID_PATTERN, 'must be 1-128 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit'),
     description: z.string().max(2000).default(''),
     schedule: scheduleSchema,
-    overlap: z.enum(Object.values(OverlapPolicy) as [OverlapPolicy, ...OverlapPolicy[]]).default('skip'),
-    catchupWindow: durationSchema
-      .default('1d')
-      .refine((d) => { try { return ms(d) >= 10_000; } catch { return true; } }, 'must be at least 10s (the server minimum)'),
-    pauseOnFailure: z.boolean().default(false),
+    policies: policiesSchema.default({ overlap: 'skip', catchupWindow: '1d', pauseOnFailure: false }),
     paused: z.boolean().default(false).describe('Create the schedule paused.'),
     retry: retrySchema.default({ initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes: [] }),
     timeouts: timeoutsSchema.default({}),
@@ -200,10 +232,17 @@ export const jobSpecSchema = z
   .strict();
 
 /** A JobSpec as a user writes it (defaults optional). */
-export type JobSpecInput = z.input<typeof jobSpecSchema>;
+export type JobSpecInput = Omit<z.input<typeof jobSpecSchema>, 'task'> & { task: z.input<typeof taskDocSchema> };
 /** A validated JobSpec with defaults applied; durations still as written. */
 export type JobSpec = z.output<typeof jobSpecSchema>;
 export type TaskSpec = JobSpec['task'];
+export type HttpTaskSpec = z.output<typeof httpTaskSchema>;
+export type CodeTaskSpec = z.output<typeof codeTaskSchema>;
+
+/** Narrows a task: `type` is a plain string for code tasks, so TypeScript cannot on its own. */
+export function isHttpTask(task: TaskSpec): task is HttpTaskSpec {
+  return task.type === 'http';
+}
 export type HttpRequestSpec = z.output<typeof httpRequestSchema>;
 export type CalendarSpecInput = z.output<typeof calendarSchema>;
 

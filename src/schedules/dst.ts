@@ -72,7 +72,7 @@ export function dstWarnings(spec: JobSpec, now: Date = new Date()): string[] {
   const s = spec.schedule;
   const tzFromCron = (Array.isArray(s.cron) ? s.cron : s.cron === undefined ? [] : [s.cron]).map((c) => /^\s*(?:CRON_)?TZ=(\S+)/.exec(c)?.[1]).find((z) => z !== undefined);
   const zone = s.timezone ?? tzFromCron ?? 'UTC';
-  const crons = [...(Array.isArray(s.cron) ? s.cron : s.cron === undefined ? [] : [s.cron]), ...(Array.isArray(s.calendar) ? s.calendar : s.calendar === undefined ? [] : [s.calendar]).map(calendarToCron)];
+  const crons = [...(Array.isArray(s.cron) ? s.cron : s.cron === undefined ? [] : [s.cron]), ...(s.calendars ?? []).map(calendarToCron)];
   if (crons.length === 0) return [];
   const transitions = cachedTransitions(zone, now);
   const warnings: string[] = [];

@@ -71,7 +71,13 @@ export class JobStore {
 
   private validate(input: unknown): JobSpec {
     const parsed = parseJobSpec(input);
-    if (!parsed.ok) throw new InvalidJobSpecError(parsed.problems);
+    if (!parsed.ok) {
+      // Name an unknown job type too, even when other fields failed first.
+      const type = (input as { task?: { type?: unknown } } | undefined)?.task?.type;
+      const unknownType =
+        typeof type === 'string' && type !== 'http' && type !== '' && this.deps.registry.codeFor(type) === undefined && !parsed.problems.some((p) => p.path === 'task.type');
+      throw new InvalidJobSpecError(unknownType ? [...parsed.problems, { path: 'task.type', message: `no job type ${JSON.stringify(type)} is defined in code (see GET /api/v1/job-types)` }] : parsed.problems);
+    }
     const problems = checkTask(parsed.spec, (n) => this.deps.registry.codeFor(n));
     if (problems.length > 0) throw new InvalidJobSpecError(problems);
     return parsed.spec;

@@ -87,8 +87,8 @@ export function toSchedule(
   // The server wants every cron string to carry the same prefix or none, so move it to the spec.
   const TZ_PREFIX = /^\s*(?:CRON_)?TZ=(\S+)\s+/;
   const timezone = s.timezone ?? list(s.cron).map((c) => TZ_PREFIX.exec(c)?.[1]).find((z) => z !== undefined);
-  const cronExpressions = [...list(s.cron).map((c) => c.replace(TZ_PREFIX, '')), ...list(s.calendar).map(calendarToCron)];
-  const intervals = list(s.interval).map((iv) => ({
+  const cronExpressions = [...list(s.cron).map((c) => c.replace(TZ_PREFIX, '')), ...(s.calendars ?? []).map(calendarToCron)];
+  const intervals = (s.intervals ?? []).map((iv) => ({
     every: parseDuration(iv.every),
     ...(iv.offset === undefined ? {} : { offset: parseDuration(iv.offset) }),
   }));
@@ -118,9 +118,9 @@ export function toSchedule(
       typedSearchAttributes: [{ key: SundialJobId, value: spec.id }],
     },
     policies: {
-      overlap: OVERLAP[spec.overlap],
-      catchupWindow: parseDuration(spec.catchupWindow),
-      pauseOnFailure: spec.pauseOnFailure,
+      overlap: OVERLAP[spec.policies.overlap],
+      catchupWindow: parseDuration(spec.policies.catchupWindow),
+      pauseOnFailure: spec.policies.pauseOnFailure,
     },
     memo: { [MEMO_KEY]: memo },
     state: {

@@ -10,6 +10,8 @@ export interface ReconcileReport {
   /** Schedules created from code, on this task queue, whose job is no longer defined. */
   readonly orphans: string[];
   readonly deleted: string[];
+  /** Code jobs whose id is taken by a job created over the API: left alone, never overwritten. */
+  readonly conflicts: string[];
 }
 
 async function describeOrUndefined(client: Client, id: string): Promise<ScheduleDescription | undefined> {
@@ -21,7 +23,7 @@ async function describeOrUndefined(client: Client, id: string): Promise<Schedule
   }
 }
 
-async function reconcileOne(client: Client, desired: DesiredSchedule, logger: Logger): Promise<'created' | 'updated' | 'unchanged'> {
+async function reconcileOne(client: Client, desired: DesiredSchedule, logger: Logger): Promise<'created' | 'updated' | 'unchanged' | 'conflicts'> {
   let current = await describeOrUndefined(client, desired.scheduleId);
   if (current === undefined) {
     try {
@@ -36,9 +38,11 @@ async function reconcileOne(client: Client, desired: DesiredSchedule, logger: Lo
   }
   const memo = readMemo(current.action) ?? readMemo(current);
   if (memo?.hash === desired.memo.hash) return 'unchanged';
-  if (memo !== undefined && memo.origin === 'api') {
-    // An operator created a job with this id over the API; the code definition now claims it.
-    logger.warn({ job: desired.scheduleId }, 'a code job takes over a schedule created over the API');
+  if (memo === undefined || memo.origin === 'api') {
+    // An operator's job (or a schedule Sundial did not make) holds this id: deploys never
+    // overwrite it. Rename the code job or delete the other one.
+    logger.warn({ job: desired.scheduleId, origin: memo?.origin ?? 'foreign' }, 'a code job\'s id is taken by a schedule not defined in code; left alone');
+    return 'conflicts';
   }
   const state = { paused: current.state.paused, note: current.state.note };
   await client.schedule.getHandle(desired.scheduleId).update(() => toScheduleUpdate(desired, state));
@@ -59,7 +63,7 @@ export async function reconcileSchedules(opts: {
   pruneOrphans: boolean;
 }): Promise<ReconcileReport> {
   const { client, registry, taskQueue, logger } = opts;
-  const report: ReconcileReport = { created: [], updated: [], unchanged: [], orphans: [], deleted: [] };
+  const report: ReconcileReport = { created: [], updated: [], unchanged: [], orphans: [], deleted: [], conflicts: [] };
   for (const job of registry.jobs) {
     const result = await reconcileOne(client, toSchedule(job, taskQueue, 'code'), logger);
     report[result].push(job.spec.id);

@@ -12,7 +12,7 @@ describe('API keys', () => {
   let client: Client;
   let api: RunningApi;
   const id = unique('auth');
-  const spec = { id, schedule: { cron: '@daily' }, paused: true, task: { type: 'http', request: { url: 'http://127.0.0.1:9/' } } };
+  const spec = { id, schedule: { cron: '@daily' }, paused: true, task: { type: 'http', url: 'http://127.0.0.1:9/' } };
 
   before(async () => {
     client = await testClient();

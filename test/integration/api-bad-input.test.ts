@@ -9,7 +9,7 @@ import { call, callRaw, startTestApi } from '../support/api';
 import { testClient, unique } from '../support/temporal';
 
 const registry = JobRegistry.create([
-  defineJob({ id: 'greeter', schedule: { interval: { every: '1h' } }, argsSchema: z.object({ name: z.string() }).strict(), args: { name: 'world' }, run: () => null }),
+  defineJob({ id: 'greeter', schedule: { intervals: [{ every: '1h' }] }, argsSchema: z.object({ name: z.string() }).strict(), args: { name: 'world' }, run: () => null }),
 ]);
 
 interface Case {
@@ -24,7 +24,7 @@ interface Case {
   readonly raw?: boolean;
 }
 
-const good = (id: string) => ({ id, schedule: { interval: { every: '1h' } }, paused: true, task: { type: 'http', request: { url: 'http://127.0.0.1:9/x' } } });
+const good = (id: string) => ({ id, schedule: { intervals: [{ every: '1h' }] }, paused: true, task: { type: 'http', url: 'http://127.0.0.1:9/x' } });
 const withField = (id: string, patch: Record<string, unknown>) => ({ ...good(id), ...patch });
 
 const cases: Case[] = [
@@ -34,18 +34,18 @@ const cases: Case[] = [
   { name: 'a malformed cron', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-cron', { schedule: { cron: '0 25 * * *' } }), status: 400, field: 'schedule.cron' },
   { name: 'an unknown time zone', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-tz', { schedule: { cron: '0 3 * * *', timezone: 'Europe/Atlantis' } }), status: 400, field: 'schedule.timezone' },
   { name: 'an empty schedule', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-empty', { schedule: {} }), status: 400, field: 'schedule' },
-  { name: 'an interval of 0s', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-zero', { schedule: { interval: { every: '0s' } } }), status: 400, field: 'schedule.interval.every' },
-  { name: 'an interval of -5s', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-neg', { schedule: { interval: { every: '-5s' } } }), status: 400, field: 'schedule.interval.every' },
-  { name: 'an interval of "soon"', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-soon', { schedule: { interval: { every: 'soon' } } }), status: 400, field: 'schedule.interval.every' },
+  { name: 'an interval of 0s', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-zero', { schedule: { intervals: [{ every: '0s' }] } }), status: 400, field: 'schedule.intervals.0.every' },
+  { name: 'an interval of -5s', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-neg', { schedule: { intervals: [{ every: '-5s' }] } }), status: 400, field: 'schedule.intervals.0.every' },
+  { name: 'an interval of "soon"', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-soon', { schedule: { intervals: [{ every: 'soon' }] } }), status: 400, field: 'schedule.intervals.0.every' },
   { name: 'an unknown task type', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-task', { task: { type: 'shell', command: 'rm -rf /' } }), status: 400, field: 'task.type' },
-  { name: 'an unknown code job type', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-code', { task: { type: 'code', name: 'nope' } }), status: 400, field: 'task.name' },
-  { name: 'an http task without a URL', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-nourl', { task: { type: 'http', request: {} } }), status: 400, field: 'task.request.url' },
-  { name: 'an http task with a non-http URL', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-file', { task: { type: 'http', request: { url: 'file:///etc/passwd' } } }), status: 400, field: 'task.request.url' },
-  { name: 'args not matching the job type', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-args', { task: { type: 'code', name: 'greeter', args: { nom: 'x' } } }), status: 400, field: 'task.args.nom' },
+  { name: 'an unknown code job type', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-code', { task: { type: 'nope' } }), status: 400, field: 'task.type' },
+  { name: 'an http task without a URL', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-nourl', { task: { type: 'http' } }), status: 400, field: 'task.url' },
+  { name: 'an http task with a non-http URL', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-file', { task: { type: 'http', url: 'file:///etc/passwd' } }), status: 400, field: 'task.url' },
+  { name: 'args not matching the job type', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-args', { task: { type: 'greeter', args: { nom: 'x' } } }), status: 400, field: 'task.args.nom' },
   { name: 'a backoff coefficient under 1', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-backoff', { retry: { backoffCoefficient: 0.5 } }), status: 400, field: 'retry.backoffCoefficient' },
   { name: 'negative attempts', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-attempts', { retry: { maximumAttempts: -1 } }), status: 400, field: 'retry.maximumAttempts' },
   { name: 'a maximum interval under the initial one', method: 'POST', path: () => '/api/v1/jobs', body: withField('x-maxint', { retry: { initialInterval: '1m', maximumInterval: '1s' } }), status: 400, field: 'retry.maximumInterval' },
-  { name: 'an id too long', method: 'POST', path: () => '/api/v1/jobs', body: good('x'.repeat(101)), status: 400, field: 'id' },
+  { name: 'an id too long', method: 'POST', path: () => '/api/v1/jobs', body: good('x'.repeat(129)), status: 400, field: 'id' },
   { name: 'an id with a space', method: 'POST', path: () => '/api/v1/jobs', body: good('two words'), status: 400, field: 'id' },
   { name: 'an id with a slash', method: 'POST', path: () => '/api/v1/jobs', body: good('a/b'), status: 400, field: 'id' },
   { name: 'an id of ..', method: 'POST', path: () => '/api/v1/jobs', body: good('..'), status: 400, field: 'id' },

@@ -14,7 +14,7 @@ const registry = JobRegistry.create([
   defineJob({
     id: 'counter',
     description: 'counts its calls per job',
-    schedule: { interval: { every: '1h' } },
+    schedule: { intervals: [{ every: '1h' }] },
     run: (ctx) => {
       calls.set(ctx.jobId, (calls.get(ctx.jobId) ?? 0) + 1);
       return { count: calls.get(ctx.jobId), args: ctx.args };
@@ -22,14 +22,14 @@ const registry = JobRegistry.create([
   }),
   defineJob({
     id: 'always-fails',
-    schedule: { interval: { every: '1h' } },
+    schedule: { intervals: [{ every: '1h' }] },
     run: (ctx) => {
       throw new RangeError(`attempt ${ctx.attempt} out of range`);
     },
   }),
   defineJob({
     id: 'slow',
-    schedule: { interval: { every: '1h' } },
+    schedule: { intervals: [{ every: '1h' }] },
     run: (ctx) =>
       new Promise((resolve, reject) => {
         slowRelease = () => resolve('released');
@@ -41,9 +41,9 @@ const registry = JobRegistry.create([
 const jobSpec = (id: string, extra: Record<string, unknown> = {}) => ({
   id,
   description: 'created over the API',
-  schedule: { interval: { every: '1s' } },
-  overlap: 'allow_all',
-  task: { type: 'code', name: 'counter', args: { from: 'api' } },
+  schedule: { intervals: [{ every: '1s' }] },
+  policies: { overlap: 'allow_all' },
+  task: { type: 'counter', args: { from: 'api' } },
   ...extra,
 });
 
@@ -83,7 +83,7 @@ describe('REST API v1 over a real Temporal', () => {
     const got = await call(api, 'GET', `/api/v1/jobs/${id}`);
     assert.equal(got.status, 200);
     assert.equal(got.body.id, id);
-    assert.deepEqual(got.body.schedule, { interval: { every: '1s' } }, 'the spec as written, no defaults filled in');
+    assert.deepEqual(got.body.schedule, { intervals: [{ every: '1s' }] }, 'the spec as written, no defaults filled in');
     assert.equal(got.body.origin, 'api');
     assert.deepEqual(got.body.state, { paused: true, note: 'created paused' });
     assert.equal(got.body.nextRunTimes.length, 5);
@@ -117,7 +117,7 @@ describe('REST API v1 over a real Temporal', () => {
 
   it('a failing job\'s run shows the attempts its retry policy allowed and the error', async () => {
     const id = unique('failing');
-    await create(id, { paused: true, task: { type: 'code', name: 'always-fails' }, retry: { initialInterval: '200ms', maximumAttempts: 2 } });
+    await create(id, { paused: true, task: { type: 'always-fails' }, retry: { initialInterval: '200ms', maximumAttempts: 2 } });
     const trigger = await call(api, 'POST', `/api/v1/jobs/${id}/trigger`, {});
     assert.equal(trigger.status, 202);
     assert.match(trigger.body.workflowId, new RegExp(`^${id}-`));
@@ -167,7 +167,7 @@ describe('REST API v1 over a real Temporal', () => {
 
   it('backfill runs the ticks missed in a past range', async () => {
     const id = unique('backfill');
-    await create(id, { paused: true, schedule: { interval: { every: '1m' } } });
+    await create(id, { paused: true, schedule: { intervals: [{ every: '1m' }] } });
     const end = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 1_000);
     const start = new Date(end.getTime() - 3 * 60_000);
     const res = await call(api, 'POST', `/api/v1/jobs/${id}/backfill`, { start: start.toISOString(), end: end.toISOString() });
@@ -234,7 +234,7 @@ describe('REST API v1 over a real Temporal', () => {
 
   it('cancels and terminates runs', async () => {
     const id = unique('stop');
-    await create(id, { paused: true, task: { type: 'code', name: 'slow' }, timeouts: { startToClose: '1m' } });
+    await create(id, { paused: true, task: { type: 'slow' }, timeouts: { startToClose: '1m' } });
     const t1 = await call(api, 'POST', `/api/v1/jobs/${id}/trigger`, {});
     await waitFor('the slow run to start', 15_000, async () => ((await call(api, 'GET', `/api/v1/runs/${encodeURIComponent(t1.body.workflowId)}`)).body.status === 'running' ? true : undefined));
     assert.equal((await call(api, 'POST', `/api/v1/runs/${encodeURIComponent(t1.body.workflowId)}/cancel`, {})).status, 202);

@@ -25,7 +25,7 @@ function hangingJob(url: string, jobId: string) {
   return JobRegistry.create([
     defineJob({
       id: jobId,
-      schedule: { interval: { every: '1h' } },
+      schedule: { intervals: [{ every: '1h' }] },
       http: { url, timeout: '60s' },
       retry: { initialInterval: '500ms', backoffCoefficient: 1, maximumAttempts: 5 },
       timeouts: { startToClose: '2m', heartbeat: `${HEARTBEAT_MS}ms` },

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { defineJob, type DefinedJob } from '../../src/jobs/define';
 import { JobRegistry } from '../../src/jobs/registry';
-import { readMemo } from '../../src/schedules/mapping';
+import { readMemo, toSchedule } from '../../src/schedules/mapping';
 import { reconcileSchedules } from '../../src/schedules/reconcile';
 import { testClient, testLogger, unique } from '../support/temporal';
 
@@ -84,11 +84,26 @@ describe('reconciling code-defined jobs to schedules', () => {
     await assert.rejects(client.schedule.getHandle(ids[1]!).describe(), /not found/i);
   });
 
+  it('never touches a job created over the API, even when a code job claims its id', async () => {
+    const id = unique('api-owned');
+    ids.push(id);
+    const registry = JobRegistry.create([job(id, '0 1 * * *')]);
+    const apiJob = registry.jobs[0]!;
+    await client.schedule.create(toSchedule(apiJob, taskQueue, 'api').options);
+    const before = await client.schedule.getHandle(id).describe();
+    const report = await reconcile([job(id, '0 2 * * *')]);
+    assert.deepEqual(report.conflicts, [id]);
+    assert.deepEqual(report.updated, []);
+    const afterwards = await client.schedule.getHandle(id).describe();
+    assert.equal(afterwards.raw.conflictToken?.toString(), before.raw.conflictToken?.toString());
+    assert.equal(readMemo(afterwards.action)?.origin, 'api');
+  });
+
   it('the server accepts every cron form Sundial documents', async () => {
     const id = unique('forms');
     ids.push(id);
     const forms = ['*/15 9-17 * * mon-fri', '0 0 1 jan,jul *', '0 12 * * * 2030', '*/10 * * * * * *', '@daily', '@every 90m/5m', 'CRON_TZ=America/New_York 0 3 * * *'];
-    const report = await reconcile([defineJob({ id, schedule: { cron: forms, calendar: { hour: '3', dayOfWeek: 'sat,sun' } }, paused: true, run: () => null })]);
+    const report = await reconcile([defineJob({ id, schedule: { cron: forms, calendars: [{ hour: '3', dayOfWeek: 'sat,sun' }] }, paused: true, run: () => null })]);
     assert.deepEqual(report.created, [id]);
     const d = await client.schedule.getHandle(id).describe();
     assert.ok((d.spec.calendars?.length ?? 0) + (d.spec.intervals?.length ?? 0) >= forms.length);

@@ -24,7 +24,7 @@ function record(jobId: string, key: string): number {
 const registry = JobRegistry.create([
   defineJob({
     id: 'fails-twice',
-    schedule: { interval: { every: '1h' } },
+    schedule: { intervals: [{ every: '1h' }] },
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 5 },
     run: (ctx) => {
       record('fails-twice', ctx.idempotencyKey);
@@ -34,7 +34,7 @@ const registry = JobRegistry.create([
   }),
   defineJob({
     id: 'non-retryable',
-    schedule: { interval: { every: '1h' } },
+    schedule: { intervals: [{ every: '1h' }] },
     retry: { initialInterval: '200ms', maximumAttempts: 5 },
     run: (ctx) => {
       record('non-retryable', ctx.idempotencyKey);
@@ -43,7 +43,7 @@ const registry = JobRegistry.create([
   }),
   defineJob({
     id: 'always-fails',
-    schedule: { interval: { every: '1h' } },
+    schedule: { intervals: [{ every: '1h' }] },
     retry: { initialInterval: '200ms', backoffCoefficient: 1, maximumAttempts: 3 },
     run: (ctx) => {
       record('always-fails', ctx.idempotencyKey);
@@ -52,7 +52,7 @@ const registry = JobRegistry.create([
   }),
   defineJob({
     id: 'user-non-retryable',
-    schedule: { interval: { every: '1h' } },
+    schedule: { intervals: [{ every: '1h' }] },
     retry: { initialInterval: '200ms', maximumAttempts: 5, nonRetryableErrorTypes: ['QuotaExceededError'] },
     run: (ctx) => {
       record('user-non-retryable', ctx.idempotencyKey);

@@ -18,8 +18,8 @@ describe('a one-second interval job', () => {
   const registry = JobRegistry.create([
     defineJob({
       id: jobId,
-      schedule: { interval: { every: '1s' } },
-      overlap: 'allow_all',
+      schedule: { intervals: [{ every: '1s' }] },
+      policies: { overlap: 'allow_all' },
       run: (ctx) => {
         effects.set(ctx.workflowId, (effects.get(ctx.workflowId) ?? 0) + 1);
         keyOf.set(ctx.workflowId, ctx.idempotencyKey);

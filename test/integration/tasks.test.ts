@@ -20,12 +20,12 @@ describe('the built-in HTTP task and multi-step jobs', () => {
   let registry: JobRegistry;
   const taskQueue = unique('tasks');
 
-  const httpJob = (id: string, statuses: number[], expectedStatus?: number[]): DefinedJob => {
+  const httpJob = (id: string, statuses: number[], expectStatus?: number[]): DefinedJob => {
     script.set(`/${id}`, statuses);
     return defineJob({
       id,
-      schedule: { interval: { every: '1h' } },
-      http: { url: `${dep.url}/${id}`, method: 'POST', body: { hello: 'world' }, timeout: '5s', ...(expectedStatus ? { expectedStatus } : {}) },
+      schedule: { intervals: [{ every: '1h' }] },
+      http: { url: `${dep.url}/${id}`, method: 'POST', body: { hello: 'world' }, timeout: '5s', ...(expectStatus ? { expectStatus } : {}) },
       retry: { initialInterval: '200ms', backoffCoefficient: 1, maximumAttempts: 4 },
     });
   };
@@ -45,13 +45,13 @@ describe('the built-in HTTP task and multi-step jobs', () => {
       httpJob('http-429', [429, 200]),
       defineJob({
         id: 'http-down',
-        schedule: { interval: { every: '1h' } },
+        schedule: { intervals: [{ every: '1h' }] },
         http: { url: `http://127.0.0.1:${deadPort}/nothing`, timeout: '2s' },
         retry: { initialInterval: '100ms', backoffCoefficient: 1, maximumAttempts: 2 },
       }),
       defineJob({
         id: 'sequence',
-        schedule: { interval: { every: '1h' } },
+        schedule: { intervals: [{ every: '1h' }] },
         workflow: 'httpSequenceWorkflow',
         args: {
           steps: [
@@ -96,7 +96,7 @@ describe('the built-in HTTP task and multi-step jobs', () => {
     assert.equal(outcome.status === 'failed' && outcome.error.type, 'HttpClientError');
   });
 
-  it('a status outside expectedStatus fails at once with HttpUnexpectedStatus', async () => {
+  it('a status outside expectStatus fails at once with HttpUnexpectedStatus', async () => {
     const outcome = await runOnce(client, registry, 'http-unexpected', taskQueue);
     assert.equal(outcome.status, 'failed');
     assert.equal(outcome.attempts, 1);

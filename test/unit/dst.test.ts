@@ -4,7 +4,7 @@ import { parseJobSpec, type JobSpec } from '../../src/jobs/spec';
 import { dstTransitions, dstWarnings } from '../../src/schedules/dst';
 
 const spec = (schedule: unknown): JobSpec => {
-  const r = parseJobSpec({ id: 'j', schedule, task: { type: 'http', request: { url: 'http://x.test/' } } });
+  const r = parseJobSpec({ id: 'j', schedule, task: { type: 'http', url: 'http://x.test/' } });
   assert.ok(r.ok);
   return r.spec;
 };
@@ -32,12 +32,12 @@ describe('daylight-saving warnings', () => {
   it('does not warn for times clear of the transition, for UTC, or for intervals', () => {
     assert.deepEqual(dstWarnings(spec({ cron: '0 4 * * *', timezone: 'Europe/Berlin' }), NEW_YEAR_2027), []);
     assert.deepEqual(dstWarnings(spec({ cron: '30 2 * * *' }), NEW_YEAR_2027), []);
-    assert.deepEqual(dstWarnings(spec({ interval: { every: '1h' }, timezone: 'Europe/Berlin' }), NEW_YEAR_2027), []);
+    assert.deepEqual(dstWarnings(spec({ intervals: [{ every: '1h' }], timezone: 'Europe/Berlin' }), NEW_YEAR_2027), []);
   });
 
   it('honours day fields and calendars, and CRON_TZ', () => {
     assert.deepEqual(dstWarnings(spec({ cron: '30 2 * * mon', timezone: 'Europe/Berlin' }), NEW_YEAR_2027), [], '2027-03-28 and 2027-10-31 are Sundays');
-    assert.equal(dstWarnings(spec({ calendar: { hour: '2', minute: '15', dayOfWeek: 'sun' }, timezone: 'Europe/Berlin' }), NEW_YEAR_2027).length, 2);
+    assert.equal(dstWarnings(spec({ calendars: [{ hour: '2', minute: '15', dayOfWeek: 'sun' }], timezone: 'Europe/Berlin' }), NEW_YEAR_2027).length, 2);
     assert.equal(dstWarnings(spec({ cron: 'CRON_TZ=America/New_York 30 2 * * *' }), NEW_YEAR_2027).length, 1, 'only the spring gap: New York repeats 01:00-02:00');
   });
 });

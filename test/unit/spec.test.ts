@@ -33,8 +33,8 @@ describe('job definitions', () => {
     const registry = JobRegistry.create([ok('fine')]);
     const job = registry.get('fine');
     assert.ok(job);
-    assert.equal(job.spec.overlap, 'skip');
-    assert.equal(job.spec.catchupWindow, '1d');
+    assert.equal(job.spec.policies.overlap, 'skip');
+    assert.equal(job.spec.policies.catchupWindow, '1d');
     assert.equal(job.run.retry.maximumAttempts, 3);
     assert.equal(job.run.timeouts.startToCloseMs, 600_000);
   });
@@ -54,7 +54,7 @@ describe('job definitions', () => {
   });
 
   it('rejects an interval under one second', () => {
-    assertOneProblem(ok('fast', { schedule: { interval: { every: '500ms' } } }), 'schedule.interval.every', /at least 1s/);
+    assertOneProblem(ok('fast', { schedule: { intervals: [{ every: '500ms' }] } }), 'schedule.intervals.0.every', /at least 1s/);
   });
 
   it('rejects a backoff coefficient under 1', () => {
@@ -78,7 +78,7 @@ describe('job definitions', () => {
   });
 
   it('rejects a catch-up window under the server minimum of 10s', () => {
-    assertOneProblem(ok('short-catchup', { catchupWindow: '5s' }), 'catchupWindow', /10s/);
+    assertOneProblem(ok('short-catchup', { policies: { catchupWindow: '5s' } }), 'policies.catchupWindow', /10s/);
   });
 
   it('rejects a duration without a unit', () => {
@@ -86,8 +86,8 @@ describe('job definitions', () => {
   });
 
   it('rejects an HTTP job with a non-http URL or a body on GET', () => {
-    assertOneProblem(defineJob({ id: 'ftp', schedule: { cron: '@hourly' }, http: { url: 'ftp://example.com/x' } }), 'task.request.url', /http/);
-    assertOneProblem(defineJob({ id: 'get-body', schedule: { cron: '@hourly' }, http: { url: 'http://example.com/', body: 'x' } }), 'task.request.body', /GET request cannot have a body/);
+    assertOneProblem(defineJob({ id: 'ftp', schedule: { cron: '@hourly' }, http: { url: 'ftp://example.com/x' } }), 'task.url', /http/);
+    assertOneProblem(defineJob({ id: 'get-body', schedule: { cron: '@hourly' }, http: { url: 'http://example.com/', body: 'x' } }), 'task.body', /GET request cannot have a body/);
   });
 
   it('reports every bad job in one error', () => {
@@ -132,6 +132,6 @@ describe('calendar specs', () => {
   });
 
   it('reject a bad field by name', () => {
-    assertOneProblem(ok('bad-cal', { schedule: { calendar: { hour: '25' } } }), 'schedule.calendar.hour', /hour/);
+    assertOneProblem(ok('bad-cal', { schedule: { calendars: [{ hour: '25' }] } }), 'schedule.calendars.0.hour', /hour/);
   });
 });
