@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { defineJob, type DefinedJob } from '../../src/jobs/define';
 import { JobDefinitionError } from '../../src/jobs/errors';
 import { JobRegistry } from '../../src/jobs/registry';
+import { exampleJobs } from '../../src/jobs/examples';
 import { checkCron } from '../../src/jobs/cron';
 import { isValidTimeZone } from '../../src/jobs/spec';
 import { calendarToCron } from '../../src/schedules/mapping';
@@ -93,6 +94,16 @@ describe('job definitions', () => {
   it('reports every bad job in one error', () => {
     const problems = problemsOf([ok('a', { schedule: { cron: 'x' } }), ok('b', { retry: { maximumAttempts: -2 } })]);
     assert.deepEqual(new Set(problems.map((p) => p.jobId)), new Set(['a', 'b']));
+  });
+});
+
+describe('the shipped examples', () => {
+  it('validate, and include a retrying job, a heartbeating job and an HTTP job', () => {
+    const registry = JobRegistry.create(exampleJobs('http://127.0.0.1:8080'));
+    const byId = new Map(registry.jobs.map((j) => [j.spec.id, j]));
+    assert.equal(byId.get('example-backup')?.run.timeouts.heartbeatMs, 10_000);
+    assert.equal(byId.get('example-flaky')?.run.retry.maximumAttempts, 5);
+    assert.equal(byId.get('example-http-health')?.run.task.type, 'http');
   });
 });
 
