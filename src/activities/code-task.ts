@@ -13,6 +13,8 @@ export interface CodeTaskInput {
   readonly args?: unknown;
   readonly idempotencyKey: string;
   readonly scheduledAt: string;
+  /** Set when the workflow runs the retries itself (breaker jobs); else Temporal's attempt. */
+  readonly attempt?: number;
 }
 
 /** Heartbeat details are wrapped so the workflow can read the attempt even after a timeout. */
@@ -24,7 +26,7 @@ interface WrappedHeartbeat {
 export function makeRunCodeTask(registry: JobRegistry, logger: Logger) {
   return async function runCodeTask(input: CodeTaskInput): Promise<TaskResult> {
     const ctx = Context.current();
-    const { attempt } = ctx.info;
+    const attempt = input.attempt ?? ctx.info.attempt;
     const workflowId = ctx.info.workflowExecution?.workflowId ?? '';
     const runId = ctx.info.workflowExecution?.runId ?? '';
     const code = registry.codeFor(input.name);
@@ -59,7 +61,7 @@ export function makeRunCodeTask(registry: JobRegistry, logger: Logger) {
       log.info({ duration_ms: Date.now() - started, status: 'success' }, 'attempt finished');
       return { result: result ?? null, attempt };
     } catch (err) {
-      const failure = toActivityFailure(err, ctx);
+      const failure = toActivityFailure(err, ctx, attempt);
       log.warn(
         { duration_ms: Date.now() - started, status: 'error', error_type: (failure as ApplicationFailure).type ?? failure.name, error_msg: failure.message },
         'attempt failed',

@@ -18,8 +18,7 @@ export function errorTypeName(err: Error): string {
  *   its type is listed in `nonRetryableErrorTypes` (Temporal checks that);
  * - every failure carries the attempt number, so the run's outcome can report it.
  */
-export function toActivityFailure(err: unknown, ctx: Context): Error {
-  const attempt = ctx.info.attempt;
+export function toActivityFailure(err: unknown, ctx: Context, attempt: number = ctx.info.attempt): Error {
   const details: TaskFailureDetails[] = [{ attempt }];
   if (ctx.cancellationSignal.aborted) {
     const why = ctx.cancellationDetails;

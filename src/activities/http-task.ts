@@ -9,6 +9,8 @@ export interface HttpTaskInput {
   readonly request: HttpRequestPlan;
   readonly idempotencyKey: string;
   readonly scheduledAt: string;
+  /** Set when the workflow runs the retries itself (breaker jobs); else Temporal's attempt. */
+  readonly attempt?: number;
 }
 
 export interface HttpTaskResult {
@@ -74,7 +76,7 @@ function isNetworkError(err: unknown): boolean {
 export function makeRunHttpTask(logger: Logger, userAgent: string) {
   return async function runHttpTask(input: HttpTaskInput): Promise<TaskResult> {
     const ctx = Context.current();
-    const { attempt } = ctx.info;
+    const attempt = input.attempt ?? ctx.info.attempt;
     const { request } = input;
     const log = logger.child({ task_name: input.jobId, workflow_id: ctx.info.workflowExecution?.workflowId, run_id: ctx.info.workflowExecution?.runId, attempt });
     // Heartbeat while waiting, so a dead worker is noticed within the heartbeat timeout.
@@ -132,7 +134,7 @@ export function makeRunHttpTask(logger: Logger, userAgent: string) {
       const result: HttpTaskResult = { status: res.status, body };
       return { result, attempt };
     } catch (err) {
-      const failure = toActivityFailure(err, ctx);
+      const failure = toActivityFailure(err, ctx, attempt);
       log.warn({ duration_ms: Date.now() - started, status: 'error', error_type: (failure as ApplicationFailure).type ?? failure.name, error_msg: failure.message }, 'attempt failed');
       throw failure;
     } finally {

@@ -1,5 +1,6 @@
 import type { JobRegistry } from '../jobs/registry';
 import type { Logger } from '../observability/logger';
+import { makeBreakerActivities } from './breaker';
 import { makeRunCodeTask } from './code-task';
 import { makeRunHttpTask } from './http-task';
 
@@ -15,5 +16,6 @@ export function createActivities(deps: ActivityDeps) {
   return {
     runCodeTask: makeRunCodeTask(deps.registry, deps.logger),
     runHttpTask: makeRunHttpTask(deps.logger, deps.userAgent),
+    ...makeBreakerActivities(),
   };
 }

@@ -18,7 +18,7 @@ export const problemSchema = z
   .describe('RFC 9457 problem document.');
 
 export const jobSchema = jobSpecSchema
-  .extend({
+  .safeExtend({
     origin: z.enum(['code', 'api']),
     state: z.object({ paused: z.boolean(), note: z.string().nullable() }),
     nextRunTimes: z.array(z.iso.datetime()),

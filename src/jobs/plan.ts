@@ -19,6 +19,9 @@ function codeTask(name: string, code: JobCode | undefined, args: unknown): TaskP
     : { type: 'code', name, mode: 'activity', ...withArgs };
 }
 
+/** The longest an open breaker waits before probing, however often probes failed. */
+export const MAX_OPEN_FOR_MS = 10 * 60_000;
+
 const optMs = (d: string | number | undefined): number | undefined => (d === undefined ? undefined : parseDuration(d));
 
 /** Compiles a validated spec into the input every run of the job receives. Pure. */
@@ -43,9 +46,29 @@ export function planRun(spec: JobSpec, codeFor: (name: string) => JobCode | unde
   const scheduleToCloseMs = optMs(spec.timeouts.scheduleToClose);
   const heartbeatMs = optMs(spec.timeouts.heartbeat) ?? (task.type === 'http' ? DEFAULT_HTTP_HEARTBEAT_MS : undefined);
   const httpFloor = task.type === 'http' ? task.request.timeoutMs + 5_000 : 0;
+  const b = spec.breaker;
   return {
     jobId: spec.id,
     task,
+    ...(b === undefined
+      ? {}
+      : {
+          breaker: {
+            key: b.key,
+            config: {
+              failureThreshold: b.failureThreshold,
+              ...(b.failureRate === undefined
+                ? {}
+                : { failureRate: { threshold: b.failureRate.threshold, minimumCalls: b.failureRate.minimumCalls, windowMs: parseDuration(b.failureRate.window) } }),
+              openForMs: parseDuration(b.openFor),
+              maxOpenForMs: Math.max(parseDuration(b.openFor), MAX_OPEN_FOR_MS),
+              halfOpenProbes: b.halfOpenProbes,
+            },
+          },
+        }),
+    ...(spec.fallback === undefined
+      ? {}
+      : { fallback: { type: 'cache' as const, ...(spec.fallback.maxStaleness === undefined ? {} : { maxStalenessMs: parseDuration(spec.fallback.maxStaleness) }) } }),
     retry: {
       initialIntervalMs: parseDuration(spec.retry.initialInterval),
       backoffCoefficient: spec.retry.backoffCoefficient,

@@ -1,3 +1,5 @@
+import type { BreakerConfig } from '../breaker/state';
+
 /**
  * What crosses the workflow boundary: the compiled input of one run and its outcome.
  * Types and constants only, so that workflow code can import this file safely.
@@ -43,10 +45,19 @@ export interface JobRunInput {
   readonly task: TaskPlan;
   readonly retry: RetryPlan;
   readonly timeouts: TimeoutsPlan;
+  readonly breaker?: { readonly key: string; readonly config: BreakerConfig };
+  readonly fallback?: { readonly type: 'cache'; readonly maxStalenessMs?: number };
 }
 
 /** The final state of a run as the workflow reports it. */
-export type RunStatus = 'succeeded' | 'failed';
+export type RunStatus = 'succeeded' | 'failed' | 'degraded';
+
+/** Where a degraded run's result came from. */
+export interface FallbackInfo {
+  readonly servedFrom: 'cache';
+  readonly cachedAt: string;
+  readonly ageMs: number;
+}
 
 export interface RunError {
   /** The error's type name, as matched by `nonRetryableErrorTypes`. */
@@ -69,7 +80,8 @@ interface OutcomeBase {
 /** A run's outcome: a success carries a result, a failure an error, never both. */
 export type RunOutcome =
   | (OutcomeBase & { readonly status: 'succeeded'; readonly result: unknown })
-  | (OutcomeBase & { readonly status: 'failed'; readonly error: RunError });
+  | (OutcomeBase & { readonly status: 'failed'; readonly error: RunError })
+  | (OutcomeBase & { readonly status: 'degraded'; readonly result: unknown; readonly fallback: FallbackInfo });
 
 /** What the run-task activity returns: its result and which attempt produced it. */
 export interface TaskResult {
@@ -89,4 +101,5 @@ export interface RunSummary {
   readonly scheduledAt: string;
   readonly durationMs: number;
   readonly error?: RunError;
+  readonly fallback?: FallbackInfo;
 }

@@ -218,6 +218,32 @@ export const policiesSchema = z
 
 export const JOB_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,127}$/;
 
+/** A circuit breaker shared by every job that names the same key. */
+export const breakerSchema = z
+  .object({
+    key: z.string().regex(JOB_ID_PATTERN, 'must be 1-128 lower-case letters, digits, ".", "_" or "-"'),
+    failureThreshold: z.number().int().min(1).max(1000).default(5).describe('Consecutive failed attempts that open the breaker.'),
+    failureRate: z
+      .object({
+        threshold: z.number().gt(0).max(1).describe('Failed share of calls (0-1) that opens the breaker.'),
+        minimumCalls: z.number().int().min(1).max(10_000),
+        window: durationSchema,
+      })
+      .strict()
+      .optional(),
+    openFor: durationSchema.default('30s').describe('How long the breaker stays open before probing; doubles on each failed probe, up to 10 minutes.'),
+    halfOpenProbes: z.number().int().min(1).max(100).default(1).describe('Runs that may probe the dependency at once while half-open.'),
+  })
+  .strict();
+
+/** What an open breaker serves instead of calling the dependency. */
+export const fallbackSchema = z
+  .object({
+    type: z.literal('cache'),
+    maxStaleness: durationSchema.optional().describe('An older cached result is not served: the run fails with CircuitOpen.'),
+  })
+  .strict();
+
 export const jobSpecSchema = z
   .object({
     id: z.string().regex(JOB_ID_PATTERN, 'must be 1-128 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit'),
@@ -228,8 +254,15 @@ export const jobSpecSchema = z
     retry: retrySchema.default({ initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes: [] }),
     timeouts: timeoutsSchema.default({}),
     task: taskSchema,
+    breaker: breakerSchema.optional(),
+    fallback: fallbackSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((spec, ctx) => {
+    if (spec.fallback !== undefined && spec.breaker === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['fallback'], message: 'a fallback is served when a breaker is open: add a breaker' });
+    }
+  });
 
 /** A JobSpec as a user writes it (defaults optional). */
 export type JobSpecInput = Omit<z.input<typeof jobSpecSchema>, 'task'> & { task: z.input<typeof taskDocSchema> };

@@ -4,3 +4,4 @@
  */
 export { jobWorkflow } from './job-workflow';
 export { httpSequenceWorkflow } from './jobs/http-sequence';
+export { breakerWorkflow } from './breaker-workflow';

@@ -16,7 +16,8 @@ import {
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, RetryState, SearchAttributeType } from '@temporalio/common';
 import type { createActivities } from '../activities';
-import { OUTCOME_MEMO_KEY, type JobRunInput, type RunError, type RunOutcome, type RunSummary, type TaskFailureDetails, type TaskResult } from '../jobs/run-types';
+import { MAX_CACHED_RESULT_CHARS } from '../breaker/contract';
+import { OUTCOME_MEMO_KEY, type FallbackInfo, type JobRunInput, type RunError, type RunOutcome, type RunSummary, type TaskFailureDetails, type TaskResult } from '../jobs/run-types';
 import { SundialStatus } from '../temporal/search-attributes';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -35,6 +36,7 @@ function summarize(outcome: RunOutcome): RunSummary {
     scheduledAt: outcome.scheduledAt,
     durationMs: outcome.durationMs,
     ...(outcome.status === 'failed' ? { error: outcome.error } : {}),
+    ...(outcome.status === 'degraded' ? { fallback: outcome.fallback } : {}),
   };
 }
 
@@ -94,41 +96,112 @@ function isNonRetryable(err: unknown, input: JobRunInput): boolean {
   return cause.nonRetryable || input.retry.nonRetryableErrorTypes.includes(cause.type ?? '');
 }
 
+/** A run the breaker refused, served from the fallback cache. */
+class ServedFromFallback {
+  constructor(
+    readonly result: unknown,
+    readonly fallback: FallbackInfo,
+    readonly attempts: number,
+  ) {}
+}
+
+/** The error of one failed attempt and whether retrying could help. */
+function attemptError(err: unknown, input: JobRunInput): { error: RunError; retryable: boolean } {
+  const cause = err instanceof ActivityFailure || err instanceof ChildWorkflowFailure ? err.cause : (err as Error);
+  const error: RunError =
+    cause instanceof ApplicationFailure
+      ? { type: cause.type ?? 'Error', message: cause.message }
+      : cause instanceof TimeoutFailure
+        ? { type: 'Timeout', message: cause.message }
+        : { type: cause?.name ?? 'Error', message: cause?.message ?? String(err) };
+  return { error, retryable: !isNonRetryable(err, input) };
+}
+
+/** Exactly one attempt, no retries: an activity with maximumAttempts 1, or one child workflow. */
+async function runOneAttempt(input: JobRunInput, attempt: number, idempotencyKey: string, scheduledAt: string): Promise<unknown> {
+  const task = input.task;
+  const { timeouts } = input;
+  if (task.type === 'code' && task.mode === 'workflow') {
+    return executeChild(task.workflowType, {
+      workflowId: `${workflowInfo().workflowId}/attempt-${attempt}`,
+      args: task.args === undefined ? [] : [task.args],
+      ...(timeouts.startToCloseMs === undefined ? {} : { workflowRunTimeout: timeouts.startToCloseMs }),
+    });
+  }
+  const acts = proxyActivities<Activities>({ ...activityOptions(input), retry: { maximumAttempts: 1 } });
+  const res =
+    task.type === 'http'
+      ? await acts.runHttpTask({ jobId: input.jobId, request: task.request, idempotencyKey, scheduledAt, attempt })
+      : await acts.runCodeTask({ jobId: input.jobId, name: task.name, args: task.args, idempotencyKey, scheduledAt, attempt });
+  return res.result;
+}
+
+const breakerActivities = proxyActivities<Activities>({
+  startToCloseTimeout: '10s',
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '2s', maximumAttempts: 10 },
+});
+
+/** How long a half-open probe keeps its slot if its run never reports back. */
+function probeLeaseMs(input: JobRunInput): number {
+  return Math.min(input.timeouts.startToCloseMs ?? input.timeouts.scheduleToCloseMs ?? 600_000, 600_000) + 10_000;
+}
+
 /**
- * A multi-step job: its workflow runs as a child, retried here with the job's declared backoff,
- * so attempts are counted exactly and each attempt gets its own child workflow id.
+ * Retries run here rather than in Temporal's activity retry loop when the job has a breaker
+ * (every attempt must be admitted and its outcome recorded) or is a multi-step workflow job (so
+ * attempts are counted exactly and each gets its own child). An open breaker ends the retries:
+ * the run goes to its fallback, so an outage costs one attempt per run, not maximumAttempts.
  */
-async function runChildWithRetries(input: JobRunInput, workflowType: string, args: unknown): Promise<TaskResult> {
-  const { retry, timeouts } = input;
-  const parent = workflowInfo().workflowId;
+async function runWithManagedRetries(input: JobRunInput, idempotencyKey: string, scheduledAt: string): Promise<TaskResult | ServedFromFallback> {
+  const { retry, timeouts, breaker } = input;
   const started = Date.now();
   for (let attempt = 1; ; attempt++) {
+    const permit = breaker === undefined ? undefined : (await breakerActivities.breakerAdmit(breaker.key, { jobId: input.jobId, config: breaker.config, leaseMs: probeLeaseMs(input) })).permit;
+    if (breaker !== undefined && permit === undefined) return serveFallback(input, attempt - 1);
     try {
-      const remaining = timeouts.scheduleToCloseMs === undefined ? undefined : timeouts.scheduleToCloseMs - (Date.now() - started);
-      const result = await executeChild(workflowType, {
-        workflowId: `${parent}/attempt-${attempt}`,
-        args: args === undefined ? [] : [args],
-        ...(timeouts.startToCloseMs === undefined ? {} : { workflowRunTimeout: timeouts.startToCloseMs }),
-        ...(remaining === undefined ? {} : { workflowExecutionTimeout: Math.max(remaining, 1_000) }),
-      });
+      const result = await runOneAttempt(input, attempt, idempotencyKey, scheduledAt);
+      if (breaker !== undefined && permit !== undefined) {
+        const cacheable = input.fallback !== undefined && JSON.stringify(result ?? null).length <= MAX_CACHED_RESULT_CHARS;
+        await breakerActivities.breakerRecord(breaker.key, { jobId: input.jobId, config: breaker.config, permit, ok: true, ...(cacheable ? { cache: { result } } : {}) });
+      }
       return { result, attempt };
     } catch (err) {
       if (isCancellation(err)) throw err;
-      const cause = err instanceof ChildWorkflowFailure ? err.cause : undefined;
-      const error: RunError = { type: cause instanceof ApplicationFailure ? (cause.type ?? 'Error') : (cause?.name ?? 'Error'), message: cause?.message ?? (err as Error).message };
+      const { error, retryable } = attemptError(err, input);
+      // A non-retryable error means the dependency answered: it does not count against it.
+      if (breaker !== undefined && permit !== undefined) {
+        await breakerActivities.breakerRecord(breaker.key, { jobId: input.jobId, config: breaker.config, permit, ok: !retryable });
+      }
       const exhausted = retry.maximumAttempts > 0 && attempt >= retry.maximumAttempts;
       const delay = Math.min(retry.initialIntervalMs * retry.backoffCoefficient ** (attempt - 1), retry.maximumIntervalMs ?? retry.initialIntervalMs * 100);
       const outOfTime = timeouts.scheduleToCloseMs !== undefined && Date.now() + delay - started >= timeouts.scheduleToCloseMs;
-      if (isNonRetryable(err, input) || exhausted || outOfTime) throw new TaskFailed(error, attempt);
-      log.warn('job workflow attempt failed; retrying', { attempt, error_type: error.type, error_msg: error.message, retry_in_ms: delay });
+      if (!retryable || exhausted || outOfTime) throw new TaskFailed(error, attempt);
+      log.warn('attempt failed; retrying', { task_name: input.jobId, attempt, error_type: error.type, error_msg: error.message, retry_in_ms: delay });
       await sleep(delay);
     }
   }
 }
 
-async function runTask(input: JobRunInput, idempotencyKey: string, scheduledAt: string): Promise<TaskResult> {
+/** The breaker is open: serve the last good result, or fail with CircuitOpen. */
+async function serveFallback(input: JobRunInput, attempts: number): Promise<ServedFromFallback> {
+  const key = input.breaker!.key;
+  if (input.fallback !== undefined) {
+    const cached = await breakerActivities.breakerCached(key, input.jobId);
+    if (cached !== null) {
+      const ageMs = Date.now() - Date.parse(cached.cachedAt);
+      if (input.fallback.maxStalenessMs === undefined || ageMs <= input.fallback.maxStalenessMs) {
+        return new ServedFromFallback(cached.result, { servedFrom: 'cache', cachedAt: cached.cachedAt, ageMs }, attempts);
+      }
+      throw new TaskFailed({ type: 'CircuitOpen', message: `breaker ${key} is open and the cached result is ${ageMs} ms old, over maxStaleness` }, attempts);
+    }
+    throw new TaskFailed({ type: 'CircuitOpen', message: `breaker ${key} is open and there is no cached result` }, attempts);
+  }
+  throw new TaskFailed({ type: 'CircuitOpen', message: `breaker ${key} is open` }, attempts);
+}
+
+async function runTask(input: JobRunInput, idempotencyKey: string, scheduledAt: string): Promise<TaskResult | ServedFromFallback> {
   const task = input.task;
-  if (task.type === 'code' && task.mode === 'workflow') return runChildWithRetries(input, task.workflowType, task.args);
+  if (input.breaker !== undefined || (task.type === 'code' && task.mode === 'workflow')) return runWithManagedRetries(input, idempotencyKey, scheduledAt);
   const acts = proxyActivities<Activities>(activityOptions(input));
   try {
     if (task.type === 'http') return await acts.runHttpTask({ jobId: input.jobId, request: task.request, idempotencyKey, scheduledAt });
@@ -167,7 +240,15 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
     };
   };
   try {
-    const { result, attempt } = await runTask(input, idempotencyKey, scheduledAt);
+    const ran = await runTask(input, idempotencyKey, scheduledAt);
+    if (ran instanceof ServedFromFallback) {
+      const outcome: RunOutcome = { ...base(), status: 'degraded', attempts: ran.attempts, result: ran.result, fallback: ran.fallback };
+      upsertSearchAttributes([{ key: SundialStatus, value: 'degraded' }]);
+      upsertMemo({ [OUTCOME_MEMO_KEY]: summarize(outcome) });
+      log.warn('run finished', { task_name: input.jobId, status: outcome.status, attempt: ran.attempts, duration_ms: outcome.durationMs, fallback_age_ms: ran.fallback.ageMs });
+      return outcome;
+    }
+    const { result, attempt } = ran;
     const outcome: RunOutcome = { ...base(), status: 'succeeded', attempts: attempt, result };
     upsertSearchAttributes([{ key: SundialStatus, value: 'succeeded' }]);
     upsertMemo({ [OUTCOME_MEMO_KEY]: summarize(outcome) });
