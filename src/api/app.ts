@@ -2,6 +2,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import type { Client } from '@temporalio/client';
 import type { JobRegistry } from '../jobs/registry';
 import type { Logger } from '../observability/logger';
+import { BreakerStore } from '../breaker/store';
 import { RunStore } from '../runs/run-store';
 import { JobStore } from '../schedules/job-store';
 import type { ApiKey } from '../config/env';
@@ -66,6 +67,7 @@ export function createApp(deps: ApiDeps): Express {
 
   const jobs = new JobStore({ client: deps.client, registry: deps.registry, taskQueue: deps.taskQueue, webUiUrl: deps.webUiUrl });
   const runs = new RunStore({ client: deps.client, webUiUrl: deps.webUiUrl });
+  const breakers = new BreakerStore(deps.client);
   // Every Temporal call a request makes shares one deadline: a Temporal that is down is a 503
   // after temporalTimeoutMs, never a hanging request.
   const timeoutMs = deps.temporalTimeoutMs ?? 5_000;
@@ -80,7 +82,7 @@ export function createApp(deps: ApiDeps): Express {
         }),
     );
   });
-  app.use('/api/v1', apiKeyAuth(deps.apiKeys ?? []), apiRoutes(jobs, runs, deps.registry));
+  app.use('/api/v1', apiKeyAuth(deps.apiKeys ?? []), apiRoutes(jobs, runs, deps.registry, breakers));
 
   app.use((req, res) => {
     sendProblem(res, { type: 'about:blank', title: 'Not Found', status: 404, detail: `no route for ${req.method} ${req.path}` });

@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { ServiceError } from '@temporalio/client';
 import type { Logger } from '../observability/logger';
 import { CodeJobConflictError, InvalidJobSpecError, InvalidRequestError, JobExistsError, JobNotFoundError, StaleVersionError } from '../schedules/errors';
+import { BreakerNotFoundError } from '../breaker/store';
 import { RunNotFoundError } from '../runs/errors';
 import { sendProblem, type Problem } from './problem';
 
@@ -38,6 +39,7 @@ export function toProblem(err: unknown): Problem | undefined {
     return { type: `${TYPE}validation`, title: 'Invalid request', status: 400, detail: err.message, errors };
   }
   if (err instanceof JobNotFoundError) return { type: `${TYPE}job-not-found`, title: 'Job not found', status: 404, detail: err.message };
+  if (err instanceof BreakerNotFoundError) return { type: `${TYPE}breaker-not-found`, title: 'Breaker not found', status: 404, detail: err.message };
   if (err instanceof RunNotFoundError) return { type: `${TYPE}run-not-found`, title: 'Run not found', status: 404, detail: err.message };
   if (err instanceof JobExistsError) return { type: `${TYPE}job-exists`, title: 'Job exists', status: 409, detail: err.message };
   if (err instanceof CodeJobConflictError) return { type: `${TYPE}code-job`, title: 'Job is defined in code', status: 409, detail: err.message };

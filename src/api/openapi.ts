@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { jobSpecSchema, taskDocSchema, taskSchema } from '../jobs/spec';
 import {
   acceptedSchema,
+  breakerListSchema,
+  breakerSchema,
   jobPageSchema,
   jobSchema,
   jobTypeListSchema,
@@ -50,6 +52,10 @@ export const OPERATIONS: readonly Operation[] = [
   { method: 'post', path: '/api/v1/jobs/:id/unpause', summary: 'Unpause with an optional note.', write: true, body: noteBody, ok: { status: 200, schema: jobSchema } },
   { method: 'post', path: '/api/v1/jobs/:id/trigger', summary: 'Run now (default overlap allow_all).', write: true, body: triggerBody, ok: { status: 202, schema: triggerResultSchema } },
   { method: 'post', path: '/api/v1/jobs/:id/backfill', summary: 'Run the ticks of a past range (at most 31 days).', write: true, body: backfillBody, bodyRequired: true, ok: { status: 202, schema: acceptedSchema } },
+  { method: 'get', path: '/api/v1/breakers', summary: 'All circuit breakers in use.', write: false, ok: { status: 200, schema: breakerListSchema } },
+  { method: 'get', path: '/api/v1/breakers/:key', summary: "A breaker's state.", write: false, ok: { status: 200, schema: breakerSchema } },
+  { method: 'post', path: '/api/v1/breakers/:key/reset', summary: 'Close a breaker now.', write: true, ok: { status: 200, schema: breakerSchema } },
+  { method: 'post', path: '/api/v1/breakers/:key/open', summary: 'Open a breaker now.', write: true, ok: { status: 200, schema: breakerSchema } },
   { method: 'get', path: '/api/v1/jobs/:id/runs', summary: "A job's runs, newest first.", write: false, query: runsQuery, ok: { status: 200, schema: runPageSchema } },
   { method: 'get', path: '/api/v1/runs/:workflowId', summary: 'One run, with its result or error.', write: false, query: runQuery, ok: { status: 200, schema: runSchema } },
   { method: 'post', path: '/api/v1/runs/:workflowId/cancel', summary: 'Request cancellation of a run.', write: true, query: runQuery, body: cancelBody, ok: { status: 202, schema: acceptedSchema } },
@@ -90,6 +96,8 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
     RunPage: runPageSchema,
     JobTypeList: jobTypeListSchema,
     TriggerResult: triggerResultSchema,
+    Breaker: breakerSchema,
+    BreakerList: breakerListSchema,
     Accepted: acceptedSchema,
   };
   for (const [id, schema] of Object.entries(named)) registry.add(schema, { id });

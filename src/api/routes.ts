@@ -2,10 +2,12 @@ import { Router, type Request, type Response } from 'express';
 import { z, type ZodType } from 'zod';
 import type { JobRegistry } from '../jobs/registry';
 import { httpRequestSchema } from '../jobs/spec';
+import type { BreakerStore } from '../breaker/store';
 import type { JobStore, JobView } from '../schedules/job-store';
 import type { RunStore } from '../runs/run-store';
 import {
   backfillBody,
+  breakerKeyParam,
   cancelBody,
   jobIdParam,
   noteBody,
@@ -45,8 +47,24 @@ const jsonSchema = (schema: ZodType): Record<string, unknown> => {
 };
 
 /** /api/v1 routes over the job and run stores. */
-export function apiRoutes(jobs: JobStore, runs: RunStore, registry: JobRegistry): Router {
+export function apiRoutes(jobs: JobStore, runs: RunStore, registry: JobRegistry, breakers: BreakerStore): Router {
   const r = Router();
+
+  r.get('/breakers', async (_req, res) => {
+    res.json({ items: await breakers.list() });
+  });
+  r.get('/breakers/:key', async (req, res) => {
+    const { key } = parse(breakerKeyParam, req.params, 'path');
+    res.json(await breakers.get(key));
+  });
+  r.post('/breakers/:key/reset', async (req, res) => {
+    const { key } = parse(breakerKeyParam, req.params, 'path');
+    res.json(await breakers.reset(key));
+  });
+  r.post('/breakers/:key/open', async (req, res) => {
+    const { key } = parse(breakerKeyParam, req.params, 'path');
+    res.json(await breakers.open(key));
+  });
 
   // Computed once: job types are fixed for the life of the process.
   const jobTypes = [
@@ -79,7 +97,10 @@ export function apiRoutes(jobs: JobStore, runs: RunStore, registry: JobRegistry)
 
   r.get('/jobs/:id', async (req, res) => {
     const { id } = parse(jobIdParam, req.params, 'path');
-    sendJob(res, await jobs.get(id));
+    const view = await jobs.get(id);
+    const key = (view.spec as { breaker?: { key?: string } }).breaker?.key;
+    const breakerState = key === undefined ? undefined : ((await breakers.find(key)) ?? null);
+    res.setHeader('ETag', `"${view.version}"`).json({ ...jobBody(view), ...(breakerState === undefined ? {} : { breakerState }) });
   });
 
   r.patch('/jobs/:id', async (req, res) => {

@@ -17,6 +17,17 @@ export const problemSchema = z
   })
   .describe('RFC 9457 problem document.');
 
+export const breakerSchema = z.object({
+  key: z.string(),
+  state: z.enum(['closed', 'open', 'half_open']),
+  failures: z.number().int(),
+  openedAt: z.iso.datetime().optional(),
+  nextProbeAt: z.iso.datetime().optional(),
+  reason: z.string().optional(),
+  jobs: z.array(z.string()),
+});
+export const breakerListSchema = z.object({ items: z.array(breakerSchema) });
+
 export const jobSchema = jobSpecSchema
   .safeExtend({
     origin: z.enum(['code', 'api']),
@@ -27,6 +38,7 @@ export const jobSchema = jobSpecSchema
     updatedAt: z.iso.datetime(),
     webUrl: z.url(),
     warnings: z.array(z.string()),
+    breakerState: breakerSchema.nullable().optional(),
   })
   .describe('A job: its spec as written plus what the schedule knows.');
 
@@ -42,6 +54,7 @@ export const runSchema = z
     attempts: z.number().int().nullable(),
     result: z.unknown().optional(),
     error: z.object({ type: z.string(), message: z.string() }).optional(),
+    fallback: z.object({ servedFrom: z.literal('cache'), cachedAt: z.iso.datetime(), ageMs: z.number() }).optional(),
     webUrl: z.url(),
   })
 ;

@@ -16,6 +16,7 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown, where: 'bo
 const overlap = z.enum(Object.values(OverlapPolicy) as [OverlapPolicy, ...OverlapPolicy[]]);
 
 export const jobIdParam = z.object({ id: z.string().regex(JOB_ID_PATTERN, 'must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit') });
+export const breakerKeyParam = z.object({ key: z.string().regex(JOB_ID_PATTERN, 'must be 1-128 lower-case letters, digits, ".", "_" or "-"') });
 export const workflowIdParam = z.object({ workflowId: z.string().min(1).max(400) });
 
 export const pageQuery = z

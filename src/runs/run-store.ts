@@ -1,8 +1,8 @@
 import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
 import { ApplicationFailure, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { executionInfoFromRaw } from '@temporalio/client/lib/helpers';
-import { OUTCOME_MEMO_KEY, type RunError, type RunOutcome, type RunSummary } from '../jobs/run-types';
-import { SundialJobId } from '../temporal/search-attributes';
+import { OUTCOME_MEMO_KEY, type FallbackInfo, type RunError, type RunOutcome, type RunSummary } from '../jobs/run-types';
+import { SundialJobId, SundialStatus } from '../temporal/search-attributes';
 import { RunNotFoundError } from './errors';
 
 const TemporalScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
@@ -40,6 +40,7 @@ export interface RunView {
   readonly attempts: number | null;
   readonly result?: unknown;
   readonly error?: RunError;
+  readonly fallback?: FallbackInfo;
   readonly webUrl: string;
 }
 
@@ -78,12 +79,13 @@ export class RunStore {
       workflowId: info.workflowId,
       runId: info.runId,
       jobId: (info.typedSearchAttributes.get(SundialJobId) as string | undefined) ?? null,
-      status: statusOf(info),
+      status: summary?.status === 'degraded' ? 'degraded' : statusOf(info),
       scheduledAt: (scheduled ?? info.startTime).toISOString(),
       startedAt: info.startTime.toISOString(),
       closedAt: info.closeTime?.toISOString() ?? null,
       attempts: summary?.attempts ?? null,
       ...(summary?.error === undefined ? {} : { error: summary.error }),
+      ...(summary?.fallback === undefined ? {} : { fallback: summary.fallback }),
       webUrl: this.webUrlForRun(info.workflowId, info.runId),
       ...extra,
     };
@@ -92,7 +94,9 @@ export class RunStore {
   /** A job's runs, newest first, from visibility. */
   async list(jobId: string, opts: { status?: RunStatus; pageSize: number; pageToken?: string }): Promise<{ items: RunView[]; nextPageToken: string | null }> {
     const clauses = [`${SundialJobId.name} = ${JSON.stringify(jobId)}`];
-    if (opts.status !== undefined && opts.status !== 'degraded') clauses.push(`ExecutionStatus = ${JSON.stringify(EXECUTION_STATUS[opts.status])}`);
+    if (opts.status === 'degraded') clauses.push(`${SundialStatus.name} = "degraded"`);
+    else if (opts.status === 'succeeded') clauses.push(`ExecutionStatus = "Completed" AND ${SundialStatus.name} != "degraded"`);
+    else if (opts.status !== undefined) clauses.push(`ExecutionStatus = ${JSON.stringify(EXECUTION_STATUS[opts.status])}`);
     const { client } = this.deps;
     const res = await client.workflowService.listWorkflowExecutions({
       namespace: client.options.namespace,
@@ -105,7 +109,6 @@ export class RunStore {
       const info = await executionInfoFromRaw(raw, client.options.loadedDataConverter, raw, client.options.namespace);
       items.push(this.view(info));
     }
-    if (opts.status === 'degraded') return { items: items.filter((r) => r.status === 'degraded'), nextPageToken: null };
     const token = res.nextPageToken;
     return { items, nextPageToken: token && token.length > 0 ? Buffer.from(token).toString('base64url') : null };
   }
@@ -123,6 +126,7 @@ export class RunStore {
     const status = statusOf(info);
     if (status === 'succeeded') {
       const outcome = (await handle.result()) as RunOutcome;
+      if (outcome.status === 'degraded') return this.view(info, { status: 'degraded', attempts: outcome.attempts, result: outcome.result, fallback: outcome.fallback });
       return this.view(info, { attempts: outcome.attempts, result: outcome.status === 'succeeded' ? outcome.result : undefined });
     }
     if (status === 'failed') {

@@ -15,6 +15,8 @@ export function startTestApi(client: Client, opts: Partial<ApiDeps> = {}): Promi
     registry: opts.registry ?? JobRegistry.create([]),
     taskQueue: opts.taskQueue ?? 'api-test',
     webUiUrl: TEST_WEB_UI,
+    // Generous: a CI machine running server, workers and tests on two cores can be slow.
+    temporalTimeoutMs: 15_000,
     ...opts,
   });
   return startApi(app, '127.0.0.1', 0);
