@@ -15,6 +15,8 @@ export interface CodeTaskInput {
   readonly scheduledAt: string;
   /** Set when the workflow runs the retries itself (breaker jobs); else Temporal's attempt. */
   readonly attempt?: number;
+  /** Run the job's fallbackRun instead of run (its breaker is open). */
+  readonly useFallback?: boolean;
 }
 
 /** Heartbeat details are wrapped so the workflow can read the attempt even after a timeout. */
@@ -29,7 +31,8 @@ export function makeRunCodeTask(registry: JobRegistry, logger: Logger) {
     const attempt = input.attempt ?? ctx.info.attempt;
     const workflowId = ctx.info.workflowExecution?.workflowId ?? '';
     const runId = ctx.info.workflowExecution?.runId ?? '';
-    const code = registry.codeFor(input.name);
+    const found = registry.codeFor(input.name);
+    const code = found?.mode === 'activity' && input.useFallback ? (found.fallbackRun === undefined ? undefined : { ...found, run: found.fallbackRun }) : found;
     if (code === undefined || code.mode !== 'activity') {
       // A worker without this job's code is misdeployed; another worker may have it, so retry.
       throw ApplicationFailure.retryable(`this worker has no code for job type ${JSON.stringify(input.name)}`, 'JobCodeMissing', { attempt });

@@ -54,7 +54,9 @@ export const runSchema = z
     attempts: z.number().int().nullable(),
     result: z.unknown().optional(),
     error: z.object({ type: z.string(), message: z.string() }).optional(),
-    fallback: z.object({ servedFrom: z.literal('cache'), cachedAt: z.iso.datetime(), ageMs: z.number() }).optional(),
+    fallback: z
+      .union([z.object({ servedFrom: z.literal('cache'), cachedAt: z.iso.datetime(), ageMs: z.number() }), z.object({ servedFrom: z.literal('function') })])
+      .optional(),
     webUrl: z.url(),
   })
 ;

@@ -35,6 +35,11 @@ export interface ActivityJobDefinition<Args = unknown, Result = unknown> extends
   readonly args?: Args;
   /** Validates `args` of jobs of this type (here and over the API); published as JSON Schema. */
   readonly argsSchema?: ZodType<Args>;
+  /**
+   * Runs instead of `run` while the job's breaker is open, with `fallback: { type: 'function' }`:
+   * e.g. read a replica, or return a safe default. Its result makes the run `degraded`.
+   */
+  readonly fallbackRun?: JobHandler<Args, Result>;
 }
 
 /**
@@ -56,7 +61,7 @@ export type JobDefinition = ActivityJobDefinition<any, any> | WorkflowJobDefinit
 
 /** The code behind a code job type. */
 export type JobCode = (
-  | { readonly mode: 'activity'; readonly run: JobHandler<any, any> }
+  | { readonly mode: 'activity'; readonly run: JobHandler<any, any>; readonly fallbackRun?: JobHandler<any, any> }
   | { readonly mode: 'workflow'; readonly workflowType: string }
 ) & { readonly description: string; readonly argsSchema?: ZodType };
 
@@ -84,9 +89,9 @@ export function defineJob(def: JobDefinition): DefinedJob {
       code: { mode: 'workflow', workflowType: workflow, description: def.description ?? '', ...(argsSchema ? { argsSchema } : {}) },
     };
   }
-  const { run, args, argsSchema, ...rest } = def;
+  const { run, args, argsSchema, fallbackRun, ...rest } = def;
   return {
     spec: { ...rest, task: { type: def.id, args } },
-    code: { mode: 'activity', run, description: def.description ?? '', ...(argsSchema ? { argsSchema } : {}) },
+    code: { mode: 'activity', run, description: def.description ?? '', ...(argsSchema ? { argsSchema } : {}), ...(fallbackRun ? { fallbackRun } : {}) },
   };
 }

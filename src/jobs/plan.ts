@@ -68,7 +68,9 @@ export function planRun(spec: JobSpec, codeFor: (name: string) => JobCode | unde
         }),
     ...(spec.fallback === undefined
       ? {}
-      : { fallback: { type: 'cache' as const, ...(spec.fallback.maxStaleness === undefined ? {} : { maxStalenessMs: parseDuration(spec.fallback.maxStaleness) }) } }),
+      : spec.fallback.type === 'function'
+        ? { fallback: { type: 'function' as const } }
+        : { fallback: { type: 'cache' as const, ...(spec.fallback.maxStaleness === undefined ? {} : { maxStalenessMs: parseDuration(spec.fallback.maxStaleness) }) } }),
     retry: {
       initialIntervalMs: parseDuration(spec.retry.initialInterval),
       backoffCoefficient: spec.retry.backoffCoefficient,

@@ -73,6 +73,12 @@ export class JobRegistry {
  */
 export function checkTask(spec: JobSpec, codeFor: (name: string) => JobCode | undefined): FieldProblem[] {
   const task = spec.task;
+  if (spec.fallback?.type === 'function') {
+    const code = isHttpTask(task) ? undefined : codeFor(task.type);
+    if (code === undefined || code.mode !== 'activity' || code.fallbackRun === undefined) {
+      return [{ path: 'fallback.type', message: "a 'function' fallback needs a code job whose definition has fallbackRun" }];
+    }
+  }
   if (isHttpTask(task)) return [];
   const code = codeFor(task.type);
   if (code === undefined) return [{ path: 'task.type', message: `no job type ${JSON.stringify(task.type)} is defined in code (see GET /api/v1/job-types)` }];

@@ -46,18 +46,16 @@ export interface JobRunInput {
   readonly retry: RetryPlan;
   readonly timeouts: TimeoutsPlan;
   readonly breaker?: { readonly key: string; readonly config: BreakerConfig };
-  readonly fallback?: { readonly type: 'cache'; readonly maxStalenessMs?: number };
+  readonly fallback?: { readonly type: 'cache'; readonly maxStalenessMs?: number } | { readonly type: 'function' };
 }
 
 /** The final state of a run as the workflow reports it. */
 export type RunStatus = 'succeeded' | 'failed' | 'degraded';
 
 /** Where a degraded run's result came from. */
-export interface FallbackInfo {
-  readonly servedFrom: 'cache';
-  readonly cachedAt: string;
-  readonly ageMs: number;
-}
+export type FallbackInfo =
+  | { readonly servedFrom: 'cache'; readonly cachedAt: string; readonly ageMs: number }
+  | { readonly servedFrom: 'function' };
 
 export interface RunError {
   /** The error's type name, as matched by `nonRetryableErrorTypes`. */

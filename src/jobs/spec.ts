@@ -237,12 +237,15 @@ export const breakerSchema = z
   .strict();
 
 /** What an open breaker serves instead of calling the dependency. */
-export const fallbackSchema = z
-  .object({
-    type: z.literal('cache'),
-    maxStaleness: durationSchema.optional().describe('An older cached result is not served: the run fails with CircuitOpen.'),
-  })
-  .strict();
+export const fallbackSchema = z.discriminatedUnion('type', [
+  z
+    .object({
+      type: z.literal('cache'),
+      maxStaleness: durationSchema.optional().describe('An older cached result is not served: the run fails with CircuitOpen.'),
+    })
+    .strict(),
+  z.object({ type: z.literal('function') }).strict().describe("A code job's own fallback function (defineJob's fallbackRun)."),
+]);
 
 export const jobSpecSchema = z
   .object({

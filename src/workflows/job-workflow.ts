@@ -188,7 +188,19 @@ async function runWithManagedRetries(input: JobRunInput, idempotencyKey: string,
 /** The breaker is open: serve the last good result, or fail with CircuitOpen. */
 async function serveFallback(input: JobRunInput, attempts: number): Promise<ServedFromFallback> {
   const key = input.breaker!.key;
-  if (input.fallback !== undefined) {
+  const task = input.task;
+  if (input.fallback?.type === 'function' && task.type === 'code') {
+    const acts = proxyActivities<Activities>(activityOptions(input));
+    try {
+      const res = await acts.runCodeTask({ jobId: input.jobId, name: task.name, args: task.args, idempotencyKey: workflowInfo().workflowId, scheduledAt: new Date().toISOString(), useFallback: true });
+      return new ServedFromFallback(res.result, { servedFrom: 'function' }, attempts);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const { error } = attemptError(err, input);
+      throw new TaskFailed({ type: 'CircuitOpen', message: `breaker ${key} is open and the fallback function failed: ${error.type}: ${error.message}` }, attempts);
+    }
+  }
+  if (input.fallback?.type === 'cache') {
     const cached = await breakerActivities.breakerCached(key, input.jobId);
     if (cached !== null) {
       const ageMs = Date.now() - Date.parse(cached.cachedAt);
@@ -248,7 +260,7 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
       const outcome: RunOutcome = { ...base(), status: 'degraded', attempts: ran.attempts, result: ran.result, fallback: ran.fallback };
       upsertSearchAttributes([{ key: SundialStatus, value: 'degraded' }]);
       upsertMemo({ [OUTCOME_MEMO_KEY]: summarize(outcome) });
-      log.warn('run finished', { task_name: input.jobId, status: outcome.status, attempt: ran.attempts, duration_ms: outcome.durationMs, fallback_age_ms: ran.fallback.ageMs });
+      log.warn('run finished', { task_name: input.jobId, status: outcome.status, attempt: ran.attempts, duration_ms: outcome.durationMs, served_from: ran.fallback.servedFrom, ...(ran.fallback.servedFrom === 'cache' ? { fallback_age_ms: ran.fallback.ageMs } : {}) });
       return outcome;
     }
     const { result, attempt } = ran;

@@ -5,6 +5,7 @@ import type { Client } from '@temporalio/client';
 import type { RunningApi } from '../../src/api/server';
 import { defineJob } from '../../src/jobs/define';
 import { JobRegistry } from '../../src/jobs/registry';
+import { jobs as breakerJobs } from '../fixtures/breaker-jobs';
 import { call, startTestApi } from '../support/api';
 import { startDependency } from '../support/dependency';
 import { FIXTURES, isAlive, startSundial, type SundialProcess } from '../support/processes';
@@ -28,7 +29,13 @@ describe('the cluster-wide circuit breaker and its fallback', () => {
   const breaker = async () => (await call(api, 'GET', `/api/v1/breakers/${key}`)).body as { state: string; jobs: string[]; openedAt?: string; nextProbeAt?: string };
   const run = (job: string, queue = taskQueue) => runOnce(client, registry, job, queue);
   const startWorker = async (queue = taskQueue) => {
-    const w = startSundial('worker', { TEMPORAL_ADDRESS: testAddress(), TEMPORAL_TASK_QUEUE: queue, SUNDIAL_JOBS_MODULE: path.join(FIXTURES, 'no-jobs.js') });
+    const w = startSundial('worker', {
+      TEMPORAL_ADDRESS: testAddress(),
+      TEMPORAL_TASK_QUEUE: queue,
+      SUNDIAL_JOBS_MODULE: path.join(FIXTURES, 'breaker-jobs.js'),
+      BREAKER_TEST_KEY: key,
+      BREAKER_TEST_URL: server.url,
+    });
     workers.push(w);
     await w.waitForLog((l) => l.msg === 'worker running', 60_000);
     return w;
@@ -41,6 +48,8 @@ describe('the cluster-wide circuit breaker and its fallback', () => {
         else res.writeHead(503).end('down');
       }, dep.delayMs);
     });
+    process.env.BREAKER_TEST_KEY = key;
+    process.env.BREAKER_TEST_URL = server.url;
     const breakerSpec = { key, failureThreshold: 3, openFor: '10s', halfOpenProbes: 2 };
     const http = (p: string) => ({ url: `${server.url}/${p}`, timeout: '10s' });
     const retry = { initialInterval: '100ms', backoffCoefficient: 1, maximumAttempts: 2 };
@@ -48,6 +57,7 @@ describe('the cluster-wide circuit breaker and its fallback', () => {
       defineJob({ id: 'job-a', schedule: { cron: '@yearly' }, http: http('a'), retry, breaker: breakerSpec, fallback: { type: 'cache' } }),
       defineJob({ id: 'job-b', schedule: { cron: '@yearly' }, http: http('b'), retry, breaker: breakerSpec, fallback: { type: 'cache', maxStaleness: '1s' } }),
       defineJob({ id: 'job-c', schedule: { cron: '@yearly' }, http: http('c'), retry, breaker: breakerSpec, fallback: { type: 'cache' } }),
+      ...breakerJobs(),
     ]);
     client = await testClient();
     api = await startTestApi(client, { registry, taskQueue });
@@ -56,6 +66,7 @@ describe('the cluster-wide circuit breaker and its fallback', () => {
   after(async () => {
     for (const w of workers) if (isAlive(w.pid)) w.child.kill('SIGKILL');
     await client.workflow.getHandle(`sundial-breaker:${key}`).terminate('test done').catch(() => undefined);
+    await client.schedule.getHandle('job-d').delete().catch(() => undefined);
     await api?.stop();
     await server?.close();
     await client?.connection.close();
@@ -84,7 +95,7 @@ describe('the cluster-wide circuit breaker and its fallback', () => {
     assert.equal(degraded.status, 'degraded');
     assert.equal(degraded.attempts, 0);
     assert.deepEqual(degraded.status === 'degraded' && degraded.result, { status: 200, body: { value: 1 } });
-    assert.ok(degraded.status === 'degraded' && degraded.fallback.ageMs >= 0 && degraded.fallback.servedFrom === 'cache');
+    assert.ok(degraded.status === 'degraded' && degraded.fallback.servedFrom === 'cache' && degraded.fallback.ageMs >= 0);
     const view = await waitFor('the degraded run in the API', 10_000, async () => {
       const r = await call(api, 'GET', `/api/v1/runs/${encodeURIComponent(degraded.workflowId)}`);
       return r.body.status === 'degraded' ? r.body : undefined;
@@ -94,7 +105,7 @@ describe('the cluster-wide circuit breaker and its fallback', () => {
     assert.equal(job.status, 404, 'these jobs were run by hand, not created as schedules');
   });
 
-  it('a cache older than maxStaleness, or no cache, fails with CircuitOpen; a job sharing the key is refused too', async () => {
+  it('a cache older than maxStaleness, or no cache, fails with CircuitOpen; jobs sharing the key are refused too; a fallback function serves', async () => {
     await new Promise((r) => setTimeout(r, 1_200));
     const before = totalCalls();
     const stale = await run('job-b');
@@ -103,6 +114,10 @@ describe('the cluster-wide circuit breaker and its fallback', () => {
     const none = await run('job-c');
     assert.equal(none.status === 'failed' && none.error.type, 'CircuitOpen');
     assert.match(none.status === 'failed' ? none.error.message : '', /no cached result/);
+    const own = await run('job-d');
+    assert.equal(own.status, 'degraded', 'a code job served by its own fallback function');
+    assert.deepEqual(own.status === 'degraded' && own.result, { from: 'replica' });
+    assert.deepEqual(own.status === 'degraded' && own.fallback, { servedFrom: 'function' });
     assert.equal(totalCalls(), before);
   });
 

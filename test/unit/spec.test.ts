@@ -91,6 +91,13 @@ describe('job definitions', () => {
     assertOneProblem(defineJob({ id: 'get-body', schedule: { cron: '@hourly' }, http: { url: 'http://example.com/', body: 'x' } }), 'task.body', /GET request cannot have a body/);
   });
 
+  it('rejects a fallback without a breaker, and a function fallback without fallbackRun', () => {
+    assertOneProblem(ok('no-breaker', { fallback: { type: 'cache' } }), 'fallback', /breaker/);
+    assertOneProblem(ok('no-fn', { breaker: { key: 'db' }, fallback: { type: 'function' } }), 'fallback.type', /fallbackRun/);
+    assertOneProblem(ok('bad-probes', { breaker: { key: 'db', halfOpenProbes: 0 } }), 'breaker.halfOpenProbes', />=1|at least|too small/i);
+    assertOneProblem(ok('bad-rate', { breaker: { key: 'db', failureRate: { threshold: 1.5, minimumCalls: 10, window: '1m' } } }), 'breaker.failureRate.threshold', /.+/);
+  });
+
   it('reports every bad job in one error', () => {
     const problems = problemsOf([ok('a', { schedule: { cron: 'x' } }), ok('b', { retry: { maximumAttempts: -2 } })]);
     assert.deepEqual(new Set(problems.map((p) => p.jobId)), new Set(['a', 'b']));
