@@ -4,44 +4,29 @@
  * POST /api/v1/jobs/{id}/trigger (trigger through the schedule, then find the new run).
  * A measurement, not a test. BENCH_SECONDS (default 15) per endpoint, BENCH_CONNECTIONS (default 10).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
-import path from 'node:path';
+import { cpus } from 'node:os';
 import autocannon from 'autocannon';
-import { Client, Connection } from '@temporalio/client';
 import { createApp } from '../src/api/app';
 import { startApi } from '../src/api/server';
 import { defineJob } from '../src/jobs/define';
 import { JobRegistry } from '../src/jobs/registry';
-import { createLogger } from '../src/observability/logger';
-import { ensureTemporalCli } from '../src/temporal/cli';
-import { connectWorker } from '../src/temporal/connection';
-import { startDevServer } from '../src/temporal/dev-server';
-import { createSundialWorker } from '../src/worker/worker';
-import { freePort } from '../test/support/ports';
+import { benchLogger, runBench, startBenchServer, startBenchWorker } from './support';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 
 async function main(): Promise<void> {
-  const logger = createLogger('error');
-  const cli = await ensureTemporalCli();
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'sundial-bench-api-'));
-  const server = await startDevServer({ cliPath: cli.path, dataDir, port: await freePort(), uiPort: undefined, namespace: 'default', logger });
-  const connection = await Connection.connect({ address: server.address });
-  const client = new Client({ connection });
+  const bench = await startBenchServer();
   const taskQueue = 'bench-api';
   const registry = JobRegistry.create([defineJob({ id: 'noop', schedule: { cron: '@yearly' }, run: () => null })]);
-  const native = await connectWorker({ address: server.address, namespace: 'default', taskQueue, tls: { enabled: false }, apiKey: undefined, connectTimeoutMs: 10_000, uiUrl: undefined }, server.address, logger);
-  const worker = await createSundialWorker({ connection: native, namespace: 'default', taskQueue, registry, logger, shutdownGraceMs: 1_000 });
-  const running = worker.run();
-  const api = await startApi(createApp({ client, logger, registry, taskQueue, webUiUrl: 'http://127.0.0.1:8233' }), '127.0.0.1', 0);
+  const { client, stop } = await startBenchWorker(bench.server.address, taskQueue, registry);
+  const api = await startApi(createApp({ client, logger: benchLogger, registry, taskQueue, webUiUrl: 'http://127.0.0.1:8233' }), '127.0.0.1', 0);
   try {
     for (let i = 0; i < 50; i++) {
       const res = await fetch(`${api.url}/api/v1/jobs`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ id: `bench-${i}`, schedule: { cron: '@yearly' }, paused: true, overlap: 'allow_all', task: { type: 'noop' } }),
+        body: JSON.stringify({ id: `bench-${i}`, schedule: { cron: '@yearly' }, paused: true, policies: { overlap: 'allow_all' }, task: { type: 'noop' } }),
       });
       if (res.status !== 201) throw new Error(`create failed: ${res.status} ${await res.text()}`);
     }
@@ -73,19 +58,9 @@ async function main(): Promise<void> {
     process.stdout.write(`\n| endpoint | p50 | p99 | req/s | requests | non-2xx |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`);
   } finally {
     await api.stop();
-    worker.shutdown();
-    await running;
-    await native.close();
-    await connection.close();
-    await server.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await stop();
+    await bench.stop();
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -6,32 +6,19 @@
  *
  * Options (environment): BENCH_SECONDS (default 60), BENCH_SIZES (default "10,100").
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
-import path from 'node:path';
+import { cpus, totalmem } from 'node:os';
 import { Context } from '@temporalio/activity';
-import { Client, Connection } from '@temporalio/client';
 import { defineJob } from '../src/jobs/define';
 import { JobRegistry } from '../src/jobs/registry';
-import { createLogger } from '../src/observability/logger';
 import { reconcileSchedules } from '../src/schedules/reconcile';
-import { ensureTemporalCli } from '../src/temporal/cli';
-import { connectWorker } from '../src/temporal/connection';
-import { SCHEDULER_TUNING, SQLITE_PRAGMAS, startDevServer } from '../src/temporal/dev-server';
-import { createSundialWorker } from '../src/worker/worker';
-import { freePort } from '../test/support/ports';
+import { SCHEDULER_TUNING, SQLITE_PRAGMAS } from '../src/temporal/dev-server';
+import { benchLogger, percentile, runBench, startBenchServer, startBenchWorker } from './support';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const SIZES = (process.env.BENCH_SIZES ?? '10,100').split(',').map(Number);
 const WARMUP_MS = 5_000;
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
 async function measure(address: string, n: number): Promise<Record<string, number>> {
-  const logger = createLogger('error');
   const taskQueue = `bench-${n}-${Date.now()}`;
   // lag = tick -> activity start; split at the moment the workflow scheduled the activity:
   // toScheduled covers the schedule starting the workflow and its first workflow task,
@@ -53,24 +40,13 @@ async function measure(address: string, n: number): Promise<Record<string, numbe
     }),
   );
   const registry = JobRegistry.create(jobs);
-  const connection = await Connection.connect({ address });
-  const client = new Client({ connection });
-  const nativeConnection = await connectWorker(
-    { address, namespace: 'default', taskQueue, tls: { enabled: false }, apiKey: undefined, connectTimeoutMs: 10_000, uiUrl: undefined },
-    address,
-    logger,
-  );
-  const worker = await createSundialWorker({ connection: nativeConnection, namespace: 'default', taskQueue, registry, logger, shutdownGraceMs: 1_000 });
-  const running = worker.run();
-  await reconcileSchedules({ client, registry, taskQueue, logger, pruneOrphans: false });
+  const { client, stop } = await startBenchWorker(address, taskQueue, registry);
+  await reconcileSchedules({ client, registry, taskQueue, logger: benchLogger, pruneOrphans: false });
   const start = Date.now();
   await new Promise((r) => setTimeout(r, SECONDS * 1_000));
   const end = Date.now();
   for (const j of registry.jobs) await client.schedule.getHandle(j.spec.id).delete();
-  worker.shutdown();
-  await running;
-  await nativeConnection.close();
-  await connection.close();
+  await stop();
   const inWindow = lags.filter((l) => l.at >= start + WARMUP_MS && l.at <= end);
   const window = inWindow.map((l) => l.lag).sort((a, b) => a - b);
   const toScheduled = inWindow.map((l) => l.toScheduled).sort((a, b) => a - b);
@@ -94,24 +70,13 @@ async function measure(address: string, n: number): Promise<Record<string, numbe
 }
 
 async function main(): Promise<void> {
-  const cli = await ensureTemporalCli();
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'sundial-bench-'));
-  const port = await freePort();
   const dynamicConfig = process.env.BENCH_DYNAMIC_CONFIG === undefined ? {} : (JSON.parse(process.env.BENCH_DYNAMIC_CONFIG) as Record<string, string | number>);
   const sqlitePragmas = process.env.BENCH_SQLITE_PRAGMAS === undefined ? undefined : (JSON.parse(process.env.BENCH_SQLITE_PRAGMAS) as Record<string, string>);
-  const server = await startDevServer({
-    cliPath: cli.path,
-    dataDir,
-    port,
-    uiPort: undefined,
-    namespace: 'default',
-    logger: createLogger('error'),
-    dynamicConfig,
-    ...(sqlitePragmas === undefined ? {} : { sqlitePragmas }),
-  });
+  const bench = await startBenchServer({ dynamicConfig, ...(sqlitePragmas === undefined ? {} : { sqlitePragmas }) });
+  const { server, cliPath, dataDir } = bench;
   process.stdout.write(
     `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB; node ${process.version}\n` +
-      `server: temporal server start-dev (CLI ${cli.path}), SQLite file in ${dataDir}, pragmas ${JSON.stringify(sqlitePragmas ?? SQLITE_PRAGMAS)}; dynamic config ${JSON.stringify({ ...SCHEDULER_TUNING, ...dynamicConfig })}\n` +
+      `server: temporal server start-dev (CLI ${cliPath}), SQLite file in ${dataDir}, pragmas ${JSON.stringify(sqlitePragmas ?? SQLITE_PRAGMAS)}; dynamic config ${JSON.stringify({ ...SCHEDULER_TUNING, ...dynamicConfig })}\n` +
       `period: ${SECONDS} s per size, first ${WARMUP_MS / 1000} s discarded\n\n`,
   );
   try {
@@ -126,15 +91,8 @@ async function main(): Promise<void> {
       process.stdout.write(`| ${r.schedules} | ${r.samples} (${r.expected}) | ${r.p50_ms} ms | ${r.p95_ms} ms | ${r.p99_ms} ms | ${r.max_ms} ms | ${r.runs_per_s} |\n`);
     }
   } finally {
-    await server.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await bench.stop();
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client, type ScheduleDescription } from '@temporalio/client';
 import { checkTask, type JobRegistry } from '../jobs/registry';
 import { planRun } from '../jobs/plan';
 import { parseJobSpec, type JobSpec, type JobSpecInput, type OverlapPolicy } from '../jobs/spec';
@@ -7,7 +7,7 @@ import { applyMergePatch } from '../util/merge-patch';
 import { updateScheduleIfUnchanged } from './compare-and-set';
 import { CodeJobConflictError, InvalidJobSpecError, InvalidRequestError, JobExistsError, JobNotFoundError, StaleVersionError } from './errors';
 import { dstWarnings } from './dst';
-import { readMemo, toSchedule, toScheduleUpdate, type JobOrigin } from './mapping';
+import { OVERLAP_TO_TEMPORAL, readMemo, toSchedule, toScheduleUpdate, type JobOrigin } from './mapping';
 
 /** A job as the API shows it. */
 export interface JobView {
@@ -25,14 +25,6 @@ export interface JobView {
   readonly version: string;
 }
 
-export const OVERLAP_TO_TEMPORAL: Record<OverlapPolicy, ScheduleOverlapPolicy> = {
-  skip: ScheduleOverlapPolicy.SKIP,
-  buffer_one: ScheduleOverlapPolicy.BUFFER_ONE,
-  buffer_all: ScheduleOverlapPolicy.BUFFER_ALL,
-  cancel_other: ScheduleOverlapPolicy.CANCEL_OTHER,
-  terminate_other: ScheduleOverlapPolicy.TERMINATE_OTHER,
-  allow_all: ScheduleOverlapPolicy.ALLOW_ALL,
-};
 
 /** The longest backfill range accepted, in ms: a bound on how many runs one request can start. */
 export const MAX_BACKFILL_MS = 31 * 24 * 3600_000;

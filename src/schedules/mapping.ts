@@ -29,7 +29,8 @@ export interface SundialMemo {
 
 export const MEMO_KEY = 'sundial';
 
-const OVERLAP: Record<OverlapPolicy, ScheduleOverlapPolicy> = {
+/** Sundial's overlap names to Temporal's. */
+export const OVERLAP_TO_TEMPORAL: Record<OverlapPolicy, ScheduleOverlapPolicy> = {
   skip: ScheduleOverlapPolicy.SKIP,
   buffer_one: ScheduleOverlapPolicy.BUFFER_ONE,
   buffer_all: ScheduleOverlapPolicy.BUFFER_ALL,
@@ -118,7 +119,7 @@ export function toSchedule(
       typedSearchAttributes: [{ key: SundialJobId, value: spec.id }],
     },
     policies: {
-      overlap: OVERLAP[spec.policies.overlap],
+      overlap: OVERLAP_TO_TEMPORAL[spec.policies.overlap],
       catchupWindow: parseDuration(spec.policies.catchupWindow),
       pauseOnFailure: spec.policies.pauseOnFailure,
     },
