@@ -7,6 +7,8 @@ import { RunStore } from '../runs/run-store';
 import { JobStore } from '../schedules/job-store';
 import type { ApiKey } from '../config/env';
 import swaggerUi from 'swagger-ui-express';
+import type { Metrics } from '../observability/metrics';
+import { accessLog, API_PREFIX } from './access-log';
 import { apiKeyAuth } from './auth';
 import { openApiDocument } from './openapi';
 import { errorHandler } from './errors';
@@ -24,6 +26,8 @@ export interface ApiDeps {
   readonly temporalTimeoutMs?: number;
   /** API keys; none means open (the config allows that on loopback only). */
   readonly apiKeys?: readonly ApiKey[];
+  /** The process's metrics; /metrics serves its registry. */
+  readonly metrics?: Metrics;
   /** How long /readyz waits for Temporal, in ms. @default 2000 */
   readonly readinessTimeoutMs?: number;
 }
@@ -36,7 +40,17 @@ export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.use(accessLog(deps.logger, deps.metrics));
   app.use(express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/merge-patch+json'] }));
+
+  app.get('/metrics', async (_req, res) => {
+    const registry = deps.metrics?.registry;
+    if (registry === undefined) {
+      sendProblem(res, { type: 'about:blank', title: 'Not Found', status: 404, detail: 'metrics are not enabled in this process' });
+      return;
+    }
+    res.type(registry.contentType).send(await registry.metrics());
+  });
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -71,7 +85,7 @@ export function createApp(deps: ApiDeps): Express {
   // Every Temporal call a request makes shares one deadline: a Temporal that is down is a 503
   // after temporalTimeoutMs, never a hanging request.
   const timeoutMs = deps.temporalTimeoutMs ?? 5_000;
-  app.use('/api/v1', (_req: Request, res: Response, next: NextFunction) => {
+  app.use(API_PREFIX, (_req: Request, res: Response, next: NextFunction) => {
     void deps.client.withDeadline(
       Date.now() + timeoutMs,
       () =>
@@ -82,7 +96,7 @@ export function createApp(deps: ApiDeps): Express {
         }),
     );
   });
-  app.use('/api/v1', apiKeyAuth(deps.apiKeys ?? []), apiRoutes(jobs, runs, deps.registry, breakers));
+  app.use(API_PREFIX, apiKeyAuth(deps.apiKeys ?? []), apiRoutes(jobs, runs, deps.registry, breakers));
 
   app.use((req, res) => {
     sendProblem(res, { type: 'about:blank', title: 'Not Found', status: 404, detail: `no route for ${req.method} ${req.path}` });

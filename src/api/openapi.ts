@@ -32,6 +32,7 @@ interface Operation {
 export const OPERATIONS: readonly Operation[] = [
   { method: 'get', path: '/healthz', summary: 'Liveness: 200 while the process lives.', write: false, ok: { status: 200 } },
   { method: 'get', path: '/readyz', summary: 'Readiness: 200 when Temporal answers, else 503.', write: false, ok: { status: 200 } },
+  { method: 'get', path: '/metrics', summary: 'Prometheus metrics of this process (open, like the health endpoints).', write: false, ok: { status: 200 } },
   { method: 'get', path: '/openapi.json', summary: 'This document.', write: false, ok: { status: 200 } },
   { method: 'get', path: '/api/v1/job-types', summary: 'Job types defined in code, and the built-in http type.', write: false, ok: { status: 200, schema: jobTypeListSchema } },
   { method: 'get', path: '/api/v1/jobs', summary: 'List jobs.', write: false, query: pageQuery, ok: { status: 200, schema: jobPageSchema } },

@@ -5,6 +5,7 @@ import { createApp } from '../api/app';
 import { startApi } from '../api/server';
 import { connectClient } from '../temporal/connection';
 import { buildRegistry, configuredApiUrl } from './jobs';
+import { createMetrics } from '../observability/metrics';
 import { configOrExit, failStartup, onShutdownSignal } from './process';
 
 const { config, logger } = configOrExit();
@@ -14,7 +15,7 @@ async function main(): Promise<void> {
   const registry = buildRegistry(config, configuredApiUrl(config));
   const client = await connectClient(config.temporal, address);
   const webUiUrl = config.temporal.uiUrl ?? `http://127.0.0.1:${config.embedded.uiPort}`;
-  const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl, apiKeys: config.api.keys });
+  const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl, apiKeys: config.api.keys, metrics: createMetrics() });
   if (config.api.keys.length === 0) logger.warn({ host: config.api.host }, 'the API is open: no SUNDIAL_API_KEYS are set, so it listens on loopback only');
   const api = await startApi(app, config.api.host, config.api.port);
   onShutdownSignal(logger, async () => {

@@ -13,6 +13,7 @@ import { ensureSearchAttributes } from '../temporal/register-search-attributes';
 import { startDevServer } from '../temporal/dev-server';
 import { buildRegistry, configuredApiUrl } from './jobs';
 import { runWorker } from './run-worker';
+import { createMetrics } from '../observability/metrics';
 import { configOrExit, failStartup, onShutdownSignal } from './process';
 import type { Config } from '../config/env';
 import type { Logger } from '../observability/logger';
@@ -57,7 +58,7 @@ async function main(running: Running, logger: Logger, config: Config): Promise<v
 
   const registry = buildRegistry(config, configuredApiUrl(config));
   const webUiUrl = uiUrl ?? `http://127.0.0.1:${config.embedded.uiPort}`;
-  const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl, apiKeys: config.api.keys });
+  const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl, apiKeys: config.api.keys, metrics: createMetrics() });
   if (config.api.keys.length === 0) logger.warn({ host: config.api.host }, 'the API is open: no SUNDIAL_API_KEYS are set, so it listens on loopback only');
   const api = await startApi(app, config.api.host, config.api.port);
   running.api = () => api.stop();

@@ -241,7 +241,10 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
   // distinct per tick, which is exactly what an idempotency key needs.
   const idempotencyKey = info.workflowId;
   upsertSearchAttributes([{ key: SundialStatus, value: 'running' }]);
-  log.info('run started', { task_name: input.jobId, scheduled_time: scheduledAt });
+  // Every run line carries the same fields (the SDK adds workflow and run ids), so a log
+  // pipeline can treat start and end alike.
+  const runFields = { task_name: input.jobId, scheduled_time: scheduledAt, start_time: startedAt.toISOString() };
+  log.info('run started', { ...runFields, attempt: 1, status: 'running' });
   const base = () => {
     const finishedAt = new Date();
     return {
@@ -260,19 +263,26 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
       const outcome: RunOutcome = { ...base(), status: 'degraded', attempts: ran.attempts, result: ran.result, fallback: ran.fallback };
       upsertSearchAttributes([{ key: SundialStatus, value: 'degraded' }]);
       upsertMemo({ [OUTCOME_MEMO_KEY]: summarize(outcome) });
-      log.warn('run finished', { task_name: input.jobId, status: outcome.status, attempt: ran.attempts, duration_ms: outcome.durationMs, served_from: ran.fallback.servedFrom, ...(ran.fallback.servedFrom === 'cache' ? { fallback_age_ms: ran.fallback.ageMs } : {}) });
+      log.warn('run finished', {
+        ...runFields,
+        status: outcome.status,
+        attempt: ran.attempts,
+        duration_ms: outcome.durationMs,
+        served_from: ran.fallback.servedFrom,
+        ...(ran.fallback.servedFrom === 'cache' ? { fallback_age_ms: ran.fallback.ageMs } : {}),
+      });
       return outcome;
     }
     const { result, attempt } = ran;
     const outcome: RunOutcome = { ...base(), status: 'succeeded', attempts: attempt, result };
     upsertSearchAttributes([{ key: SundialStatus, value: 'succeeded' }]);
     upsertMemo({ [OUTCOME_MEMO_KEY]: summarize(outcome) });
-    log.info('run finished', { task_name: input.jobId, status: outcome.status, attempt, duration_ms: outcome.durationMs });
+    log.info('run finished', { ...runFields, status: outcome.status, attempt, duration_ms: outcome.durationMs });
     return outcome;
   } catch (err) {
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(async () => upsertSearchAttributes([{ key: SundialStatus, value: 'cancelled' }]));
-      log.info('run cancelled', { task_name: input.jobId, status: 'cancelled' });
+      log.info('run finished', { ...runFields, status: 'cancelled', duration_ms: Date.now() - startedAt.getTime() });
       throw err;
     }
     if (!(err instanceof TaskFailed)) throw err;
@@ -280,7 +290,7 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
     upsertSearchAttributes([{ key: SundialStatus, value: 'failed' }]);
     upsertMemo({ [OUTCOME_MEMO_KEY]: summarize(outcome) });
     log.warn('run finished', {
-      task_name: input.jobId,
+      ...runFields,
       status: outcome.status,
       attempt: err.attempts,
       duration_ms: outcome.durationMs,
