@@ -69,6 +69,21 @@ describe('the embedded default (npm start)', () => {
       return runs.length >= 2 ? runs : undefined;
     });
 
+    // Logs: every stdout line is JSON; each finished run has a start and an end line with the
+    // run fields.
+    assert.deepEqual(first.lines.filter((l) => 'unparsed' in l), [], 'every log line parses as JSON');
+    // A run's end line is written just after Temporal records the run as completed: wait for it.
+    const ends = await waitFor('two run end lines', 15_000, () => {
+      const found = first.lines.filter((l) => l.msg === 'run finished' && l.task_name === 'restart-probe');
+      return found.length >= 2 ? found : undefined;
+    });
+    for (const end of ends) {
+      for (const field of ['workflow_id', 'run_id', 'attempt', 'scheduled_time', 'start_time', 'duration_ms', 'status']) {
+        assert.ok(end[field] !== undefined, `end line has ${field}: ${JSON.stringify(end)}`);
+      }
+      assert.ok(first.lines.some((l) => l.msg === 'run started' && l.run_id === end.run_id && l.start_time === end.start_time), 'and a start line');
+    }
+
     first.child.kill('SIGINT');
     const code = await first.exited;
     assert.equal(code, 0, `exit code; output:\n${first.output().slice(-2000)}`);
