@@ -1,6 +1,7 @@
 import { allHandlersFinished, condition, continueAsNew, log, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
 import { admitUpdate, cachedQuery, forceOpenUpdate, recordUpdate, resetUpdate, stateQuery, type BreakerView, type CachedResult } from '../breaker/contract';
 import { initialState, step, type BreakerConfig, type BreakerEvent, type BreakerState } from '../breaker/state';
+import { workflowNow } from './clock';
 
 export interface BreakerWorkflowInput {
   readonly key: string;
@@ -41,7 +42,7 @@ export async function breakerWorkflow(input: BreakerWorkflowInput): Promise<void
   });
 
   const apply = (event: BreakerEvent) => {
-    const result = step(state, event, config, Date.now());
+    const result = step(state, event, config, workflowNow());
     for (const t of result.transitions) log.info('breaker transition', { key: input.key, from: t.from, to: t.to, reason: t.reason });
     state = result.state;
     handled++;
@@ -58,7 +59,7 @@ export async function breakerWorkflow(input: BreakerWorkflowInput): Promise<void
     config = req.config;
     jobs.add(req.jobId);
     apply({ type: req.ok ? 'success' : 'failure', permit: req.permit });
-    if (req.ok && req.cache !== undefined) cache[req.jobId] = { result: req.cache.result, cachedAt: new Date().toISOString() };
+    if (req.ok && req.cache !== undefined) cache[req.jobId] = { result: req.cache.result, cachedAt: new Date(workflowNow()).toISOString() };
     return view();
   });
   setHandler(resetUpdate, (req) => {
@@ -73,7 +74,7 @@ export async function breakerWorkflow(input: BreakerWorkflowInput): Promise<void
   });
   setHandler(stateQuery, () => {
     // A query cannot change state, but it can tell that openFor has passed.
-    if (state.kind === 'open' && Date.now() >= state.openedAt + state.openForMs) return { ...view(), state: 'half_open' };
+    if (state.kind === 'open' && workflowNow() >= state.openedAt + state.openForMs) return { ...view(), state: 'half_open' };
     return view();
   });
   setHandler(cachedQuery, (jobId) => cache[jobId] ?? null);

@@ -20,6 +20,7 @@ import type { createActivities } from '../activities';
 import { MAX_CACHED_RESULT_CHARS } from '../breaker/contract';
 import { OUTCOME_MEMO_KEY, type FallbackInfo, type JobRunInput, type RunError, type RunOutcome, type RunSummary, type TaskFailureDetails, type TaskResult } from '../jobs/run-types';
 import { SundialStatus } from '../temporal/search-attributes';
+import { workflowNow } from './clock';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -157,7 +158,7 @@ function probeLeaseMs(input: JobRunInput): number {
  */
 async function runWithManagedRetries(input: JobRunInput, idempotencyKey: string, scheduledAt: string): Promise<TaskResult | ServedFromFallback> {
   const { retry, timeouts, breaker } = input;
-  const started = Date.now();
+  const started = workflowNow();
   for (let attempt = 1; ; attempt++) {
     const permit = breaker === undefined ? undefined : (await breakerActivities.breakerAdmit(breaker.key, { jobId: input.jobId, config: breaker.config, leaseMs: probeLeaseMs(input) })).permit;
     if (breaker !== undefined && permit === undefined) return serveFallback(input, attempt - 1);
@@ -177,7 +178,7 @@ async function runWithManagedRetries(input: JobRunInput, idempotencyKey: string,
       }
       const exhausted = retry.maximumAttempts > 0 && attempt >= retry.maximumAttempts;
       const delay = Math.min(retry.initialIntervalMs * retry.backoffCoefficient ** (attempt - 1), retry.maximumIntervalMs ?? retry.initialIntervalMs * 100);
-      const outOfTime = timeouts.scheduleToCloseMs !== undefined && Date.now() + delay - started >= timeouts.scheduleToCloseMs;
+      const outOfTime = timeouts.scheduleToCloseMs !== undefined && workflowNow() + delay - started >= timeouts.scheduleToCloseMs;
       if (!retryable || exhausted || outOfTime) throw new TaskFailed(error, attempt);
       log.warn('attempt failed; retrying', { task_name: input.jobId, attempt, error_type: error.type, error_msg: error.message, retry_in_ms: delay });
       await sleep(delay);
@@ -192,7 +193,7 @@ async function serveFallback(input: JobRunInput, attempts: number): Promise<Serv
   if (input.fallback?.type === 'function' && task.type === 'code') {
     const acts = proxyActivities<Activities>(activityOptions(input));
     try {
-      const res = await acts.runCodeTask({ jobId: input.jobId, name: task.name, args: task.args, idempotencyKey: workflowInfo().workflowId, scheduledAt: new Date().toISOString(), useFallback: true });
+      const res = await acts.runCodeTask({ jobId: input.jobId, name: task.name, args: task.args, idempotencyKey: workflowInfo().workflowId, scheduledAt: new Date(workflowNow()).toISOString(), useFallback: true });
       return new ServedFromFallback(res.result, { servedFrom: 'function' }, attempts);
     } catch (err) {
       if (isCancellation(err)) throw err;
@@ -203,7 +204,7 @@ async function serveFallback(input: JobRunInput, attempts: number): Promise<Serv
   if (input.fallback?.type === 'cache') {
     const cached = await breakerActivities.breakerCached(key, input.jobId);
     if (cached !== null) {
-      const ageMs = Date.now() - Date.parse(cached.cachedAt);
+      const ageMs = workflowNow() - Date.parse(cached.cachedAt);
       if (input.fallback.maxStalenessMs === undefined || ageMs <= input.fallback.maxStalenessMs) {
         return new ServedFromFallback(cached.result, { servedFrom: 'cache', cachedAt: cached.cachedAt, ageMs }, attempts);
       }
@@ -235,7 +236,7 @@ async function runTask(input: JobRunInput, idempotencyKey: string, scheduledAt: 
  */
 export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
   const info = workflowInfo();
-  const startedAt = new Date();
+  const startedAt = new Date(workflowNow());
   const scheduledAt = ((info.typedSearchAttributes.get(TemporalScheduledStartTime) as Date | undefined) ?? info.startTime).toISOString();
   // The workflow id is `<jobId>-<tick time>` for scheduled runs: stable across attempts and
   // distinct per tick, which is exactly what an idempotency key needs.
@@ -246,7 +247,7 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
   const runFields = { task_name: input.jobId, scheduled_time: scheduledAt, start_time: startedAt.toISOString() };
   log.info('run started', { ...runFields, attempt: 1, status: 'running' });
   const base = () => {
-    const finishedAt = new Date();
+    const finishedAt = new Date(workflowNow());
     return {
       jobId: input.jobId,
       workflowId: info.workflowId,
@@ -282,7 +283,7 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
   } catch (err) {
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(async () => upsertSearchAttributes([{ key: SundialStatus, value: 'cancelled' }]));
-      log.info('run finished', { ...runFields, status: 'cancelled', duration_ms: Date.now() - startedAt.getTime() });
+      log.info('run finished', { ...runFields, status: 'cancelled', duration_ms: workflowNow() - startedAt.getTime() });
       throw err;
     }
     if (!(err instanceof TaskFailed)) throw err;
