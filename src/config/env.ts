@@ -70,6 +70,9 @@ const envSchema = z.object({
 
 type Env = z.output<typeof envSchema>;
 
+/** Every environment variable Sundial's configuration reads (for deployment checks). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
 /** How to reach Temporal: TLS is a union so "key without cert" cannot be represented. */
 export type TemporalTls =
   | { readonly enabled: false }
