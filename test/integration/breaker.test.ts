@@ -5,6 +5,7 @@ import type { Client } from '@temporalio/client';
 import type { RunningApi } from '../../src/api/server';
 import { defineJob } from '../../src/jobs/define';
 import { JobRegistry } from '../../src/jobs/registry';
+import type { RunOutcome } from '../../src/jobs/run-types';
 import { jobs as breakerJobs } from '../fixtures/breaker-jobs';
 import { call, startTestApi } from '../support/api';
 import { startDependency } from '../support/dependency';
@@ -13,7 +14,24 @@ import { runOnce } from '../support/runs';
 import { testAddress, testClient, unique, waitFor } from '../support/temporal';
 
 /** The dependency's behaviour, changed by the test as it goes. */
-const dep = { mode: 'ok' as 'ok' | 'fail', delayMs: 0, value: 0 };
+const dep = { mode: 'ok' as 'ok' | 'fail', delayMs: 0, value: 0, gate: Promise.resolve() };
+
+/**
+ * Starts `n` runs at once and holds the dependency's answers until every run that will not
+ * call it has finished: the probes stay in flight while all the others are admitted, however
+ * slow the machine.
+ */
+async function burst(n: number, runOne: () => Promise<RunOutcome>): Promise<RunOutcome[]> {
+  let release!: () => void;
+  dep.gate = new Promise<void>((r) => (release = r));
+  let settled = 0;
+  const runs = Array.from({ length: n }, () => runOne().finally(() => settled++));
+  await waitFor('the refused runs to finish', 60_000, () => (settled >= n - 2 ? true : undefined));
+  release();
+  const outcomes = await Promise.all(runs);
+  dep.gate = Promise.resolve();
+  return outcomes;
+}
 
 describe('the cluster-wide circuit breaker and its fallback', () => {
   let client: Client;
@@ -43,10 +61,10 @@ describe('the cluster-wide circuit breaker and its fallback', () => {
 
   before(async () => {
     server = await startDependency((_req, res) => {
-      setTimeout(() => {
+      void dep.gate.then(() => setTimeout(() => {
         if (dep.mode === 'ok') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ value: ++dep.value }));
         else res.writeHead(503).end('down');
-      }, dep.delayMs);
+      }, dep.delayMs));
     });
     process.env.BREAKER_TEST_KEY = key;
     process.env.BREAKER_TEST_URL = server.url;
@@ -139,14 +157,12 @@ describe('the cluster-wide circuit breaker and its fallback', () => {
     const state = await breaker();
     await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(state.nextProbeAt!) - Date.now()) + 200));
     dep.mode = 'ok';
-    dep.delayMs = 1_500; // probes stay in flight while the other runs arrive
     const before = totalCalls();
-    const outcomes = await Promise.all(Array.from({ length: 20 }, () => run('job-a')));
+    const outcomes = await burst(20, () => run('job-a'));
     assert.equal(totalCalls() - before, 2, 'exactly halfOpenProbes calls');
     assert.equal(outcomes.filter((o) => o.status === 'succeeded').length, 2);
     assert.equal(outcomes.filter((o) => o.status === 'degraded').length, 18);
     assert.equal((await breaker()).state, 'closed');
-    dep.delayMs = 0;
     assert.equal((await run('job-b')).status, 'succeeded', 'the other job on the key recovered too');
   });
 
@@ -172,13 +188,11 @@ describe('the cluster-wide circuit breaker and its fallback', () => {
     const state = await breaker();
     await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(state.nextProbeAt!) - Date.now()) + 200));
     dep.mode = 'fail';
-    dep.delayMs = 1_500;
     const before = totalCalls();
-    await Promise.all(Array.from({ length: 20 }, () => run('job-a')));
+    await burst(20, () => run('job-a'));
     assert.equal(totalCalls() - before, 2);
     const reopened = await breaker();
     assert.equal(reopened.state, 'open');
     assert.equal(Date.parse(reopened.nextProbeAt!) - Date.parse(reopened.openedAt!), 20_000, 'openFor doubled');
-    dep.delayMs = 0;
   });
 });
