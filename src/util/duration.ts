@@ -25,8 +25,3 @@ export function parseDuration(value: Duration): number {
   if (typeof parsed !== 'number' || !Number.isFinite(parsed)) throw new Error(`is not a valid duration: ${JSON.stringify(value)}`);
   return parsed;
 }
-
-/** Formats milliseconds for humans and for Temporal (which accepts the same `ms` strings). */
-export function formatDuration(millis: number): string {
-  return ms(millis, { long: false });
-}

@@ -258,28 +258,25 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
       durationMs: finishedAt.getTime() - startedAt.getTime(),
     };
   };
+  /** Marks the run finished the same way for every status: search attribute, memo, one log line. */
+  const finish = (outcome: RunOutcome): RunOutcome => {
+    upsertSearchAttributes([{ key: SundialStatus, value: outcome.status }]);
+    upsertMemo({ [OUTCOME_MEMO_KEY]: summarize(outcome) });
+    const fields = { ...runFields, status: outcome.status, attempt: outcome.attempts, duration_ms: outcome.durationMs };
+    if (outcome.status === 'succeeded') log.info('run finished', fields);
+    else if (outcome.status === 'failed') log.warn('run finished', { ...fields, error_type: outcome.error.type, error_msg: outcome.error.message });
+    else {
+      const f = outcome.fallback;
+      log.warn('run finished', { ...fields, served_from: f.servedFrom, ...(f.servedFrom === 'cache' ? { fallback_age_ms: f.ageMs } : {}) });
+    }
+    return outcome;
+  };
   try {
     const ran = await runTask(input, idempotencyKey, scheduledAt);
     if (ran instanceof ServedFromFallback) {
-      const outcome: RunOutcome = { ...base(), status: 'degraded', attempts: ran.attempts, result: ran.result, fallback: ran.fallback };
-      upsertSearchAttributes([{ key: SundialStatus, value: 'degraded' }]);
-      upsertMemo({ [OUTCOME_MEMO_KEY]: summarize(outcome) });
-      log.warn('run finished', {
-        ...runFields,
-        status: outcome.status,
-        attempt: ran.attempts,
-        duration_ms: outcome.durationMs,
-        served_from: ran.fallback.servedFrom,
-        ...(ran.fallback.servedFrom === 'cache' ? { fallback_age_ms: ran.fallback.ageMs } : {}),
-      });
-      return outcome;
+      return finish({ ...base(), status: 'degraded', attempts: ran.attempts, result: ran.result, fallback: ran.fallback });
     }
-    const { result, attempt } = ran;
-    const outcome: RunOutcome = { ...base(), status: 'succeeded', attempts: attempt, result };
-    upsertSearchAttributes([{ key: SundialStatus, value: 'succeeded' }]);
-    upsertMemo({ [OUTCOME_MEMO_KEY]: summarize(outcome) });
-    log.info('run finished', { ...runFields, status: outcome.status, attempt, duration_ms: outcome.durationMs });
-    return outcome;
+    return finish({ ...base(), status: 'succeeded', attempts: ran.attempt, result: ran.result });
   } catch (err) {
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(async () => upsertSearchAttributes([{ key: SundialStatus, value: 'cancelled' }]));
@@ -287,17 +284,7 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
       throw err;
     }
     if (!(err instanceof TaskFailed)) throw err;
-    const outcome: RunOutcome = { ...base(), status: 'failed', attempts: err.attempts, error: err.error };
-    upsertSearchAttributes([{ key: SundialStatus, value: 'failed' }]);
-    upsertMemo({ [OUTCOME_MEMO_KEY]: summarize(outcome) });
-    log.warn('run finished', {
-      ...runFields,
-      status: outcome.status,
-      attempt: err.attempts,
-      duration_ms: outcome.durationMs,
-      error_type: err.error.type,
-      error_msg: err.error.message,
-    });
+    const outcome = finish({ ...base(), status: 'failed', attempts: err.attempts, error: err.error });
     throw ApplicationFailure.create({ type: err.error.type, message: err.error.message, nonRetryable: true, details: [outcome] });
   }
 }

@@ -14,7 +14,7 @@ import { runOnce } from '../support/runs';
 import { testAddress, testClient, unique, waitFor } from '../support/temporal';
 
 /** The dependency's behaviour, changed by the test as it goes. */
-const dep = { mode: 'ok' as 'ok' | 'fail', delayMs: 0, value: 0, gate: Promise.resolve() };
+const dep = { mode: 'ok' as 'ok' | 'fail', value: 0, gate: Promise.resolve() };
 
 /**
  * Starts `n` runs at once and holds the dependency's answers until every run that will not
@@ -61,10 +61,10 @@ describe('the cluster-wide circuit breaker and its fallback', () => {
 
   before(async () => {
     server = await startDependency((_req, res) => {
-      void dep.gate.then(() => setTimeout(() => {
+      void dep.gate.then(() => {
         if (dep.mode === 'ok') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ value: ++dep.value }));
         else res.writeHead(503).end('down');
-      }, dep.delayMs));
+      });
     });
     process.env.BREAKER_TEST_KEY = key;
     process.env.BREAKER_TEST_URL = server.url;
