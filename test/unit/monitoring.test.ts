@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { projectRoot } from '../../src/util/paths';
 import { allPanels, dashboardQueries, loadAlertRules, loadDashboard, type DashboardPanel } from '../support/monitoring';
 import { metricNames, selectors } from '../support/promql';
 
@@ -212,6 +215,22 @@ describe('alert rules', () => {
       assert.ok(['warning', 'critical'].includes(rule.labels?.severity ?? ''), `${rule.alert} has no severity warning|critical`);
       assert.ok((rule.annotations?.summary ?? '').length > 0, `${rule.alert} has no summary`);
       assert.ok((rule.annotations?.description ?? '').length > 0, `${rule.alert} has no description`);
+    }
+  });
+});
+
+describe('README', () => {
+  const readme = readFileSync(path.join(projectRoot(), 'README.md'), 'utf8');
+  const start = readme.indexOf('## Metrics, dashboard and alerts');
+  const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+
+  it('lists every metric in a table line of its own and explains every alert', () => {
+    assert.ok(start >= 0, 'README.md has no "Metrics, dashboard and alerts" section');
+    for (const name of Object.keys(SUNDIAL_METRICS)) {
+      assert.match(section, new RegExp(`^\\| \`${name}\` \\|`, 'm'), `README does not list ${name}`);
+    }
+    for (const rule of loadAlertRules()) {
+      assert.match(section, new RegExp(`^\\| \`${rule.alert}\` \\(${rule.labels?.severity}, for ${rule.for}\\) \\|`, 'm'), `README does not explain ${rule.alert} with its severity and for:`);
     }
   });
 });
