@@ -2,8 +2,9 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { JobContext } from '../jobs/define';
 import type { JobRegistry } from '../jobs/registry';
-import type { TaskResult } from '../jobs/run-types';
+import type { AttemptStamp, TaskResult } from '../jobs/run-types';
 import type { Logger } from '../observability/logger';
+import { stampAttempt } from './attempt';
 import { toActivityFailure } from './errors';
 
 export interface CodeTaskInput {
@@ -20,8 +21,7 @@ export interface CodeTaskInput {
 }
 
 /** Heartbeat details are wrapped so the workflow can read the attempt even after a timeout. */
-interface WrappedHeartbeat {
-  readonly attempt: number;
+interface WrappedHeartbeat extends AttemptStamp {
   readonly details?: unknown;
 }
 
@@ -35,8 +35,9 @@ export function makeRunCodeTask(registry: JobRegistry, logger: Logger) {
     const code = found?.mode === 'activity' && input.useFallback ? (found.fallbackRun === undefined ? undefined : { ...found, run: found.fallbackRun }) : found;
     if (code === undefined || code.mode !== 'activity') {
       // A worker without this job's code is misdeployed; another worker may have it, so retry.
-      throw ApplicationFailure.retryable(`this worker has no code for job type ${JSON.stringify(input.name)}`, 'JobCodeMissing', { attempt });
+      throw ApplicationFailure.retryable(`this worker has no code for job type ${JSON.stringify(input.name)}`, 'JobCodeMissing', stampAttempt(ctx, attempt));
     }
+    const stamp = stampAttempt(ctx, attempt);
     const log = logger.child({
       task_name: input.jobId,
       workflow_id: workflowId,
@@ -51,20 +52,21 @@ export function makeRunCodeTask(registry: JobRegistry, logger: Logger) {
       attempt,
       idempotencyKey: input.idempotencyKey,
       signal: ctx.cancellationSignal,
-      heartbeat: (details?: unknown) => ctx.heartbeat({ attempt, details } satisfies WrappedHeartbeat),
+      heartbeat: (details?: unknown) => ctx.heartbeat({ ...stamp, details } satisfies WrappedHeartbeat),
       logger: log,
       args: input.args,
     };
-    // Record the attempt at once, so even an attempt that dies silently is counted.
-    ctx.heartbeat({ attempt } satisfies WrappedHeartbeat);
+    // Record the attempt at once, so even an attempt that dies silently is counted, and the
+    // next attempt learns when the first one started.
+    ctx.heartbeat(stamp satisfies WrappedHeartbeat);
     const started = Date.now();
     log.info({ scheduled_time: input.scheduledAt }, 'attempt started');
     try {
       const result = await code.run(jobCtx);
       log.info({ duration_ms: Date.now() - started, status: 'success' }, 'attempt finished');
-      return { result: result ?? null, attempt };
+      return { result: result ?? null, ...stamp };
     } catch (err) {
-      const failure = toActivityFailure(err, ctx, attempt);
+      const failure = toActivityFailure(err, ctx, stamp);
       log.warn(
         { duration_ms: Date.now() - started, status: 'error', error_type: (failure as ApplicationFailure).type ?? failure.name, error_msg: failure.message },
         'attempt failed',

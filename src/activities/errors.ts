@@ -1,7 +1,7 @@
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Context } from '@temporalio/activity';
 import { NonRetryableJobError } from '../jobs/errors';
-import type { TaskFailureDetails } from '../jobs/run-types';
+import type { AttemptStamp } from '../jobs/run-types';
 
 /** The type name Temporal matches against `nonRetryableErrorTypes`: the error's name or class. */
 export function errorTypeName(err: Error): string {
@@ -16,10 +16,12 @@ export function errorTypeName(err: Error): string {
  * - an attempt aborted for another reason (worker shutdown, timeout) is retryable;
  * - NonRetryableJobError fails the run at once; any other error is retried per policy, unless
  *   its type is listed in `nonRetryableErrorTypes` (Temporal checks that);
- * - every failure carries the attempt number, so the run's outcome can report it.
+ * - every failure carries the attempt's stamp first in its details, so the run's outcome can
+ *   report the attempt and its lag.
  */
-export function toActivityFailure(err: unknown, ctx: Context, attempt: number = ctx.info.attempt): Error {
-  const details: TaskFailureDetails[] = [{ attempt }];
+export function toActivityFailure(err: unknown, ctx: Context, stamp: AttemptStamp): Error {
+  const { attempt } = stamp;
+  const details: unknown[] = [stamp];
   if (ctx.cancellationSignal.aborted) {
     const why = ctx.cancellationDetails;
     if (why?.cancelRequested) return err instanceof CancelledFailure ? err : new CancelledFailure('cancelled');

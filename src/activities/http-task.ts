@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { HttpRequestPlan, TaskResult } from '../jobs/run-types';
 import type { Logger } from '../observability/logger';
+import { stampAttempt } from './attempt';
 import { toActivityFailure } from './errors';
 
 export interface HttpTaskInput {
@@ -79,9 +80,11 @@ export function makeRunHttpTask(logger: Logger, userAgent: string) {
     const attempt = input.attempt ?? ctx.info.attempt;
     const { request } = input;
     const log = logger.child({ task_name: input.jobId, workflow_id: ctx.info.workflowExecution?.workflowId, run_id: ctx.info.workflowExecution?.runId, attempt });
-    // Heartbeat while waiting, so a dead worker is noticed within the heartbeat timeout.
-    ctx.heartbeat({ attempt });
-    const beat = setInterval(() => ctx.heartbeat({ attempt }), HEARTBEAT_EVERY_MS);
+    const stamp = stampAttempt(ctx, attempt);
+    // Heartbeat while waiting, so a dead worker is noticed within the heartbeat timeout (and the
+    // next attempt learns when the first one started).
+    ctx.heartbeat(stamp);
+    const beat = setInterval(() => ctx.heartbeat(stamp), HEARTBEAT_EVERY_MS);
     const timeout = AbortSignal.timeout(request.timeoutMs);
     const signal = AbortSignal.any([ctx.cancellationSignal, timeout]);
     const started = Date.now();
@@ -107,14 +110,13 @@ export function makeRunHttpTask(logger: Logger, userAgent: string) {
       } catch (err) {
         if (ctx.cancellationSignal.aborted) throw err;
         if (timeout.aborted) {
-          throw ApplicationFailure.create({ type: HttpErrorType.Timeout, message: `no response within ${request.timeoutMs} ms`, details: [{ attempt }] });
+          throw ApplicationFailure.create({ type: HttpErrorType.Timeout, message: `no response within ${request.timeoutMs} ms` });
         }
         if (isNetworkError(err)) {
           const cause = (err as Error & { cause?: Error }).cause;
           throw ApplicationFailure.create({
             type: HttpErrorType.NetworkError,
             message: `${request.method} failed: ${cause?.message ?? (err as Error).message}`,
-            details: [{ attempt }],
           });
         }
         throw err;
@@ -126,15 +128,14 @@ export function makeRunHttpTask(logger: Logger, userAgent: string) {
           type: failure.type,
           message: `${request.method} answered ${res.status}${typeof body === 'string' && body !== '' ? `: ${body.slice(0, 200)}` : ''}`,
           nonRetryable: !failure.retryable,
-          details: [{ attempt }],
           ...(delay === undefined ? {} : { nextRetryDelay: delay }),
         });
       }
       log.info({ duration_ms: Date.now() - started, status: 'success', http_status: res.status }, 'attempt finished');
       const result: HttpTaskResult = { status: res.status, body };
-      return { result, attempt };
+      return { result, ...stamp };
     } catch (err) {
-      const failure = toActivityFailure(err, ctx, attempt);
+      const failure = toActivityFailure(err, ctx, stamp);
       log.warn({ duration_ms: Date.now() - started, status: 'error', error_type: (failure as ApplicationFailure).type ?? failure.name, error_msg: failure.message }, 'attempt failed');
       throw failure;
     } finally {

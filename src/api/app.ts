@@ -7,7 +7,8 @@ import { RunStore } from '../runs/run-store';
 import { JobStore } from '../schedules/job-store';
 import type { ApiKey } from '../config/env';
 import swaggerUi from 'swagger-ui-express';
-import type { Metrics } from '../observability/metrics';
+import { createJobMetrics, type Metrics } from '../observability/metrics';
+import { TemporalMetricsCollector } from '../observability/temporal-collector';
 import { accessLog, API_PREFIX } from './access-log';
 import { apiKeyAuth } from './auth';
 import { openApiDocument } from './openapi';
@@ -43,12 +44,22 @@ export function createApp(deps: ApiDeps): Express {
   app.use(accessLog(deps.logger, deps.metrics));
   app.use(express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/merge-patch+json'] }));
 
+  const jobs = new JobStore({ client: deps.client, registry: deps.registry, taskQueue: deps.taskQueue, webUiUrl: deps.webUiUrl });
+  const runs = new RunStore({ client: deps.client, webUiUrl: deps.webUiUrl });
+  const breakers = new BreakerStore(deps.client);
+
+  // Job metrics are read from Temporal at each scrape (a bounded wait, never a hang).
+  const collector =
+    deps.metrics === undefined
+      ? undefined
+      : new TemporalMetricsCollector({ client: deps.client, runs, jobs, breakers, metrics: createJobMetrics(deps.metrics.registry), logger: deps.logger });
   app.get('/metrics', async (_req, res) => {
     const registry = deps.metrics?.registry;
-    if (registry === undefined) {
+    if (registry === undefined || collector === undefined) {
       sendProblem(res, { type: 'about:blank', title: 'Not Found', status: 404, detail: 'metrics are not enabled in this process' });
       return;
     }
+    await collector.refresh();
     res.type(registry.contentType).send(await registry.metrics());
   });
 
@@ -79,9 +90,6 @@ export function createApp(deps: ApiDeps): Express {
   });
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(openapi, { customSiteTitle: 'Sundial API' }));
 
-  const jobs = new JobStore({ client: deps.client, registry: deps.registry, taskQueue: deps.taskQueue, webUiUrl: deps.webUiUrl });
-  const runs = new RunStore({ client: deps.client, webUiUrl: deps.webUiUrl });
-  const breakers = new BreakerStore(deps.client);
   // Every Temporal call a request makes shares one deadline: a Temporal that is down is a 503
   // after temporalTimeoutMs, never a hanging request.
   const timeoutMs = deps.temporalTimeoutMs ?? 5_000;

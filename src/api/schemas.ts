@@ -25,6 +25,9 @@ export const breakerSchema = z.object({
   nextProbeAt: z.iso.datetime().optional(),
   reason: z.string().optional(),
   jobs: z.array(z.string()),
+  transitions: z
+    .object({ closed: z.number().int(), half_open: z.number().int(), open: z.number().int() })
+    .describe('Transitions into each state since the breaker was first used.'),
 });
 export const breakerListSchema = z.object({ items: z.array(breakerSchema) });
 
@@ -52,6 +55,12 @@ export const runSchema = z
     startedAt: z.iso.datetime(),
     closedAt: z.iso.datetime().nullable(),
     attempts: z.number().int().nullable(),
+    attemptOutcomes: z
+      .object({ success: z.number().int(), retryable_error: z.number().int(), non_retryable_error: z.number().int() })
+      .optional()
+      .describe('How the attempts ended (finished runs).'),
+    durationMs: z.number().nullable().describe('From the run\'s start to its end; null while it runs.'),
+    lagMs: z.number().optional().describe("From the tick's scheduled time to the first attempt's start (finished runs)."),
     result: z.unknown().optional(),
     error: z.object({ type: z.string(), message: z.string() }).optional(),
     fallback: z

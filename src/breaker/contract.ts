@@ -16,6 +16,11 @@ export interface BreakerView {
   readonly nextProbeAt?: string;
   readonly reason?: string;
   readonly jobs: string[];
+  /**
+   * Transitions into each state since the breaker was first used: kept in the entity's state
+   * (and carried over continue-as-new), so they are counted once, whichever worker ran them.
+   */
+  readonly transitions: Readonly<Record<BreakerStateName, number>>;
 }
 
 export interface CachedResult {

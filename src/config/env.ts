@@ -65,6 +65,10 @@ const envSchema = z.object({
   SUNDIAL_SHUTDOWN_GRACE: duration.default(10_000),
   SUNDIAL_API_KEYS: z.string().optional(),
   SUNDIAL_API_KEYS_FILE: nonEmpty.optional(),
+  SUNDIAL_METRICS_PORT: port.optional(),
+  SUNDIAL_SDK_METRICS_ADDRESS: nonEmpty
+    .regex(/^(off|[^\s/]+:\d{1,5})$/, 'must be host:port (e.g. 0.0.0.0:9464) or off')
+    .optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
 
@@ -132,6 +136,25 @@ export interface Config {
   /** How long running activities may take to finish on shutdown before they are cancelled, in ms. */
   readonly shutdownGraceMs: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly metrics: {
+    /** Port of a worker process's own `/metrics`; undefined means none (the API serves its own). */
+    readonly port: number | undefined;
+    /**
+     * host:port of the Temporal SDK's Prometheus exporter; 'off' disables it, undefined leaves
+     * the choice to the entry point (the embedded default serves it, a worker does not).
+     */
+    readonly sdkAddress: string | undefined;
+  };
+}
+
+/** Where the embedded default serves the Temporal SDK's metrics unless told otherwise. */
+export const EMBEDDED_SDK_METRICS_ADDRESS = '127.0.0.1:9464';
+
+/** The SDK metrics address to use: the configured one, `fallback` when unset, none when 'off'. */
+export function sdkMetricsAddress(config: Config, fallback?: string): string | undefined {
+  const configured = config.metrics.sdkAddress;
+  if (configured === 'off') return undefined;
+  return configured ?? fallback;
 }
 
 /**
@@ -195,5 +218,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pruneOrphans: e.SUNDIAL_PRUNE_ORPHANS,
     shutdownGraceMs: e.SUNDIAL_SHUTDOWN_GRACE,
     logLevel: e.LOG_LEVEL,
+    metrics: { port: e.SUNDIAL_METRICS_PORT, sdkAddress: e.SUNDIAL_SDK_METRICS_ADDRESS },
   };
 }

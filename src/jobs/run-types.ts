@@ -5,6 +5,15 @@ import type { BreakerConfig } from '../breaker/state';
  * Types and constants only, so that workflow code can import this file safely.
  */
 
+/**
+ * The fields of every run start and end log line, in the issue's (and log pipelines') names.
+ * Fields that do not apply (a start line's duration, a success's error) are null.
+ */
+export const RUN_LOG_FIELDS = ['task_name', 'workflow_id', 'run_id', 'attempt', 'scheduled_time', 'start_time', 'duration_ms', 'status', 'error_type', 'error_msg'] as const;
+
+/** The messages of a run's start and end lines. */
+export const RUN_LOG_MESSAGES: readonly string[] = ['run started', 'run finished'];
+
 /** Memo key under which a finished run keeps its {@link RunSummary}. */
 export const OUTCOME_MEMO_KEY = 'sundialOutcome';
 
@@ -73,6 +82,9 @@ interface OutcomeBase {
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly durationMs: number;
+  /** From the tick's scheduled time to the first attempt's start (to the run's start when it made none). */
+  readonly lagMs: number;
+  readonly attemptOutcomes: AttemptOutcomes;
 }
 
 /** A run's outcome: a success carries a result, a failure an error, never both. */
@@ -81,15 +93,28 @@ export type RunOutcome =
   | (OutcomeBase & { readonly status: 'failed'; readonly error: RunError })
   | (OutcomeBase & { readonly status: 'degraded'; readonly result: unknown; readonly fallback: FallbackInfo });
 
-/** What the run-task activity returns: its result and which attempt produced it. */
-export interface TaskResult {
-  readonly result: unknown;
+/**
+ * Which attempt of a task this is, and when the run's first attempt started (ISO 8601; unknown
+ * when an earlier attempt died before its first heartbeat reached the server).
+ */
+export interface AttemptStamp {
   readonly attempt: number;
+  readonly firstStartedAt?: string;
 }
 
-/** Details attached to a task's failure, so the workflow can tell which attempt failed. */
-export interface TaskFailureDetails {
-  readonly attempt: number;
+/** What the run-task activity returns: its result and which attempt produced it. */
+export interface TaskResult extends AttemptStamp {
+  readonly result: unknown;
+}
+
+/** Details attached to a task's failure (and its heartbeats), so the workflow can tell which attempt failed. */
+export type TaskFailureDetails = AttemptStamp;
+
+/** How a run's attempts ended, for `sundial_job_attempts_total`. */
+export interface AttemptOutcomes {
+  readonly success: number;
+  readonly retryable_error: number;
+  readonly non_retryable_error: number;
 }
 
 /** The outcome minus the result, as kept in the run's memo. */
@@ -98,6 +123,9 @@ export interface RunSummary {
   readonly attempts: number;
   readonly scheduledAt: string;
   readonly durationMs: number;
+  /** Absent on runs that finished before Sundial recorded it. */
+  readonly lagMs?: number;
+  readonly attemptOutcomes?: AttemptOutcomes;
   readonly error?: RunError;
   readonly fallback?: FallbackInfo;
 }

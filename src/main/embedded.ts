@@ -15,7 +15,7 @@ import { buildRegistry, configuredApiUrl } from './jobs';
 import { runWorker } from './run-worker';
 import { createMetrics } from '../observability/metrics';
 import { configOrExit, failStartup, onShutdownSignal } from './process';
-import type { Config } from '../config/env';
+import { EMBEDDED_SDK_METRICS_ADDRESS, sdkMetricsAddress, type Config } from '../config/env';
 import type { Logger } from '../observability/logger';
 
 /** What has started so far, stopped in this order: the API stops taking requests, the worker drains, the server goes last. */
@@ -66,7 +66,8 @@ async function main(running: Running, logger: Logger, config: Config): Promise<v
   const report = await reconcileSchedules({ client, registry, taskQueue: config.temporal.taskQueue, logger, pruneOrphans: config.pruneOrphans });
   logger.info(report, 'schedules reconciled');
 
-  const worker = await runWorker(config, address, registry, logger);
+  const sdkMetrics = sdkMetricsAddress(config, EMBEDDED_SDK_METRICS_ADDRESS);
+  const worker = await runWorker(config, address, registry, logger, sdkMetrics);
   running.worker = () => worker.stop();
   worker.done.catch(async (err: unknown) => {
     logger.fatal({ error_type: (err as Error).name, error_msg: (err as Error).message }, 'worker stopped unexpectedly');
@@ -76,7 +77,8 @@ async function main(running: Running, logger: Logger, config: Config): Promise<v
   });
 
   const webUi = uiUrl === undefined ? undefined : `${uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/schedules`;
-  logger.info({ api: api.url, temporal: address, web_ui: webUi, jobs: registry.jobs.map((j) => j.spec.id) }, 'Sundial is up');
+  const sdkMetricsUrl = sdkMetrics === undefined ? undefined : `http://${sdkMetrics}/metrics`;
+  logger.info({ api: api.url, metrics: `${api.url}/metrics`, sdk_metrics: sdkMetricsUrl, temporal: address, web_ui: webUi, jobs: registry.jobs.map((j) => j.spec.id) }, 'Sundial is up');
   process.stderr.write(
     `\n  Sundial is running.\n  API:             ${api.url}  (GET /healthz, /readyz)\n` +
       `  Temporal Web UI: ${webUi ?? '(not available: set TEMPORAL_UI_URL)'}\n  Temporal:        ${address}\n  Press Ctrl-C to stop.\n\n`,

@@ -11,9 +11,12 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-/** Connects, creates and runs a worker with the process's configuration. */
-export async function runWorker(config: Config, address: string, registry: JobRegistry, logger: Logger): Promise<RunningWorker> {
-  const connection = await connectWorker(config.temporal, address, logger);
+/**
+ * Connects, creates and runs a worker with the process's configuration. `sdkMetricsAddress`:
+ * where the Temporal SDK's Prometheus exporter listens (undefined: no exporter).
+ */
+export async function runWorker(config: Config, address: string, registry: JobRegistry, logger: Logger, sdkMetricsAddress?: string): Promise<RunningWorker> {
+  const connection = await connectWorker(config.temporal, address, logger, sdkMetricsAddress);
   const worker = await createSundialWorker({
     connection,
     namespace: config.temporal.namespace,

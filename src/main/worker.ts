@@ -9,6 +9,9 @@ import { ensureSearchAttributes } from '../temporal/register-search-attributes';
 import { buildRegistry, configuredApiUrl } from './jobs';
 import { runWorker } from './run-worker';
 import { configOrExit, failStartup, onShutdownSignal } from './process';
+import { sdkMetricsAddress } from '../config/env';
+import { createMetrics } from '../observability/metrics';
+import { startMetricsServer } from '../observability/metrics-server';
 
 const { config, logger } = configOrExit();
 
@@ -21,9 +24,17 @@ async function main(): Promise<void> {
   logger.info(report, 'schedules reconciled');
   await client.connection.close();
 
-  const worker = await runWorker(config, address, registry, logger);
-  onShutdownSignal(logger, () => worker.stop());
-  logger.info({ temporal: address, task_queue: config.temporal.taskQueue, jobs: registry.jobs.map((j) => j.spec.id) }, 'worker running');
+  const metrics = config.metrics.port === undefined ? undefined : await startMetricsServer(createMetrics().registry, config.metrics.port);
+  const sdkMetrics = sdkMetricsAddress(config);
+  const worker = await runWorker(config, address, registry, logger, sdkMetrics);
+  onShutdownSignal(logger, async () => {
+    await worker.stop();
+    await metrics?.stop();
+  });
+  logger.info(
+    { temporal: address, task_queue: config.temporal.taskQueue, jobs: registry.jobs.map((j) => j.spec.id), metrics: metrics?.url, sdk_metrics: sdkMetrics === undefined ? undefined : `http://${sdkMetrics}/metrics` },
+    'worker running',
+  );
   await worker.done;
 }
 

@@ -1,8 +1,8 @@
-import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * One prom-client registry per process, with Node's process metrics. Metric definitions live
- * here so that names and labels are in one place.
+ * here so that names and labels are in one place; README.md lists each one.
  */
 export interface Metrics {
   readonly registry: Registry;
@@ -20,4 +20,110 @@ export function createMetrics(): Metrics {
     registers: [registry],
   });
   return { registry, httpRequestDuration };
+}
+
+/**
+ * The jobs' metrics. They are read from Temporal's records (see temporal-collector.ts), not
+ * measured by the worker that ran a job, so a run is counted once however many workers it took,
+ * and every API replica exports the same values: aggregate them with `max`, never `sum`.
+ */
+export interface JobMetrics {
+  readonly runs: Counter<'job' | 'status'>;
+  readonly attempts: Counter<'job' | 'outcome'>;
+  readonly duration: Histogram<'job'>;
+  readonly lag: Histogram<'job'>;
+  readonly fallbackServed: Counter<'job'>;
+  readonly lastSuccess: Gauge<'job'>;
+  readonly expectedInterval: Gauge<'job'>;
+  readonly paused: Gauge<'job'>;
+  readonly missed: Counter<'job'>;
+  readonly skippedOverlap: Counter<'job'>;
+  readonly breakerState: Gauge<'key'>;
+  readonly breakerTransitions: Counter<'key' | 'to'>;
+  readonly collectorUp: Gauge;
+}
+
+export function createJobMetrics(registry: Registry): JobMetrics {
+  const registers = [registry];
+  return {
+    runs: new Counter({
+      name: 'sundial_job_runs_total',
+      help: 'Finished runs, by job and status (succeeded, failed, degraded, cancelled, terminated, timed_out).',
+      labelNames: ['job', 'status'] as const,
+      registers,
+    }),
+    attempts: new Counter({
+      name: 'sundial_job_attempts_total',
+      help: "Attempts of finished runs, by how they ended (success, retryable_error, non_retryable_error).",
+      labelNames: ['job', 'outcome'] as const,
+      registers,
+    }),
+    duration: new Histogram({
+      name: 'sundial_job_duration_seconds',
+      help: "From a run's start to its end.",
+      labelNames: ['job'] as const,
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+      registers,
+    }),
+    lag: new Histogram({
+      name: 'sundial_schedule_lag_seconds',
+      help: "From a tick's scheduled time to its run's first attempt start.",
+      labelNames: ['job'] as const,
+      buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers,
+    }),
+    fallbackServed: new Counter({
+      name: 'sundial_fallback_served_total',
+      help: 'Runs that served their fallback because their breaker was open (degraded runs).',
+      labelNames: ['job'] as const,
+      registers,
+    }),
+    lastSuccess: new Gauge({
+      name: 'sundial_job_last_success_timestamp_seconds',
+      help: 'When the newest succeeded run of the job closed (Unix time).',
+      labelNames: ['job'] as const,
+      registers,
+    }),
+    expectedInterval: new Gauge({
+      name: 'sundial_job_expected_interval_seconds',
+      help: "The gap between the schedule's next two fire times.",
+      labelNames: ['job'] as const,
+      registers,
+    }),
+    paused: new Gauge({
+      name: 'sundial_schedule_paused',
+      help: '1 when the job is paused.',
+      labelNames: ['job'] as const,
+      registers,
+    }),
+    missed: new Counter({
+      name: 'sundial_schedule_missed_total',
+      help: "Ticks the schedule missed because they fell outside its catch-up window (the schedule's own count).",
+      labelNames: ['job'] as const,
+      registers,
+    }),
+    skippedOverlap: new Counter({
+      name: 'sundial_schedule_skipped_overlap_total',
+      help: "Ticks the overlap policy skipped (the schedule's own count).",
+      labelNames: ['job'] as const,
+      registers,
+    }),
+    breakerState: new Gauge({
+      name: 'sundial_breaker_state',
+      help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open.',
+      labelNames: ['key'] as const,
+      registers,
+    }),
+    breakerTransitions: new Counter({
+      name: 'sundial_breaker_transitions_total',
+      help: 'Circuit breaker transitions, by the state entered (closed, half_open, open).',
+      labelNames: ['key', 'to'] as const,
+      registers,
+    }),
+    collectorUp: new Gauge({
+      name: 'sundial_collector_up',
+      help: "1 when the last read of Temporal's records for these metrics succeeded.",
+      registers,
+    }),
+  };
 }

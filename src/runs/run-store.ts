@@ -1,7 +1,7 @@
 import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
 import { ApplicationFailure, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { executionInfoFromRaw } from '@temporalio/client/lib/helpers';
-import { OUTCOME_MEMO_KEY, type FallbackInfo, type RunError, type RunOutcome, type RunSummary } from '../jobs/run-types';
+import { OUTCOME_MEMO_KEY, type AttemptOutcomes, type FallbackInfo, type RunError, type RunOutcome, type RunSummary } from '../jobs/run-types';
 import { SundialJobId, SundialStatus } from '../temporal/search-attributes';
 import { RunNotFoundError } from './errors';
 
@@ -38,6 +38,10 @@ export interface RunView {
   readonly startedAt: string;
   readonly closedAt: string | null;
   readonly attempts: number | null;
+  readonly attemptOutcomes?: AttemptOutcomes;
+  readonly lagMs?: number;
+  /** The run's own measure when it recorded one, else start to close; null while it runs. */
+  readonly durationMs: number | null;
   readonly result?: unknown;
   readonly error?: RunError;
   readonly fallback?: FallbackInfo;
@@ -63,6 +67,14 @@ function statusOf(info: Pick<WorkflowExecutionInfo, 'status'>): RunStatus {
   }
 }
 
+export interface RunPage {
+  readonly items: RunView[];
+  readonly nextPageToken: string | null;
+}
+
+/** The workflow type of every run (see src/workflows/job-workflow.ts). */
+const JOB_WORKFLOW_TYPE = 'jobWorkflow';
+
 /** Runs of Sundial's jobs, read from Temporal's visibility and histories. */
 export class RunStore {
   constructor(private readonly deps: { client: Client; webUiUrl: string }) {}
@@ -84,6 +96,9 @@ export class RunStore {
       startedAt: info.startTime.toISOString(),
       closedAt: info.closeTime?.toISOString() ?? null,
       attempts: summary?.attempts ?? null,
+      ...(summary?.attemptOutcomes === undefined ? {} : { attemptOutcomes: summary.attemptOutcomes }),
+      ...(summary?.lagMs === undefined ? {} : { lagMs: summary.lagMs }),
+      durationMs: summary?.durationMs ?? (info.closeTime === undefined ? null : info.closeTime.getTime() - info.startTime.getTime()),
       ...(summary?.error === undefined ? {} : { error: summary.error }),
       ...(summary?.fallback === undefined ? {} : { fallback: summary.fallback }),
       webUrl: this.webUrlForRun(info.workflowId, info.runId),
@@ -92,17 +107,29 @@ export class RunStore {
   }
 
   /** A job's runs, newest first, from visibility. */
-  async list(jobId: string, opts: { status?: RunStatus; pageSize: number; pageToken?: string }): Promise<{ items: RunView[]; nextPageToken: string | null }> {
+  async list(jobId: string, opts: { status?: RunStatus; pageSize: number; pageToken?: string }): Promise<RunPage> {
     const clauses = [`${SundialJobId.name} = ${JSON.stringify(jobId)}`];
     if (opts.status === 'degraded') clauses.push(`${SundialStatus.name} = "degraded"`);
     else if (opts.status === 'succeeded') clauses.push(`ExecutionStatus = "Completed" AND ${SundialStatus.name} != "degraded"`);
     else if (opts.status !== undefined) clauses.push(`ExecutionStatus = ${JSON.stringify(EXECUTION_STATUS[opts.status])}`);
+    return this.query(clauses.join(' AND '), opts.pageSize, opts.pageToken);
+  }
+
+  /**
+   * Every job run (of any job) that closed at or after `since`, one page at a time, for the
+   * metrics collector. Child workflows of multi-step jobs are not runs and are left out.
+   */
+  async closedSince(since: Date, opts: { pageSize: number; pageToken?: string }): Promise<RunPage> {
+    return this.query(`WorkflowType = "${JOB_WORKFLOW_TYPE}" AND CloseTime >= "${since.toISOString()}"`, opts.pageSize, opts.pageToken);
+  }
+
+  private async query(query: string, pageSize: number, pageToken: string | undefined): Promise<RunPage> {
     const { client } = this.deps;
     const res = await client.workflowService.listWorkflowExecutions({
       namespace: client.options.namespace,
-      query: clauses.join(' AND '),
-      pageSize: opts.pageSize,
-      ...(opts.pageToken === undefined ? {} : { nextPageToken: Buffer.from(opts.pageToken, 'base64url') }),
+      query,
+      pageSize,
+      ...(pageToken === undefined ? {} : { nextPageToken: Buffer.from(pageToken, 'base64url') }),
     });
     const items: RunView[] = [];
     for (const raw of res.executions ?? []) {

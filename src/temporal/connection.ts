@@ -62,9 +62,12 @@ export async function connectClient(cfg: TemporalConfig, address: string): Promi
   });
 }
 
-/** The worker's connection, with the same bounded wait. Installs the Temporal runtime first. */
-export async function connectWorker(cfg: TemporalConfig, address: string, logger: Logger): Promise<NativeConnection> {
-  installRuntime(logger);
+/**
+ * The worker's connection, with the same bounded wait. Installs the Temporal runtime first,
+ * with the SDK's Prometheus exporter on `sdkMetricsAddress` when given.
+ */
+export async function connectWorker(cfg: TemporalConfig, address: string, logger: Logger, sdkMetricsAddress?: string): Promise<NativeConnection> {
+  installRuntime(logger, sdkMetricsAddress);
   const options = await connectionOptions(cfg, address);
   return withDeadline(address, cfg.connectTimeoutMs, () => NativeConnection.connect(options));
 }

@@ -1,6 +1,6 @@
 import { allHandlersFinished, condition, continueAsNew, log, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
 import { admitUpdate, cachedQuery, forceOpenUpdate, recordUpdate, resetUpdate, stateQuery, type BreakerView, type CachedResult } from '../breaker/contract';
-import { initialState, step, type BreakerConfig, type BreakerEvent, type BreakerState } from '../breaker/state';
+import { initialState, step, type BreakerConfig, type BreakerEvent, type BreakerState, type BreakerStateName } from '../breaker/state';
 import { workflowNow } from './clock';
 
 export interface BreakerWorkflowInput {
@@ -10,6 +10,7 @@ export interface BreakerWorkflowInput {
   readonly config?: BreakerConfig;
   readonly jobs?: string[];
   readonly cache?: Record<string, CachedResult>;
+  readonly transitions?: Record<BreakerStateName, number>;
 }
 
 const DEFAULT_CONFIG: BreakerConfig = { failureThreshold: 5, openForMs: 30_000, maxOpenForMs: 600_000, halfOpenProbes: 1 };
@@ -29,6 +30,7 @@ export async function breakerWorkflow(input: BreakerWorkflowInput): Promise<void
   let config: BreakerConfig = input.config ?? DEFAULT_CONFIG;
   const jobs = new Set<string>(input.jobs ?? []);
   const cache: Record<string, CachedResult> = { ...(input.cache ?? {}) };
+  const transitions: Record<BreakerStateName, number> = { closed: 0, half_open: 0, open: 0, ...input.transitions };
   let handled = 0;
 
   const view = (): BreakerView => ({
@@ -39,11 +41,15 @@ export async function breakerWorkflow(input: BreakerWorkflowInput): Promise<void
       ? { openedAt: new Date(state.openedAt).toISOString(), nextProbeAt: new Date(state.openedAt + state.openForMs).toISOString(), reason: state.reason }
       : {}),
     jobs: [...jobs].sort(),
+    transitions: { ...transitions },
   });
 
   const apply = (event: BreakerEvent) => {
     const result = step(state, event, config, workflowNow());
-    for (const t of result.transitions) log.info('breaker transition', { key: input.key, from: t.from, to: t.to, reason: t.reason });
+    for (const t of result.transitions) {
+      transitions[t.to]++;
+      log.info('breaker transition', { key: input.key, from: t.from, to: t.to, reason: t.reason });
+    }
     state = result.state;
     handled++;
     return result;
@@ -81,5 +87,5 @@ export async function breakerWorkflow(input: BreakerWorkflowInput): Promise<void
 
   await condition(() => handled >= EVENTS_BEFORE_CONTINUE || workflowInfo().continueAsNewSuggested);
   await condition(allHandlersFinished);
-  await continueAsNew<typeof breakerWorkflow>({ key: input.key, state, config, jobs: [...jobs], cache });
+  await continueAsNew<typeof breakerWorkflow>({ key: input.key, state, config, jobs: [...jobs], cache, transitions });
 }

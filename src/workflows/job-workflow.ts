@@ -18,7 +18,17 @@ import {
 import { defineSearchAttributeKey, RetryState, SearchAttributeType } from '@temporalio/common';
 import type { createActivities } from '../activities';
 import { MAX_CACHED_RESULT_CHARS } from '../breaker/contract';
-import { OUTCOME_MEMO_KEY, type FallbackInfo, type JobRunInput, type RunError, type RunOutcome, type RunSummary, type TaskFailureDetails, type TaskResult } from '../jobs/run-types';
+import {
+  OUTCOME_MEMO_KEY,
+  type AttemptOutcomes,
+  type AttemptStamp,
+  type FallbackInfo,
+  type JobRunInput,
+  type RunError,
+  type RunOutcome,
+  type RunSummary,
+  type TaskResult,
+} from '../jobs/run-types';
 import { SundialStatus } from '../temporal/search-attributes';
 import { workflowNow } from './clock';
 
@@ -37,16 +47,23 @@ function summarize(outcome: RunOutcome): RunSummary {
     attempts: outcome.attempts,
     scheduledAt: outcome.scheduledAt,
     durationMs: outcome.durationMs,
+    lagMs: outcome.lagMs,
+    attemptOutcomes: outcome.attemptOutcomes,
     ...(outcome.status === 'failed' ? { error: outcome.error } : {}),
     ...(outcome.status === 'degraded' ? { fallback: outcome.fallback } : {}),
   };
 }
 
-/** Thrown inside the workflow to carry a failed attempt's error and attempt count outward. */
+/**
+ * Thrown inside the workflow to carry a failed run's error outward: how many attempts were made,
+ * whether the last one failed for good (non-retryable) and when the first one started.
+ */
 class TaskFailed {
   constructor(
     readonly error: RunError,
     readonly attempts: number,
+    readonly finalRetryable: boolean,
+    readonly firstStartedAt?: string,
   ) {}
 }
 
@@ -66,44 +83,49 @@ function activityOptions(input: JobRunInput): ActivityOptions {
   };
 }
 
-function attemptFromDetails(details: readonly unknown[] | undefined | null): number | undefined {
-  const d = details?.[0] as Partial<TaskFailureDetails> | undefined;
-  return typeof d?.attempt === 'number' ? d.attempt : undefined;
+/** The attempt stamp an activity put first in its failure details or heartbeats, if any. */
+function stampFrom(details: unknown): Partial<AttemptStamp> {
+  const d = details as Partial<AttemptStamp> | undefined;
+  return {
+    ...(typeof d?.attempt === 'number' ? { attempt: d.attempt } : {}),
+    ...(typeof d?.firstStartedAt === 'string' ? { firstStartedAt: d.firstStartedAt } : {}),
+  };
 }
 
 /** Turns an activity's final failure into the run's error and the number of attempts made. */
 function fromActivityFailure(err: ActivityFailure, input: JobRunInput): TaskFailed {
   const cause = err.cause;
-  let attempts: number | undefined;
+  let stamp: Partial<AttemptStamp> = {};
   let error: RunError;
   if (cause instanceof ApplicationFailure) {
-    attempts = attemptFromDetails(cause.details);
+    stamp = stampFrom(cause.details?.[0]);
     error = { type: cause.type ?? 'Error', message: cause.message };
   } else if (cause instanceof TimeoutFailure) {
-    const hb = cause.lastHeartbeatDetails as Partial<TaskFailureDetails> | undefined;
-    attempts = typeof hb?.attempt === 'number' ? hb.attempt : undefined;
+    stamp = stampFrom(cause.lastHeartbeatDetails);
     error = { type: `Timeout${cause.timeoutType === undefined ? '' : `:${String(cause.timeoutType)}`}`, message: cause.message };
   } else {
     error = { type: cause?.name ?? 'Error', message: cause?.message ?? err.message };
   }
+  let attempts = stamp.attempt;
   if (err.retryState === RetryState.MAXIMUM_ATTEMPTS_REACHED && input.retry.maximumAttempts > 0) {
     attempts = input.retry.maximumAttempts;
   }
-  return new TaskFailed(error, attempts ?? 1);
+  return new TaskFailed(error, attempts ?? 1, !isNonRetryable(err, input), stamp.firstStartedAt);
 }
 
 function isNonRetryable(err: unknown, input: JobRunInput): boolean {
-  const cause = err instanceof ChildWorkflowFailure ? err.cause : err;
+  const cause = err instanceof ChildWorkflowFailure || err instanceof ActivityFailure ? err.cause : err;
   if (!(cause instanceof ApplicationFailure)) return false;
   return cause.nonRetryable || input.retry.nonRetryableErrorTypes.includes(cause.type ?? '');
 }
 
-/** A run the breaker refused, served from the fallback cache. */
+/** A run the breaker refused, served from the fallback. Every attempt before it failed retryably. */
 class ServedFromFallback {
   constructor(
     readonly result: unknown,
     readonly fallback: FallbackInfo,
     readonly attempts: number,
+    readonly firstStartedAt?: string,
   ) {}
 }
 
@@ -119,23 +141,27 @@ function attemptError(err: unknown, input: JobRunInput): { error: RunError; retr
   return { error, retryable: !isNonRetryable(err, input) };
 }
 
-/** Exactly one attempt, no retries: an activity with maximumAttempts 1, or one child workflow. */
-async function runOneAttempt(input: JobRunInput, attempt: number, idempotencyKey: string, scheduledAt: string): Promise<unknown> {
+/**
+ * Exactly one attempt, no retries: an activity with maximumAttempts 1, or one child workflow.
+ * Returns the result and, for activities, the attempt's stamp.
+ */
+async function runOneAttempt(input: JobRunInput, attempt: number, idempotencyKey: string, scheduledAt: string): Promise<{ result: unknown; stamp: Partial<AttemptStamp> }> {
   const task = input.task;
   const { timeouts } = input;
   if (task.type === 'code' && task.mode === 'workflow') {
-    return executeChild(task.workflowType, {
+    const result: unknown = await executeChild(task.workflowType, {
       workflowId: `${workflowInfo().workflowId}/attempt-${attempt}`,
       args: task.args === undefined ? [] : [task.args],
       ...(timeouts.startToCloseMs === undefined ? {} : { workflowRunTimeout: timeouts.startToCloseMs }),
     });
+    return { result, stamp: {} };
   }
   const acts = proxyActivities<Activities>({ ...activityOptions(input), retry: { maximumAttempts: 1 } });
   const res =
     task.type === 'http'
       ? await acts.runHttpTask({ jobId: input.jobId, request: task.request, idempotencyKey, scheduledAt, attempt })
       : await acts.runCodeTask({ jobId: input.jobId, name: task.name, args: task.args, idempotencyKey, scheduledAt, attempt });
-  return res.result;
+  return { result: res.result, stamp: stampFrom(res) };
 }
 
 // Local activities: the breaker is asked and told on every attempt, and a regular activity's
@@ -159,19 +185,27 @@ function probeLeaseMs(input: JobRunInput): number {
 async function runWithManagedRetries(input: JobRunInput, idempotencyKey: string, scheduledAt: string): Promise<TaskResult | ServedFromFallback> {
   const { retry, timeouts, breaker } = input;
   const started = workflowNow();
+  // Each attempt here is a fresh activity or child, so the first one's start is known exactly
+  // for activities (their stamp) and to within a workflow task for children.
+  let firstStartedAt: string | undefined;
   for (let attempt = 1; ; attempt++) {
     const permit = breaker === undefined ? undefined : (await breakerActivities.breakerAdmit(breaker.key, { jobId: input.jobId, config: breaker.config, leaseMs: probeLeaseMs(input) })).permit;
-    if (breaker !== undefined && permit === undefined) return serveFallback(input, attempt - 1);
+    if (breaker !== undefined && permit === undefined) return serveFallback(input, attempt - 1, firstStartedAt);
+    if (attempt === 1) firstStartedAt = new Date(workflowNow()).toISOString();
     try {
-      const result = await runOneAttempt(input, attempt, idempotencyKey, scheduledAt);
+      const { result, stamp } = await runOneAttempt(input, attempt, idempotencyKey, scheduledAt);
+      if (attempt === 1 && stamp.firstStartedAt !== undefined) firstStartedAt = stamp.firstStartedAt;
       if (breaker !== undefined && permit !== undefined) {
         const cacheable = input.fallback !== undefined && JSON.stringify(result ?? null).length <= MAX_CACHED_RESULT_CHARS;
         await breakerActivities.breakerRecord(breaker.key, { jobId: input.jobId, config: breaker.config, permit, ok: true, ...(cacheable ? { cache: { result } } : {}) });
       }
-      return { result, attempt };
+      return { result, attempt, ...(firstStartedAt === undefined ? {} : { firstStartedAt }) };
     } catch (err) {
       if (isCancellation(err)) throw err;
       const { error, retryable } = attemptError(err, input);
+      if (attempt === 1 && err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
+        firstStartedAt = stampFrom(err.cause.details?.[0]).firstStartedAt ?? firstStartedAt;
+      }
       // A non-retryable error means the dependency answered: it does not count against it.
       if (breaker !== undefined && permit !== undefined) {
         await breakerActivities.breakerRecord(breaker.key, { jobId: input.jobId, config: breaker.config, permit, ok: !retryable });
@@ -179,7 +213,7 @@ async function runWithManagedRetries(input: JobRunInput, idempotencyKey: string,
       const exhausted = retry.maximumAttempts > 0 && attempt >= retry.maximumAttempts;
       const delay = Math.min(retry.initialIntervalMs * retry.backoffCoefficient ** (attempt - 1), retry.maximumIntervalMs ?? retry.initialIntervalMs * 100);
       const outOfTime = timeouts.scheduleToCloseMs !== undefined && workflowNow() + delay - started >= timeouts.scheduleToCloseMs;
-      if (!retryable || exhausted || outOfTime) throw new TaskFailed(error, attempt);
+      if (!retryable || exhausted || outOfTime) throw new TaskFailed(error, attempt, retryable, firstStartedAt);
       log.warn('attempt failed; retrying', { task_name: input.jobId, attempt, error_type: error.type, error_msg: error.message, retry_in_ms: delay });
       await sleep(delay);
     }
@@ -187,18 +221,18 @@ async function runWithManagedRetries(input: JobRunInput, idempotencyKey: string,
 }
 
 /** The breaker is open: serve the last good result, or fail with CircuitOpen. */
-async function serveFallback(input: JobRunInput, attempts: number): Promise<ServedFromFallback> {
+async function serveFallback(input: JobRunInput, attempts: number, firstStartedAt: string | undefined): Promise<ServedFromFallback> {
   const key = input.breaker!.key;
   const task = input.task;
   if (input.fallback?.type === 'function' && task.type === 'code') {
     const acts = proxyActivities<Activities>(activityOptions(input));
     try {
       const res = await acts.runCodeTask({ jobId: input.jobId, name: task.name, args: task.args, idempotencyKey: workflowInfo().workflowId, scheduledAt: new Date(workflowNow()).toISOString(), useFallback: true });
-      return new ServedFromFallback(res.result, { servedFrom: 'function' }, attempts);
+      return new ServedFromFallback(res.result, { servedFrom: 'function' }, attempts, firstStartedAt);
     } catch (err) {
       if (isCancellation(err)) throw err;
       const { error } = attemptError(err, input);
-      throw new TaskFailed({ type: 'CircuitOpen', message: `breaker ${key} is open and the fallback function failed: ${error.type}: ${error.message}` }, attempts);
+      throw new TaskFailed({ type: 'CircuitOpen', message: `breaker ${key} is open and the fallback function failed: ${error.type}: ${error.message}` }, attempts, true, firstStartedAt);
     }
   }
   if (input.fallback?.type === 'cache') {
@@ -206,13 +240,13 @@ async function serveFallback(input: JobRunInput, attempts: number): Promise<Serv
     if (cached !== null) {
       const ageMs = workflowNow() - Date.parse(cached.cachedAt);
       if (input.fallback.maxStalenessMs === undefined || ageMs <= input.fallback.maxStalenessMs) {
-        return new ServedFromFallback(cached.result, { servedFrom: 'cache', cachedAt: cached.cachedAt, ageMs }, attempts);
+        return new ServedFromFallback(cached.result, { servedFrom: 'cache', cachedAt: cached.cachedAt, ageMs }, attempts, firstStartedAt);
       }
-      throw new TaskFailed({ type: 'CircuitOpen', message: `breaker ${key} is open and the cached result is ${ageMs} ms old, over maxStaleness` }, attempts);
+      throw new TaskFailed({ type: 'CircuitOpen', message: `breaker ${key} is open and the cached result is ${ageMs} ms old, over maxStaleness` }, attempts, true, firstStartedAt);
     }
-    throw new TaskFailed({ type: 'CircuitOpen', message: `breaker ${key} is open and there is no cached result` }, attempts);
+    throw new TaskFailed({ type: 'CircuitOpen', message: `breaker ${key} is open and there is no cached result` }, attempts, true, firstStartedAt);
   }
-  throw new TaskFailed({ type: 'CircuitOpen', message: `breaker ${key} is open` }, attempts);
+  throw new TaskFailed({ type: 'CircuitOpen', message: `breaker ${key} is open` }, attempts, true, firstStartedAt);
 }
 
 async function runTask(input: JobRunInput, idempotencyKey: string, scheduledAt: string): Promise<TaskResult | ServedFromFallback> {
@@ -245,9 +279,13 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
   // Every run line carries the same fields (the SDK adds workflow and run ids), so a log
   // pipeline can treat start and end alike.
   const runFields = { task_name: input.jobId, scheduled_time: scheduledAt, start_time: startedAt.toISOString() };
+  // The runtime's log adapter completes the field set (RUN_LOG_FIELDS) with nulls.
   log.info('run started', { ...runFields, attempt: 1, status: 'running' });
-  const base = () => {
+  const base = (firstStartedAt: string | undefined, attemptOutcomes: AttemptOutcomes) => {
     const finishedAt = new Date(workflowNow());
+    // A run that made no attempt (its breaker was open), or whose first attempt died before
+    // reporting, is measured to its own start, when it scheduled that attempt.
+    const firstStart = firstStartedAt === undefined ? startedAt.getTime() : Date.parse(firstStartedAt);
     return {
       jobId: input.jobId,
       workflowId: info.workflowId,
@@ -256,6 +294,8 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
       durationMs: finishedAt.getTime() - startedAt.getTime(),
+      lagMs: Math.max(0, firstStart - Date.parse(scheduledAt)),
+      attemptOutcomes,
     };
   };
   /** Marks the run finished the same way for every status: search attribute, memo, one log line. */
@@ -274,17 +314,22 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
   try {
     const ran = await runTask(input, idempotencyKey, scheduledAt);
     if (ran instanceof ServedFromFallback) {
-      return finish({ ...base(), status: 'degraded', attempts: ran.attempts, result: ran.result, fallback: ran.fallback });
+      const outcomes = { success: 0, retryable_error: ran.attempts, non_retryable_error: 0 };
+      return finish({ ...base(ran.firstStartedAt, outcomes), status: 'degraded', attempts: ran.attempts, result: ran.result, fallback: ran.fallback });
     }
-    return finish({ ...base(), status: 'succeeded', attempts: ran.attempt, result: ran.result });
+    const outcomes = { success: 1, retryable_error: ran.attempt - 1, non_retryable_error: 0 };
+    return finish({ ...base(ran.firstStartedAt, outcomes), status: 'succeeded', attempts: ran.attempt, result: ran.result });
   } catch (err) {
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(async () => upsertSearchAttributes([{ key: SundialStatus, value: 'cancelled' }]));
-      log.info('run finished', { ...runFields, status: 'cancelled', duration_ms: workflowNow() - startedAt.getTime() });
+      log.info('run finished', { ...runFields, status: 'cancelled', duration_ms: workflowNow() - startedAt.getTime(), error_type: 'Cancelled', error_msg: 'the run was cancelled' });
       throw err;
     }
     if (!(err instanceof TaskFailed)) throw err;
-    const outcome = finish({ ...base(), status: 'failed', attempts: err.attempts, error: err.error });
+    const outcomes = err.finalRetryable
+      ? { success: 0, retryable_error: err.attempts, non_retryable_error: 0 }
+      : { success: 0, retryable_error: err.attempts - 1, non_retryable_error: 1 };
+    const outcome = finish({ ...base(err.firstStartedAt, outcomes), status: 'failed', attempts: err.attempts, error: err.error });
     throw ApplicationFailure.create({ type: err.error.type, message: err.error.message, nonRetryable: true, details: [outcome] });
   }
 }

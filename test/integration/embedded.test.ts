@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { freePort } from '../support/ports';
-import { FIXTURES, isAlive, startSundial, type SundialProcess } from '../support/processes';
+import { FIXTURES, killGroup, startSundial, type SundialProcess } from '../support/processes';
 import { testCliPath, waitFor } from '../support/temporal';
 
 function portOpen(port: number): Promise<boolean> {
@@ -32,17 +32,22 @@ async function completedRuns(address: string, jobId: string): Promise<string[]> 
   }
 }
 
+const WRITE_KEY = 'embedded-write-key-0123456789';
+const READ_KEY = 'embedded-read-key-0123456789';
+
 describe('the embedded default (npm start)', () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'sundial-embedded-'));
   const running: SundialProcess[] = [];
   after(() => {
-    for (const p of running) if (isAlive(p.pid)) p.child.kill('SIGKILL');
+    for (const p of running) killGroup(p);
     rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('npm start starts server, worker and API; Ctrl-C stops everything with exit 0; a restart keeps schedules and past runs', async () => {
-    const [temporalPort, uiPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+    const [temporalPort, uiPort, apiPort, sdkPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const env = {
+      SUNDIAL_API_KEYS: `write:${WRITE_KEY},read:${READ_KEY}`,
+      SUNDIAL_SDK_METRICS_ADDRESS: `127.0.0.1:${sdkPort}`,
       SUNDIAL_DATA_DIR: dataDir,
       SUNDIAL_TEMPORAL_PORT: String(temporalPort),
       SUNDIAL_TEMPORAL_UI_PORT: String(uiPort),
@@ -63,6 +68,11 @@ describe('the embedded default (npm start)', () => {
     await waitFor('the banner naming the Web UI', 5_000, () => (new RegExp(`Temporal Web UI: http://127\\.0\\.0\\.1:${uiPort}/`).test(first.output()) ? true : undefined));
     assert.equal((await fetch(`${up.api as string}/healthz`)).status, 200);
     assert.equal((await fetch(`${up.api as string}/readyz`)).status, 200);
+    // Keys cross the API (good, bad, read-only) so that a leak into any log line would show.
+    const auth = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
+    assert.equal((await fetch(`${up.api as string}/api/v1/jobs`, auth(READ_KEY))).status, 200);
+    assert.equal((await fetch(`${up.api as string}/api/v1/jobs/restart-probe/trigger`, { method: 'POST', ...auth(WRITE_KEY) })).status, 202);
+    assert.equal((await fetch(`${up.api as string}/api/v1/jobs`, auth(`${WRITE_KEY}-wrong`))).status, 401);
     assert.equal((await fetch(`http://127.0.0.1:${uiPort}/`)).status, 200, 'the Web UI answers');
     const firstRuns = await waitFor('two completed runs', 60_000, async () => {
       const runs = await completedRuns(address, 'restart-probe');
@@ -77,16 +87,36 @@ describe('the embedded default (npm start)', () => {
       const found = first.lines.filter((l) => l.msg === 'run finished' && l.task_name === 'restart-probe');
       return found.length >= 2 ? found : undefined;
     });
+    // The issue's field list, written out: every run line has all of them, null where they do not apply.
+    const FIELDS = ['task_name', 'workflow_id', 'run_id', 'attempt', 'scheduled_time', 'start_time', 'duration_ms', 'status', 'error_type', 'error_msg'];
+    const NULL_ON_START = ['duration_ms', 'error_type', 'error_msg'];
     for (const end of ends) {
-      for (const field of ['workflow_id', 'run_id', 'attempt', 'scheduled_time', 'start_time', 'duration_ms', 'status']) {
-        assert.ok(end[field] !== undefined, `end line has ${field}: ${JSON.stringify(end)}`);
+      const start = first.lines.find((l) => l.msg === 'run started' && l.run_id === end.run_id);
+      assert.ok(start, `a start line for run ${String(end.run_id)}`);
+      for (const field of FIELDS) {
+        assert.ok(field in end && field in start, `start and end lines have ${field}: ${JSON.stringify(start)} ${JSON.stringify(end)}`);
+        assert.equal(start[field] === null, NULL_ON_START.includes(field), `start line's ${field}: ${JSON.stringify(start)}`);
+        assert.equal(end[field] === null, field.startsWith('error_'), `a succeeded run's end line's ${field}: ${JSON.stringify(end)}`);
       }
-      assert.ok(first.lines.some((l) => l.msg === 'run started' && l.run_id === end.run_id && l.start_time === end.start_time), 'and a start line');
+      assert.equal(start.start_time, end.start_time);
+      assert.equal(start.status, 'running');
+      assert.equal(end.status, 'succeeded');
+      assert.equal(typeof end.duration_ms, 'number');
     }
+
+    // Metrics: Sundial's on the API port (runs counted from Temporal), the SDK's on their own.
+    assert.equal(up.sdk_metrics, `http://127.0.0.1:${sdkPort}/metrics`);
+    const metrics = await (await fetch(`${up.api as string}/metrics`)).text();
+    const probeRuns = Number(/^sundial_job_runs_total\{job="restart-probe",status="succeeded"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+    assert.ok(probeRuns >= 1, `sundial_job_runs_total counts the probe's runs:\n${metrics.slice(0, 2000)}`);
+    const sdk = await (await fetch(up.sdk_metrics as string)).text();
+    assert.match(sdk, /^temporal_worker_task_slots_available\{/m, 'the SDK reports its task slots');
+    assert.match(sdk, /^temporal_num_pollers\{/m, 'and its pollers');
 
     first.child.kill('SIGINT');
     const code = await first.exited;
     assert.equal(code, 0, `exit code; output:\n${first.output().slice(-2000)}`);
+    for (const key of [WRITE_KEY, READ_KEY]) assert.ok(!first.output().includes(key), 'no output line holds an API key');
     assert.equal(await portOpen(temporalPort), false, 'the dev server stopped');
     assert.equal(await portOpen(apiPort), false, 'the API stopped');
 

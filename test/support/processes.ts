@@ -27,8 +27,11 @@ export function startSundial(entry: 'worker' | 'api' | 'embedded', env: Record<s
     : [process.execPath, [path.join(ROOT, 'dist', 'src', 'main', `${entry}.js`)]];
   const child = spawn(command, args, {
     cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    // The SDK's metrics port is fixed by default; tests that want it give their own.
+    env: { ...process.env, LOG_LEVEL: 'info', SUNDIAL_SDK_METRICS_ADDRESS: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so a test's clean-up can kill npm and the node it started together.
+    detached: true,
   });
   const lines: Array<Record<string, unknown>> = [];
   let raw = '';
@@ -77,6 +80,15 @@ export function startSundial(entry: 'worker' | 'api' | 'embedded', env: Record<s
       });
     },
   };
+}
+
+/** SIGKILLs the process and everything in its group (npm, its shell and node), if still there. */
+export function killGroup(p: SundialProcess): void {
+  try {
+    process.kill(-p.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
 }
 
 export function isAlive(pid: number): boolean {
