@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { createJobMetrics, createMetrics } from '../../src/observability/metrics';
 import { projectRoot } from '../../src/util/paths';
 import { allPanels, dashboardQueries, loadAlertRules, loadDashboard, type DashboardPanel } from '../support/monitoring';
 import { metricNames, selectors } from '../support/promql';
@@ -13,7 +14,7 @@ import { metricNames, selectors } from '../support/promql';
  * exports the same values), and the dashboard has the panels issue 5 asks for.
  */
 
-/** Sundial's metrics on the API's /metrics, with their labels. */
+/** Sundial's metrics on the API's /metrics, with their labels: the contract the dashboard and rules are written against, checked against the code's registry below. */
 const SUNDIAL_METRICS: Record<string, { readonly type: 'counter' | 'gauge' | 'histogram'; readonly labels: readonly string[] }> = {
   sundial_job_runs_total: { type: 'counter', labels: ['job', 'status'] },
   sundial_job_attempts_total: { type: 'counter', labels: ['job', 'outcome'] },
@@ -82,6 +83,30 @@ function everyQuery(): { where: string; expr: string }[] {
     ...loadAlertRules().map((r) => ({ where: `alert ${r.alert}`, expr: r.expr })),
   ];
 }
+
+describe('the metric contract', () => {
+  it('is what the code registers on the API: names, types and labels', async () => {
+    const { registry } = createMetrics();
+    createJobMetrics(registry);
+    const registered: Record<string, { type: string; labels: string[] }> = {};
+    for (const { name } of registry.getMetricsAsArray()) {
+      if (!name.startsWith('sundial_') && !name.startsWith('http_')) continue;
+      const metric = registry.getSingleMetric(name)!;
+      registered[name] = { type: String((await metric.get()).type), labels: [...(metric as unknown as { labelNames: string[] }).labelNames].sort() };
+    }
+    const contract = Object.fromEntries(Object.entries(SUNDIAL_METRICS).map(([name, m]) => [name, { type: m.type, labels: [...m.labels].sort() }]));
+    assert.deepEqual(registered, contract);
+    registry.clear();
+  });
+
+  it('has a lag histogram bucket at 1 s, the alert threshold', async () => {
+    const { registry } = createMetrics();
+    createJobMetrics(registry).lag.observe({ job: 'x' }, 0.2);
+    const lag = (await registry.getSingleMetric('sundial_schedule_lag_seconds')!.get()).values;
+    assert.ok(lag.some((v) => v.labels.le === 1), 'no le="1" bucket: histogram_quantile cannot tell 1 s apart');
+    registry.clear();
+  });
+});
 
 describe('metric names in the dashboard and the alert rules', () => {
   it('finds the metric names in a query, and only them', () => {
