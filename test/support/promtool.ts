@@ -117,9 +117,12 @@ export interface PromtoolResult {
   readonly output: string;
 }
 
-/** Runs promtool with `args` in `cwd` (bounded: a hung promtool is killed after `timeoutMs`). */
-export function runPromtool(promtool: string, args: readonly string[], cwd: string, timeoutMs = 60_000): PromtoolResult {
-  const out = spawnSync(promtool, [...args], { cwd, encoding: 'utf8', timeout: timeoutMs });
+/**
+ * Runs promtool with `args` in `cwd`, `input` on its stdin (bounded: a hung promtool is killed
+ * after `timeoutMs`).
+ */
+export function runPromtool(promtool: string, args: readonly string[], cwd: string, timeoutMs = 60_000, input = ''): PromtoolResult {
+  const out = spawnSync(promtool, [...args], { cwd, encoding: 'utf8', timeout: timeoutMs, input });
   if (out.error !== undefined) return { code: null, output: `promtool ${args.join(' ')}: ${out.error.message}` };
   return { code: out.status, output: `${out.stdout}${out.stderr}` };
 }
