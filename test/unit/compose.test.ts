@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import Ajv2019 from 'ajv/dist/2019';
 import { parse } from 'yaml';
-import { CONFIG_VARIABLES } from '../../src/config/env';
+import { CONFIG_VARIABLES, loadConfig } from '../../src/config/env';
 import { projectRoot } from '../../src/util/paths';
 
 /**
@@ -73,6 +73,26 @@ describe('docker-compose.yml', () => {
     const commands = sundial.map(([, s]) => (s.command ?? []).join(' '));
     assert.equal(commands.filter((c) => c.endsWith('dist/src/main/worker.js')).length, 2);
     assert.equal(commands.filter((c) => c.endsWith('dist/src/main/api.js')).length, 1);
+  });
+
+  it("gives each Sundial service a configuration it starts with (the image's ENV included)", () => {
+    // The final stage's ENV of the Dockerfile, then the service's environment, with ${VAR:?...}
+    // filled in as a user must (a valid write key).
+    const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
+    const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    const imageEnv = Object.fromEntries(
+      [...finalStage.matchAll(/^ENV (.+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/).map((kv) => kv.split('=') as [string, string])),
+    );
+    for (const [name, service] of sundial) {
+      const env = Object.fromEntries(
+        Object.entries({ ...imageEnv, ...service.environment }).map(([k, v]) => [k, String(v).replace(/^\$\{[A-Z_]+:\?[^}]*\}$/, `write:${'k'.repeat(32)}`)]),
+      );
+      try {
+        loadConfig(env);
+      } catch (err) {
+        assert.fail(`${name} would not start: ${(err as Error).message}`);
+      }
+    }
   });
 
   it('sets only environment variables the code reads', () => {
