@@ -1,3 +1,6 @@
+/** Tries per request, going round the replicas. */
+const MAX_TRIES = 6;
+
 /** Error codes that mean "this replica is gone", not "the request was wrong". */
 const CONNECTION_LOST = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNABORTED']);
 
@@ -17,16 +20,21 @@ export interface ClientCall {
   readonly path: string;
   /** Which replica answered (index into the URLs), or undefined if none did. */
   readonly answeredBy: number | undefined;
-  /** Connection failures before the answer, e.g. `0:ECONNRESET`. */
+  /**
+   * Connection failures before the answer, e.g. `0:ECONNRESET`. A reset means the request may
+   * have taken effect on the dead replica; a refusal means it never got there.
+   */
   readonly failures: string[];
   readonly status: number | undefined;
+  readonly headers: Headers | undefined;
   readonly body: unknown;
 }
 
 /**
  * The test's own client for several API replicas: each request goes to the next replica in turn,
- * and when a replica's connection is refused or reset it is sent again to the next one (up to
- * `maxTries` in all). It retries every method: what a retried write does is what the test checks.
+ * and when a replica's connection is refused or reset, or it answers 503 (Temporal too slow:
+ * "retry later"), it is sent again to the replica after it (six tries in all). It retries every
+ * method: what a retried write does is what the test checks.
  */
 export class FailoverClient {
   private next = 0;
@@ -34,14 +42,14 @@ export class FailoverClient {
 
   constructor(
     private readonly urls: readonly string[],
-    private readonly opts: { maxTries?: number; timeoutMs?: number } = {},
+    private readonly opts: { timeoutMs?: number } = {},
   ) {}
 
   async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ClientCall> {
     const failures: string[] = [];
-    const maxTries = this.opts.maxTries ?? 6;
-    for (let attempt = 0; attempt < maxTries; attempt++) {
-      const replica = this.next++ % this.urls.length;
+    const first = this.next++ % this.urls.length;
+    for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
+      const replica = (first + attempt) % this.urls.length;
       try {
         const res = await fetch(`${this.urls[replica]}${path}`, {
           method,
@@ -56,7 +64,14 @@ export class FailoverClient {
         } catch {
           /* not JSON */
         }
-        const call: ClientCall = { method, path, answeredBy: replica, failures, status: res.status, body: parsed };
+        if (res.status === 503 && attempt < MAX_TRIES - 1) {
+          // Temporal did not answer in time: the API says "retry later", and the write may or
+          // may not have happened, like a reset.
+          failures.push(`${replica}:503`);
+          await new Promise((r) => setTimeout(r, 1_000));
+          continue;
+        }
+        const call: ClientCall = { method, path, answeredBy: replica, failures, status: res.status, headers: res.headers, body: parsed };
         this.calls.push(call);
         return call;
       } catch (err) {
@@ -66,7 +81,7 @@ export class FailoverClient {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    const call: ClientCall = { method, path, answeredBy: undefined, failures, status: undefined, body: undefined };
+    const call: ClientCall = { method, path, answeredBy: undefined, failures, status: undefined, headers: undefined, body: undefined };
     this.calls.push(call);
     return call;
   }

@@ -78,3 +78,19 @@ export function checkTicks(runs: readonly ListedRun[], jobIds: readonly string[]
   const notSucceeded = runs.filter((r) => r.status !== 'COMPLETED' || r.sundialStatus !== 'succeeded').map((r) => `${r.workflowId}: ${r.status}/${r.sundialStatus}`);
   return { missing, doubled, notSucceeded };
 }
+
+/**
+ * `checkTicks` for one-second schedules, each from its own creation (schedules are created one
+ * after another) to `untilMs`; also counts the ticks due.
+ */
+export async function checkScheduleWindow(client: Client, runs: readonly ListedRun[], jobIds: readonly string[], untilMs: number): Promise<TickReport & { due: number; openedAt: number }> {
+  const created = await Promise.all(jobIds.map(async (id) => (await client.schedule.getHandle(id).describe()).info.createdAt.getTime()));
+  const reports = jobIds.map((id, i) => ({ report: checkTicks(runs, [id], secondsBetween(created[i]!, untilMs)), due: secondsBetween(created[i]!, untilMs).length }));
+  return {
+    missing: reports.flatMap((r) => r.report.missing),
+    doubled: reports.flatMap((r) => r.report.doubled),
+    notSucceeded: checkTicks(runs, [], []).notSucceeded,
+    due: reports.reduce((n, r) => n + r.due, 0),
+    openedAt: Math.min(...created),
+  };
+}
