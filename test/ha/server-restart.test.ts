@@ -17,7 +17,7 @@ import { testCliPath, waitFor } from '../support/temporal';
 import { checkTicks, listRuns, secondsBetween, waitForRunsToDrain, type ListedRun } from '../support/visibility';
 
 /** How long nothing runs between the crash and the restart. */
-const OUTAGE_MS = Number(process.env.SUNDIAL_HA_OUTAGE_SECONDS ?? 15) * 1_000;
+const OUTAGE_MS = Number(process.env.SUNDIAL_HA_OUTAGE_SECONDS ?? 20) * 1_000;
 const WIDE = 'catchup-wide';
 const MIN = 'catchup-min';
 const MIN_WINDOW_MS = 10_000;

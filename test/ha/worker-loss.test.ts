@@ -121,7 +121,7 @@ describe('worker loss: kill -9 a random worker every few seconds', () => {
         `  side effects repeated under the same key (at-least-once, deduplicated by the key): ${repeatedEffects.length}\n`,
     );
 
-    assert.ok(kills.length >= Math.floor(CHAOS_MS / KILL_EVERY_MS[1]) - 1, `only ${kills.length} kills happened`);
+    assert.ok(kills.length >= Math.floor(CHAOS_MS / KILL_EVERY_MS[1]) / 2, `only ${kills.length} kills happened`);
     assert.ok(interrupted > 0, 'the kills interrupted attempts in flight');
     assert.deepEqual(missing, [], 'every tick in the window has a run');
     assert.deepEqual(doubled, [], 'no tick has two runs');
