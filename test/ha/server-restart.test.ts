@@ -1,9 +1,10 @@
 /**
  * Issue 6, part 3: server restart. The embedded default (`npm start`: dev server on a SQLite
- * file, worker, API) runs two one-second schedules; then the machine "crashes": the dev server
- * and the Sundial process are both killed with SIGKILL, nothing runs for a while, and `npm start`
- * comes back on the same data folder. The schedules catch up the ticks missed in the outage as
- * far as each job's catchupWindow reaches.
+ * file, worker, API) runs two one-second schedules; then either its dev server is killed with
+ * SIGKILL (Sundial notices and exits 1, as a supervisor expects) or the whole machine "crashes"
+ * (dev server and Sundial both killed). Nothing runs for a while, then `npm start` comes back on
+ * the same data folder, as a supervisor would start it. The schedules catch up the ticks missed
+ * in the outage as far as each job's catchupWindow reaches.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -24,19 +25,23 @@ const MIN_WINDOW_MS = 10_000;
 /** Ticks this close to a boundary (kill, resume, window edge) are not judged. */
 const SLACK_MS = 5_000;
 
-describe('server restart: the embedded default killed with -9 and restarted on the same SQLite file', () => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'sundial-ha-restart-'));
+/** What is killed: the dev server alone (Sundial exits by itself), or everything at once. */
+type Crash = 'dev server' | 'machine';
+
+describe('server restart: the embedded default\'s server killed with -9 and restarted on the same SQLite file', () => {
+  const dataDirs: string[] = [];
   const procs: SundialProcess[] = [];
-  let devServerPids: number[] = [];
+  const devServerPids: number[] = [];
   after(() => {
     for (const p of procs) if (isAlive(p.pid)) p.child.kill('SIGKILL');
     for (const pid of devServerPids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
+    for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  const devServerPid = (): number => Number(readFileSync(path.join(dataDir, 'temporal-server.pid'), 'utf8').trim());
-
-  it('outage ticks are caught up within the catchup window, skipped beyond it, none doubled; the gap is reported', { timeout: 420_000 }, async () => {
+  async function crashAndRestart(crash: Crash): Promise<void> {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'sundial-ha-restart-'));
+    dataDirs.push(dataDir);
+    const devServerPid = (): number => Number(readFileSync(path.join(dataDir, 'temporal-server.pid'), 'utf8').trim());
     const [temporalPort, uiPort, apiPort] = [await freePort(), await freePort(), await freePort()];
     const env = {
       SUNDIAL_DATA_DIR: dataDir,
@@ -52,6 +57,7 @@ describe('server restart: the embedded default killed with -9 and restarted on t
     procs.push(first);
     await first.waitForLog((l) => l.msg === 'Sundial is up', 120_000);
     devServerPids.push(devServerPid());
+    const firstPid = devServerPids.at(-1)!;
     const upAt = Date.now();
 
     let connection = await Connection.connect({ address });
@@ -62,12 +68,19 @@ describe('server restart: the embedded default killed with -9 and restarted on t
     });
     await connection.close();
 
-    // The crash: the server first, then Sundial, as fast as two signals go.
     const killedAt = Date.now();
-    process.kill(devServerPid(), 'SIGKILL');
-    first.child.kill('SIGKILL');
-    await first.exited;
-    await waitFor('the dev server to die', 10_000, () => (isAlive(devServerPids[0]!) ? undefined : true));
+    process.kill(firstPid, 'SIGKILL');
+    if (crash === 'machine') {
+      // Sundial too, as fast as two signals go.
+      first.child.kill('SIGKILL');
+      assert.equal(await first.exited, 'SIGKILL');
+    } else {
+      // Sundial cannot work without its server: it says so and exits 1 for its supervisor.
+      await first.waitForLog((l) => l.msg === 'the Temporal dev server exited unexpectedly; exiting too (restart Sundial to restart it)', 30_000);
+      assert.equal(await first.exited, 1);
+      process.stderr.write(`  [${crash}] Sundial exited 1 ${((Date.now() - killedAt) / 1000).toFixed(1)} s after its dev server was killed\n`);
+    }
+    await waitFor('the dev server to die', 10_000, () => (isAlive(firstPid) ? undefined : true));
     await new Promise((r) => setTimeout(r, OUTAGE_MS));
 
     const restartedAt = Date.now();
@@ -104,7 +117,7 @@ describe('server restart: the embedded default killed with -9 and restarted on t
       const minCaught = caughtUp(min);
       const catchUpDoneMs = Math.max(...wideCaught.map((r) => r.startedAt)) - resumedAt;
       process.stderr.write(
-        `  server restart: killed at +${((killedAt - upAt) / 1000).toFixed(1)} s, restarted ${(OUTAGE_MS / 1000).toFixed(0)} s later, up again after ` +
+        `  server restart [${crash}]: killed at +${((killedAt - upAt) / 1000).toFixed(1)} s, restarted ${(OUTAGE_MS / 1000).toFixed(0)} s later, up again after ` +
           `${((secondUpAt - restartedAt) / 1000).toFixed(1)} s; gap (kill -> first run after restart) ${((resumedAt - killedAt) / 1000).toFixed(1)} s, ` +
           `${outageTicks.length} ticks fell in it\n` +
           `  ${WIDE} (catchupWindow 1h): ${wideCaught.length}/${outageTicks.length} outage ticks caught up, the last ${(catchUpDoneMs / 1000).toFixed(1)} s after the first; missed-window count ${wideInfo!.info.numActionsMissedCatchupWindow}\n` +
@@ -135,6 +148,10 @@ describe('server restart: the embedded default killed with -9 and restarted on t
     }
     second.child.kill('SIGTERM');
     assert.equal(await second.exited, 0);
-    assert.equal(isAlive(devServerPids[1]!), false, 'the dev server stopped with it');
-  });
+    assert.equal(isAlive(devServerPids.at(-1)!), false, 'the dev server stopped with it');
+  }
+
+  it('When the dev server is killed, then Sundial exits 1; restarted, outage ticks are caught up within the catchup window, skipped beyond it, none doubled', { timeout: 420_000 }, () =>
+    crashAndRestart('dev server'));
+  it('When the whole machine crashes, then the same', { timeout: 420_000 }, () => crashAndRestart('machine'));
 });
