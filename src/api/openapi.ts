@@ -12,7 +12,7 @@ import {
   runSchema,
   triggerResultSchema,
 } from './schemas';
-import { backfillBody, cancelBody, noteBody, pageQuery, patchQuery, runQuery, runsQuery, terminateBody, triggerBody } from './validation';
+import { backfillBody, cancelBody, IDEMPOTENCY_KEY_PATTERN, noteBody, pageQuery, patchQuery, runQuery, runsQuery, terminateBody, triggerBody } from './validation';
 
 type Method = 'get' | 'post' | 'patch' | 'delete';
 
@@ -26,6 +26,8 @@ interface Operation {
   readonly body?: z.ZodType;
   readonly bodyRequired?: boolean;
   readonly ok: { status: number; schema?: z.ZodType; headers?: string[] };
+  /** Optional request headers the route reads (besides If-Match on PATCH). */
+  readonly requestHeaders?: ReadonlyArray<{ name: string; pattern: string; description: string }>;
 }
 
 /** Every route the API serves. The router test checks the router against this list. */
@@ -51,7 +53,22 @@ export const OPERATIONS: readonly Operation[] = [
   { method: 'delete', path: '/api/v1/jobs/:id', summary: 'Delete a job (its past runs stay).', write: true, ok: { status: 204 } },
   { method: 'post', path: '/api/v1/jobs/:id/pause', summary: 'Pause with an optional note.', write: true, body: noteBody, ok: { status: 200, schema: jobSchema } },
   { method: 'post', path: '/api/v1/jobs/:id/unpause', summary: 'Unpause with an optional note.', write: true, body: noteBody, ok: { status: 200, schema: jobSchema } },
-  { method: 'post', path: '/api/v1/jobs/:id/trigger', summary: 'Run now (default overlap allow_all).', write: true, body: triggerBody, ok: { status: 202, schema: triggerResultSchema } },
+  {
+    method: 'post',
+    path: '/api/v1/jobs/:id/trigger',
+    summary: 'Run now (default overlap allow_all). With an Idempotency-Key, safe to retry: one run per key.',
+    write: true,
+    body: triggerBody,
+    requestHeaders: [
+      {
+        name: 'Idempotency-Key',
+        pattern: IDEMPOTENCY_KEY_PATTERN.source,
+        description:
+          'Makes the trigger safe to send again (e.g. to another replica after a lost answer): the run is `<jobId>-trigger-<key>`, and a repeat answers with that run (header `Idempotent-Replayed: true`) instead of starting another. Only with overlap allow_all.',
+      },
+    ],
+    ok: { status: 202, schema: triggerResultSchema, headers: ['Idempotent-Replayed'] },
+  },
   { method: 'post', path: '/api/v1/jobs/:id/backfill', summary: 'Run the ticks of a past range (at most 31 days).', write: true, body: backfillBody, bodyRequired: true, ok: { status: 202, schema: acceptedSchema } },
   { method: 'get', path: '/api/v1/breakers', summary: 'All circuit breakers in use.', write: false, ok: { status: 200, schema: breakerListSchema } },
   { method: 'get', path: '/api/v1/breakers/:key', summary: "A breaker's state.", write: false, ok: { status: 200, schema: breakerSchema } },
@@ -118,6 +135,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
       }
     }
     if (op.method === 'patch') params.push({ name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'ETag of the version this change is based on.' });
+    for (const h of op.requestHeaders ?? []) params.push({ name: h.name, in: 'header', required: false, schema: { type: 'string', pattern: h.pattern }, description: h.description });
     const responses: Record<string, unknown> = {
       [String(op.ok.status)]: {
         description: 'OK',

@@ -18,6 +18,7 @@ import {
   runsQuery,
   terminateBody,
   triggerBody,
+  triggerHeaders,
   workflowIdParam,
 } from './validation';
 import { RequestValidationError } from './errors';
@@ -134,6 +135,17 @@ export function apiRoutes(jobs: JobStore, runs: RunStore, registry: JobRegistry,
   r.post('/jobs/:id/trigger', async (req, res) => {
     const { id } = parse(jobIdParam, req.params, 'path');
     const { overlap } = parse(triggerBody, body(req), 'body');
+    const { 'Idempotency-Key': key } = parse(triggerHeaders, { 'Idempotency-Key': req.header('idempotency-key') }, 'header');
+    if (key !== undefined) {
+      // Safe to send again: a retry with the same key answers with the run the first one started.
+      if (overlap !== undefined && overlap !== 'allow_all') {
+        throw new RequestValidationError([{ path: 'overlap', message: 'only allow_all can be combined with an Idempotency-Key (a keyed trigger starts its run directly, not through the schedule)' }]);
+      }
+      const once = await jobs.triggerOnce(id, key);
+      if (once.replayed) res.setHeader('Idempotent-Replayed', 'true');
+      res.status(202).json({ workflowId: once.workflowId });
+      return;
+    }
     const workflowId = await jobs.trigger(id, overlap);
     res.status(202).json({ workflowId: workflowId ?? null, ...(workflowId === undefined ? { note: 'no new run appeared: Temporal drops a second trigger within the same second' } : {}) });
   });

@@ -4,11 +4,11 @@ import { RunStatus } from '../runs/run-store';
 import { RequestValidationError } from './errors';
 
 /** Parses a request part with a schema, or throws a 400 naming every bad field under `where`. */
-export function parse<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'path'): z.output<S> {
+export function parse<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'path' | 'header'): z.output<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   throw new RequestValidationError(
-    // Body fields are named as in the JobSpec (`schedule.cron`); query and path ones by where they are.
+    // Body fields are named as in the JobSpec (`schedule.cron`); query, path and header ones by where they are.
     parsed.error.issues.map((i) => ({ path: (where === 'body' ? i.path.map(String) : [where, ...i.path.map(String)]).join('.') || where, message: i.message })),
   );
 }
@@ -32,6 +32,11 @@ export const patchQuery = z.object({ force: z.enum(['true', 'false']).optional()
 
 export const noteBody = z.object({ note: z.string().max(1000).optional() }).strict();
 export const triggerBody = z.object({ overlap: overlap.optional() }).strict();
+/** The trigger's optional `Idempotency-Key`: it becomes part of the run's workflow id. */
+export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+export const triggerHeaders = z.object({
+  'Idempotency-Key': z.string().regex(IDEMPOTENCY_KEY_PATTERN, 'must be 1-128 letters, digits, ".", "_", ":" or "-" (a UUID will do)').optional(),
+});
 export const backfillBody = z
   .object({
     start: z.iso.datetime({ offset: true }),

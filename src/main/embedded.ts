@@ -47,7 +47,22 @@ async function main(running: Running, logger: Logger, config: Config): Promise<v
       namespace: config.temporal.namespace,
       logger,
     });
-    running.devServer = () => dev.stop();
+    let stopping = false;
+    running.devServer = () => {
+      stopping = true;
+      return dev.stop();
+    };
+    // Without its server this process can do nothing: say so and exit, so that a supervisor
+    // (systemd, a container's restart policy) starts it again on the same SQLite file, where
+    // the schedules catch up what they missed.
+    void dev.exited.then((exit) => {
+      if (stopping) return;
+      logger.fatal({ pid: dev.pid, exit }, 'the Temporal dev server exited unexpectedly; exiting too (restart Sundial to restart it)');
+      running.devServer = undefined;
+      // The worker cannot drain against a dead server: stop taking requests, then go.
+      const api = running.api;
+      void Promise.race([api?.().catch(() => undefined), new Promise((r) => setTimeout(r, 2_000))]).finally(() => process.exit(1));
+    });
     address = dev.address;
     uiUrl ??= dev.uiUrl;
   }

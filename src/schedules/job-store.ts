@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client, type ScheduleDescription } from '@temporalio/client';
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type Client, type ScheduleDescription } from '@temporalio/client';
 import { checkTask, type JobRegistry } from '../jobs/registry';
 import { planRun } from '../jobs/plan';
 import { parseJobSpec, type JobSpec, type JobSpecInput, type OverlapPolicy } from '../jobs/spec';
@@ -8,6 +8,7 @@ import { updateScheduleIfUnchanged } from './compare-and-set';
 import { CodeJobConflictError, InvalidJobSpecError, InvalidRequestError, JobExistsError, JobNotFoundError, StaleVersionError } from './errors';
 import { dstWarnings } from './dst';
 import { OVERLAP_TO_TEMPORAL, readMemo, toSchedule, toScheduleUpdate, type JobOrigin } from './mapping';
+import { SundialJobId } from '../temporal/search-attributes';
 
 /** A job as the API shows it. */
 export interface JobView {
@@ -209,6 +210,37 @@ export class JobStore {
       await new Promise((r) => setTimeout(r, 100));
     }
     return undefined;
+  }
+
+  /**
+   * Starts a run now, once per idempotency key: the run's workflow id is
+   * `<jobId>-trigger-<key>`, started directly with the schedule's action (same workflow, task
+   * queue, input and memo) and refused by Temporal while one with that id exists or is retained.
+   * So a trigger sent again after a lost answer (an API replica died mid-request) finds the first
+   * run instead of starting a second one. Not subject to the schedule's overlap policy: use the
+   * keyless trigger for that.
+   * @returns the run's workflow id, and whether an earlier request with this key had started it.
+   * @throws JobNotFoundError
+   */
+  async triggerOnce(id: string, key: string): Promise<{ workflowId: string; replayed: boolean }> {
+    const desc = await this.describe(id);
+    const action = desc.action;
+    const workflowId = `${id}-trigger-${key}`;
+    try {
+      await this.deps.client.workflow.start(action.workflowType, {
+        workflowId,
+        taskQueue: action.taskQueue,
+        args: action.args,
+        ...(action.memo === undefined ? {} : { memo: action.memo }),
+        typedSearchAttributes: [{ key: SundialJobId, value: id }],
+        // Closed runs keep their id for the namespace's retention: a late retry is refused too.
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      });
+      return { workflowId, replayed: false };
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return { workflowId, replayed: true };
+      throw err;
+    }
   }
 
   /** Runs the ticks between start and end that were missed. @throws InvalidRequestError */

@@ -50,6 +50,11 @@ export interface DevServer {
   readonly address: string;
   readonly uiUrl: string | undefined;
   readonly pid: number;
+  /**
+   * Settles when the server process exits, whatever the reason: after `stop()`, or on its own
+   * (killed, crashed). With the exit code, or the signal's name.
+   */
+  readonly exited: Promise<number | string>;
   /** Stops the server: SIGTERM, then SIGKILL after `forceAfterMs`. */
   stop(forceAfterMs?: number): Promise<void>;
 }
@@ -132,7 +137,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const child: ChildProcess = spawn(opts.cliPath, args, { stdio, detached: true });
   if (fd !== undefined) closeSync(fd);
   if (pidFile !== undefined && child.pid !== undefined) writeFileSync(pidFile, `${child.pid}\n`);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
   let hasExited = false;
   void exited.then(() => (hasExited = true));
   const address = `${ip}:${opts.port}`;
@@ -164,6 +169,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     address,
     uiUrl,
     pid: child.pid ?? -1,
+    exited,
     async stop(forceAfterMs = 10_000) {
       if (hasExited) return;
       child.kill('SIGTERM');

@@ -8,6 +8,10 @@ import type { RunOutcome } from '../../src/jobs/run-types';
 import { startDependency } from '../support/dependency';
 import { FIXTURES, isAlive, startSundial, type SundialProcess } from '../support/processes';
 import { testAddress, testClient, unique, waitFor } from '../support/temporal';
+import type { RunningApi } from '../../src/api/server';
+import { createMetrics } from '../../src/observability/metrics';
+import { SundialJobId } from '../../src/temporal/search-attributes';
+import { call, startTestApi } from '../support/api';
 
 const HEARTBEAT_MS = 3_000;
 
@@ -35,6 +39,7 @@ function hangingJob(url: string, jobId: string) {
 
 describe('worker failover and graceful shutdown', () => {
   let client: Client;
+  let api: RunningApi;
   const procs: SundialProcess[] = [];
   const dep = startDependency((_req, res, seen) => {
     if (seen.attempt <= 1) return; // hang: the worker holding this attempt will die or stop
@@ -43,8 +48,10 @@ describe('worker failover and graceful shutdown', () => {
 
   before(async () => {
     client = await testClient();
+    api = await startTestApi(client, { metrics: createMetrics() });
   });
   after(async () => {
+    await api?.stop();
     for (const p of procs) if (isAlive(p.pid)) p.child.kill('SIGKILL');
     await (await dep).close();
     await client?.connection.close();
@@ -60,7 +67,12 @@ describe('worker failover and graceful shutdown', () => {
 
     const jobId = unique('failover-job');
     const before = seen.length;
-    const handle = await client.workflow.start('jobWorkflow', { taskQueue, workflowId: `${jobId}-run`, args: [hangingJob(`${url}/${jobId}`, jobId)] });
+    const handle = await client.workflow.start('jobWorkflow', {
+      taskQueue,
+      workflowId: `${jobId}-run`,
+      args: [hangingJob(`${url}/${jobId}`, jobId)],
+      typedSearchAttributes: [{ key: SundialJobId, value: jobId }],
+    });
     const first = await waitFor('the first attempt to reach the dependency', 30_000, () => seen.slice(before).find((s) => s.attempt === 1));
     const victim = [a, b].find((p) => p.pid === first.workerPid);
     assert.ok(victim, `the request came from one of our workers (user agent ${first.userAgent})`);
@@ -79,6 +91,22 @@ describe('worker failover and graceful shutdown', () => {
     // Heartbeat timeout plus retry interval plus a generous margin for a loaded CI machine.
     assert.ok(failoverMs < HEARTBEAT_MS + 10_000, `failover took ${failoverMs} ms`);
     process.stderr.write(`  failover: kill -9 -> run completed in ${failoverMs} ms (heartbeat timeout ${HEARTBEAT_MS} ms)\n`);
+
+    // Metrics count the run once, with the dead worker's attempt as a retryable error, and
+    // measure its lag to the first attempt (on the dead worker), not to the one that finished.
+    const run = (await call(api, 'GET', `/api/v1/runs/${encodeURIComponent(`${jobId}-run`)}`)).body as Record<string, any>;
+    assert.equal(run.status, 'succeeded');
+    assert.ok(run.lagMs <= first.at - Date.parse(run.scheduledAt as string), `lag ${run.lagMs} ms is to the first attempt`);
+    const metric = (name: string, labels: string) => Number(new RegExp(`^${name}\\{job="${jobId}"${labels}\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    let text = '';
+    await waitFor('the run in the metrics', 30_000, async () => {
+      text = await (await fetch(`${api.url}/metrics`)).text();
+      return metric('sundial_job_runs_total', ',status="succeeded"') === 1 ? true : undefined;
+    });
+    assert.equal(metric('sundial_job_attempts_total', ',outcome="success"'), 1);
+    assert.equal(metric('sundial_job_attempts_total', ',outcome="retryable_error"'), outcome.attempts - 1);
+    assert.equal(metric('sundial_job_duration_seconds_count', ''), 1);
+    assert.equal(metric('sundial_schedule_lag_seconds_count', ''), 1);
     survivor.child.kill('SIGTERM');
     assert.equal(await survivor.exited, 0);
   });
