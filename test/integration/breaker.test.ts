@@ -33,6 +33,15 @@ async function burst(n: number, runOne: () => Promise<RunOutcome>): Promise<RunO
   return outcomes;
 }
 
+/**
+ * Waits until openFor has surely passed in the breaker's own (workflow) time: a workflow task
+ * takes its time when it starts, and on a loaded machine the admits of a burst can be handled in
+ * a task that started a moment before the test's clock said openFor was over.
+ */
+async function afterOpenFor(state: { nextProbeAt?: string }): Promise<void> {
+  await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(state.nextProbeAt!) - Date.now()) + 2_000));
+}
+
 describe('the cluster-wide circuit breaker and its fallback', () => {
   let client: Client;
   let api: RunningApi;
@@ -155,7 +164,7 @@ describe('the cluster-wide circuit breaker and its fallback', () => {
 
   it('after openFor, of 20 runs at once exactly halfOpenProbes reach the dependency; a success closes it, for both jobs', async () => {
     const state = await breaker();
-    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(state.nextProbeAt!) - Date.now()) + 200));
+    await afterOpenFor(state);
     dep.mode = 'ok';
     const before = totalCalls();
     const outcomes = await burst(20, () => run('job-a'));
@@ -186,7 +195,7 @@ describe('the cluster-wide circuit breaker and its fallback', () => {
   it('a failed probe reopens it, with openFor backed off', async () => {
     await call(api, 'POST', `/api/v1/breakers/${key}/open`, {});
     const state = await breaker();
-    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(state.nextProbeAt!) - Date.now()) + 200));
+    await afterOpenFor(state);
     dep.mode = 'fail';
     const before = totalCalls();
     await burst(20, () => run('job-a'));
