@@ -13,17 +13,17 @@ import { configOrExit, failStartup, onShutdownSignal } from './process';
 const { config, logger } = configOrExit();
 
 async function main(): Promise<void> {
-  const address = config.temporal.address ?? `127.0.0.1:${config.embedded.temporalPort}`;
+  const addresses = config.temporal.addresses ?? [`127.0.0.1:${config.embedded.temporalPort}`];
   const registry = buildRegistry(config, configuredApiUrl(config));
-  const client = await connectClient(config.temporal, address);
+  const client = await connectClient(config.temporal, addresses);
   await ensureSearchAttributes(client, config.temporal.namespace, logger);
   const report = await reconcileSchedules({ client, registry, taskQueue: config.temporal.taskQueue, logger, pruneOrphans: config.pruneOrphans });
   logger.info(report, 'schedules reconciled');
   await client.connection.close();
 
-  const worker = await runWorker(config, address, registry, logger);
+  const worker = await runWorker(config, addresses, registry, logger);
   onShutdownSignal(logger, () => worker.stop());
-  logger.info({ temporal: address, task_queue: config.temporal.taskQueue, jobs: registry.jobs.map((j) => j.spec.id) }, 'worker running');
+  logger.info({ temporal: worker.address, ...(addresses.length > 1 ? { frontends: addresses } : {}), task_queue: config.temporal.taskQueue, jobs: registry.jobs.map((j) => j.spec.id) }, 'worker running');
   await worker.done;
 }
 

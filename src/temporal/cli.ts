@@ -63,7 +63,10 @@ export async function ensureTemporalCli(
   progress(`Building the Temporal CLI ${TEMPORAL_CLI_VERSION} with ${go.version} into ${target} (once; a few minutes)...`);
   const started = Date.now();
   try {
-    await goInstall(go, TEMPORAL_CLI_VERSION, [{ pkg: TEMPORAL_CLI_MODULE, builtAs: 'temporal', name: 'temporal' }], path.dirname(target), progress, env);
+    await goInstall(go, TEMPORAL_CLI_VERSION, [{ pkg: TEMPORAL_CLI_MODULE, builtAs: 'temporal', name: 'temporal' }], path.dirname(target), progress, {
+      ...env,
+      GOFLAGS: `${env.GOFLAGS ?? ''} -trimpath`.trim(),
+    });
   } catch (err) {
     if (!(err instanceof GoInstallError)) throw err;
     progress(err.outputTail);

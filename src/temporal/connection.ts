@@ -45,13 +45,32 @@ async function withDeadline<T>(address: string, timeoutMs: number, attempt: () =
 }
 
 /**
- * Connects a client and checks that the namespace answers, within `connectTimeoutMs`.
- * @throws TemporalUnavailableError naming the address; never hangs.
+ * Tries `addresses` in order and returns the first `attempt` that succeeds within the deadline.
+ * Each address gets its own `connectTimeoutMs`; a refused connection fails fast.
+ * @throws TemporalUnavailableError naming every address tried, with the last failure as cause.
  */
-export async function connectClient(cfg: TemporalConfig, address: string): Promise<Client> {
-  const options = await connectionOptions(cfg, address);
-  return withDeadline(address, cfg.connectTimeoutMs, async () => {
-    const connection = await Connection.connect({ ...options, connectTimeout: cfg.connectTimeoutMs });
+async function firstThatAnswers<T>(addresses: readonly string[], timeoutMs: number, attempt: (address: string) => Promise<T>): Promise<{ value: T; address: string }> {
+  if (addresses.length === 0) throw new TemporalUnavailableError('(no address)', timeoutMs);
+  let last: unknown;
+  for (const address of addresses) {
+    try {
+      return { value: await withDeadline(address, timeoutMs, () => attempt(address)), address };
+    } catch (err) {
+      last = err;
+    }
+  }
+  if (addresses.length === 1) throw last;
+  throw new TemporalUnavailableError(addresses.join(','), timeoutMs, { cause: last });
+}
+
+/**
+ * Connects a client through the first of `addresses` that answers and checks that the namespace
+ * exists there, each address within `connectTimeoutMs`.
+ * @throws TemporalUnavailableError naming the address(es); never hangs.
+ */
+export async function connectClient(cfg: TemporalConfig, addresses: readonly string[]): Promise<Client> {
+  const { value } = await firstThatAnswers(addresses, cfg.connectTimeoutMs, async (address) => {
+    const connection = await Connection.connect({ ...(await connectionOptions(cfg, address)), connectTimeout: cfg.connectTimeoutMs });
     try {
       await connection.workflowService.describeNamespace({ namespace: cfg.namespace });
     } catch (err) {
@@ -60,11 +79,16 @@ export async function connectClient(cfg: TemporalConfig, address: string): Promi
     }
     return new Client({ connection, namespace: cfg.namespace });
   });
+  return value;
 }
 
-/** The worker's connection, with the same bounded wait. Installs the Temporal runtime first. */
-export async function connectWorker(cfg: TemporalConfig, address: string, logger: Logger): Promise<NativeConnection> {
+/**
+ * The worker's connection, through the first of `addresses` that answers, with the same bounded
+ * wait. Installs the Temporal runtime first.
+ * @throws TemporalUnavailableError naming the address(es); never hangs.
+ */
+export async function connectWorker(cfg: TemporalConfig, addresses: readonly string[], logger: Logger): Promise<{ connection: NativeConnection; address: string }> {
   installRuntime(logger);
-  const options = await connectionOptions(cfg, address);
-  return withDeadline(address, cfg.connectTimeoutMs, () => NativeConnection.connect(options));
+  const { value, address } = await firstThatAnswers(addresses, cfg.connectTimeoutMs, async (addr) => NativeConnection.connect(await connectionOptions(cfg, addr)));
+  return { connection: value, address };
 }

@@ -91,7 +91,7 @@ export async function goInstall(
       const tail: string[] = [];
       const code = await new Promise<number | null>((resolve, reject) => {
         const child = spawn(go.path, ['install', target], {
-          env: { ...env, GOBIN: gobin, GOFLAGS: `${env.GOFLAGS ?? ''} -trimpath`.trim() },
+          env: { ...env, GOBIN: gobin },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         let downloads = 0;
