@@ -135,6 +135,7 @@ export async function runNodeLossTrial(opts: NodeLossOptions): Promise<NodeLossR
   let cluster: Cluster | undefined;
   let worker: SundialProcess | undefined;
   let connection: Connection | undefined;
+  const stopHooks: Array<() => void> = [];
   try {
     cluster = await startCluster({ binaries: opts.binaries, dbPrefix: opts.dbPrefix, nodes: opts.nodes ?? 2, progress });
     const c = cluster;
@@ -154,6 +155,11 @@ export async function runNodeLossTrial(opts: NodeLossOptions): Promise<NodeLossR
       SUNDIAL_JOBS_MODULE: path.join(FIXTURES, 'node-loss-jobs.js'),
       NODE_LOSS_LEDGER: ledger,
     });
+    const workerPid = worker.pid;
+    // Should this process end before the finally below (a runner's timeout), take the worker along.
+    const killWorker = () => isAlive(workerPid) && process.kill(workerPid, 'SIGKILL');
+    process.once('exit', killWorker);
+    stopHooks.push(() => process.off('exit', killWorker));
     const running = await worker.waitForLog((l) => l.msg === 'worker running', 120_000);
     progress(`  worker ${worker.pid} running through ${String(running.temporal)}`);
     await waitFor('every schedule to fire once', 60_000, () => {
@@ -198,10 +204,13 @@ export async function runNodeLossTrial(opts: NodeLossOptions): Promise<NodeLossR
     const lines = readLedger(ledger);
     const byTick = effectsOf(lines);
 
-    const executions = new Map<string, number>();
+    // Distinct run ids per workflow id: a page boundary moving under the listing cannot
+    // make one execution count twice.
+    const executions = new Map<string, Set<string>>();
     const started = new Map<string, number[]>(); // job -> start times of its runs
     for await (const wf of client.workflow.list({ query: "WorkflowType = 'jobWorkflow'" })) {
-      executions.set(wf.workflowId, (executions.get(wf.workflowId) ?? 0) + 1);
+      if (executions.get(wf.workflowId)?.has(wf.runId)) continue;
+      executions.set(wf.workflowId, (executions.get(wf.workflowId) ?? new Set()).add(wf.runId));
       const job = jobIds.find((j) => wf.workflowId.startsWith(`${j}-`));
       if (job !== undefined) started.set(job, [...(started.get(job) ?? []), wf.startTime.getTime()]);
     }
@@ -210,8 +219,8 @@ export async function runNodeLossTrial(opts: NodeLossOptions): Promise<NodeLossR
       if (executions.has(runId(e.job, e.tick))) continue;
       // Visibility is written asynchronously: ask for the run itself before calling it lost.
       try {
-        await client.workflow.getHandle(runId(e.job, e.tick)).describe();
-        executions.set(runId(e.job, e.tick), 1);
+        const d = await client.workflow.getHandle(runId(e.job, e.tick)).describe();
+        executions.set(runId(e.job, e.tick), new Set([d.runId]));
       } catch (err) {
         if (!(err instanceof WorkflowNotFoundError)) throw err;
         lostRuns.push(label(e));
@@ -235,7 +244,7 @@ export async function runNodeLossTrial(opts: NodeLossOptions): Promise<NodeLossR
       window: { from: new Date(from).toISOString(), to: new Date(to).toISOString(), ticksPerSchedule: (to - from) / 1000 + 1, expectedTicks: expected.length },
       lostRuns,
       lostEffects: inWindow.filter((t) => !byTick.has(t)),
-      doubledRuns: [...executions].filter(([id, n]) => n > 1 && jobIds.some((j) => id.startsWith(`${j}-`))).map(([id]) => id),
+      doubledRuns: [...executions].filter(([id, runs]) => runs.size > 1 && jobIds.some((j) => id.startsWith(`${j}-`))).map(([id]) => id),
       doubledEffects: [...byTick].filter(([, ls]) => new Set(ls.map((l) => l.key)).size > 1).map(([t]) => t),
       retriedEffects: [...byTick].filter(([, ls]) => ls.length > 1 && new Set(ls.map((l) => l.key)).size === 1).map(([t]) => t),
       gapMs: { perSchedule: gaps, p50: median(gaps), max: Math.max(...gaps), min: Math.min(...gaps) },
@@ -251,7 +260,7 @@ export async function runNodeLossTrial(opts: NodeLossOptions): Promise<NodeLossR
       effectsPer5s: Array.from({ length: Math.ceil((afterKillMs + 10_000 + (opts.catchUpWaitMs ?? 30_000)) / 5_000) }, (_, k) =>
         lines.filter((l) => l.at >= killAt - 10_000 + k * 5_000 && l.at < killAt - 10_000 + (k + 1) * 5_000).length,
       ),
-      executions: [...executions.values()].reduce((a, b) => a + b, 0),
+      executions: [...executions.values()].reduce((a, runs) => a + runs.size, 0),
       sideEffects: lines.length,
     };
   } finally {
@@ -259,5 +268,6 @@ export async function runNodeLossTrial(opts: NodeLossOptions): Promise<NodeLossR
     await connection?.close().catch(() => undefined);
     await cluster?.stop();
     rmSync(ledgerDir, { recursive: true, force: true });
+    for (const hook of stopHooks) hook();
   }
 }
