@@ -82,7 +82,11 @@ export interface Cluster {
   readonly numHistoryShards: number;
   /** The folder with each node's config and log. Removed by stop(). */
   readonly workDir: string;
-  /** Which node (index) owns each history shard now, from the shards table; -1 when unknown. */
+  /**
+   * Which node (index) owns each history shard now, from the shards table (via `psql`); -1
+   * when the owner is no node of this cluster.
+   * @throws ClusterError when psql fails.
+   */
   shardOwners(): Map<number, number>;
   /** Stops every node still running (SIGKILL), drops both databases, removes workDir. */
   stop(): Promise<void>;
@@ -397,6 +401,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
         env: { ...process.env, PGPASSWORD: pg.password },
         timeout: 10_000,
       });
+      if (r.status !== 0) throw new ClusterError(`reading shard owners with psql failed (is psql installed?): ${r.error?.message ?? r.stderr}`);
       for (const line of (r.stdout ?? '').split('\n')) {
         const [id, hex] = line.split('|');
         if (id === undefined || hex === undefined) continue;

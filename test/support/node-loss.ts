@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { NODE_LOSS_SCHEDULES, nodeLossJobId, type LedgerLine } from '../fixtures/node-loss-jobs';
-import { startCluster, type Cluster, type ClusterNode } from './cluster';
+import { ClusterError, startCluster, type Cluster, type ClusterNode } from './cluster';
 import { FIXTURES, isAlive, startSundial, type SundialProcess } from './processes';
 import type { ServerBinaries } from './server-binaries';
 import { waitFor } from './temporal';
@@ -143,7 +143,10 @@ export async function runNodeLossTrial(opts: NodeLossOptions): Promise<NodeLossR
     await waitFor('every node to own history shards', 30_000, () => {
       const owners = [...c.shardOwners().values()];
       return owners.length === c.numHistoryShards && c.nodes.every((n) => owners.includes(n.index)) ? true : undefined;
-    }).catch(() => progress('  shards not spread over every node after 30 s; going on'));
+    }).catch((err: unknown) => {
+      if (err instanceof ClusterError) throw err;
+      progress('  shards not spread over every node after 30 s; going on');
+    });
 
     const { node: victim } = pickVictim(cluster);
     const survivors = cluster.nodes.filter((n) => n !== victim);
