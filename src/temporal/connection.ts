@@ -20,13 +20,13 @@ async function tlsOptions(tls: TemporalTls): Promise<TLSConfig | false> {
   };
 }
 
-/** Settings shared by the client and the worker's native connection. */
-async function connectionOptions(cfg: TemporalConfig, address: string) {
-  return {
-    address,
-    tls: await tlsOptions(cfg.tls),
-    ...(cfg.apiKey !== undefined ? { apiKey: cfg.apiKey } : {}),
-  };
+/**
+ * Settings shared by the client and the worker's native connection, per address. The TLS files
+ * are read once, before any connection attempt: a missing file is its own error, not a timeout.
+ */
+async function connectionOptions(cfg: TemporalConfig) {
+  const tls = await tlsOptions(cfg.tls);
+  return (address: string) => ({ address, tls, ...(cfg.apiKey !== undefined ? { apiKey: cfg.apiKey } : {}) });
 }
 
 async function withDeadline<T>(address: string, timeoutMs: number, attempt: () => Promise<T>): Promise<T> {
@@ -69,8 +69,9 @@ async function firstThatAnswers<T>(addresses: readonly string[], timeoutMs: numb
  * @throws TemporalUnavailableError naming the address(es); never hangs.
  */
 export async function connectClient(cfg: TemporalConfig, addresses: readonly string[]): Promise<Client> {
+  const options = await connectionOptions(cfg);
   const { value } = await firstThatAnswers(addresses, cfg.connectTimeoutMs, async (address) => {
-    const connection = await Connection.connect({ ...(await connectionOptions(cfg, address)), connectTimeout: cfg.connectTimeoutMs });
+    const connection = await Connection.connect({ ...options(address), connectTimeout: cfg.connectTimeoutMs });
     try {
       await connection.workflowService.describeNamespace({ namespace: cfg.namespace });
     } catch (err) {
@@ -89,6 +90,7 @@ export async function connectClient(cfg: TemporalConfig, addresses: readonly str
  */
 export async function connectWorker(cfg: TemporalConfig, addresses: readonly string[], logger: Logger): Promise<{ connection: NativeConnection; address: string }> {
   installRuntime(logger);
-  const { value, address } = await firstThatAnswers(addresses, cfg.connectTimeoutMs, async (addr) => NativeConnection.connect(await connectionOptions(cfg, addr)));
+  const options = await connectionOptions(cfg);
+  const { value, address } = await firstThatAnswers(addresses, cfg.connectTimeoutMs, (addr) => NativeConnection.connect(options(addr)));
   return { connection: value, address };
 }

@@ -111,7 +111,8 @@ export function followFrontends(args: {
       connection = next;
       args.logger.warn({ from: current, to: candidate }, 'Temporal frontend stopped answering: worker switched to another frontend');
       current = candidate;
-      await previous.close().catch(() => undefined);
+      // Not awaited: closing a connection to a dead server must not hold up the loop or stop().
+      void previous.close().catch(() => undefined);
       return true;
     }
     return false;
