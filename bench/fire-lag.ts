@@ -18,7 +18,11 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const SIZES = (process.env.BENCH_SIZES ?? '10,100').split(',').map(Number);
 const WARMUP_MS = 5_000;
 
-async function measure(address: string, n: number): Promise<Record<string, number>> {
+/**
+ * Runs `n` one-second schedules on the server at `address` for BENCH_SECONDS with an in-process
+ * worker and returns the lag figures (bench/node-loss.ts reuses it for the full server).
+ */
+export async function measure(address: string, n: number): Promise<Record<string, number>> {
   const taskQueue = `bench-${n}-${Date.now()}`;
   // lag = tick -> activity start; split at the moment the workflow scheduled the activity:
   // toScheduled covers the schedule starting the workflow and its first workflow task,
@@ -95,4 +99,5 @@ async function main(): Promise<void> {
   }
 }
 
-runBench(main);
+// Only as `npm run bench`; bench/node-loss.ts imports measure().
+if (require.main === module) runBench(main);

@@ -58,7 +58,11 @@ async function trial(address: string, variant: Variant, trialNo: number): Promis
   const registry = JobRegistry.create([defineJob({ id: jobId, schedule: { cron: '@yearly' }, run: () => 'ok' })]);
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
-  const native = await connectWorker({ address, namespace: 'default', taskQueue, tls: { enabled: false }, apiKey: undefined, connectTimeoutMs: 10_000, uiUrl: undefined }, address, logger);
+  const { connection: native } = await connectWorker(
+    { addresses: [address], namespace: 'default', taskQueue, tls: { enabled: false }, apiKey: undefined, connectTimeoutMs: 10_000, uiUrl: undefined },
+    [address],
+    logger,
+  );
   const worker = await createSundialWorker({ connection: native, namespace: 'default', taskQueue, registry, logger, shutdownGraceMs: 1_000 });
   const running = worker.run();
   const api =

@@ -46,9 +46,9 @@ export async function startBenchServer(opts: { dynamicConfig?: Record<string, st
 export async function startBenchWorker(address: string, taskQueue: string, registry: JobRegistry): Promise<{ client: Client; stop(): Promise<void> }> {
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
-  const native = await connectWorker(
-    { address, namespace: 'default', taskQueue, tls: { enabled: false }, apiKey: undefined, connectTimeoutMs: 10_000, uiUrl: undefined },
-    address,
+  const { connection: native } = await connectWorker(
+    { addresses: [address], namespace: 'default', taskQueue, tls: { enabled: false }, apiKey: undefined, connectTimeoutMs: 10_000, uiUrl: undefined },
+    [address],
     benchLogger,
   );
   const worker = await createSundialWorker({ connection: native, namespace: 'default', taskQueue, registry, logger: benchLogger, shutdownGraceMs: 1_000 });

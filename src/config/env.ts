@@ -41,8 +41,11 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 
 /** The environment variables Sundial reads, with their defaults. README.md documents each one. */
 const envSchema = z.object({
+  // A comma list names several frontends of one cluster: see src/temporal/frontend-failover.ts.
   TEMPORAL_ADDRESS: nonEmpty
-    .regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port, e.g. temporal.example.com:7233')
+    .transform((v) => v.split(',').map((a) => a.trim()))
+    .refine((list) => list.every((a) => /^[^\s:/,]+:\d{1,5}$/.test(a)), 'must be host:port, or several separated by commas, e.g. temporal.example.com:7233')
+    .refine((list) => new Set(list).size === list.length, 'lists the same host:port twice')
     .optional(),
   TEMPORAL_NAMESPACE: nonEmpty.default('default'),
   TEMPORAL_TASK_QUEUE: nonEmpty.default('sundial'),
@@ -89,8 +92,11 @@ export type TemporalTls =
     };
 
 export interface TemporalConfig {
-  /** host:port of an existing cluster; undefined means "start the embedded dev server". */
-  readonly address: string | undefined;
+  /**
+   * host:port of each frontend of an existing cluster, in order of preference (one for most
+   * deployments); undefined means "start the embedded dev server".
+   */
+  readonly addresses: readonly string[] | undefined;
   readonly namespace: string;
   readonly taskQueue: string;
   readonly tls: TemporalTls;
@@ -196,7 +202,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   return {
     temporal: {
-      address: e.TEMPORAL_ADDRESS,
+      addresses: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,
       taskQueue: e.TEMPORAL_TASK_QUEUE,
       tls: tlsWanted

@@ -11,9 +11,9 @@ import { configOrExit, failStartup, onShutdownSignal } from './process';
 const { config, logger } = configOrExit();
 
 async function main(): Promise<void> {
-  const address = config.temporal.address ?? `127.0.0.1:${config.embedded.temporalPort}`;
+  const addresses = config.temporal.addresses ?? [`127.0.0.1:${config.embedded.temporalPort}`];
   const registry = buildRegistry(config, configuredApiUrl(config));
-  const client = await connectClient(config.temporal, address);
+  const client = await connectClient(config.temporal, addresses);
   const webUiUrl = config.temporal.uiUrl ?? `http://127.0.0.1:${config.embedded.uiPort}`;
   const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl, apiKeys: config.api.keys, metrics: createMetrics() });
   if (config.api.keys.length === 0) logger.warn({ host: config.api.host }, 'the API is open: no SUNDIAL_API_KEYS are set, so it listens on loopback only');
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     await api.stop();
     await client.connection.close();
   });
-  logger.info({ api: api.url, temporal: address }, 'API listening');
+  logger.info({ api: api.url, temporal: addresses.join(',') }, 'API listening');
 }
 
 main().catch((err: unknown) => failStartup(logger, err));

@@ -33,9 +33,9 @@ async function stopAll(running: Running): Promise<void> {
 }
 
 async function main(running: Running, logger: Logger, config: Config): Promise<void> {
-  let address = config.temporal.address;
+  let addresses = config.temporal.addresses;
   let uiUrl = config.temporal.uiUrl;
-  if (address === undefined) {
+  if (addresses === undefined) {
     const cli = await ensureTemporalCli((line) => logger.info(line));
     const dataDir = path.resolve(config.embedded.dataDir);
     logger.info({ cli: cli.path, source: cli.source, data_dir: dataDir }, 'starting the embedded Temporal dev server');
@@ -63,13 +63,13 @@ async function main(running: Running, logger: Logger, config: Config): Promise<v
       const api = running.api;
       void Promise.race([api?.().catch(() => undefined), new Promise((r) => setTimeout(r, 2_000))]).finally(() => process.exit(1));
     });
-    address = dev.address;
+    addresses = [dev.address];
     uiUrl ??= dev.uiUrl;
   }
-  const client = await connectClient(config.temporal, address);
+  const client = await connectClient(config.temporal, addresses);
   running.client = () => client.connection.close();
   // The dev server registers them on its command line; an existing cluster may not have them.
-  if (config.temporal.address !== undefined) await ensureSearchAttributes(client, config.temporal.namespace, logger);
+  if (config.temporal.addresses !== undefined) await ensureSearchAttributes(client, config.temporal.namespace, logger);
 
   const registry = buildRegistry(config, configuredApiUrl(config));
   const webUiUrl = uiUrl ?? `http://127.0.0.1:${config.embedded.uiPort}`;
@@ -82,7 +82,7 @@ async function main(running: Running, logger: Logger, config: Config): Promise<v
   logger.info(report, 'schedules reconciled');
 
   const sdkMetrics = sdkMetricsAddress(config, EMBEDDED_SDK_METRICS_ADDRESS);
-  const worker = await runWorker(config, address, registry, logger, sdkMetrics);
+  const worker = await runWorker(config, addresses, registry, logger, sdkMetrics);
   running.worker = () => worker.stop();
   worker.done.catch(async (err: unknown) => {
     logger.fatal({ error_type: (err as Error).name, error_msg: (err as Error).message }, 'worker stopped unexpectedly');
@@ -93,10 +93,13 @@ async function main(running: Running, logger: Logger, config: Config): Promise<v
 
   const webUi = uiUrl === undefined ? undefined : `${uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/schedules`;
   const sdkMetricsUrl = sdkMetrics === undefined ? undefined : `http://${sdkMetrics}/metrics`;
-  logger.info({ api: api.url, metrics: `${api.url}/metrics`, sdk_metrics: sdkMetricsUrl, temporal: address, web_ui: webUi, jobs: registry.jobs.map((j) => j.spec.id) }, 'Sundial is up');
+  logger.info(
+    { api: api.url, metrics: `${api.url}/metrics`, sdk_metrics: sdkMetricsUrl, temporal: addresses.join(','), web_ui: webUi, jobs: registry.jobs.map((j) => j.spec.id) },
+    'Sundial is up',
+  );
   process.stderr.write(
     `\n  Sundial is running.\n  API:             ${api.url}  (GET /healthz, /readyz)\n` +
-      `  Temporal Web UI: ${webUi ?? '(not available: set TEMPORAL_UI_URL)'}\n  Temporal:        ${address}\n  Press Ctrl-C to stop.\n\n`,
+      `  Temporal Web UI: ${webUi ?? '(not available: set TEMPORAL_UI_URL)'}\n  Temporal:        ${addresses.join(',')}\n  Press Ctrl-C to stop.\n\n`,
   );
 }
 

@@ -16,9 +16,9 @@ import { startMetricsServer } from '../observability/metrics-server';
 const { config, logger } = configOrExit();
 
 async function main(): Promise<void> {
-  const address = config.temporal.address ?? `127.0.0.1:${config.embedded.temporalPort}`;
+  const addresses = config.temporal.addresses ?? [`127.0.0.1:${config.embedded.temporalPort}`];
   const registry = buildRegistry(config, configuredApiUrl(config));
-  const client = await connectClient(config.temporal, address);
+  const client = await connectClient(config.temporal, addresses);
   await ensureSearchAttributes(client, config.temporal.namespace, logger);
   const report = await reconcileSchedules({ client, registry, taskQueue: config.temporal.taskQueue, logger, pruneOrphans: config.pruneOrphans });
   logger.info(report, 'schedules reconciled');
@@ -26,13 +26,20 @@ async function main(): Promise<void> {
 
   const metrics = config.metrics.port === undefined ? undefined : await startMetricsServer(createMetrics().registry, config.metrics.port);
   const sdkMetrics = sdkMetricsAddress(config);
-  const worker = await runWorker(config, address, registry, logger, sdkMetrics);
+  const worker = await runWorker(config, addresses, registry, logger, sdkMetrics);
   onShutdownSignal(logger, async () => {
     await worker.stop();
     await metrics?.stop();
   });
   logger.info(
-    { temporal: address, task_queue: config.temporal.taskQueue, jobs: registry.jobs.map((j) => j.spec.id), metrics: metrics?.url, sdk_metrics: sdkMetrics === undefined ? undefined : `http://${sdkMetrics}/metrics` },
+    {
+      temporal: worker.address,
+      ...(addresses.length > 1 ? { frontends: addresses } : {}),
+      task_queue: config.temporal.taskQueue,
+      jobs: registry.jobs.map((j) => j.spec.id),
+      metrics: metrics?.url,
+      sdk_metrics: sdkMetrics === undefined ? undefined : `http://${sdkMetrics}/metrics`,
+    },
     'worker running',
   );
   await worker.done;

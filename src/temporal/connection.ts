@@ -20,13 +20,13 @@ async function tlsOptions(tls: TemporalTls): Promise<TLSConfig | false> {
   };
 }
 
-/** Settings shared by the client and the worker's native connection. */
-async function connectionOptions(cfg: TemporalConfig, address: string) {
-  return {
-    address,
-    tls: await tlsOptions(cfg.tls),
-    ...(cfg.apiKey !== undefined ? { apiKey: cfg.apiKey } : {}),
-  };
+/**
+ * Settings shared by the client and the worker's native connection, per address. The TLS files
+ * are read once, before any connection attempt: a missing file is its own error, not a timeout.
+ */
+async function connectionOptions(cfg: TemporalConfig) {
+  const tls = await tlsOptions(cfg.tls);
+  return (address: string) => ({ address, tls, ...(cfg.apiKey !== undefined ? { apiKey: cfg.apiKey } : {}) });
 }
 
 async function withDeadline<T>(address: string, timeoutMs: number, attempt: () => Promise<T>): Promise<T> {
@@ -45,13 +45,33 @@ async function withDeadline<T>(address: string, timeoutMs: number, attempt: () =
 }
 
 /**
- * Connects a client and checks that the namespace answers, within `connectTimeoutMs`.
- * @throws TemporalUnavailableError naming the address; never hangs.
+ * Tries `addresses` in order and returns the first `attempt` that succeeds within the deadline.
+ * Each address gets its own `connectTimeoutMs`; a refused connection fails fast.
+ * @throws TemporalUnavailableError naming every address tried, with the last failure as cause.
  */
-export async function connectClient(cfg: TemporalConfig, address: string): Promise<Client> {
-  const options = await connectionOptions(cfg, address);
-  return withDeadline(address, cfg.connectTimeoutMs, async () => {
-    const connection = await Connection.connect({ ...options, connectTimeout: cfg.connectTimeoutMs });
+async function firstThatAnswers<T>(addresses: readonly string[], timeoutMs: number, attempt: (address: string) => Promise<T>): Promise<{ value: T; address: string }> {
+  if (addresses.length === 0) throw new TemporalUnavailableError('(no address)', timeoutMs);
+  let last: unknown;
+  for (const address of addresses) {
+    try {
+      return { value: await withDeadline(address, timeoutMs, () => attempt(address)), address };
+    } catch (err) {
+      last = err;
+    }
+  }
+  if (addresses.length === 1) throw last;
+  throw new TemporalUnavailableError(addresses.join(','), timeoutMs, { cause: last });
+}
+
+/**
+ * Connects a client through the first of `addresses` that answers and checks that the namespace
+ * exists there, each address within `connectTimeoutMs`.
+ * @throws TemporalUnavailableError naming the address(es); never hangs.
+ */
+export async function connectClient(cfg: TemporalConfig, addresses: readonly string[]): Promise<Client> {
+  const options = await connectionOptions(cfg);
+  const { value } = await firstThatAnswers(addresses, cfg.connectTimeoutMs, async (address) => {
+    const connection = await Connection.connect({ ...options(address), connectTimeout: cfg.connectTimeoutMs });
     try {
       await connection.workflowService.describeNamespace({ namespace: cfg.namespace });
     } catch (err) {
@@ -60,14 +80,23 @@ export async function connectClient(cfg: TemporalConfig, address: string): Promi
     }
     return new Client({ connection, namespace: cfg.namespace });
   });
+  return value;
 }
 
 /**
- * The worker's connection, with the same bounded wait. Installs the Temporal runtime first,
- * with the SDK's Prometheus exporter on `sdkMetricsAddress` when given.
+ * The worker's connection, through the first of `addresses` that answers, with the same bounded
+ * wait. Installs the Temporal runtime first, with the SDK's Prometheus exporter on
+ * `sdkMetricsAddress` when given.
+ * @throws TemporalUnavailableError naming the address(es); never hangs.
  */
-export async function connectWorker(cfg: TemporalConfig, address: string, logger: Logger, sdkMetricsAddress?: string): Promise<NativeConnection> {
+export async function connectWorker(
+  cfg: TemporalConfig,
+  addresses: readonly string[],
+  logger: Logger,
+  sdkMetricsAddress?: string,
+): Promise<{ connection: NativeConnection; address: string }> {
   installRuntime(logger, sdkMetricsAddress);
-  const options = await connectionOptions(cfg, address);
-  return withDeadline(address, cfg.connectTimeoutMs, () => NativeConnection.connect(options));
+  const options = await connectionOptions(cfg);
+  const { value, address } = await firstThatAnswers(addresses, cfg.connectTimeoutMs, (addr) => NativeConnection.connect(options(addr)));
+  return { connection: value, address };
 }

@@ -15,7 +15,7 @@ function problem(env: Record<string, string>): ConfigError {
 describe('configuration from the environment', () => {
   it('has documented defaults: the embedded default on 7233/8233, API on 127.0.0.1:8080', () => {
     const c = loadConfig({});
-    assert.equal(c.temporal.address, undefined);
+    assert.equal(c.temporal.addresses, undefined);
     assert.equal(c.temporal.namespace, 'default');
     assert.equal(c.temporal.taskQueue, 'sundial');
     assert.deepEqual(c.api, { host: '127.0.0.1', port: 8080, keys: [] });
@@ -32,6 +32,14 @@ describe('configuration from the environment', () => {
     assert.equal(problem({ LOG_LEVEL: 'loud' }).variable, 'LOG_LEVEL');
     assert.equal(problem({ SUNDIAL_SHUTDOWN_GRACE: '10' }).variable, 'SUNDIAL_SHUTDOWN_GRACE');
     assert.equal(problem({ SUNDIAL_PRUNE_ORPHANS: 'maybe' }).variable, 'SUNDIAL_PRUNE_ORPHANS');
+  });
+
+  it('reads one frontend or a comma list of them, each host:port', () => {
+    assert.deepEqual(loadConfig({ TEMPORAL_ADDRESS: 'temporal:7233' }).temporal.addresses, ['temporal:7233']);
+    assert.deepEqual(loadConfig({ TEMPORAL_ADDRESS: 'a:7233, b:7234' }).temporal.addresses, ['a:7233', 'b:7234']);
+    assert.equal(problem({ TEMPORAL_ADDRESS: 'a:7233,' }).variable, 'TEMPORAL_ADDRESS');
+    assert.equal(problem({ TEMPORAL_ADDRESS: 'a:7233,b' }).variable, 'TEMPORAL_ADDRESS');
+    assert.match(problem({ TEMPORAL_ADDRESS: 'a:7233,a:7233' }).message, /twice/);
   });
 
   it('wants a TLS certificate and key together', () => {
