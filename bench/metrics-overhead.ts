@@ -37,6 +37,8 @@ interface TrialResult {
   readonly durationP50: number;
   readonly durationP99: number;
   readonly scrapes: number;
+  /** How long each /metrics scrape took, in ms (the collector reads what closed since the last). */
+  readonly scrapeMs: number[];
   readonly logLines: number;
 }
 
@@ -70,10 +72,13 @@ async function trial(address: string, variant: Variant, trialNo: number): Promis
       ? await startApi(createApp({ client, logger, registry, taskQueue, webUiUrl: 'http://127.0.0.1:8233', metrics: createMetrics() }), '127.0.0.1', 0)
       : undefined;
   let scrapes = 0;
+  const scrapeMs: number[] = [];
   let scraping = api !== undefined;
   const scraper = (async () => {
     while (scraping) {
+      const t0 = Date.now();
       await (await fetch(`${api!.url}/metrics`)).text();
+      scrapeMs.push(Date.now() - t0);
       scrapes++;
       await new Promise((r) => setTimeout(r, 1_000));
     }
@@ -89,7 +94,7 @@ async function trial(address: string, variant: Variant, trialNo: number): Promis
     const outcomes = (await Promise.all(handles.map((h) => h.result()))) as RunOutcome[];
     const elapsed = (Date.now() - started) / 1000;
     const durations = outcomes.map((o) => o.durationMs);
-    return { runsPerSecond: RUNS / elapsed, durationP50: pct(durations, 50), durationP99: pct(durations, 99), scrapes, logLines };
+    return { runsPerSecond: RUNS / elapsed, durationP50: pct(durations, 50), durationP99: pct(durations, 99), scrapes, scrapeMs, logLines };
   } finally {
     scraping = false;
     await scraper;
@@ -117,6 +122,10 @@ function trialInChild(address: string, variant: Variant, trialNo: number): Promi
   });
 }
 
+function scrapeSummary(ms: number[]): string {
+  return ms.length === 0 ? '-' : `${pct(ms, 50)} / ${Math.max(...ms)} ms`;
+}
+
 async function main(): Promise<void> {
   const child = process.env.BENCH_CHILD;
   if (child !== undefined) {
@@ -130,12 +139,12 @@ async function main(): Promise<void> {
     // Interleaved, so a slow spell of the machine hits both variants alike.
     for (let t = 0; t < TRIALS; t++) for (const v of VARIANTS) results[v].push(await trialInChild(bench.server.address, v, t));
     process.stdout.write(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}; ${RUNS} runs started at once, ${TRIALS} trials per variant\n\n`);
-    process.stdout.write('| variant | runs/s (median of trials) | run duration p50 | p99 | log lines per run | scrapes |\n|---|---|---|---|---|---|\n');
+    process.stdout.write('| variant | runs/s (median of trials) | run duration p50 | p99 | log lines per run | scrapes | scrape time p50 / max |\n|---|---|---|---|---|---|---|\n');
     for (const v of VARIANTS) {
       const r = results[v];
       const median = (f: (x: TrialResult) => number) => pct(r.map(f), 50);
       process.stdout.write(
-        `| ${v} | ${median((x) => x.runsPerSecond).toFixed(1)} (${r.map((x) => x.runsPerSecond.toFixed(1)).join(', ')}) | ${median((x) => x.durationP50)} ms | ${median((x) => x.durationP99)} ms | ${(median((x) => x.logLines) / RUNS).toFixed(1)} | ${median((x) => x.scrapes)} |\n`,
+        `| ${v} | ${median((x) => x.runsPerSecond).toFixed(1)} (${r.map((x) => x.runsPerSecond.toFixed(1)).join(', ')}) | ${median((x) => x.durationP50)} ms | ${median((x) => x.durationP99)} ms | ${(median((x) => x.logLines) / RUNS).toFixed(1)} | ${median((x) => x.scrapes)} | ${scrapeSummary(r.flatMap((x) => x.scrapeMs))} |\n`,
       );
     }
   } finally {
