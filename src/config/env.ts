@@ -163,11 +163,15 @@ export function sdkMetricsAddress(config: Config, fallback?: string): string | u
   return configured ?? fallback;
 }
 
+/** What a process serves: only a process that serves the API is bound by the API-key rules. */
+export type ProcessRole = 'api' | 'worker';
+
 /**
  * Reads and validates the environment once. Throws {@link ConfigError} naming the first bad
- * variable; nothing else in Sundial reads `process.env`.
+ * variable; nothing else in Sundial reads `process.env`. `role` 'worker' (a process without the
+ * API) skips the rule that an API without keys listens on loopback only.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, role: ProcessRole = 'api'): Config {
   // Empty strings count as unset: `FOO= npm start` should not be a validation error.
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = envSchema.safeParse(present);
@@ -197,7 +201,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
     keys = [...keys, ...parseApiKeys(text, 'SUNDIAL_API_KEYS_FILE')];
   }
-  if (keys.length === 0 && !LOOPBACK.test(e.HOST)) {
+  if (role === 'api' && keys.length === 0 && !LOOPBACK.test(e.HOST)) {
     throw new ConfigError('HOST', 'an API without keys may listen on loopback only: set SUNDIAL_API_KEYS (or SUNDIAL_API_KEYS_FILE) to listen on another address');
   }
   return {

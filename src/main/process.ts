@@ -1,10 +1,10 @@
-import { ConfigError, loadConfig, type Config } from '../config/env';
+import { ConfigError, loadConfig, type Config, type ProcessRole } from '../config/env';
 import { createLogger, type Logger } from '../observability/logger';
 
 /** Loads the configuration or exits with status 2 and a message naming the bad variable. */
-export function configOrExit(): { config: Config; logger: Logger } {
+export function configOrExit(role: ProcessRole = 'api'): { config: Config; logger: Logger } {
   try {
-    const config = loadConfig();
+    const config = loadConfig(process.env, role);
     return { config, logger: createLogger(config.logLevel) };
   } catch (err) {
     const logger = createLogger('info');

@@ -13,7 +13,7 @@ import { sdkMetricsAddress } from '../config/env';
 import { createMetrics } from '../observability/metrics';
 import { startMetricsServer } from '../observability/metrics-server';
 
-const { config, logger } = configOrExit();
+const { config, logger } = configOrExit('worker');
 
 async function main(): Promise<void> {
   const addresses = config.temporal.addresses ?? [`127.0.0.1:${config.embedded.temporalPort}`];

@@ -88,7 +88,7 @@ describe('docker-compose.yml', () => {
         Object.entries({ ...imageEnv, ...service.environment }).map(([k, v]) => [k, String(v).replace(/^\$\{[A-Z_]+:\?[^}]*\}$/, `write:${'k'.repeat(32)}`)]),
       );
       try {
-        loadConfig(env);
+        loadConfig(env, (service.command ?? []).join(' ').endsWith('worker.js') ? 'worker' : 'api');
       } catch (err) {
         assert.fail(`${name} would not start: ${(err as Error).message}`);
       }

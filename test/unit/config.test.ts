@@ -77,6 +77,10 @@ describe('configuration from the environment', () => {
     assert.equal(loadConfig({ HOST: '::1' }).api.host, '::1');
   });
 
+  it('lets a worker, which serves no API, start with a non-loopback HOST and no keys', () => {
+    assert.equal(loadConfig({ HOST: '0.0.0.0' }, 'worker').api.host, '0.0.0.0');
+  });
+
   it('treats empty variables as unset', () => {
     assert.equal(loadConfig({ PORT: '' }).api.port, 8080);
   });
