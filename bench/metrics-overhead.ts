@@ -14,7 +14,6 @@ import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { Client, Connection } from '@temporalio/client';
 import { createApp } from '../src/api/app';
 import { startApi } from '../src/api/server';
 import { defineJob } from '../src/jobs/define';
@@ -22,10 +21,8 @@ import { JobRegistry } from '../src/jobs/registry';
 import type { RunOutcome } from '../src/jobs/run-types';
 import { createLogger } from '../src/observability/logger';
 import { createMetrics } from '../src/observability/metrics';
-import { connectWorker } from '../src/temporal/connection';
 import { SundialJobId } from '../src/temporal/search-attributes';
-import { createSundialWorker } from '../src/worker/worker';
-import { percentile as pct, runBench, startBenchServer } from './support';
+import { percentile as pct, runBench, startBenchServer, startBenchWorker } from './support';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 300);
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 3);
@@ -58,15 +55,7 @@ async function trial(address: string, variant: Variant, trialNo: number): Promis
   const taskQueue = `bench-observability-${variant}-${trialNo}`;
   const jobId = `bench-${variant}-${trialNo}`;
   const registry = JobRegistry.create([defineJob({ id: jobId, schedule: { cron: '@yearly' }, run: () => 'ok' })]);
-  const connection = await Connection.connect({ address });
-  const client = new Client({ connection });
-  const { connection: native } = await connectWorker(
-    { addresses: [address], namespace: 'default', taskQueue, tls: { enabled: false }, apiKey: undefined, connectTimeoutMs: 10_000, uiUrl: undefined },
-    [address],
-    logger,
-  );
-  const worker = await createSundialWorker({ connection: native, namespace: 'default', taskQueue, registry, logger, shutdownGraceMs: 1_000 });
-  const running = worker.run();
+  const { client, stop } = await startBenchWorker(address, taskQueue, registry, logger);
   const api =
     variant === 'observed'
       ? await startApi(createApp({ client, logger, registry, taskQueue, webUiUrl: 'http://127.0.0.1:8233', metrics: createMetrics() }), '127.0.0.1', 0)
@@ -99,10 +88,7 @@ async function trial(address: string, variant: Variant, trialNo: number): Promis
     scraping = false;
     await scraper;
     await api?.stop();
-    worker.shutdown();
-    await running;
-    await native.close();
-    await connection.close();
+    await stop();
     sink.end();
     rmSync(logDir, { recursive: true, force: true });
   }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { JobRegistry } from '../src/jobs/registry';
-import { createLogger } from '../src/observability/logger';
+import { createLogger, type Logger } from '../src/observability/logger';
 import { ensureTemporalCli } from '../src/temporal/cli';
 import { connectWorker } from '../src/temporal/connection';
 import { startDevServer, type DevServer } from '../src/temporal/dev-server';
@@ -42,16 +42,21 @@ export async function startBenchServer(opts: { dynamicConfig?: Record<string, st
   };
 }
 
-/** A client and an in-process worker serving `registry` on `taskQueue`. */
-export async function startBenchWorker(address: string, taskQueue: string, registry: JobRegistry): Promise<{ client: Client; stop(): Promise<void> }> {
+/** A client and an in-process worker serving `registry` on `taskQueue`, logging to `logger`. */
+export async function startBenchWorker(
+  address: string,
+  taskQueue: string,
+  registry: JobRegistry,
+  logger: Logger = benchLogger,
+): Promise<{ client: Client; stop(): Promise<void> }> {
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
   const { connection: native } = await connectWorker(
     { addresses: [address], namespace: 'default', taskQueue, tls: { enabled: false }, apiKey: undefined, connectTimeoutMs: 10_000, uiUrl: undefined },
     [address],
-    benchLogger,
+    logger,
   );
-  const worker = await createSundialWorker({ connection: native, namespace: 'default', taskQueue, registry, logger: benchLogger, shutdownGraceMs: 1_000 });
+  const worker = await createSundialWorker({ connection: native, namespace: 'default', taskQueue, registry, logger, shutdownGraceMs: 1_000 });
   const running = worker.run();
   return {
     client,

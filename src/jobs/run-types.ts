@@ -14,6 +14,9 @@ export const RUN_LOG_FIELDS = ['task_name', 'workflow_id', 'run_id', 'attempt', 
 /** The messages of a run's start and end lines. */
 export const RUN_LOG_MESSAGES: readonly string[] = ['run started', 'run finished'];
 
+/** The workflow type of every run (`jobWorkflow` in src/workflows/job-workflow.ts). */
+export const JOB_WORKFLOW_TYPE = 'jobWorkflow';
+
 /** Memo key under which a finished run keeps its {@link RunSummary}. */
 export const OUTCOME_MEMO_KEY = 'sundialOutcome';
 

@@ -1,7 +1,7 @@
 import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
 import { ApplicationFailure, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { executionInfoFromRaw } from '@temporalio/client/lib/helpers';
-import { OUTCOME_MEMO_KEY, type AttemptOutcomes, type FallbackInfo, type RunError, type RunOutcome, type RunSummary } from '../jobs/run-types';
+import { JOB_WORKFLOW_TYPE, OUTCOME_MEMO_KEY, type AttemptOutcomes, type FallbackInfo, type RunError, type RunOutcome, type RunSummary } from '../jobs/run-types';
 import { SundialJobId, SundialStatus } from '../temporal/search-attributes';
 import { RunNotFoundError } from './errors';
 
@@ -71,9 +71,6 @@ export interface RunPage {
   readonly items: RunView[];
   readonly nextPageToken: string | null;
 }
-
-/** The workflow type of every run (see src/workflows/job-workflow.ts). */
-const JOB_WORKFLOW_TYPE = 'jobWorkflow';
 
 /** Runs of Sundial's jobs, read from Temporal's visibility and histories. */
 export class RunStore {

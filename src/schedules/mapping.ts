@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ScheduleOverlapPolicy, type ScheduleOptions, type ScheduleUpdateOptions } from '@temporalio/client';
 import type { CalendarSpecInput, JobSpec, JobSpecInput, OverlapPolicy } from '../jobs/spec';
-import type { JobRunInput } from '../jobs/run-types';
+import { JOB_WORKFLOW_TYPE, type JobRunInput } from '../jobs/run-types';
 import { parseDuration } from '../util/duration';
 import { SundialJobId } from '../temporal/search-attributes';
 
@@ -63,8 +63,6 @@ function stableJson(value: unknown): string {
   }
   return JSON.stringify(value);
 }
-
-export const JOB_WORKFLOW_TYPE = 'jobWorkflow';
 
 export interface DesiredSchedule {
   readonly scheduleId: string;

@@ -7,13 +7,10 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
-import { defineJob } from '../../src/jobs/define';
-import { JobRegistry } from '../../src/jobs/registry';
-import { reconcileSchedules } from '../../src/schedules/reconcile';
 import { distribution, WorkerFleet } from '../support/fleet';
-import { CallOutcome, failoverTimes, Ledger, startLedgerDependency, type Kill, type LedgerDependency } from '../support/ledger';
+import { CallOutcome, failoverTimes, Ledger, scheduleLedgerJobs, startLedgerDependency, type Kill, type LedgerDependency } from '../support/ledger';
 import { FIXTURES } from '../support/processes';
-import { testAddress, testClient, testLogger, unique } from '../support/temporal';
+import { testAddress, testClient, unique } from '../support/temporal';
 import { checkScheduleWindow, listRuns, waitForRunsToDrain } from '../support/visibility';
 
 const GRACE_MS = 2_000;
@@ -55,19 +52,7 @@ describe('rolling restart: SIGTERM each worker in turn during runs', () => {
       SUNDIAL_SHUTDOWN_GRACE: `${GRACE_MS}ms`,
     });
     await fleet.start(WORKERS);
-    const registry = JobRegistry.create(
-      jobIds.map((id) =>
-        defineJob({
-          id,
-          schedule: { intervals: [{ every: '1s' }] },
-          policies: { overlap: 'allow_all' },
-          http: { url: `${dep!.url}/${id}`, timeout: '30s' },
-          retry: { initialInterval: `${RETRY_INTERVAL_MS}ms`, backoffCoefficient: 1, maximumAttempts: 10 },
-          timeouts: { startToClose: '2m', heartbeat: `${HEARTBEAT_MS}ms` },
-        }),
-      ),
-    );
-    await reconcileSchedules({ client, registry, taskQueue, logger: testLogger, pruneOrphans: false });
+    await scheduleLedgerJobs(client, taskQueue, jobIds, { dependencyUrl: dep!.url, retryIntervalMs: RETRY_INTERVAL_MS, maximumAttempts: 10, heartbeatMs: HEARTBEAT_MS });
     await new Promise((r) => setTimeout(r, 5_000));
 
     const stops: Array<Kill & { exit: number | string; exitMs: number }> = [];

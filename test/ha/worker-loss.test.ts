@@ -7,13 +7,10 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
-import { defineJob } from '../../src/jobs/define';
-import { JobRegistry } from '../../src/jobs/registry';
-import { reconcileSchedules } from '../../src/schedules/reconcile';
 import { distribution, WorkerFleet } from '../support/fleet';
-import { CallOutcome, failoverTimes, Ledger, repeatedSuccesses, startLedgerDependency, type Kill, type LedgerDependency } from '../support/ledger';
+import { CallOutcome, failoverTimes, Ledger, repeatedSuccesses, scheduleLedgerJobs, startLedgerDependency, type Kill, type LedgerDependency } from '../support/ledger';
 import { FIXTURES } from '../support/processes';
-import { testAddress, testClient, testLogger, unique } from '../support/temporal';
+import { testAddress, testClient, unique } from '../support/temporal';
 import { checkScheduleWindow, listRuns, waitForRunsToDrain, type ListedRun } from '../support/visibility';
 
 const HEARTBEAT_MS = 3_000;
@@ -53,20 +50,7 @@ describe('worker loss: kill -9 a random worker every few seconds', () => {
     fleet = new WorkerFleet({ TEMPORAL_ADDRESS: testAddress(), TEMPORAL_TASK_QUEUE: taskQueue, SUNDIAL_JOBS_MODULE: path.join(FIXTURES, 'no-jobs.js') });
     await fleet.start(WORKERS);
 
-    const registry = JobRegistry.create(
-      jobIds.map((id) =>
-        defineJob({
-          id,
-          schedule: { intervals: [{ every: '1s' }] },
-          // Every tick runs, however long the previous one takes: a stream of overlapping runs.
-          policies: { overlap: 'allow_all' },
-          http: { url: `${dep!.url}/${id}`, timeout: '30s' },
-          retry: { initialInterval: `${RETRY_INTERVAL_MS}ms`, backoffCoefficient: 1, maximumAttempts: 20 },
-          timeouts: { startToClose: '2m', heartbeat: `${HEARTBEAT_MS}ms` },
-        }),
-      ),
-    );
-    await reconcileSchedules({ client, registry, taskQueue, logger: testLogger, pruneOrphans: false });
+    await scheduleLedgerJobs(client, taskQueue, jobIds, { dependencyUrl: dep!.url, retryIntervalMs: RETRY_INTERVAL_MS, maximumAttempts: 20, heartbeatMs: HEARTBEAT_MS });
 
     // Chaos: kill a random running worker, start its replacement at once.
     const kills: Kill[] = [];

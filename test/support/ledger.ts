@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Client } from '@temporalio/client';
 import { Pool } from 'pg';
+import { defineJob } from '../../src/jobs/define';
+import { JobRegistry } from '../../src/jobs/registry';
+import { reconcileSchedules } from '../../src/schedules/reconcile';
+import { testLogger } from './temporal';
 
 /**
  * The PostgreSQL the fault tests write their ledger to. Trust auth on loopback, database `test`;
@@ -213,4 +218,30 @@ export function repeatedSuccesses(rows: readonly LedgerRow[]): string[] {
   const counts = new Map<string, number>();
   for (const r of rows) if (r.outcome === CallOutcome.Succeeded) counts.set(r.idempotencyKey, (counts.get(r.idempotencyKey) ?? 0) + 1);
   return [...counts].filter(([, n]) => n > 1).map(([key]) => key);
+}
+
+/**
+ * Schedules one HTTP job per id, firing every second with `overlap: allow_all` (every tick runs,
+ * however long the previous one takes), each calling `<dependencyUrl>/<id>` with a constant
+ * retry interval and a heartbeat timeout, so a dead worker's attempt is retried elsewhere.
+ */
+export async function scheduleLedgerJobs(
+  client: Client,
+  taskQueue: string,
+  jobIds: readonly string[],
+  opts: { dependencyUrl: string; retryIntervalMs: number; maximumAttempts: number; heartbeatMs: number },
+): Promise<void> {
+  const registry = JobRegistry.create(
+    jobIds.map((id) =>
+      defineJob({
+        id,
+        schedule: { intervals: [{ every: '1s' }] },
+        policies: { overlap: 'allow_all' },
+        http: { url: `${opts.dependencyUrl}/${id}`, timeout: '30s' },
+        retry: { initialInterval: `${opts.retryIntervalMs}ms`, backoffCoefficient: 1, maximumAttempts: opts.maximumAttempts },
+        timeouts: { startToClose: '2m', heartbeat: `${opts.heartbeatMs}ms` },
+      }),
+    ),
+  );
+  await reconcileSchedules({ client, registry, taskQueue, logger: testLogger, pruneOrphans: false });
 }

@@ -1,7 +1,6 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { findGo } from '../../src/temporal/cli';
+import { findGo, goInstall, GoInstallError, isExecutable, onPath } from '../../src/temporal/go-install';
 import { projectRoot } from '../../src/util/paths';
 
 /**
@@ -27,15 +26,6 @@ export function cachedPromtoolPath(root = projectRoot()): string {
   return path.join(root, '.cache', 'promtool', PROMTOOL_VERSION, 'promtool');
 }
 
-function isExecutable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Looks for promtool without building: `$PROMTOOL`, then PATH, then the project's cache. */
 export function findPromtool(env: NodeJS.ProcessEnv = process.env): FoundPromtool | undefined {
   const fromEnv = env.PROMTOOL;
@@ -43,9 +33,8 @@ export function findPromtool(env: NodeJS.ProcessEnv = process.env): FoundPromtoo
     if (!isExecutable(fromEnv)) throw new PromtoolUnavailableError(`PROMTOOL points to ${fromEnv}, which is not an executable file`);
     return { path: fromEnv, source: 'env' };
   }
-  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
-    if (dir !== '' && isExecutable(path.join(dir, 'promtool'))) return { path: path.join(dir, 'promtool'), source: 'path' };
-  }
+  const onThePath = onPath('promtool', env.PATH ?? '');
+  if (onThePath !== undefined) return { path: onThePath, source: 'path' };
   const cached = cachedPromtoolPath();
   return isExecutable(cached) ? { path: cached, source: 'cache' } : undefined;
 }
@@ -74,38 +63,16 @@ export async function ensurePromtool(
   const go = findGo(env);
   if (go === undefined) throw new PromtoolUnavailableError(promtoolMissingMessage());
   const target = cachedPromtoolPath();
-  mkdirSync(path.dirname(target), { recursive: true });
-  const gobin = mkdtempSync(path.join(path.dirname(target), 'build-'));
   progress(`Building promtool ${PROMTOOL_VERSION} with ${go.version} into ${target} (once; a few minutes)...`);
   const started = Date.now();
-  const ticker = setInterval(() => progress(`  ...still building promtool (${Math.round((Date.now() - started) / 1000)} s)`), 30_000);
   try {
-    const { code, tail } = await new Promise<{ code: number | null; tail: string[] }>((resolve, reject) => {
-      const child = spawn(go.path, ['install', `${PROMTOOL_MODULE}@${PROMTOOL_VERSION}`], {
-        env: { ...env, GOBIN: gobin, GOFLAGS: `${env.GOFLAGS ?? ''} -trimpath`.trim() },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const lines: string[] = [];
-      const keep = (chunk: Buffer) => {
-        for (const line of chunk.toString().split('\n')) {
-          // Module downloads are hundreds of lines of progress, not diagnostics.
-          if (line.trim() === '' || line.startsWith('go: downloading')) continue;
-          lines.push(line);
-          if (lines.length > 40) lines.shift();
-        }
-      };
-      child.stdout.on('data', keep);
-      child.stderr.on('data', keep);
-      child.on('error', reject);
-      child.on('close', (c) => resolve({ code: c, tail: lines }));
+    await goInstall(go, PROMTOOL_VERSION, [{ pkg: PROMTOOL_MODULE, builtAs: 'promtool', name: 'promtool' }], path.dirname(target), progress, {
+      ...env,
+      GOFLAGS: `${env.GOFLAGS ?? ''} -trimpath`.trim(),
     });
-    if (code !== 0 || !existsSync(path.join(gobin, 'promtool'))) {
-      throw new PromtoolUnavailableError(`go install ${PROMTOOL_MODULE}@${PROMTOOL_VERSION} failed (exit ${code}):\n${tail.join('\n')}`);
-    }
-    renameSync(path.join(gobin, 'promtool'), target);
-  } finally {
-    clearInterval(ticker);
-    rmSync(gobin, { recursive: true, force: true });
+  } catch (err) {
+    if (!(err instanceof GoInstallError)) throw err;
+    throw new PromtoolUnavailableError(`go install ${PROMTOOL_MODULE}@${PROMTOOL_VERSION} failed (exit ${err.exitCode}):\n${err.outputTail}`, { cause: err });
   }
   progress(`Built promtool in ${Math.round((Date.now() - started) / 1000)} s.`);
   return { path: target, source: 'built' };
