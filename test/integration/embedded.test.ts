@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
+import { sampleValue } from '../support/exposition';
 import { freePort } from '../support/ports';
 import { FIXTURES, killGroup, startSundial, type SundialProcess } from '../support/processes';
 import { testCliPath, waitFor } from '../support/temporal';
@@ -107,7 +108,7 @@ describe('the embedded default (npm start)', () => {
     // Metrics: Sundial's on the API port (runs counted from Temporal), the SDK's on their own.
     assert.equal(up.sdk_metrics, `http://127.0.0.1:${sdkPort}/metrics`);
     const metrics = await (await fetch(`${up.api as string}/metrics`)).text();
-    const probeRuns = Number(/^sundial_job_runs_total\{job="restart-probe",status="succeeded"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+    const probeRuns = sampleValue(metrics, 'sundial_job_runs_total', { job: 'restart-probe', status: 'succeeded' }) ?? 0;
     assert.ok(probeRuns >= 1, `sundial_job_runs_total counts the probe's runs:\n${metrics.slice(0, 2000)}`);
     const sdk = await (await fetch(up.sdk_metrics as string)).text();
     assert.match(sdk, /^temporal_worker_task_slots_available\{/m, 'the SDK reports its task slots');

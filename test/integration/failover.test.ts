@@ -12,6 +12,7 @@ import type { RunningApi } from '../../src/api/server';
 import { createMetrics } from '../../src/observability/metrics';
 import { SundialJobId } from '../../src/temporal/search-attributes';
 import { call, startTestApi } from '../support/api';
+import { sampleValue } from '../support/exposition';
 
 const HEARTBEAT_MS = 3_000;
 
@@ -97,16 +98,16 @@ describe('worker failover and graceful shutdown', () => {
     const run = (await call(api, 'GET', `/api/v1/runs/${encodeURIComponent(`${jobId}-run`)}`)).body as Record<string, any>;
     assert.equal(run.status, 'succeeded');
     assert.ok(run.lagMs <= first.at - Date.parse(run.scheduledAt as string), `lag ${run.lagMs} ms is to the first attempt`);
-    const metric = (name: string, labels: string) => Number(new RegExp(`^${name}\\{job="${jobId}"${labels}\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    const metric = (name: string, labels: Record<string, string> = {}) => sampleValue(text, name, { job: jobId, ...labels });
     let text = '';
     await waitFor('the run in the metrics', 30_000, async () => {
       text = await (await fetch(`${api.url}/metrics`)).text();
-      return metric('sundial_job_runs_total', ',status="succeeded"') === 1 ? true : undefined;
+      return metric('sundial_job_runs_total', { status: 'succeeded' }) === 1 ? true : undefined;
     });
-    assert.equal(metric('sundial_job_attempts_total', ',outcome="success"'), 1);
-    assert.equal(metric('sundial_job_attempts_total', ',outcome="retryable_error"'), outcome.attempts - 1);
-    assert.equal(metric('sundial_job_duration_seconds_count', ''), 1);
-    assert.equal(metric('sundial_schedule_lag_seconds_count', ''), 1);
+    assert.equal(metric('sundial_job_attempts_total', { outcome: 'success' }), 1);
+    assert.equal(metric('sundial_job_attempts_total', { outcome: 'retryable_error' }), outcome.attempts - 1);
+    assert.equal(metric('sundial_job_duration_seconds_count'), 1);
+    assert.equal(metric('sundial_schedule_lag_seconds_count'), 1);
     survivor.child.kill('SIGTERM');
     assert.equal(await survivor.exited, 0);
   });

@@ -7,6 +7,7 @@ import { NonRetryableJobError } from '../../src/jobs/errors';
 import { JobRegistry } from '../../src/jobs/registry';
 import { createMetrics } from '../../src/observability/metrics';
 import { call, startTestApi } from '../support/api';
+import { sampleValue, samples } from '../support/exposition';
 import { startTestWorker, testClient, unique, waitFor, type TestWorker } from '../support/temporal';
 
 const attemptsByKey = new Map<string, number>();
@@ -49,25 +50,6 @@ const registry = JobRegistry.create([
     run: (ctx) => new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error))),
   }),
 ]);
-
-type Sample = { labels: Record<string, string>; value: number };
-
-/** Parses Prometheus text format: every sample of `name`, with its labels. */
-function samples(text: string, name: string): Sample[] {
-  const out: Sample[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (m === null || m[1] !== name) continue;
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    out.push({ labels, value: Number(m[3]) });
-  }
-  return out;
-}
-
-function value(text: string, name: string, labels: Record<string, string>): number | undefined {
-  return samples(text, name).find((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
-}
 
 describe('job metrics read from Temporal', () => {
   let client: Client;
@@ -170,7 +152,7 @@ describe('job metrics read from Temporal', () => {
       const total = Object.values(ids).reduce((n, id) => n + samples(body, 'sundial_job_runs_total').filter((s) => s.labels.job === id).reduce((a, s) => a + s.value, 0), 0);
       return total === 8 ? body : undefined;
     });
-    assert.equal(value(text, 'sundial_collector_up', {}), 1);
+    assert.equal(sampleValue(text, 'sundial_collector_up', {}), 1);
 
     for (const [name, id] of Object.entries(ids)) {
       const runs = reported[name]!;
@@ -186,31 +168,31 @@ describe('job metrics read from Temporal', () => {
       // Attempts by outcome: the sum of the API's per-run outcomes.
       for (const outcome of ['success', 'retryable_error', 'non_retryable_error']) {
         const fromApi = runs.reduce((n, r) => n + ((r.attemptOutcomes?.[outcome] as number | undefined) ?? 0), 0);
-        assert.equal(value(text, 'sundial_job_attempts_total', { job: id, outcome }) ?? 0, fromApi, `${outcome} attempts of ${id}`);
+        assert.equal(sampleValue(text, 'sundial_job_attempts_total', { job: id, outcome }) ?? 0, fromApi, `${outcome} attempts of ${id}`);
       }
       // One observation per run in both histograms; durations add up to the API's.
-      assert.equal(value(text, 'sundial_job_duration_seconds_count', { job: id }), runs.length, `duration observations of ${id}`);
-      assert.equal(value(text, 'sundial_schedule_lag_seconds_count', { job: id }), runs.length, `lag observations of ${id}`);
+      assert.equal(sampleValue(text, 'sundial_job_duration_seconds_count', { job: id }), runs.length, `duration observations of ${id}`);
+      assert.equal(sampleValue(text, 'sundial_schedule_lag_seconds_count', { job: id }), runs.length, `lag observations of ${id}`);
       const durationSum = runs.reduce((n, r) => n + (r.durationMs as number), 0) / 1000;
-      assert.ok(Math.abs(value(text, 'sundial_job_duration_seconds_sum', { job: id })! - durationSum) < 1e-6, `duration sum of ${id}`);
+      assert.ok(Math.abs(sampleValue(text, 'sundial_job_duration_seconds_sum', { job: id })! - durationSum) < 1e-6, `duration sum of ${id}`);
     }
 
     // The same figures, written out: what the runs above must have produced.
-    assert.equal(value(text, 'sundial_job_runs_total', { job: ids.ok, status: 'succeeded' }), 2);
-    assert.equal(value(text, 'sundial_job_attempts_total', { job: ids.flaky, outcome: 'retryable_error' }), 2);
-    assert.equal(value(text, 'sundial_job_attempts_total', { job: ids.flaky, outcome: 'success' }), 1);
-    assert.equal(value(text, 'sundial_job_runs_total', { job: ids.broken, status: 'failed' }), 1);
-    assert.equal(value(text, 'sundial_job_attempts_total', { job: ids.broken, outcome: 'non_retryable_error' }), 1);
-    assert.equal(value(text, 'sundial_job_runs_total', { job: ids.dep, status: 'degraded' }), 1);
-    assert.equal(value(text, 'sundial_fallback_served_total', { job: ids.dep }), 1);
-    assert.equal(value(text, 'sundial_job_runs_total', { job: ids.slow, status: 'cancelled' }), 1);
-    assert.equal(value(text, 'sundial_job_runs_total', { job: ids.slow, status: 'terminated' }), 1);
-    assert.equal(value(text, 'sundial_breaker_state', { key: breakerKey }), 2);
-    assert.equal(value(text, 'sundial_breaker_transitions_total', { key: breakerKey, to: 'open' }), 1);
+    assert.equal(sampleValue(text, 'sundial_job_runs_total', { job: ids.ok, status: 'succeeded' }), 2);
+    assert.equal(sampleValue(text, 'sundial_job_attempts_total', { job: ids.flaky, outcome: 'retryable_error' }), 2);
+    assert.equal(sampleValue(text, 'sundial_job_attempts_total', { job: ids.flaky, outcome: 'success' }), 1);
+    assert.equal(sampleValue(text, 'sundial_job_runs_total', { job: ids.broken, status: 'failed' }), 1);
+    assert.equal(sampleValue(text, 'sundial_job_attempts_total', { job: ids.broken, outcome: 'non_retryable_error' }), 1);
+    assert.equal(sampleValue(text, 'sundial_job_runs_total', { job: ids.dep, status: 'degraded' }), 1);
+    assert.equal(sampleValue(text, 'sundial_fallback_served_total', { job: ids.dep }), 1);
+    assert.equal(sampleValue(text, 'sundial_job_runs_total', { job: ids.slow, status: 'cancelled' }), 1);
+    assert.equal(sampleValue(text, 'sundial_job_runs_total', { job: ids.slow, status: 'terminated' }), 1);
+    assert.equal(sampleValue(text, 'sundial_breaker_state', { key: breakerKey }), 2);
+    assert.equal(sampleValue(text, 'sundial_breaker_transitions_total', { key: breakerKey, to: 'open' }), 1);
     // Schedules' own state: all paused, an hour apart.
-    assert.equal(value(text, 'sundial_schedule_paused', { job: ids.ok }), 1);
-    assert.equal(value(text, 'sundial_schedule_missed_total', { job: ids.ok }), 0);
-    assert.ok(value(text, 'sundial_job_last_success_timestamp_seconds', { job: ids.ok })! * 1000 >= Date.parse(reported.ok![0]!.closedAt as string) - 1);
+    assert.equal(sampleValue(text, 'sundial_schedule_paused', { job: ids.ok }), 1);
+    assert.equal(sampleValue(text, 'sundial_schedule_missed_total', { job: ids.ok }), 0);
+    assert.ok(sampleValue(text, 'sundial_job_last_success_timestamp_seconds', { job: ids.ok })! * 1000 >= Date.parse(reported.ok![0]!.closedAt as string) - 1);
 
     // A second scrape counts nothing twice.
     const again = await (await fetch(`${api.url}/metrics`)).text();
