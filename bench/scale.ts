@@ -77,7 +77,7 @@ async function listAll(url: string): Promise<{ pages: number[]; failed: number; 
   return { pages, failed, items };
 }
 
-async function sundial(): Promise<{ figures: Figures; scrape: { ms: number[]; failed: number }; rss: Record<string, { nowMiB: number; peakMiB: number }>; reconcile: Array<{ ms: number; report: string }> }> {
+async function sundial(): Promise<{ figures: Figures; scrape: { ms: number[]; failed: number }; rss: Record<'api' | 'worker', ReturnType<SundialProcess['rss']>>; reconcile: Array<{ ms: number; report: string }> }> {
   const bench = await startBenchServer();
   const app = await startSundial(bench.server.address);
   try {
@@ -233,8 +233,8 @@ async function main(): Promise<void> {
       [
         [`GET /metrics, p50 of ${SCRAPES}`, `${ms(percentile(s.scrape.ms, 50))}${s.scrape.failed > 0 ? ` (${s.scrape.failed} failed)` : ''}`],
         [`GET /metrics, max of ${SCRAPES}`, ms(Math.max(...s.scrape.ms))],
-        ['API RSS now / peak', `${s.rss.api!.nowMiB} / ${s.rss.api!.peakMiB} MiB`],
-        ['worker RSS now / peak', `${s.rss.worker!.nowMiB} / ${s.rss.worker!.peakMiB} MiB`],
+        ['API RSS now / peak', `${s.rss.api.nowMiB} / ${s.rss.api.peakMiB} MiB`],
+        ['worker RSS now / peak', `${s.rss.worker.nowMiB} / ${s.rss.worker.peakMiB} MiB`],
         ...s.reconcile.map((r, i) => [`worker start with ${CODE_JOBS} code jobs #${i + 1} (to "reconciled")`, `${ms(r.ms)} (${r.report})`]),
       ],
     ),

@@ -141,7 +141,7 @@ export async function runConcurrently(count: number, clients: number, task: (i: 
 }
 
 /** Calls `task` in a loop from `clients` concurrent clients until `stop` resolves; durations in ms. */
-export async function loadUntil(stop: Promise<unknown>, clients: number, task: () => Promise<void>): Promise<{ ms: number[]; failed: number }> {
+export async function loadUntil(stop: PromiseLike<unknown>, clients: number, task: () => Promise<void>): Promise<{ ms: number[]; failed: number }> {
   let done = false;
   void Promise.resolve(stop).finally(() => (done = true));
   const ms: number[] = [];
