@@ -217,7 +217,7 @@ async function main(): Promise<void> {
       ['figure', 'Sundial', 'BullMQ', 'Sundial / BullMQ'],
       [
         row('create', (f) => f.createPerS, perS, (f) => (f.createFailed > 0 ? ` (${f.createFailed} failed)` : '')),
-        row('page of 100, p50', (f) => percentile(f.page100, 50), ms, (f) => ` (${f.listed} listed in ${f.page100.length} pages${f.page100Failed > 0 ? `, ${f.page100Failed} failed` : ''})`),
+        row('page of 100, p50', (f) => percentile(f.page100, 50), ms, (f) => ` (${f.listed} listed in ${f.page100.length} requests${f.page100Failed > 0 ? `, ${f.page100Failed} failed` : ''})`),
         row('page of 100, p99', (f) => percentile(f.page100, 99), ms),
         row(`page of 20, ${LIST_CLIENTS} clients, p50`, (f) => f.page20.p50, ms, (f) => ` (${f.page20.requests} requests)`),
         row(`page of 20, ${LIST_CLIENTS} clients, p99`, (f) => f.page20.p99, ms, (f) => ` (non-2xx ${f.page20.non2xx}, errors ${f.page20.errors})`),
