@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { openApiDocument } from '../../src/api/openapi';
 import { compileScheduleCrons, cronValues, parseCron } from '../../src/jobs/cron';
 import { defineJob } from '../../src/jobs/define';
 import { JobRegistry } from '../../src/jobs/registry';
@@ -285,3 +286,13 @@ describe('mapping an H job to a schedule', () => {
 
 });
 
+
+describe('documenting H', () => {
+  it('the OpenAPI document describes H where cron strings are described, and jitter beside it', () => {
+    const doc = openApiDocument() as { components: { schemas: { JobSpec: { properties: { schedule: { properties: Record<string, { description?: string }> } } } } } };
+    const schedule = doc.components.schemas.JobSpec.properties.schedule.properties;
+    assert.match(schedule.cron?.description ?? '', /H\(a-b\)\/n/);
+    assert.match(schedule.cron?.description ?? '', /day-of-month: 1-28/);
+    assert.match(schedule.jitter?.description ?? '', /H in cron/);
+  });
+});
