@@ -1,21 +1,13 @@
 import { z } from 'zod';
 import { parseDuration } from '../util/duration';
-import { CALENDAR_FIELDS, checkCron, checkCronField } from './cron';
+import { isValidTimeZone } from '../util/time-zone';
+import { CALENDAR_FIELDS, checkCron, checkCronField, cronZones } from './cron';
 
 /**
  * The JobSpec: one schema for code-defined and API-defined jobs. It is the source of the
  * TypeScript type, the runtime validation and (later) the OpenAPI document. Durations stay as
  * written here; {@link ./plan} turns them into milliseconds.
  */
-
-export function isValidTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const durationSchema = z
   .union([z.string(), z.number()])
@@ -63,7 +55,7 @@ const calendarSchema = z
       if (problem !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: problem });
     }
   })
-  .describe('A calendar: each field in cron field syntax ("3", "1-5", "*/15", "mon-fri"). Defaults: second, minute, hour 0; the rest *.');
+  .describe('A calendar: each field in cron field syntax ("3", "1-5", "*/15", "mon-fri", "H", "H(0-29)"). Defaults: second, minute, hour 0; the rest *.');
 
 const intervalSchema = z
   .object({ every: durationSchema, offset: durationSchema.optional() })
@@ -89,11 +81,18 @@ const oneOrMany = <T extends z.ZodType>(item: T) => z.union([item, z.array(item)
 
 export const scheduleSchema = z
   .object({
-    cron: oneOrMany(z.string()).optional().describe('Cron expression(s) in Temporal syntax.'),
+    cron: oneOrMany(z.string())
+      .optional()
+      .describe(
+        'Cron expression(s) in Temporal syntax (5 fields, 6 with year last, 7 with second first and year last; @daily etc.; @every 90m; a CRON_TZ=<zone> prefix), ' +
+          'plus Jenkins-style H in any field but the year: a value derived from a hash of the job id, the same on every deploy, to spread jobs that would ' +
+          'otherwise fire together. H = one value of the field (day-of-month: 1-28), H(a-b) = one value of a-b, H/n and H(a-b)/n = every n from a hashed ' +
+          'offset. "H * * * *" runs hourly at the job\'s own minute. The spec keeps H; nextRunTimes show the chosen times.',
+      ),
     intervals: z.array(intervalSchema).min(1).optional(),
     calendars: z.array(calendarSchema).min(1).optional(),
     timezone: z.string().optional().describe('IANA time zone for cron and calendar times. Default: UTC, or the CRON_TZ of the cron expressions.'),
-    jitter: durationSchema.optional().describe('Random delay added to each tick, at most this long.'),
+    jitter: durationSchema.optional().describe('Random delay added to each tick, at most this long, drawn anew for every tick (H in cron instead fixes one time per job).'),
     startAt: z.iso.datetime({ offset: true }).optional(),
     endAt: z.iso.datetime({ offset: true }).optional(),
   })
@@ -107,14 +106,14 @@ export const scheduleSchema = z
     }
     const crons = s.cron === undefined ? [] : Array.isArray(s.cron) ? s.cron : [s.cron];
     crons.forEach((c, i) => {
-      const problem = checkCron(c, isValidTimeZone);
+      const problem = checkCron(c);
       if (problem !== undefined) {
         ctx.addIssue({ code: 'custom', path: Array.isArray(s.cron) ? ['cron', i] : ['cron'], message: problem });
       }
     });
     // Temporal allows one time zone per schedule: CRON_TZ prefixes must agree with each other
     // and with `timezone`.
-    const zones = new Set(crons.map((c) => /^\s*(?:CRON_)?TZ=(\S+)/.exec(c)?.[1]).filter((z): z is string => z !== undefined));
+    const zones = new Set(cronZones(crons));
     if (s.timezone !== undefined) zones.add(s.timezone);
     if (zones.size > 1) {
       ctx.addIssue({ code: 'custom', path: s.timezone !== undefined ? ['timezone'] : ['cron'], message: `conflicting time zones ${[...zones].join(', ')}: a schedule has one time zone` });

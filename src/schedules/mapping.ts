@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ScheduleOverlapPolicy, type ScheduleOptions, type ScheduleUpdateOptions } from '@temporalio/client';
-import type { CalendarSpecInput, JobSpec, JobSpecInput, OverlapPolicy } from '../jobs/spec';
+import { compileScheduleCrons } from '../jobs/cron';
+import type { JobSpec, JobSpecInput, OverlapPolicy } from '../jobs/spec';
 import { JOB_WORKFLOW_TYPE, type JobRunInput } from '../jobs/run-types';
 import { parseDuration } from '../util/duration';
 import { SundialJobId } from '../temporal/search-attributes';
@@ -39,20 +40,6 @@ export const OVERLAP_TO_TEMPORAL: Record<OverlapPolicy, ScheduleOverlapPolicy> =
   allow_all: ScheduleOverlapPolicy.ALLOW_ALL,
 };
 
-function list<T>(v: T | T[] | undefined): T[] {
-  return v === undefined ? [] : Array.isArray(v) ? v : [v];
-}
-
-/**
- * A calendar is a 7-field cron string field by field (Temporal parses both with the same code),
- * with Temporal's calendar defaults: second, minute and hour 0, the rest every value.
- */
-export function calendarToCron(cal: CalendarSpecInput): string {
-  const f = (v: string | undefined, d: string) => (v ?? d).replace(/\s+/g, '');
-  const fields = [f(cal.second, '0'), f(cal.minute, '0'), f(cal.hour, '0'), f(cal.dayOfMonth, '*'), f(cal.month, '*'), f(cal.dayOfWeek, '*'), f(cal.year, '*')];
-  return `${fields.join(' ')}${cal.comment ? ` # ${cal.comment}` : ''}`;
-}
-
 /** JSON with sorted keys, so equal values hash equally. */
 function stableJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
@@ -84,15 +71,19 @@ export function toSchedule(
   const s = spec.schedule;
   // A schedule has one time zone (validation makes CRON_TZ prefixes agree with `timezone`).
   // The server wants every cron string to carry the same prefix or none, so move it to the spec.
-  const TZ_PREFIX = /^\s*(?:CRON_)?TZ=(\S+)\s+/;
-  const timezone = s.timezone ?? list(s.cron).map((c) => TZ_PREFIX.exec(c)?.[1]).find((z) => z !== undefined);
-  const cronExpressions = [...list(s.cron).map((c) => c.replace(TZ_PREFIX, '')), ...(s.calendars ?? []).map(calendarToCron)];
+  // Temporal does not know H: it is expanded here, for this job id.
+  const compiled = compileScheduleCrons(spec.id, s);
+  const timezone = compiled.timezone;
+  const cronExpressions = compiled.crons.map((c) => c.temporal);
   const intervals = (s.intervals ?? []).map((iv) => ({
     every: parseDuration(iv.every),
     ...(iv.offset === undefined ? {} : { offset: parseDuration(iv.offset) }),
   }));
   const hash = createHash('sha256')
-    .update(stableJson({ v: MAPPING_VERSION, spec, run: job.run, taskQueue, origin }))
+    // H's expansion also depends on the tz database (the DST hours it avoids), so it joins the
+    // hash: the schedule is rewritten when the expansion changes and never otherwise. Only jobs
+    // with an H carry it, so every other job keeps the hash it had.
+    .update(stableJson({ v: MAPPING_VERSION, spec, run: job.run, taskQueue, origin, ...(compiled.hashed ? { cronExpressions } : {}) }))
     .digest('hex')
     .slice(0, 32);
   const memo: SundialMemo = { version: MAPPING_VERSION, origin, taskQueue, spec: job.written, hash, revision: revision ?? hash };

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseJobSpec, type JobSpec } from '../../src/jobs/spec';
-import { dstTransitions, dstWarnings } from '../../src/schedules/dst';
+import { dstWarnings } from '../../src/schedules/dst';
+import { offsetTransitions } from '../../src/util/time-zone';
 
 const spec = (schedule: unknown): JobSpec => {
   const r = parseJobSpec({ id: 'j', schedule, task: { type: 'http', url: 'http://x.test/' } });
@@ -12,7 +13,7 @@ const NEW_YEAR_2027 = new Date('2027-01-01T00:00:00Z');
 
 describe('daylight-saving warnings', () => {
   it('finds Berlin\'s transitions in 2027 to the minute', () => {
-    const t = dstTransitions('Europe/Berlin', NEW_YEAR_2027);
+    const t = offsetTransitions('Europe/Berlin', NEW_YEAR_2027);
     assert.deepEqual(
       t.map((x) => [x.at.toISOString(), x.fromOffset, x.toOffset]),
       [
