@@ -12,7 +12,11 @@ import { createJobMetrics, type CollectorPart, type JobMetrics } from './metrics
 export interface CollectorBudget {
   /** Pause between the end of a cycle and the start of the next, in ms. @default 15000 */
   readonly intervalMs: number;
-  /** How long one cycle may wait on Temporal, in ms (what it read until then is kept). @default 10000 */
+  /**
+   * How long one cycle may wait on Temporal, in ms (what it read until then is kept). After half
+   * of it, a cycle starts no new request: a slow Temporal gets fewer reads per cycle, not a
+   * failed cycle. @default 10000
+   */
   readonly timeoutMs: number;
   /** Temporal requests in flight at once for describes, last-success look-ups and breaker queries. @default 4 */
   readonly concurrency: number;
@@ -144,6 +148,8 @@ export class TemporalMetricsCollector {
   private readonly transitionsSeen = new Set<string>();
 
   private report: CycleReport = emptyReport();
+  /** After this (ms since the epoch), the current cycle starts no new request. */
+  private softDeadline = 0;
   private timer: NodeJS.Timeout | undefined;
   private current: Promise<void> | undefined;
   private running = false;
@@ -190,6 +196,7 @@ export class TemporalMetricsCollector {
     const { client, metrics, logger } = this.opts;
     const started = Date.now();
     this.report = emptyReport();
+    this.softDeadline = started + this.budget.timeoutMs / 2;
     const steps: Array<PromiseSettledResult<void>> = await client
       .withDeadline(started + this.budget.timeoutMs, () => Promise.allSettled([this.readRuns(), this.readSchedules(), this.readBreakers()]))
       .catch((err: unknown) => [{ status: 'rejected', reason: err }]);
@@ -202,6 +209,11 @@ export class TemporalMetricsCollector {
     logger.debug({ ...this.report, ms: Date.now() - started, jobs: this.jobs.size, breakers: this.breakerEntries.size }, 'job metrics cycle');
   }
 
+  /** Whether the cycle may still start a request. */
+  private get inTime(): boolean {
+    return Date.now() < this.softDeadline;
+  }
+
   private markCurrent(part: CollectorPart, atMs: number | undefined): void {
     if (atMs === undefined) this.opts.metrics.currentAt.delete(part);
     else this.opts.metrics.currentAt.set(part, atMs);
@@ -210,7 +222,7 @@ export class TemporalMetricsCollector {
   // Runs ------------------------------------------------------------------------------------
 
   private async readRuns(): Promise<void> {
-    for (let page = 0; page < this.budget.runPagesPerCycle; page++) {
+    for (let page = 0; page < this.budget.runPagesPerCycle && (page === 0 || this.inTime); page++) {
       const sweep = (this.sweep ??= { startedAt: Date.now(), failures: 0 });
       const since = new Date(Math.max(this.floorMs, this.watermarkMs - this.overlapMs));
       let res: Awaited<ReturnType<RunStore['closedSince']>>;
@@ -226,9 +238,9 @@ export class TemporalMetricsCollector {
       sweep.failures = 0;
       this.report.runsRead += res.items.length;
       for (const run of res.items) this.countOnce(run);
-      // Visibility lists the newest close first (SQL and Elasticsearch alike), so the first
-      // page's newest is where the next sweep starts; runs that close during this sweep sort
-      // before its cursor and are read by the next.
+      // Visibility lists the newest close first (SQL visibility accepts no ORDER BY), so the
+      // first page's newest is where the next sweep starts; runs that close during this sweep
+      // sort before its cursor and are read by the next.
       sweep.newestOnFirstPageMs ??= Math.max(this.watermarkMs, ...res.items.flatMap((r) => (r.closedAt === null ? [] : [Date.parse(r.closedAt)])));
       if (res.nextPageToken === null) {
         this.watermarkMs = sweep.newestOnFirstPageMs;
@@ -284,7 +296,7 @@ export class TemporalMetricsCollector {
   /** Continues the listing pass; at its end, the jobs it did not see are gone. */
   private async listSchedules(): Promise<void> {
     const { client, metrics } = this.opts;
-    for (let page = 0; page < this.budget.schedulePagesPerCycle; page++) {
+    for (let page = 0; page < this.budget.schedulePagesPerCycle && (page === 0 || this.inTime); page++) {
       const pass = this.scheduleListing;
       pass.startedAt ??= Date.now();
       this.report.requests++;
@@ -316,6 +328,7 @@ export class TemporalMetricsCollector {
       .slice(0, this.budget.describesPerCycle)
       .map(([jobId]) => jobId);
     await mapWithConcurrency(due, this.budget.concurrency, async (jobId) => {
+      if (!this.inTime) return;
       this.report.requests++;
       this.report.described++;
       const readAt = Date.now();
@@ -349,6 +362,7 @@ export class TemporalMetricsCollector {
   private async lookUpLastSuccesses(): Promise<void> {
     const due = [...this.jobs.entries()].filter(([, e]) => !e.lastSuccessKnown).slice(0, this.budget.lastSuccessLookupsPerCycle);
     await mapWithConcurrency(due, this.budget.concurrency, async ([jobId, entry]) => {
+      if (!this.inTime) return;
       this.report.requests++;
       this.report.lastSuccessLookups++;
       const page = await this.runs.list(jobId, { status: 'succeeded', pageSize: 1 });
@@ -380,6 +394,7 @@ export class TemporalMetricsCollector {
       .slice(0, this.budget.breakerQueriesPerCycle)
       .map(([key]) => key);
     await mapWithConcurrency(due, this.budget.concurrency, async (key) => {
+      if (!this.inTime) return;
       this.report.requests++;
       this.report.breakersQueried++;
       const readAt = Date.now();
