@@ -86,7 +86,8 @@ interface JobEntry {
   /** The listing pass that last saw the job. */
   pass: number;
   counters?: ScheduleCounters;
-  countersReadAt?: number;
+  /** When its counters were last read. */
+  readAt?: number;
   /** Its last success before this process has been looked up (or a run since was counted). */
   lastSuccessKnown: boolean;
 }
@@ -214,6 +215,30 @@ export class TemporalMetricsCollector {
     return Date.now() < this.softDeadline;
   }
 
+  /**
+   * Reads the `n` entries read longest ago (a round-robin), `concurrency` at a time, while the
+   * cycle is in time. `read` answering undefined means the entity is gone: it is forgotten.
+   */
+  private async refreshLongestAgo<K, E extends { readAt?: number }, V>(
+    entries: Map<K, E>,
+    n: number,
+    read: (key: K) => Promise<V | undefined>,
+    apply: (key: K, entry: E, value: V) => void,
+    forget: (key: K) => void,
+  ): Promise<void> {
+    await mapWithConcurrency(readLongestAgo(entries, n), this.budget.concurrency, async (key) => {
+      if (!this.inTime) return;
+      this.report.requests++;
+      const readAt = Date.now();
+      const value = await read(key);
+      const entry = entries.get(key);
+      if (entry === undefined) return; // forgotten meanwhile
+      if (value === undefined) return forget(key);
+      apply(key, entry, value);
+      entry.readAt = readAt;
+    });
+  }
+
   private markCurrent(part: CollectorPart, atMs: number | undefined): void {
     if (atMs === undefined) this.opts.metrics.currentAt.delete(part);
     else this.opts.metrics.currentAt.set(part, atMs);
@@ -323,39 +348,27 @@ export class TemporalMetricsCollector {
 
   /** Describes the jobs whose counters are oldest (never read first), `describesPerCycle` of them. */
   private async describeSome(): Promise<void> {
-    const due = [...this.jobs.entries()]
-      .sort(([, a], [, b]) => (a.countersReadAt ?? -1) - (b.countersReadAt ?? -1))
-      .slice(0, this.budget.describesPerCycle)
-      .map(([jobId]) => jobId);
-    await mapWithConcurrency(due, this.budget.concurrency, async (jobId) => {
-      if (!this.inTime) return;
-      this.report.requests++;
-      this.report.described++;
-      const readAt = Date.now();
-      const counters = await describeScheduleCounters(this.opts.client, jobId);
-      const entry = this.jobs.get(jobId);
-      if (entry === undefined) return;
-      if (counters === undefined) {
-        this.forgetJob(jobId);
-        return;
-      }
-      const { metrics } = this.opts;
-      advanceCounter(metrics.missed, { job: jobId }, entry.counters?.missed, counters.missed);
-      advanceCounter(metrics.skippedOverlap, { job: jobId }, entry.counters?.skippedOverlap, counters.skippedOverlap);
-      entry.counters = counters;
-      entry.countersReadAt = readAt;
-    });
+    const { client, metrics } = this.opts;
+    await this.refreshLongestAgo(
+      this.jobs,
+      this.budget.describesPerCycle,
+      (jobId) => {
+        this.report.described++;
+        return describeScheduleCounters(client, jobId);
+      },
+      (jobId, entry, counters) => {
+        advanceCounter(metrics.missed, { job: jobId }, entry.counters?.missed, counters.missed);
+        advanceCounter(metrics.skippedOverlap, { job: jobId }, entry.counters?.skippedOverlap, counters.skippedOverlap);
+        entry.counters = counters;
+      },
+      (jobId) => this.forgetJob(jobId),
+    );
     this.markCountersAge();
   }
 
   /** The oldest job's counters; with no job, as current as the listing that found none. */
   private markCountersAge(): void {
-    let oldest: number | undefined;
-    for (const entry of this.jobs.values()) {
-      if (entry.countersReadAt === undefined) return this.markCurrent('schedule_counters', undefined);
-      oldest = Math.min(oldest ?? Infinity, entry.countersReadAt);
-    }
-    this.markCurrent('schedule_counters', oldest ?? this.opts.metrics.currentAt.get('schedules'));
+    this.markCurrent('schedule_counters', oldestRead(this.jobs, this.opts.metrics.currentAt.get('schedules')));
   }
 
   /** A job seen for the first time may have succeeded before this process: look it up, a few per cycle. */
@@ -389,42 +402,30 @@ export class TemporalMetricsCollector {
 
   private async readBreakers(): Promise<void> {
     await this.listBreakers();
-    const due = [...this.breakerEntries.entries()]
-      .sort(([, a], [, b]) => (a.readAt ?? -1) - (b.readAt ?? -1))
-      .slice(0, this.budget.breakerQueriesPerCycle)
-      .map(([key]) => key);
-    await mapWithConcurrency(due, this.budget.concurrency, async (key) => {
-      if (!this.inTime) return;
-      this.report.requests++;
-      this.report.breakersQueried++;
-      const readAt = Date.now();
-      const view = await this.breakers.find(key);
-      const entry = this.breakerEntries.get(key);
-      if (entry === undefined) return;
-      if (view === undefined) {
-        this.forgetBreaker(key);
-        return;
-      }
-      const { metrics } = this.opts;
-      metrics.breakerState.set({ key }, BREAKER_STATE_VALUE[view.state]);
-      for (const [to, n] of Object.entries(view.transitions ?? {})) {
-        this.transitionsSeen.add(to);
-        advanceCounter(metrics.breakerTransitions, { key, to }, entry.transitions[to], n);
-        entry.transitions[to] = n;
-      }
-      entry.readAt = readAt;
-    });
+    const { metrics } = this.opts;
+    await this.refreshLongestAgo(
+      this.breakerEntries,
+      this.budget.breakerQueriesPerCycle,
+      (key) => {
+        this.report.breakersQueried++;
+        return this.breakers.find(key);
+      },
+      (key, entry, view) => {
+        metrics.breakerState.set({ key }, BREAKER_STATE_VALUE[view.state]);
+        for (const [to, n] of Object.entries(view.transitions ?? {})) {
+          this.transitionsSeen.add(to);
+          advanceCounter(metrics.breakerTransitions, { key, to }, entry.transitions[to], n);
+          entry.transitions[to] = n;
+        }
+      },
+      (key) => this.forgetBreaker(key),
+    );
     this.markBreakersAge();
   }
 
   /** The oldest breaker read; with no breaker, as current as the listing that found none. */
   private markBreakersAge(): void {
-    let oldest: number | undefined;
-    for (const entry of this.breakerEntries.values()) {
-      if (entry.readAt === undefined) return this.markCurrent('breakers', undefined);
-      oldest = Math.min(oldest ?? Infinity, entry.readAt);
-    }
-    this.markCurrent('breakers', oldest ?? this.breakerListingDoneAt);
+    this.markCurrent('breakers', oldestRead(this.breakerEntries, this.breakerListingDoneAt));
   }
 
   /** Continues the breaker listing by one page (breakers are few); at a pass's end, the keys it did not see are gone. */
@@ -453,6 +454,25 @@ export class TemporalMetricsCollector {
     metrics.breakerState.remove({ key });
     for (const to of this.transitionsSeen) metrics.breakerTransitions.remove({ key, to });
   }
+}
+
+/** The keys of the `n` entries read longest ago, those never read first: a round-robin. */
+function readLongestAgo<K>(entries: Map<K, { readAt?: number }>, n: number): K[] {
+  return [...entries.entries()]
+    .sort(([, a], [, b]) => (a.readAt ?? -1) - (b.readAt ?? -1))
+    .slice(0, n)
+    .map(([key]) => key);
+}
+
+/** When the entry read longest ago was read; undefined while one has never been; `ifNone` for no entries. */
+function oldestRead(entries: Map<unknown, { readAt?: number }>, ifNone: number | undefined): number | undefined {
+  if (entries.size === 0) return ifNone;
+  let oldest = Infinity;
+  for (const { readAt } of entries.values()) {
+    if (readAt === undefined) return undefined;
+    oldest = Math.min(oldest, readAt);
+  }
+  return oldest;
 }
 
 function emptyReport(): CycleReport {
