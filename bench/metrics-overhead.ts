@@ -4,8 +4,8 @@
  * throughput (runs/s from the first start to the last end) and the runs' own durations:
  *  - quiet:    LOG_LEVEL=silent, no /metrics scrapes;
  *  - observed: LOG_LEVEL=info (every JSON line written to a file, as a log shipper would read
- *              it) and the API's /metrics scraped every second (the collector reads each run
- *              from Temporal).
+ *              it), the API's job-metrics collector reading Temporal every second, and its
+ *              /metrics scraped every second.
  * Each variant runs in a process of its own (the Temporal runtime's logger is per process),
  * against one dev server like the embedded default's. A measurement, not a test.
  */
@@ -21,6 +21,7 @@ import { JobRegistry } from '../src/jobs/registry';
 import type { RunOutcome } from '../src/jobs/run-types';
 import { createLogger } from '../src/observability/logger';
 import { createMetrics } from '../src/observability/metrics';
+import { startJobMetricsCollector } from '../src/observability/temporal-collector';
 import { SundialJobId } from '../src/temporal/search-attributes';
 import { percentile as pct, runBench, startBenchServer, startBenchWorker } from './support';
 
@@ -34,7 +35,7 @@ interface TrialResult {
   readonly durationP50: number;
   readonly durationP99: number;
   readonly scrapes: number;
-  /** How long each /metrics scrape took, in ms (the collector reads what closed since the last). */
+  /** How long each /metrics scrape took, in ms (it serializes what the collector last read). */
   readonly scrapeMs: number[];
   readonly logLines: number;
 }
@@ -56,10 +57,9 @@ async function trial(address: string, variant: Variant, trialNo: number): Promis
   const jobId = `bench-${variant}-${trialNo}`;
   const registry = JobRegistry.create([defineJob({ id: jobId, schedule: { cron: '@yearly' }, run: () => 'ok' })]);
   const { client, stop } = await startBenchWorker(address, taskQueue, registry, logger);
-  const api =
-    variant === 'observed'
-      ? await startApi(createApp({ client, logger, registry, taskQueue, webUiUrl: 'http://127.0.0.1:8233', metrics: createMetrics() }), '127.0.0.1', 0)
-      : undefined;
+  const metrics = variant === 'observed' ? createMetrics() : undefined;
+  const api = metrics === undefined ? undefined : await startApi(createApp({ client, logger, registry, taskQueue, webUiUrl: 'http://127.0.0.1:8233', metrics }), '127.0.0.1', 0);
+  const collector = metrics === undefined ? undefined : startJobMetricsCollector({ client, registry: metrics.registry, logger, budget: { intervalMs: 1_000 } });
   let scrapes = 0;
   const scrapeMs: number[] = [];
   let scraping = api !== undefined;
@@ -88,6 +88,7 @@ async function trial(address: string, variant: Variant, trialNo: number): Promis
     scraping = false;
     await scraper;
     await api?.stop();
+    await collector?.stop();
     await stop();
     sink.end();
     rmSync(logDir, { recursive: true, force: true });

@@ -7,8 +7,7 @@ import { RunStore } from '../runs/run-store';
 import { JobStore } from '../schedules/job-store';
 import type { ApiKey } from '../config/env';
 import swaggerUi from 'swagger-ui-express';
-import { createJobMetrics, type Metrics } from '../observability/metrics';
-import { TemporalMetricsCollector } from '../observability/temporal-collector';
+import type { Metrics } from '../observability/metrics';
 import { accessLog, API_PREFIX } from './access-log';
 import { apiKeyAuth } from './auth';
 import { openApiDocument } from './openapi';
@@ -27,7 +26,10 @@ export interface ApiDeps {
   readonly temporalTimeoutMs?: number;
   /** API keys; none means open (the config allows that on loopback only). */
   readonly apiKeys?: readonly ApiKey[];
-  /** The process's metrics; /metrics serves its registry. */
+  /**
+   * The process's metrics; /metrics serves its registry as it is (the job metrics in it are
+   * kept current by the process's collector: see startJobMetricsCollector).
+   */
   readonly metrics?: Metrics;
   /** How long /readyz waits for Temporal, in ms. @default 2000 */
   readonly readinessTimeoutMs?: number;
@@ -48,18 +50,14 @@ export function createApp(deps: ApiDeps): Express {
   const runs = new RunStore({ client: deps.client, webUiUrl: deps.webUiUrl });
   const breakers = new BreakerStore(deps.client);
 
-  // Job metrics are read from Temporal at each scrape (a bounded wait, never a hang).
-  const collector =
-    deps.metrics === undefined
-      ? undefined
-      : new TemporalMetricsCollector({ client: deps.client, runs, jobs, breakers, metrics: createJobMetrics(deps.metrics.registry), logger: deps.logger });
+  // A scrape only serializes: the job metrics are computed in the background, so it answers in
+  // the same time however many jobs there are.
   app.get('/metrics', async (_req, res) => {
     const registry = deps.metrics?.registry;
-    if (registry === undefined || collector === undefined) {
+    if (registry === undefined) {
       sendProblem(res, { type: 'about:blank', title: 'Not Found', status: 404, detail: 'metrics are not enabled in this process' });
       return;
     }
-    await collector.refresh();
     res.type(registry.contentType).send(await registry.metrics());
   });
 

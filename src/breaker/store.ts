@@ -9,6 +9,11 @@ export class BreakerNotFoundError extends Error {
   }
 }
 
+/** The visibility query for every breaker entity. */
+const RUNNING_BREAKERS = `WorkflowType = '${BREAKER_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running'`;
+
+const keyOf = (workflowId: string): string => workflowId.slice(breakerWorkflowId('').length);
+
 /** Reads and steers the breaker entities for the API. */
 export class BreakerStore {
   constructor(private readonly client: Client) {}
@@ -46,10 +51,21 @@ export class BreakerStore {
 
   async list(): Promise<BreakerView[]> {
     const keys: string[] = [];
-    for await (const wf of this.client.workflow.list({ query: `WorkflowType = '${BREAKER_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running'` })) {
-      keys.push(wf.workflowId.slice('sundial-breaker:'.length));
-    }
+    for await (const wf of this.client.workflow.list({ query: RUNNING_BREAKERS })) keys.push(keyOf(wf.workflowId));
     const views = await Promise.all(keys.map((k) => this.find(k)));
     return views.filter((v): v is BreakerView => v !== undefined).sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  /** One page of the keys of every breaker entity, from visibility (no query to the entities). */
+  async keysPage(opts: { pageSize: number; pageToken?: Uint8Array }): Promise<{ keys: string[]; nextPageToken: Uint8Array | undefined }> {
+    const res = await this.client.workflowService.listWorkflowExecutions({
+      namespace: this.client.options.namespace,
+      query: RUNNING_BREAKERS,
+      pageSize: opts.pageSize,
+      ...(opts.pageToken === undefined ? {} : { nextPageToken: opts.pageToken }),
+    });
+    const keys = (res.executions ?? []).flatMap((e) => (e.execution?.workflowId ? [keyOf(e.execution.workflowId)] : []));
+    const token = res.nextPageToken;
+    return { keys, nextPageToken: token && token.length > 0 ? token : undefined };
   }
 }

@@ -69,6 +69,7 @@ const envSchema = z.object({
   SUNDIAL_API_KEYS: z.string().optional(),
   SUNDIAL_API_KEYS_FILE: nonEmpty.optional(),
   SUNDIAL_METRICS_PORT: port.optional(),
+  SUNDIAL_METRICS_INTERVAL: duration.refine((v) => v >= 1_000 && v <= 3_600_000, 'must be between 1s and 1h').default(15_000),
   SUNDIAL_SDK_METRICS_ADDRESS: nonEmpty
     .regex(/^(off|[^\s/]+:\d{1,5})$/, 'must be host:port (e.g. 0.0.0.0:9464) or off')
     .optional(),
@@ -150,6 +151,8 @@ export interface Config {
      * the choice to the entry point (the embedded default serves it, a worker does not).
      */
     readonly sdkAddress: string | undefined;
+    /** How long the API's job-metrics collector waits between two reads of Temporal, in ms. */
+    readonly collectorIntervalMs: number;
   };
 }
 
@@ -228,6 +231,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, role: ProcessRo
     pruneOrphans: e.SUNDIAL_PRUNE_ORPHANS,
     shutdownGraceMs: e.SUNDIAL_SHUTDOWN_GRACE,
     logLevel: e.LOG_LEVEL,
-    metrics: { port: e.SUNDIAL_METRICS_PORT, sdkAddress: e.SUNDIAL_SDK_METRICS_ADDRESS },
+    metrics: { port: e.SUNDIAL_METRICS_PORT, sdkAddress: e.SUNDIAL_SDK_METRICS_ADDRESS, collectorIntervalMs: e.SUNDIAL_METRICS_INTERVAL },
   };
 }

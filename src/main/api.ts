@@ -6,6 +6,7 @@ import { startApi } from '../api/server';
 import { connectClient } from '../temporal/connection';
 import { buildRegistry, configuredApiUrl } from './jobs';
 import { createMetrics } from '../observability/metrics';
+import { startJobMetricsCollector } from '../observability/temporal-collector';
 import { configOrExit, failStartup, onShutdownSignal } from './process';
 
 const { config, logger } = configOrExit();
@@ -15,11 +16,14 @@ async function main(): Promise<void> {
   const registry = buildRegistry(config, configuredApiUrl(config));
   const client = await connectClient(config.temporal, addresses);
   const webUiUrl = config.temporal.uiUrl ?? `http://127.0.0.1:${config.embedded.uiPort}`;
-  const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl, apiKeys: config.api.keys, metrics: createMetrics() });
+  const metrics = createMetrics();
+  const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl, apiKeys: config.api.keys, metrics });
   if (config.api.keys.length === 0) logger.warn({ host: config.api.host }, 'the API is open: no SUNDIAL_API_KEYS are set, so it listens on loopback only');
   const api = await startApi(app, config.api.host, config.api.port);
+  const collector = startJobMetricsCollector({ client, registry: metrics.registry, logger, budget: { intervalMs: config.metrics.collectorIntervalMs } });
   onShutdownSignal(logger, async () => {
     await api.stop();
+    await collector.stop();
     await client.connection.close();
   });
   logger.info({ api: api.url, temporal: addresses.join(',') }, 'API listening');

@@ -14,6 +14,7 @@ import { startDevServer } from '../temporal/dev-server';
 import { buildRegistry, configuredApiUrl } from './jobs';
 import { runWorker } from './run-worker';
 import { createMetrics } from '../observability/metrics';
+import { startJobMetricsCollector } from '../observability/temporal-collector';
 import { configOrExit, failStartup, onShutdownSignal } from './process';
 import { EMBEDDED_SDK_METRICS_ADDRESS, sdkMetricsAddress, type Config } from '../config/env';
 import type { Logger } from '../observability/logger';
@@ -73,10 +74,15 @@ async function main(running: Running, logger: Logger, config: Config): Promise<v
 
   const registry = buildRegistry(config, configuredApiUrl(config));
   const webUiUrl = uiUrl ?? `http://127.0.0.1:${config.embedded.uiPort}`;
-  const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl, apiKeys: config.api.keys, metrics: createMetrics() });
+  const metrics = createMetrics();
+  const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl, apiKeys: config.api.keys, metrics });
   if (config.api.keys.length === 0) logger.warn({ host: config.api.host }, 'the API is open: no SUNDIAL_API_KEYS are set, so it listens on loopback only');
   const api = await startApi(app, config.api.host, config.api.port);
-  running.api = () => api.stop();
+  const collector = startJobMetricsCollector({ client, registry: metrics.registry, logger, budget: { intervalMs: config.metrics.collectorIntervalMs } });
+  running.api = async () => {
+    await api.stop();
+    await collector.stop();
+  };
 
   const report = await reconcileSchedules({ client, registry, taskQueue: config.temporal.taskQueue, logger, pruneOrphans: config.pruneOrphans });
   logger.info(report, 'schedules reconciled');

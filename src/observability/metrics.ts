@@ -41,11 +41,28 @@ export interface JobMetrics {
   readonly breakerState: Gauge<'key'>;
   readonly breakerTransitions: Counter<'key' | 'to'>;
   readonly collectorUp: Gauge;
+  readonly collectorAge: Gauge<'part'>;
+  /**
+   * When each part of these values was last current (ms since the epoch), per part; a part
+   * missing has never been. Exported as `sundial_collector_age_seconds`, computed at each scrape.
+   */
+  readonly currentAt: Map<CollectorPart, number>;
 }
+
+/**
+ * The parts of the collector's values, each as current as its own reads: `runs` (every run
+ * closed before then is counted), `schedules` (the listing: which jobs exist, paused, expected
+ * interval), `schedule_counters` (the oldest of the jobs' missed and skipped counts), `breakers`
+ * (the oldest breaker read).
+ */
+export const COLLECTOR_PARTS = ['runs', 'schedules', 'schedule_counters', 'breakers'] as const;
+export type CollectorPart = (typeof COLLECTOR_PARTS)[number];
 
 export function createJobMetrics(registry: Registry): JobMetrics {
   const registers = [registry];
+  const currentAt = new Map<CollectorPart, number>();
   return {
+    currentAt,
     runs: new Counter({
       name: 'sundial_job_runs_total',
       help: 'Finished runs, by job and status (succeeded, failed, degraded, cancelled, terminated, timed_out).',
@@ -122,8 +139,21 @@ export function createJobMetrics(registry: Registry): JobMetrics {
     }),
     collectorUp: new Gauge({
       name: 'sundial_collector_up',
-      help: "1 when the last read of Temporal's records for these metrics succeeded.",
+      help: "1 when the collector's last cycle read Temporal's records without an error.",
       registers,
+    }),
+    collectorAge: new Gauge({
+      name: 'sundial_collector_age_seconds',
+      help: 'How old each part of the job metrics is: seconds since it was last current (+Inf: not read yet).',
+      labelNames: ['part'] as const,
+      registers,
+      collect() {
+        const now = Date.now();
+        for (const part of COLLECTOR_PARTS) {
+          const at = currentAt.get(part);
+          this.set({ part }, at === undefined ? Infinity : Math.max(0, (now - at) / 1000));
+        }
+      },
     }),
   };
 }

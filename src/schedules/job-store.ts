@@ -27,21 +27,6 @@ export interface JobView {
 }
 
 
-/** A schedule's own counters and state, for metrics. */
-export interface ScheduleStats {
-  readonly jobId: string;
-  readonly paused: boolean;
-  /** Ticks missed because they fell outside the catch-up window, since the schedule was created. */
-  readonly missed: number;
-  /** Ticks the overlap policy skipped, since the schedule was created. */
-  readonly skippedOverlap: number;
-  /** The gap between the next two fire times in ms; undefined when fewer than two are known. */
-  readonly expectedIntervalMs: number | undefined;
-}
-
-/** How many schedules are described at once when reading every schedule's stats. */
-const DESCRIBE_CONCURRENCY = 8;
-
 /** The longest backfill range accepted, in ms: a bound on how many runs one request can start. */
 export const MAX_BACKFILL_MS = 31 * 24 * 3600_000;
 
@@ -275,39 +260,6 @@ export class JobStore {
     const items = views.filter((v): v is JobView => v !== undefined && readMemoPresent(v));
     const token = res.nextPageToken;
     return { items, nextPageToken: token && token.length > 0 ? Buffer.from(token).toString('base64url') : null };
-  }
-
-  /** Every job's schedule counters (all pages); schedules not made by Sundial are left out. */
-  async stats(): Promise<ScheduleStats[]> {
-    const ids: string[] = [];
-    for await (const summary of this.deps.client.schedule.list({ pageSize: 500 })) {
-      if (readMemo(summary) !== undefined) ids.push(summary.scheduleId);
-    }
-    const stats: ScheduleStats[] = [];
-    for (let i = 0; i < ids.length; i += DESCRIBE_CONCURRENCY) {
-      const batch = await Promise.all(
-        ids.slice(i, i + DESCRIBE_CONCURRENCY).map(async (id) => {
-          try {
-            return await this.handle(id).describe();
-          } catch (err) {
-            if (err instanceof ScheduleNotFoundError) return undefined; // deleted meanwhile
-            throw err;
-          }
-        }),
-      );
-      for (const desc of batch) {
-        if (desc === undefined) continue;
-        const [next, after] = desc.info.nextActionTimes;
-        stats.push({
-          jobId: desc.scheduleId,
-          paused: desc.state.paused,
-          missed: desc.info.numActionsMissedCatchupWindow,
-          skippedOverlap: desc.info.numActionsSkippedOverlap,
-          expectedIntervalMs: next !== undefined && after !== undefined ? after.getTime() - next.getTime() : undefined,
-        });
-      }
-    }
-    return stats;
   }
 }
 

@@ -147,6 +147,8 @@ describe('job metrics read from Temporal', () => {
       });
     }
 
+    // The collector reads Temporal in the background (a cycle every 250 ms here): scrape until
+    // its cycles have read every run.
     const text = await waitFor('the metrics to show every run', 30_000, async () => {
       const body = await (await fetch(`${api.url}/metrics`)).text();
       const total = Object.values(ids).reduce((n, id) => n + samples(body, 'sundial_job_runs_total').filter((s) => s.labels.job === id).reduce((a, s) => a + s.value, 0), 0);
@@ -194,8 +196,10 @@ describe('job metrics read from Temporal', () => {
     assert.equal(sampleValue(text, 'sundial_schedule_missed_total', { job: ids.ok }), 0);
     assert.ok(sampleValue(text, 'sundial_job_last_success_timestamp_seconds', { job: ids.ok })! * 1000 >= Date.parse(reported.ok![0]!.closedAt as string) - 1);
 
-    // A second scrape counts nothing twice.
+    // Later cycles, each reading the same runs again within its overlap, count nothing twice.
+    await new Promise((r) => setTimeout(r, 2_000));
     const again = await (await fetch(`${api.url}/metrics`)).text();
+    assert.ok(sampleValue(again, 'sundial_collector_age_seconds', { part: 'runs' })! < 30, 'the runs are current');
     for (const id of Object.values(ids)) {
       assert.deepEqual(
         samples(again, 'sundial_job_runs_total').filter((s) => s.labels.job === id),

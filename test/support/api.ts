@@ -3,23 +3,46 @@ import type { Client } from '@temporalio/client';
 import { createApp, type ApiDeps } from '../../src/api/app';
 import { startApi, type RunningApi } from '../../src/api/server';
 import { JobRegistry } from '../../src/jobs/registry';
+import { startJobMetricsCollector, type TemporalCollectorOptions } from '../../src/observability/temporal-collector';
 import { testLogger } from './temporal';
 
 export const TEST_WEB_UI = 'http://127.0.0.1:8233';
 
-/** The API on a free port, over the given client. */
-export function startTestApi(client: Client, opts: Partial<ApiDeps> = {}): Promise<RunningApi> {
+/**
+ * The API on a free port, over the given client. With `metrics`, its job-metrics collector runs
+ * too (cycles 250 ms apart unless `collector` says otherwise), and stops with it.
+ */
+export async function startTestApi(
+  client: Client,
+  opts: Partial<ApiDeps> & { collector?: Omit<TemporalCollectorOptions, 'client' | 'metrics' | 'logger'> } = {},
+): Promise<RunningApi> {
+  const { collector: collectorOpts, ...deps } = opts;
   const app = createApp({
     client,
     logger: testLogger,
-    registry: opts.registry ?? JobRegistry.create([]),
-    taskQueue: opts.taskQueue ?? 'api-test',
+    registry: deps.registry ?? JobRegistry.create([]),
+    taskQueue: deps.taskQueue ?? 'api-test',
     webUiUrl: TEST_WEB_UI,
     // Generous: a CI machine running server, workers and tests on two cores can be slow.
     temporalTimeoutMs: 15_000,
-    ...opts,
+    ...deps,
   });
-  return startApi(app, '127.0.0.1', 0);
+  const api = await startApi(app, '127.0.0.1', 0);
+  if (deps.metrics === undefined) return api;
+  const collector = startJobMetricsCollector({
+    client,
+    registry: deps.metrics.registry,
+    logger: deps.logger ?? testLogger,
+    ...collectorOpts,
+    budget: { intervalMs: 250, ...collectorOpts?.budget },
+  });
+  return {
+    ...api,
+    async stop(graceMs?: number) {
+      await api.stop(graceMs);
+      await collector.stop();
+    },
+  };
 }
 
 /** A JSON request to the API, returning status, headers and parsed body. */

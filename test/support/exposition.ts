@@ -12,7 +12,7 @@ export function samples(text: string, name: string): Sample[] {
     if (m === null || m[1] !== name) continue;
     const labels: Record<string, string> = {};
     for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    out.push({ labels, value: Number(m[3]) });
+    out.push({ labels, value: parseValue(m[3]!) });
   }
   return out;
 }
@@ -20,4 +20,11 @@ export function samples(text: string, name: string): Sample[] {
 /** The value of the first sample of `name` whose labels include `labels`; undefined if none. */
 export function sampleValue(text: string, name: string, labels: Readonly<Record<string, string>>): number | undefined {
   return samples(text, name).find((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+}
+
+/** A sample value as the exposition format writes it (`+Inf`, `-Inf` and `NaN` included). */
+function parseValue(text: string): number {
+  if (text === '+Inf') return Infinity;
+  if (text === '-Inf') return -Infinity;
+  return Number(text);
 }

@@ -22,6 +22,14 @@ describe('configuration from the environment', () => {
     assert.deepEqual(c.embedded, { dataDir: '.sundial', temporalPort: 7233, uiPort: 8233 });
     assert.equal(c.logLevel, 'info');
     assert.equal(c.shutdownGraceMs, 10_000);
+    assert.equal(c.metrics.collectorIntervalMs, 15_000);
+  });
+
+  it('reads the metrics collector interval as a duration between 1s and 1h', () => {
+    assert.equal(loadConfig({ SUNDIAL_METRICS_INTERVAL: '30s' }).metrics.collectorIntervalMs, 30_000);
+    for (const bad of ['15', '500ms', '2h', 'soon']) {
+      assert.equal(problem({ SUNDIAL_METRICS_INTERVAL: bad }).variable, 'SUNDIAL_METRICS_INTERVAL', bad);
+    }
   });
 
   it('names the variable of a wrong value', () => {

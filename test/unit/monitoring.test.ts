@@ -29,11 +29,12 @@ const SUNDIAL_METRICS: Record<string, { readonly type: 'counter' | 'gauge' | 'hi
   sundial_job_expected_interval_seconds: { type: 'gauge', labels: ['job'] },
   sundial_schedule_paused: { type: 'gauge', labels: ['job'] },
   sundial_collector_up: { type: 'gauge', labels: [] },
+  sundial_collector_age_seconds: { type: 'gauge', labels: ['part'] },
   http_request_duration_seconds: { type: 'histogram', labels: ['method', 'route', 'status'] },
 };
 
 /** Per process, not read from Temporal: every other sundial_* metric is the same on every API replica. */
-const PER_PROCESS = new Set(['sundial_collector_up', 'http_request_duration_seconds']);
+const PER_PROCESS = new Set(['sundial_collector_up', 'sundial_collector_age_seconds', 'http_request_duration_seconds']);
 
 /**
  * The Temporal SDK metrics the dashboard reads (the core's Prometheus exporter on the workers'
