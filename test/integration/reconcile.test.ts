@@ -5,7 +5,8 @@ import { defineJob, type DefinedJob } from '../../src/jobs/define';
 import { JobRegistry } from '../../src/jobs/registry';
 import { readMemo, toSchedule } from '../../src/schedules/mapping';
 import { reconcileSchedules } from '../../src/schedules/reconcile';
-import { testClient, testLogger, unique } from '../support/temporal';
+import { mapBounded } from '../../src/util/concurrency';
+import { countingClient, testClient, testLogger, unique, waitFor } from '../support/temporal';
 
 const job = (id: string, cron: string, description = ''): DefinedJob =>
   defineJob({ id, description, schedule: { cron, timezone: 'Europe/Berlin' }, paused: true, run: () => null });
@@ -107,5 +108,40 @@ describe('reconciling code-defined jobs to schedules', () => {
     assert.deepEqual(report.created, [id]);
     const d = await client.schedule.getHandle(id).describe();
     assert.ok((d.spec.calendars?.length ?? 0) + (d.spec.intervals?.length ?? 0) >= forms.length);
+  });
+
+  it('of 1,000 code jobs, only the changed ones are described and updated', async () => {
+    const count = 1000;
+    const queue = unique('reconcile-many');
+    const many = Array.from({ length: count }, (_, i) => unique(`many-${i}`));
+    const wanted = new Set(many);
+    const jobsWith = (changed: ReadonlySet<number>) => many.map((id, i) => job(id, changed.has(i) ? '0 4 * * *' : '0 3 * * *', changed.has(i) ? 'changed' : ''));
+    const counted = await countingClient();
+    try {
+      const first = await reconcileSchedules({ client: counted.client, registry: JobRegistry.create(jobsWith(new Set())), taskQueue: queue, logger: testLogger, pruneOrphans: false });
+      assert.equal(first.created.length, count);
+      // Start-ups compare with what the listing says, which catches up with writes a moment later.
+      await waitFor('all 1,000 listed', 60_000, async () => {
+        let listed = 0;
+        for await (const s of client.schedule.list({ pageSize: 1000, query: 'SundialOrigin = "code"' })) if (wanted.has(s.scheduleId)) listed++;
+        return listed === count ? true : undefined;
+      }, 500);
+      const changed = new Set([3, 141, 592, 653, 999]);
+      counted.calls.clear();
+      const second = await reconcileSchedules({ client: counted.client, registry: JobRegistry.create(jobsWith(changed)), taskQueue: queue, logger: testLogger, pruneOrphans: false });
+      assert.deepEqual(second.updated.sort(), [...changed].map((i) => many[i]!).sort());
+      assert.equal(second.unchanged.length, count - changed.size);
+      assert.deepEqual(second.created, []);
+      const calls = Object.fromEntries(counted.calls);
+      assert.equal(calls.DescribeSchedule, changed.size, `describes: ${JSON.stringify(calls)}`);
+      assert.equal(calls.UpdateSchedule, changed.size, `updates: ${JSON.stringify(calls)}`);
+      assert.equal(calls.CreateSchedule ?? 0, 0);
+      const d = await client.schedule.getHandle(many[592]!).describe();
+      assert.equal(readMemo(d.action)?.spec.description, 'changed');
+      assert.ok(second.durationMs >= 0);
+    } finally {
+      await mapBounded(many, 8, (id) => client.schedule.getHandle(id).delete().catch(() => undefined));
+      await counted.client.connection.close();
+    }
   });
 });
