@@ -2,6 +2,8 @@ import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client, type Schedu
 import type { JobRegistry } from '../jobs/registry';
 import type { Logger } from '../observability/logger';
 import { updateScheduleIfUnchanged } from './compare-and-set';
+import { InvalidJobSpecError, JobNotFoundError, StaleVersionError } from './errors';
+import { JobStore } from './job-store';
 import { listSchedulePage, type ListedSchedule } from './listing';
 import { mapBounded } from '../util/concurrency';
 import { newWriteStamp, readMemo, revisionHash, toSchedule, toScheduleUpdate, type DesiredSchedule } from './mapping';
@@ -15,6 +17,11 @@ export interface ReconcileReport {
   readonly deleted: string[];
   /** Code jobs whose id is taken by a job created over the API: left alone, never overwritten. */
   readonly conflicts: string[];
+  /**
+   * API jobs on this task queue written by a Sundial before mapping 2, written again with the
+   * same spec and state so that they carry the schedule search attributes the job list uses.
+   */
+  readonly migrated: string[];
   /** How long the whole reconciliation took, in ms. */
   readonly durationMs: number;
 }
@@ -92,7 +99,15 @@ export async function reconcileSchedules(opts: {
 }): Promise<ReconcileReport> {
   const { client, registry, taskQueue, logger } = opts;
   const started = Date.now();
-  const report = { created: [] as string[], updated: [] as string[], unchanged: [] as string[], orphans: [] as string[], deleted: [] as string[], conflicts: [] as string[] };
+  const report = {
+    created: [] as string[],
+    updated: [] as string[],
+    unchanged: [] as string[],
+    orphans: [] as string[],
+    deleted: [] as string[],
+    conflicts: [] as string[],
+    migrated: [] as string[],
+  };
   const listed = await listAll(client);
   const results = await mapBounded(registry.jobs, CONCURRENCY, (job) =>
     reconcileOne(client, toSchedule(job, taskQueue, 'code', newWriteStamp()), listed.get(job.spec.id), logger),
@@ -115,7 +130,34 @@ export async function reconcileSchedules(opts: {
       logger.warn({ job: s.scheduleId }, 'schedule created from code has no job definition any more (set SUNDIAL_PRUNE_ORPHANS=true to delete it)');
     }
   }
+  report.migrated.push(...(await migrateApiJobs(client, registry, taskQueue, [...listed.values()], logger)));
   return { ...report, durationMs: Date.now() - started };
+}
+
+/**
+ * Writes API jobs made by a Sundial before mapping 2 again, unchanged, as a PATCH with an empty
+ * patch would: until then they lack `SundialOrigin`/`SundialRevision`, so an origin filter
+ * misses them and every listing describes them. Once per job; a job changed meanwhile (it got
+ * the attributes from that write) or whose old spec no longer validates is left as it is.
+ */
+async function migrateApiJobs(client: Client, registry: JobRegistry, taskQueue: string, listed: ListedSchedule[], logger: Logger): Promise<string[]> {
+  const old = listed.filter((s) => s.revision === undefined && s.createdMemo?.origin === 'api' && s.createdMemo.taskQueue === taskQueue);
+  if (old.length === 0) return [];
+  const store = new JobStore({ client, registry, taskQueue, webUiUrl: '' });
+  const done = await mapBounded(old, CONCURRENCY, async (s) => {
+    try {
+      await store.patch(s.scheduleId, {}, {});
+      return s.scheduleId;
+    } catch (err) {
+      if (err instanceof JobNotFoundError || err instanceof StaleVersionError) return undefined;
+      if (!(err instanceof InvalidJobSpecError)) throw err;
+      logger.warn({ job: s.scheduleId, problems: err.problems }, 'an API job written by an older Sundial no longer validates; left as it is (the job list describes it)');
+      return undefined;
+    }
+  });
+  const migrated = done.filter((id): id is string => id !== undefined);
+  if (migrated.length > 0) logger.info({ jobs: migrated.length }, 'API jobs written again to carry the job list\'s search attributes');
+  return migrated;
 }
 
 /** Ids named in the log line per kind; the counts are always complete. */
@@ -126,7 +168,7 @@ const LOGGED_IDS = 50;
  * needs a look (at most {@link LOGGED_IDS} of each kind: a first start can create thousands).
  */
 export function reconcileSummary(report: ReconcileReport): Record<string, unknown> {
-  const kinds = ['created', 'updated', 'unchanged', 'conflicts', 'orphans', 'deleted'] as const;
+  const kinds = ['created', 'updated', 'unchanged', 'conflicts', 'orphans', 'deleted', 'migrated'] as const;
   return {
     duration_ms: report.durationMs,
     counts: Object.fromEntries(kinds.map((k) => [k, report[k].length])),

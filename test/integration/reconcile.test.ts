@@ -3,7 +3,10 @@ import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { defineJob, type DefinedJob } from '../../src/jobs/define';
 import { JobRegistry } from '../../src/jobs/registry';
+import { planRun } from '../../src/jobs/plan';
+import { parseJobSpec } from '../../src/jobs/spec';
 import { readMemo, toSchedule } from '../../src/schedules/mapping';
+import { SundialOrigin, SundialRevision } from '../../src/temporal/search-attributes';
 import { reconcileSchedules } from '../../src/schedules/reconcile';
 import { mapBounded } from '../../src/util/concurrency';
 import { countingClient, testClient, testLogger, unique, waitFor } from '../support/temporal';
@@ -100,6 +103,32 @@ describe('reconciling code-defined jobs to schedules', () => {
     assert.equal(readMemo(afterwards.action)?.origin, 'api');
   });
 
+  it('gives an API job written by an older Sundial the search attributes the job list needs, keeping its spec and pause', async () => {
+    const id = unique('older-api');
+    ids.push(id);
+    const written = { id, description: 'from mapping 1', schedule: { cron: '0 5 * * *' }, task: { type: 'http', url: 'http://127.0.0.1:9/' } };
+    const parsed = parseJobSpec(written);
+    assert.ok(parsed.ok);
+    const desired = toSchedule({ written, spec: parsed.spec, run: planRun(parsed.spec, () => undefined) }, taskQueue, 'api');
+    // What Sundial wrote before mapping 2: no schedule search attributes, no writtenAt.
+    const { typedSearchAttributes: _none, ...older } = desired.options;
+    await client.schedule.create(older);
+    await client.schedule.getHandle(id).pause('paused by an operator');
+    const jobs = [job(ids[0]!, '30 4 * * *', 'changed'), job(ids[2]!, '0 0 * * 0')];
+    let report = await reconcile(jobs);
+    for (let i = 0; i < 50 && !report.migrated.includes(id); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      report = await reconcile(jobs);
+    }
+    assert.deepEqual(report.migrated, [id]);
+    const d = await client.schedule.getHandle(id).describe();
+    assert.equal(d.typedSearchAttributes.get(SundialOrigin), 'api');
+    assert.match(String(d.typedSearchAttributes.get(SundialRevision)), /^[0-9a-f]{32}\.[0-9a-f]{8}$/);
+    assert.deepEqual(readMemo(d.action)?.spec, written);
+    assert.equal(d.state.paused, true);
+    assert.equal(d.state.note, 'paused by an operator');
+  });
+
   it('the server accepts every cron form Sundial documents', async () => {
     const id = unique('forms');
     ids.push(id);
@@ -120,12 +149,14 @@ describe('reconciling code-defined jobs to schedules', () => {
     try {
       const first = await reconcileSchedules({ client: counted.client, registry: JobRegistry.create(jobsWith(new Set())), taskQueue: queue, logger: testLogger, pruneOrphans: false });
       assert.equal(first.created.length, count);
-      // Start-ups compare with what the listing says, which catches up with writes a moment later.
-      await waitFor('all 1,000 listed', 60_000, async () => {
+      // Start-ups compare with what the listing says, which catches up with writes a moment
+      // later. Fire times are listed once a schedule's own workflow has run: then it answers
+      // describes too (on a loaded machine, 1,000 new schedules take a while to start).
+      await waitFor('all 1,000 listed and started', 180_000, async () => {
         let listed = 0;
-        for await (const s of client.schedule.list({ pageSize: 1000, query: 'SundialOrigin = "code"' })) if (wanted.has(s.scheduleId)) listed++;
+        for await (const s of client.schedule.list({ pageSize: 1000, query: 'SundialOrigin = "code"' })) if (wanted.has(s.scheduleId) && s.info.nextActionTimes.length > 0) listed++;
         return listed === count ? true : undefined;
-      }, 500);
+      }, 1000);
       const changed = new Set([3, 141, 592, 653, 999]);
       counted.calls.clear();
       const second = await reconcileSchedules({ client: counted.client, registry: JobRegistry.create(jobsWith(changed)), taskQueue: queue, logger: testLogger, pruneOrphans: false });
