@@ -64,7 +64,6 @@ function isFailedPrecondition(err: unknown): boolean {
   return (err as { code?: unknown }).code === FAILED_PRECONDITION;
 }
 
-
 /** Sundial's jobs as Temporal schedules: create, read, change, pause, trigger, backfill, delete. */
 export class JobStore {
   /** The written part of jobs by revision, for listings (see {@link list}). */
@@ -157,10 +156,13 @@ export class JobStore {
   private writtenFromListing(s: ListedSchedule): WrittenPart | undefined {
     const memo = s.createdMemo;
     if (s.revision === undefined || memo === undefined) return undefined;
-    if (s.revision === memo.revision && memo.writtenAt !== undefined) {
-      return { spec: memo.spec, origin: memo.origin, createdAt: memo.writtenAt, updatedAt: memo.writtenAt, warnings: warningsFor(memo.spec) };
-    }
-    return this.written.get(s.scheduleId, s.revision);
+    const known = this.written.get(s.scheduleId, s.revision);
+    if (known !== undefined) return known;
+    if (s.revision !== memo.revision || memo.writtenAt === undefined) return undefined;
+    // Kept too: the DST warnings parse the spec, which costs more than the rest of the item.
+    const written = { spec: memo.spec, origin: memo.origin, createdAt: memo.writtenAt, updatedAt: memo.writtenAt, warnings: warningsFor(memo.spec) };
+    this.written.set(s.scheduleId, s.revision, written);
+    return written;
   }
 
   async get(id: string): Promise<JobView> {
@@ -186,7 +188,8 @@ export class JobStore {
       throw err;
     }
     const at = stamp.at.toISOString();
-    const written: WrittenPart = { spec: desired.memo.spec, origin: 'api', createdAt: at, updatedAt: at, warnings: warningsFor(desired.memo.spec) };
+    const written: WrittenPart = { spec: desired.memo.spec, origin: 'api', createdAt: at, updatedAt: at, warnings: dstWarnings(spec) };
+    this.written.set(spec.id, desired.memo.revision, written);
     const state = desired.options.state;
     return {
       ...this.assemble(spec.id, written, { paused: state?.paused === true, note: state?.note ?? null, nextActionTimes: [], recentActions: [] }),
