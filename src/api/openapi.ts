@@ -12,7 +12,7 @@ import {
   runSchema,
   triggerResultSchema,
 } from './schemas';
-import { backfillBody, cancelBody, IDEMPOTENCY_KEY_PATTERN, noteBody, pageQuery, patchQuery, runQuery, runsQuery, terminateBody, triggerBody } from './validation';
+import { backfillBody, cancelBody, IDEMPOTENCY_KEY_PATTERN, jobListQuery, noteBody, patchQuery, runQuery, runsQuery, terminateBody, triggerBody } from './validation';
 
 type Method = 'get' | 'post' | 'patch' | 'delete';
 
@@ -37,7 +37,14 @@ export const OPERATIONS: readonly Operation[] = [
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics of this process (open, like the health endpoints).', write: false, ok: { status: 200 } },
   { method: 'get', path: '/openapi.json', summary: 'This document.', write: false, ok: { status: 200 } },
   { method: 'get', path: '/api/v1/job-types', summary: 'Job types defined in code, and the built-in http type.', write: false, ok: { status: 200, schema: jobTypeListSchema } },
-  { method: 'get', path: '/api/v1/jobs', summary: 'List jobs.', write: false, query: pageQuery, ok: { status: 200, schema: jobPageSchema } },
+  {
+    method: 'get',
+    path: '/api/v1/jobs',
+    summary: 'List jobs (filters combine with AND); read from schedule listings, so a change may show a moment late: GET /jobs/{id} is exact.',
+    write: false,
+    query: jobListQuery,
+    ok: { status: 200, schema: jobPageSchema },
+  },
   { method: 'post', path: '/api/v1/jobs', summary: 'Create a job.', write: true, body: jobSpecSchema, bodyRequired: true, ok: { status: 201, schema: jobSchema, headers: ['Location', 'ETag'] } },
   { method: 'get', path: '/api/v1/jobs/:id', summary: 'Get a job.', write: false, ok: { status: 200, schema: jobSchema, headers: ['ETag'] } },
   {

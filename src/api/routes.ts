@@ -3,15 +3,15 @@ import { z, type ZodType } from 'zod';
 import type { JobRegistry } from '../jobs/registry';
 import { httpRequestSchema } from '../jobs/spec';
 import type { BreakerStore } from '../breaker/store';
-import type { JobStore, JobView } from '../schedules/job-store';
+import type { JobListItem, JobStore, JobView } from '../schedules/job-store';
 import type { RunStore } from '../runs/run-store';
 import {
   backfillBody,
   breakerKeyParam,
   cancelBody,
   jobIdParam,
+  jobListQuery,
   noteBody,
-  pageQuery,
   parse,
   patchQuery,
   runQuery,
@@ -24,8 +24,8 @@ import {
 import { RequestValidationError } from './errors';
 
 /** The API's Job: the spec as written, plus what Temporal knows about its schedule. */
-export function jobBody(view: JobView) {
-  const { version: _version, spec, ...rest } = view;
+export function jobBody(view: JobView | JobListItem) {
+  const { version: _version, spec, ...rest } = view as JobListItem & { version?: string };
   return { ...spec, ...rest };
 }
 
@@ -82,8 +82,12 @@ export function apiRoutes(jobs: JobStore, runs: RunStore, registry: JobRegistry,
   });
 
   r.get('/jobs', async (req, res) => {
-    const q = parse(pageQuery, req.query, 'query');
-    const page = await jobs.list(q.pageSize, q.pageToken);
+    const q = parse(jobListQuery, req.query, 'query');
+    const page = await jobs.list({
+      pageSize: q.pageSize,
+      pageToken: q.pageToken,
+      filter: { origin: q.origin, paused: q.paused === undefined ? undefined : q.paused === 'true', idPrefix: q.idPrefix },
+    });
     res.json({ items: page.items.map(jobBody), nextPageToken: page.nextPageToken });
   });
 

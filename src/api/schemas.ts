@@ -35,10 +35,10 @@ export const jobSchema = jobSpecSchema
   .safeExtend({
     origin: z.enum(['code', 'api']),
     state: z.object({ paused: z.boolean(), note: z.string().nullable() }),
-    nextRunTimes: z.array(z.iso.datetime()),
+    nextRunTimes: z.array(z.iso.datetime()).describe('The next 5 fire times; empty in the answer to a create (Temporal computes them a moment later).'),
     recentRuns: z.array(z.object({ workflowId: z.string(), runId: z.string(), scheduledAt: z.iso.datetime(), startedAt: z.iso.datetime() })),
     createdAt: z.iso.datetime(),
-    updatedAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime().describe('When the spec was last written (create, PATCH, deploy); pausing does not change it.'),
     webUrl: z.url(),
     warnings: z.array(z.string()),
     breakerState: breakerSchema.nullable().optional(),

@@ -26,6 +26,21 @@ export const pageQuery = z
   })
   .strict();
 
+/** The job list's query: a page, and filters Temporal applies to the schedules it lists. */
+export const jobListQuery = z
+  .object({
+    pageSize: z.coerce.number().int().min(1).max(500).default(20),
+    pageToken: z.string().min(1).optional().describe('From the previous page, with the same filters.'),
+    origin: z.enum(['code', 'api']).optional().describe('Only jobs defined in code, or only jobs created over the API.'),
+    paused: z.enum(['true', 'false']).optional().describe('Only paused, or only running, jobs.'),
+    idPrefix: z
+      .string()
+      .regex(JOB_ID_PATTERN, 'must be 1-128 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit')
+      .optional()
+      .describe('Only jobs whose id starts with this text.'),
+  })
+  .strict();
+
 export const runsQuery = pageQuery.extend({ status: z.enum(Object.values(RunStatus) as [RunStatus, ...RunStatus[]]).optional() }).strict();
 export const runQuery = z.object({ runId: z.string().min(1).optional() }).strict();
 export const patchQuery = z.object({ force: z.enum(['true', 'false']).optional() }).strict();

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { createApp } from '../api/app';
 import { startApi } from '../api/server';
-import { reconcileSchedules } from '../schedules/reconcile';
+import { reconcileSchedules, reconcileSummary } from '../schedules/reconcile';
 import { ensureTemporalCli } from '../temporal/cli';
 import { connectClient } from '../temporal/connection';
 import { ensureSearchAttributes } from '../temporal/register-search-attributes';
@@ -85,7 +85,7 @@ async function main(running: Running, logger: Logger, config: Config): Promise<v
   };
 
   const report = await reconcileSchedules({ client, registry, taskQueue: config.temporal.taskQueue, logger, pruneOrphans: config.pruneOrphans });
-  logger.info(report, 'schedules reconciled');
+  logger.info(reconcileSummary(report), 'schedules reconciled');
 
   const sdkMetrics = sdkMetricsAddress(config, EMBEDDED_SDK_METRICS_ADDRESS);
   const worker = await runWorker(config, addresses, registry, logger, sdkMetrics);

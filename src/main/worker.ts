@@ -3,7 +3,7 @@
  * embedded default's address). Run as many as you like. It also reconciles the code-defined
  * schedules at start-up, which is safe from any number of processes at once.
  */
-import { reconcileSchedules } from '../schedules/reconcile';
+import { reconcileSchedules, reconcileSummary } from '../schedules/reconcile';
 import { connectClient } from '../temporal/connection';
 import { ensureSearchAttributes } from '../temporal/register-search-attributes';
 import { buildRegistry, configuredApiUrl } from './jobs';
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   const client = await connectClient(config.temporal, addresses);
   await ensureSearchAttributes(client, config.temporal.namespace, logger);
   const report = await reconcileSchedules({ client, registry, taskQueue: config.temporal.taskQueue, logger, pruneOrphans: config.pruneOrphans });
-  logger.info(report, 'schedules reconciled');
+  logger.info(reconcileSummary(report), 'schedules reconciled');
   await client.connection.close();
 
   const metrics = config.metrics.port === undefined ? undefined : await startMetricsServer(createMetrics().registry, config.metrics.port);

@@ -1,11 +1,56 @@
 import { randomUUID } from 'node:crypto';
-import type { Client, ScheduleUpdateOptions } from '@temporalio/client';
-import { compileUpdatedScheduleOptions, encodeScheduleAction, encodeSchedulePolicies, encodeScheduleSpec, encodeScheduleState } from '@temporalio/client/lib/schedule-helpers';
+import { ScheduleAlreadyRunning, type Client, type ScheduleOptions, type ScheduleUpdateOptions } from '@temporalio/client';
+import {
+  compileScheduleOptions,
+  compileUpdatedScheduleOptions,
+  encodeScheduleAction,
+  encodeSchedulePolicies,
+  encodeScheduleSpec,
+  encodeScheduleState,
+} from '@temporalio/client/lib/schedule-helpers';
+import { encodeUnifiedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
+import { encodeMapToPayloads } from '@temporalio/common/lib/internal-non-workflow';
+
+/** gRPC's ALREADY_EXISTS: what CreateSchedule answers for a schedule id in use. */
+const ALREADY_EXISTS = 6;
+
+/**
+ * Creates a schedule and returns its conflict token, which the SDK's `schedule.create` drops:
+ * with it, the caller can answer with an ETag without describing the schedule it just made.
+ * Sundial's schedules use neither `triggerImmediately` nor `backfill` at creation, so the
+ * request has no initial patch.
+ * @throws ScheduleAlreadyRunning when the id is taken.
+ */
+export async function createSchedule(client: Client, options: ScheduleOptions): Promise<Uint8Array> {
+  const compiled = compileScheduleOptions(options);
+  const namespace = client.options.namespace;
+  try {
+    const res = await client.workflowService.createSchedule({
+      namespace,
+      identity: client.options.identity,
+      requestId: randomUUID(),
+      scheduleId: compiled.scheduleId,
+      schedule: {
+        spec: encodeScheduleSpec(compiled.spec),
+        action: await encodeScheduleAction(client.options.loadedDataConverter, namespace, compiled.action, {}),
+        policies: encodeSchedulePolicies(compiled.policies),
+        state: encodeScheduleState(compiled.state),
+      },
+      ...(compiled.memo === undefined ? {} : { memo: { fields: await encodeMapToPayloads(client.options.loadedDataConverter, compiled.memo) } }),
+      ...(compiled.typedSearchAttributes === undefined ? {} : { searchAttributes: { indexedFields: encodeUnifiedSearchAttributes(undefined, compiled.typedSearchAttributes) } }),
+    });
+    return res.conflictToken ?? new Uint8Array();
+  } catch (err) {
+    if ((err as { code?: unknown }).code === ALREADY_EXISTS) throw new ScheduleAlreadyRunning('Schedule already exists and is running', compiled.scheduleId);
+    throw err;
+  }
+}
 
 /**
  * Updates a schedule only if it is still at `conflictToken`: a real compare-and-set. The SDK's
  * `handle.update` does not send the token, so this builds the UpdateSchedule request with the
- * SDK's own encoders and calls the workflow service directly.
+ * SDK's own encoders and calls the workflow service directly. The schedule's search attributes
+ * are replaced by the update's, when it has any.
  * @throws the gRPC error (FAILED_PRECONDITION) when the token is stale.
  */
 export async function updateScheduleIfUnchanged(client: Client, scheduleId: string, options: ScheduleUpdateOptions, conflictToken: Uint8Array): Promise<void> {
@@ -21,6 +66,7 @@ export async function updateScheduleIfUnchanged(client: Client, scheduleId: stri
       policies: encodeSchedulePolicies(compiled.policies),
       state: encodeScheduleState(compiled.state),
     },
+    ...(compiled.typedSearchAttributes === undefined ? {} : { searchAttributes: { indexedFields: encodeUnifiedSearchAttributes(undefined, compiled.typedSearchAttributes) } }),
     identity: client.options.identity,
     requestId: randomUUID(),
   });

@@ -1,13 +1,14 @@
-import { randomUUID } from 'node:crypto';
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type Client, type ScheduleDescription } from '@temporalio/client';
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type Client, type ScheduleDescription, type ScheduleExecutionResult } from '@temporalio/client';
 import { checkTask, type JobRegistry } from '../jobs/registry';
 import { planRun } from '../jobs/plan';
 import { parseJobSpec, type JobSpec, type JobSpecInput, type OverlapPolicy } from '../jobs/spec';
 import { applyMergePatch } from '../util/merge-patch';
-import { updateScheduleIfUnchanged } from './compare-and-set';
+import { createSchedule, updateScheduleIfUnchanged } from './compare-and-set';
+import { listSchedulePage, openPageToken, RevisionCache, scheduleListQuery, sealPageToken, type JobListFilter, type ListedSchedule } from './listing';
+import { mapWithConcurrency } from '../util/concurrency';
 import { CodeJobConflictError, InvalidJobSpecError, InvalidRequestError, JobExistsError, JobNotFoundError, StaleVersionError } from './errors';
 import { dstWarnings } from './dst';
-import { OVERLAP_TO_TEMPORAL, readMemo, toSchedule, toScheduleUpdate, type JobOrigin } from './mapping';
+import { newWriteStamp, OVERLAP_TO_TEMPORAL, readMemo, toSchedule, toScheduleUpdate, type JobOrigin, type WriteStamp } from './mapping';
 import { SundialJobId } from '../temporal/search-attributes';
 
 /** A job as the API shows it. */
@@ -26,6 +27,12 @@ export interface JobView {
   readonly version: string;
 }
 
+/** A job as the job list shows it: a listing has no conflict token, so no version. */
+export type JobListItem = Omit<JobView, 'version'>;
+
+
+/** How many schedules are described at once (list entries this process cannot answer). */
+const DESCRIBE_CONCURRENCY = 8;
 
 /** The longest backfill range accepted, in ms: a bound on how many runs one request can start. */
 export const MAX_BACKFILL_MS = 31 * 24 * 3600_000;
@@ -47,6 +54,9 @@ function isFailedPrecondition(err: unknown): boolean {
 
 /** Sundial's jobs as Temporal schedules: create, read, change, pause, trigger, backfill, delete. */
 export class JobStore {
+  /** The written part of jobs by revision, for listings (see {@link list}). */
+  private readonly written = new RevisionCache<WrittenPart>();
+
   constructor(private readonly deps: JobStoreDeps) {}
 
   private handle(id: string) {
@@ -76,8 +86,8 @@ export class JobStore {
     return parsed.spec;
   }
 
-  private plan(written: JobSpecInput, spec: JobSpec, origin: JobOrigin, revision?: string) {
-    return toSchedule({ written, spec, run: planRun(spec, (n) => this.deps.registry.codeFor(n)) }, this.deps.taskQueue, origin, revision);
+  private plan(written: JobSpecInput, spec: JobSpec, origin: JobOrigin, stamp: WriteStamp) {
+    return toSchedule({ written, spec, run: planRun(spec, (n) => this.deps.registry.codeFor(n)) }, this.deps.taskQueue, origin, stamp);
   }
 
   webUrlForJob(id: string): string {
@@ -85,44 +95,94 @@ export class JobStore {
     return `${this.deps.webUiUrl}/namespaces/${ns}/schedules/${encodeURIComponent(id)}`;
   }
 
+  /** The exact view of a described schedule. */
   toView(desc: ScheduleDescription): JobView {
-    const memo = readMemo(desc.action) ?? readMemo(desc);
     const token = desc.raw.conflictToken;
     return {
-      id: desc.scheduleId,
-      spec: memo?.spec ?? ({ id: desc.scheduleId } as JobSpecInput),
-      origin: memo?.origin ?? 'api',
-      state: { paused: desc.state.paused, note: desc.state.note ?? null },
-      nextRunTimes: desc.info.nextActionTimes.slice(0, 5).map((d) => d.toISOString()),
-      recentRuns: desc.info.recentActions.slice(-5).reverse().map((a) => ({
+      ...this.assemble(desc.scheduleId, writtenPart(desc), {
+        paused: desc.state.paused,
+        // Temporal gives "" for no note after an update, and the listing nothing: both are null.
+        note: desc.state.note ? desc.state.note : null,
+        nextActionTimes: desc.info.nextActionTimes,
+        recentActions: desc.info.recentActions,
+      }),
+      version: token === undefined || token === null ? '' : Buffer.from(token).toString('base64url'),
+    };
+  }
+
+  private assemble(id: string, written: WrittenPart, live: LivePart): JobListItem {
+    return {
+      id,
+      spec: written.spec,
+      origin: written.origin,
+      state: { paused: live.paused, note: live.note },
+      nextRunTimes: live.nextActionTimes.slice(0, 5).map((d) => d.toISOString()),
+      recentRuns: live.recentActions.slice(-5).reverse().map((a) => ({
         workflowId: a.action.workflow.workflowId,
         runId: a.action.workflow.firstExecutionRunId,
         scheduledAt: a.scheduledAt.toISOString(),
         startedAt: a.takenAt.toISOString(),
       })),
-      createdAt: desc.info.createdAt.toISOString(),
-      updatedAt: (desc.info.lastUpdatedAt ?? desc.info.createdAt).toISOString(),
-      webUrl: this.webUrlForJob(desc.scheduleId),
-      warnings: warningsFor(memo?.spec),
-      version: token === undefined || token === null ? '' : Buffer.from(token).toString('base64url'),
+      createdAt: written.createdAt,
+      updatedAt: written.updatedAt,
+      webUrl: this.webUrlForJob(id),
+      warnings: written.warnings,
     };
+  }
+
+  /** Keeps what a described schedule's current revision says, for listings that name it. */
+  private remember(desc: ScheduleDescription): void {
+    const revision = readMemo(desc.action)?.revision;
+    if (revision !== undefined) this.written.set(desc.scheduleId, revision, writtenPart(desc));
+  }
+
+  /**
+   * The written part of a listed job without asking Temporal, when the listing says which
+   * revision is current: the schedule's own memo when that is it (never updated), else what
+   * this process learned about that revision. Undefined: describe it.
+   */
+  private writtenFromListing(s: ListedSchedule): WrittenPart | undefined {
+    const memo = s.createdMemo;
+    if (s.revision === undefined || memo === undefined) return undefined;
+    const known = this.written.get(s.scheduleId, s.revision);
+    if (known !== undefined) return known;
+    if (s.revision !== memo.revision || memo.writtenAt === undefined) return undefined;
+    // Kept too: the DST warnings parse the spec, which costs more than the rest of the item.
+    const written = { spec: memo.spec, origin: memo.origin, createdAt: memo.writtenAt, updatedAt: memo.writtenAt, warnings: warningsFor(memo.spec) };
+    this.written.set(s.scheduleId, s.revision, written);
+    return written;
   }
 
   async get(id: string): Promise<JobView> {
     return this.toView(await this.describe(id));
   }
 
-  /** @throws InvalidJobSpecError, JobExistsError */
+  /**
+   * Creates an API job and answers from what was written, without reading the schedule back:
+   * `nextRunTimes` is empty in this answer (Temporal computes them once the schedule runs;
+   * GET and the list show them), `recentRuns` is empty, and the version is the conflict token
+   * CreateSchedule returned.
+   * @throws InvalidJobSpecError, JobExistsError
+   */
   async create(input: unknown): Promise<JobView> {
     const spec = this.validate(input);
-    const desired = this.plan(input as JobSpecInput, spec, 'api');
+    const stamp = newWriteStamp();
+    const desired = this.plan(input as JobSpecInput, spec, 'api', stamp);
+    let token: Uint8Array;
     try {
-      await this.deps.client.schedule.create(desired.options);
+      token = await createSchedule(this.deps.client, desired.options);
     } catch (err) {
       if (err instanceof ScheduleAlreadyRunning) throw new JobExistsError(spec.id);
       throw err;
     }
-    return this.get(spec.id);
+    const at = stamp.at.toISOString();
+    const written: WrittenPart = { spec: desired.memo.spec, origin: 'api', createdAt: at, updatedAt: at, warnings: dstWarnings(spec) };
+    this.written.set(spec.id, desired.memo.revision, written);
+    const state = desired.options.state;
+    return {
+      ...this.assemble(spec.id, written, { paused: state?.paused === true, note: state?.note ?? null, nextActionTimes: [], recentActions: [] }),
+      version: Buffer.from(token).toString('base64url'),
+    };
   }
 
   /**
@@ -138,8 +198,8 @@ export class JobStore {
     const written = applyMergePatch(current.spec, patch) as JobSpecInput;
     if (written.id !== id) throw new InvalidJobSpecError([{ path: 'id', message: 'cannot be changed' }]);
     const spec = this.validate(written);
-    const revision = randomUUID();
-    const desired = this.plan(written, spec, current.origin, revision);
+    const desired = this.plan(written, spec, current.origin, newWriteStamp());
+    const revision = desired.memo.revision;
     const update = toScheduleUpdate(desired, { paused: desc.state.paused, note: desc.state.note });
     try {
       await updateScheduleIfUnchanged(this.deps.client, id, update, desc.raw.conflictToken ?? new Uint8Array());
@@ -151,10 +211,12 @@ export class JobStore {
     // reading our revision back is how we learn that we lost the race.
     const after = await this.describe(id);
     if (readMemo(after.action)?.revision !== revision) throw new StaleVersionError(id);
+    this.remember(after);
     return this.toView(after);
   }
 
   async delete(id: string): Promise<void> {
+    this.written.delete(id);
     try {
       await this.handle(id).delete();
     } catch (err) {
@@ -238,34 +300,74 @@ export class JobStore {
     await this.handle(id).backfill({ start, end, overlap: OVERLAP_TO_TEMPORAL[overlap] });
   }
 
-  /** One page of jobs, in the server's order. */
-  async list(pageSize: number, pageToken: string | undefined): Promise<{ items: JobView[]; nextPageToken: string | null }> {
-    const res = await this.deps.client.workflowService.listSchedules({
-      namespace: this.deps.client.options.namespace,
-      maximumPageSize: pageSize,
-      ...(pageToken === undefined ? {} : { nextPageToken: Buffer.from(pageToken, 'base64url') }),
+  /**
+   * One page of jobs, in the server's order, from one ListSchedules call: a job's spec comes
+   * from its schedule's memo when the schedule's `SundialRevision` says it was never updated,
+   * else from what this process knows of that revision (its own writes, or one describe).
+   * Schedules written by Sundial before mapping 2 (no revision attribute) are described.
+   * Schedules not made by Sundial are left out, so a page may hold fewer than `pageSize` items.
+   * Visibility is eventually consistent: a job written a moment ago may be listed as it was.
+   */
+  async list(opts: { pageSize: number; pageToken?: string | undefined; filter?: JobListFilter }): Promise<{ items: JobListItem[]; nextPageToken: string | null }> {
+    const query = scheduleListQuery(opts.filter ?? {});
+    const pageToken = opts.pageToken === undefined ? undefined : openPageToken(opts.pageToken, query);
+    if (opts.pageToken !== undefined && pageToken === undefined) {
+      throw new InvalidRequestError([{ path: 'query.pageToken', message: 'is not a page token of this list with these filters' }]);
+    }
+    const page = await listSchedulePage(this.deps.client, { pageSize: opts.pageSize, pageToken, query });
+    const items = await mapWithConcurrency(page.schedules, DESCRIBE_CONCURRENCY, async (s): Promise<JobListItem | undefined> => {
+      if (s.createdMemo === undefined) return undefined; // not made by Sundial
+      const written = this.writtenFromListing(s);
+      if (written !== undefined) return this.assemble(s.scheduleId, written, s);
+      let desc: ScheduleDescription;
+      try {
+        desc = await this.describe(s.scheduleId);
+      } catch (err) {
+        if (err instanceof JobNotFoundError) return undefined; // deleted since it was listed
+        throw err;
+      }
+      this.remember(desc);
+      const { version: _version, ...item } = this.toView(desc);
+      return item;
     });
-    // Described in parallel: a page is at most 100 schedules.
-    const views = await Promise.all(
-      (res.schedules ?? []).map(async (entry) => {
-        if (!entry.scheduleId) return undefined;
-        try {
-          return await this.get(entry.scheduleId);
-        } catch (err) {
-          if (err instanceof JobNotFoundError) return undefined; // deleted between list and describe
-          throw err;
-        }
-      }),
-    );
-    const items = views.filter((v): v is JobView => v !== undefined && readMemoPresent(v));
-    const token = res.nextPageToken;
-    return { items, nextPageToken: token && token.length > 0 ? Buffer.from(token).toString('base64url') : null };
+    const token = page.nextPageToken;
+    return { items: items.filter((v): v is JobListItem => v !== undefined), nextPageToken: token === undefined ? null : sealPageToken(token, query) };
   }
 }
 
-/** Schedules not made by Sundial (no memo) are not jobs. */
-function readMemoPresent(view: JobView): boolean {
-  return typeof view.spec.schedule === 'object';
+/** What only a write of the spec changes: one value per revision. */
+interface WrittenPart {
+  readonly spec: JobSpecInput;
+  readonly origin: JobOrigin;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly warnings: string[];
+}
+
+/** What the schedule's own life changes: state, fire times, runs. */
+interface LivePart {
+  readonly paused: boolean;
+  readonly note: string | null;
+  readonly nextActionTimes: readonly Date[];
+  readonly recentActions: readonly ScheduleExecutionResult[];
+}
+
+/**
+ * A described schedule's written part. The times are the memo's (`writtenAt`, when the spec was
+ * written), so a listing can give the same ones; schedules written before mapping 2 fall back to
+ * Temporal's own, whose update time also moves on pause and unpause.
+ */
+function writtenPart(desc: ScheduleDescription): WrittenPart {
+  const current = readMemo(desc.action) ?? readMemo(desc);
+  const created = readMemo(desc);
+  const createdAt = created?.writtenAt ?? desc.info.createdAt.toISOString();
+  return {
+    spec: current?.spec ?? ({ id: desc.scheduleId } as JobSpecInput),
+    origin: current?.origin ?? 'api',
+    createdAt,
+    updatedAt: current?.writtenAt ?? (desc.info.lastUpdatedAt ?? desc.info.createdAt).toISOString(),
+    warnings: warningsFor(current?.spec),
+  };
 }
 
 /** DST warnings for a spec as written; none when it no longer validates (e.g. an old memo). */

@@ -1,13 +1,17 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { ScheduleOverlapPolicy, type ScheduleOptions, type ScheduleUpdateOptions } from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
 import { compileScheduleCrons } from '../jobs/cron';
 import type { JobSpec, JobSpecInput, OverlapPolicy } from '../jobs/spec';
 import { JOB_WORKFLOW_TYPE, type JobRunInput } from '../jobs/run-types';
 import { parseDuration } from '../util/duration';
-import { SundialJobId } from '../temporal/search-attributes';
+import { SundialJobId, SundialOrigin, SundialRevision } from '../temporal/search-attributes';
 
-/** Bump when the mapping below changes, so reconciliation rewrites every schedule once. */
-export const MAPPING_VERSION = 1;
+/**
+ * Bump when the mapping below changes, so reconciliation rewrites every schedule once.
+ * 2: the schedule carries `SundialOrigin` and `SundialRevision`; the memo `writtenAt`.
+ */
+export const MAPPING_VERSION = 2;
 
 /** Where a job came from: code jobs are owned by deployments, api jobs by operators. */
 export type JobOrigin = 'code' | 'api';
@@ -22,10 +26,31 @@ export interface SundialMemo {
   /** Hash of everything that shapes the schedule; equal hash means nothing to update. */
   readonly hash: string;
   /**
-   * Names this particular write. Temporal drops an update whose conflict token is stale without
-   * telling the caller, so a compare-and-set reads the revision back to learn whether it won.
+   * Names this particular write: `<hash>.<nonce>` (just `<hash>` when written without a stamp,
+   * and in memos of older Sundial versions). Temporal drops an update whose conflict token is
+   * stale without telling the caller, so a compare-and-set reads the revision back to learn
+   * whether it won; the schedule's `SundialRevision` search attribute holds the same value.
    */
   readonly revision: string;
+  /** When this spec was written (ISO 8601); absent in memos of Sundial before mapping 2. */
+  readonly writtenAt?: string;
+}
+
+/** Names one write of a schedule: see {@link SundialMemo.revision} and `writtenAt`. */
+export interface WriteStamp {
+  readonly nonce: string;
+  readonly at: Date;
+}
+
+/** A fresh stamp for a write happening now. */
+export function newWriteStamp(now = new Date()): WriteStamp {
+  return { nonce: randomUUID().slice(0, 8), at: now };
+}
+
+/** The spec hash a revision was written with. */
+export function revisionHash(revision: string): string {
+  const dot = revision.indexOf('.');
+  return dot < 0 ? revision : revision.slice(0, dot);
 }
 
 export const MEMO_KEY = 'sundial';
@@ -58,14 +83,14 @@ export interface DesiredSchedule {
 }
 
 /**
- * Maps a job to the Temporal schedule that runs it. Pure: the same job and task queue always
- * give the same options and the same hash.
+ * Maps a job to the Temporal schedule that runs it. Pure: the same job, task queue and stamp
+ * always give the same options, and the same job and task queue the same hash.
  */
 export function toSchedule(
   job: { written: JobSpecInput; spec: JobSpec; run: JobRunInput },
   taskQueue: string,
   origin: JobOrigin,
-  revision?: string,
+  write?: WriteStamp,
 ): DesiredSchedule {
   const { spec } = job;
   const s = spec.schedule;
@@ -86,7 +111,15 @@ export function toSchedule(
     .update(stableJson({ v: MAPPING_VERSION, spec, run: job.run, taskQueue, origin, ...(compiled.hashed ? { cronExpressions } : {}) }))
     .digest('hex')
     .slice(0, 32);
-  const memo: SundialMemo = { version: MAPPING_VERSION, origin, taskQueue, spec: job.written, hash, revision: revision ?? hash };
+  const memo: SundialMemo = {
+    version: MAPPING_VERSION,
+    origin,
+    taskQueue,
+    spec: job.written,
+    hash,
+    revision: write === undefined ? hash : `${hash}.${write.nonce}`,
+    ...(write === undefined ? {} : { writtenAt: write.at.toISOString() }),
+  };
   const options: ScheduleOptions = {
     scheduleId: spec.id,
     spec: {
@@ -113,6 +146,8 @@ export function toSchedule(
       pauseOnFailure: spec.policies.pauseOnFailure,
     },
     memo: { [MEMO_KEY]: memo },
+    // Rewritten by every update (unlike the memo): what the job list filters and checks on.
+    typedSearchAttributes: scheduleSearchAttributes(memo),
     state: {
       paused: spec.paused,
       ...(spec.paused ? { note: 'created paused' } : {}),
@@ -127,8 +162,19 @@ export function toSchedule(
  * sdk-typescript#1351), keeping the paused state and note an operator may have set.
  */
 export function toScheduleUpdate(desired: DesiredSchedule, current: { paused: boolean; note?: string | undefined }): ScheduleUpdateOptions {
-  const { scheduleId: _id, memo: _memo, state: _state, ...rest } = desired.options;
-  return { ...rest, state: { paused: current.paused, ...(current.note === undefined ? {} : { note: current.note }) } };
+  const { scheduleId: _id, memo: _memo, state: _state, typedSearchAttributes: _attrs, ...rest } = desired.options;
+  return {
+    ...rest,
+    typedSearchAttributes: new TypedSearchAttributes(scheduleSearchAttributes(desired.memo)),
+    state: { paused: current.paused, ...(current.note === undefined ? {} : { note: current.note }) },
+  };
+}
+
+function scheduleSearchAttributes(memo: SundialMemo) {
+  return [
+    { key: SundialOrigin, value: memo.origin },
+    { key: SundialRevision, value: memo.revision },
+  ];
 }
 
 /** Reads Sundial's memo from a schedule's action (current) or, failing that, the schedule. */

@@ -1,7 +1,5 @@
 import { ScheduleNotFoundError, type Client } from '@temporalio/client';
-import { decodeMapFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
-import { tsToMs } from '@temporalio/common/lib/time';
-import { readMemo } from './mapping';
+import { listSchedulePage } from './listing';
 
 /** A job's schedule state as the schedule listing shows it, for metrics. */
 export interface ScheduleListing {
@@ -27,25 +25,14 @@ export async function listSchedulesPage(
   client: Client,
   opts: { pageSize: number; pageToken?: Uint8Array },
 ): Promise<{ items: ScheduleListing[]; nextPageToken: Uint8Array | undefined }> {
-  const res = await client.workflowService.listSchedules({
-    namespace: client.options.namespace,
-    maximumPageSize: opts.pageSize,
-    ...(opts.pageToken === undefined ? {} : { nextPageToken: opts.pageToken }),
-  });
-  const items: ScheduleListing[] = [];
-  for (const raw of res.schedules ?? []) {
-    if (!raw.scheduleId) continue;
-    const memo = await decodeMapFromPayloads(client.options.loadedDataConverter, raw.memo?.fields);
-    if (readMemo({ memo }) === undefined) continue;
-    const [next, after] = raw.info?.futureActionTimes ?? [];
-    items.push({
-      jobId: raw.scheduleId,
-      paused: raw.info?.paused === true,
-      expectedIntervalMs: next && after ? tsToMs(after) - tsToMs(next) : undefined,
+  const page = await listSchedulePage(client, opts);
+  const items = page.schedules
+    .filter((s) => s.createdMemo !== undefined)
+    .map((s): ScheduleListing => {
+      const [next, after] = s.nextActionTimes;
+      return { jobId: s.scheduleId, paused: s.paused, expectedIntervalMs: next && after ? after.getTime() - next.getTime() : undefined };
     });
-  }
-  const token = res.nextPageToken;
-  return { items, nextPageToken: token && token.length > 0 ? token : undefined };
+  return { items, nextPageToken: page.nextPageToken };
 }
 
 /** A schedule's describe-only counters; undefined when the schedule no longer exists. */

@@ -58,7 +58,7 @@ const cases: Case[] = [
   { name: 'backfill with a bad date', method: 'POST', path: (p) => `/api/v1/jobs/${p}/backfill`, body: { start: 'yesterday', end: '2026-01-01T00:00:00Z' }, status: 400, field: 'start' },
   { name: 'trigger with an unknown overlap policy', method: 'POST', path: (p) => `/api/v1/jobs/${p}/trigger`, body: { overlap: 'sometimes' }, status: 400, field: 'overlap' },
   { name: 'a patch that breaks the spec', method: 'PATCH', path: (p) => `/api/v1/jobs/${p}`, body: { schedule: { cron: 'every day' } }, status: 400, field: 'schedule.cron' },
-  { name: 'a page size over 100', method: 'GET', path: () => '/api/v1/jobs?pageSize=1000', status: 400, field: 'query.pageSize' },
+  { name: 'a page size over 500', method: 'GET', path: () => '/api/v1/jobs?pageSize=501', status: 400, field: 'query.pageSize' },
   { name: 'an unknown run status filter', method: 'GET', path: (p) => `/api/v1/jobs/${p}/runs?status=happy`, status: 400, field: 'query.status' },
   { name: 'an unknown job', method: 'GET', path: () => '/api/v1/jobs/no-such-job', status: 404 },
   { name: 'pausing an unknown job', method: 'POST', path: () => '/api/v1/jobs/no-such-job/pause', body: {}, status: 404 },

@@ -3,9 +3,13 @@ import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { defineJob, type DefinedJob } from '../../src/jobs/define';
 import { JobRegistry } from '../../src/jobs/registry';
+import { planRun } from '../../src/jobs/plan';
+import { parseJobSpec } from '../../src/jobs/spec';
 import { readMemo, toSchedule } from '../../src/schedules/mapping';
+import { SundialOrigin, SundialRevision } from '../../src/temporal/search-attributes';
 import { reconcileSchedules } from '../../src/schedules/reconcile';
-import { testClient, testLogger, unique } from '../support/temporal';
+import { mapWithConcurrency } from '../../src/util/concurrency';
+import { countingClient, testClient, testLogger, unique, waitFor } from '../support/temporal';
 
 const job = (id: string, cron: string, description = ''): DefinedJob =>
   defineJob({ id, description, schedule: { cron, timezone: 'Europe/Berlin' }, paused: true, run: () => null });
@@ -99,6 +103,32 @@ describe('reconciling code-defined jobs to schedules', () => {
     assert.equal(readMemo(afterwards.action)?.origin, 'api');
   });
 
+  it('gives an API job written by an older Sundial the search attributes the job list needs, keeping its spec and pause', async () => {
+    const id = unique('older-api');
+    ids.push(id);
+    const written = { id, description: 'from mapping 1', schedule: { cron: '0 5 * * *' }, task: { type: 'http', url: 'http://127.0.0.1:9/' } };
+    const parsed = parseJobSpec(written);
+    assert.ok(parsed.ok);
+    const desired = toSchedule({ written, spec: parsed.spec, run: planRun(parsed.spec, () => undefined) }, taskQueue, 'api');
+    // What Sundial wrote before mapping 2: no schedule search attributes, no writtenAt.
+    const { typedSearchAttributes: _none, ...older } = desired.options;
+    await client.schedule.create(older);
+    await client.schedule.getHandle(id).pause('paused by an operator');
+    const jobs = [job(ids[0]!, '30 4 * * *', 'changed'), job(ids[2]!, '0 0 * * 0')];
+    let report = await reconcile(jobs);
+    for (let i = 0; i < 50 && !report.migrated.includes(id); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      report = await reconcile(jobs);
+    }
+    assert.deepEqual(report.migrated, [id]);
+    const d = await client.schedule.getHandle(id).describe();
+    assert.equal(d.typedSearchAttributes.get(SundialOrigin), 'api');
+    assert.match(String(d.typedSearchAttributes.get(SundialRevision)), /^[0-9a-f]{32}\.[0-9a-f]{8}$/);
+    assert.deepEqual(readMemo(d.action)?.spec, written);
+    assert.equal(d.state.paused, true);
+    assert.equal(d.state.note, 'paused by an operator');
+  });
+
   it('the server accepts every cron form Sundial documents', async () => {
     const id = unique('forms');
     ids.push(id);
@@ -107,5 +137,45 @@ describe('reconciling code-defined jobs to schedules', () => {
     assert.deepEqual(report.created, [id]);
     const d = await client.schedule.getHandle(id).describe();
     assert.ok((d.spec.calendars?.length ?? 0) + (d.spec.intervals?.length ?? 0) >= forms.length);
+  });
+
+  it('of 1,000 code jobs, only the changed ones are described and updated', async () => {
+    const count = 1000;
+    const queue = unique('reconcile-many');
+    const many = Array.from({ length: count }, (_, i) => unique(`many-${i}`));
+    const wanted = new Set(many);
+    const jobsWith = (changed: ReadonlySet<number>) => many.map((id, i) => job(id, changed.has(i) ? '0 4 * * *' : '0 3 * * *', changed.has(i) ? 'changed' : ''));
+    const counted = await countingClient();
+    try {
+      const first = await reconcileSchedules({ client: counted.client, registry: JobRegistry.create(jobsWith(new Set())), taskQueue: queue, logger: testLogger, pruneOrphans: false });
+      assert.equal(first.created.length, count);
+      // Start-ups compare with what the listing says, which catches up with writes a moment later.
+      await waitFor('all 1,000 listed', 120_000, async () => {
+        let listed = 0;
+        for await (const s of client.schedule.list({ pageSize: 1000, query: 'SundialOrigin = "code"' })) if (wanted.has(s.scheduleId)) listed++;
+        return listed === count ? true : undefined;
+      }, 1000);
+      const changed = new Set([3, 141, 592, 653, 999]);
+      // A describe is a query to the schedule's own workflow, which answers once it has run its
+      // first task: on a loaded machine, 1,000 new schedules take a while to get there.
+      for (const i of changed) {
+        await waitFor(`${many[i]} answering`, 180_000, () => client.schedule.getHandle(many[i]!).describe().then(() => true, () => undefined), 1000);
+      }
+      counted.calls.clear();
+      const second = await reconcileSchedules({ client: counted.client, registry: JobRegistry.create(jobsWith(changed)), taskQueue: queue, logger: testLogger, pruneOrphans: false });
+      assert.deepEqual(second.updated.sort(), [...changed].map((i) => many[i]!).sort());
+      assert.equal(second.unchanged.length, count - changed.size);
+      assert.deepEqual(second.created, []);
+      const calls = Object.fromEntries(counted.calls);
+      assert.equal(calls.DescribeSchedule, changed.size, `describes: ${JSON.stringify(calls)}`);
+      assert.equal(calls.UpdateSchedule, changed.size, `updates: ${JSON.stringify(calls)}`);
+      assert.equal(calls.CreateSchedule ?? 0, 0);
+      const d = await client.schedule.getHandle(many[592]!).describe();
+      assert.equal(readMemo(d.action)?.spec.description, 'changed');
+      assert.ok(second.durationMs >= 0);
+    } finally {
+      await mapWithConcurrency(many, 8, (id) => client.schedule.getHandle(id).delete().catch(() => undefined));
+      await counted.client.connection.close();
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
+import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { DefinedJob } from '../../src/jobs/define';
@@ -31,6 +32,18 @@ export function unique(prefix: string): string {
 export async function testClient(): Promise<Client> {
   const connection = await Connection.connect({ address: testAddress() });
   return new Client({ connection, namespace: 'default' });
+}
+
+/** A client that counts the gRPC calls it makes, by method name (`DescribeSchedule`, ...). */
+export async function countingClient(): Promise<{ client: Client; calls: Map<string, number> }> {
+  const calls = new Map<string, number>();
+  const counter: Interceptor = (options, nextCall) => {
+    const method = options.method_definition.path.split('/').pop() ?? '';
+    calls.set(method, (calls.get(method) ?? 0) + 1);
+    return new InterceptingCall(nextCall(options));
+  };
+  const connection = await Connection.connect({ address: testAddress(), interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions()), counter] });
+  return { client: new Client({ connection, namespace: 'default' }), calls };
 }
 
 export interface TestWorker {
