@@ -83,6 +83,17 @@ function activityOptions(input: JobRunInput): ActivityOptions {
   };
 }
 
+/**
+ * The task's activities: regular ones, or local ones for `execution: 'local'` (the same timeouts
+ * and retry policy; a local activity has no heartbeat timeout, validation refuses one).
+ */
+function taskActivities(input: JobRunInput, retry?: ActivityOptions['retry']) {
+  const options = retry === undefined ? activityOptions(input) : { ...activityOptions(input), retry };
+  if (input.execution !== 'local') return proxyActivities<Activities>(options);
+  const { heartbeatTimeout: _none, ...local } = options;
+  return proxyLocalActivities<Activities>(local);
+}
+
 /** The attempt stamp an activity put first in its failure details or heartbeats, if any. */
 function stampFrom(details: unknown): Partial<AttemptStamp> {
   const d = details as Partial<AttemptStamp> | undefined;
@@ -156,7 +167,7 @@ async function runOneAttempt(input: JobRunInput, attempt: number, idempotencyKey
     });
     return { result, stamp: {} };
   }
-  const acts = proxyActivities<Activities>({ ...activityOptions(input), retry: { maximumAttempts: 1 } });
+  const acts = taskActivities(input, { maximumAttempts: 1 });
   const res =
     task.type === 'http'
       ? await acts.runHttpTask({ jobId: input.jobId, request: task.request, idempotencyKey, scheduledAt, attempt })
@@ -225,7 +236,7 @@ async function serveFallback(input: JobRunInput, attempts: number, firstStartedA
   const key = input.breaker!.key;
   const task = input.task;
   if (input.fallback?.type === 'function' && task.type === 'code') {
-    const acts = proxyActivities<Activities>(activityOptions(input));
+    const acts = taskActivities(input);
     try {
       const res = await acts.runCodeTask({ jobId: input.jobId, name: task.name, args: task.args, idempotencyKey: workflowInfo().workflowId, scheduledAt: new Date(workflowNow()).toISOString(), useFallback: true });
       return new ServedFromFallback(res.result, { servedFrom: 'function' }, attempts, firstStartedAt);
@@ -252,7 +263,7 @@ async function serveFallback(input: JobRunInput, attempts: number, firstStartedA
 async function runTask(input: JobRunInput, idempotencyKey: string, scheduledAt: string): Promise<TaskResult | ServedFromFallback> {
   const task = input.task;
   if (input.breaker !== undefined || (task.type === 'code' && task.mode === 'workflow')) return runWithManagedRetries(input, idempotencyKey, scheduledAt);
-  const acts = proxyActivities<Activities>(activityOptions(input));
+  const acts = taskActivities(input);
   try {
     if (task.type === 'http') return await acts.runHttpTask({ jobId: input.jobId, request: task.request, idempotencyKey, scheduledAt });
     return await acts.runCodeTask({ jobId: input.jobId, name: task.name, args: task.args, idempotencyKey, scheduledAt });
