@@ -8,7 +8,7 @@ import { updateScheduleIfUnchanged } from './compare-and-set';
 import { CodeJobConflictError, InvalidJobSpecError, InvalidRequestError, JobExistsError, JobNotFoundError, StaleVersionError } from './errors';
 import { dstWarnings } from './dst';
 import { OVERLAP_TO_TEMPORAL, readMemo, toSchedule, toScheduleUpdate, type JobOrigin } from './mapping';
-import { SundialJobId } from '../temporal/search-attributes';
+import { SundialJobId, SundialStatus } from '../temporal/search-attributes';
 
 /** A job as the API shows it. */
 export interface JobView {
@@ -232,7 +232,10 @@ export class JobStore {
         taskQueue: action.taskQueue,
         args: action.args,
         ...(action.memo === undefined ? {} : { memo: action.memo }),
-        typedSearchAttributes: [{ key: SundialJobId, value: id }],
+        typedSearchAttributes: [
+          { key: SundialJobId, value: id },
+          { key: SundialStatus, value: 'running' },
+        ],
         // Closed runs keep their id for the namespace's retention: a late retry is refused too.
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       });

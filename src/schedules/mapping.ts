@@ -3,7 +3,7 @@ import { ScheduleOverlapPolicy, type ScheduleOptions, type ScheduleUpdateOptions
 import type { CalendarSpecInput, JobSpec, JobSpecInput, OverlapPolicy } from '../jobs/spec';
 import { JOB_WORKFLOW_TYPE, type JobRunInput } from '../jobs/run-types';
 import { parseDuration } from '../util/duration';
-import { SundialJobId } from '../temporal/search-attributes';
+import { SundialJobId, SundialStatus } from '../temporal/search-attributes';
 
 /** Bump when the mapping below changes, so reconciliation rewrites every schedule once. */
 export const MAPPING_VERSION = 1;
@@ -114,7 +114,11 @@ export function toSchedule(
       taskQueue,
       args: [job.run],
       memo: { [MEMO_KEY]: memo },
-      typedSearchAttributes: [{ key: SundialJobId, value: spec.id }],
+      // Set at start, so the run does not upsert it (one command and visibility write less).
+      typedSearchAttributes: [
+        { key: SundialJobId, value: spec.id },
+        { key: SundialStatus, value: 'running' },
+      ],
     },
     policies: {
       overlap: OVERLAP_TO_TEMPORAL[spec.policies.overlap],

@@ -7,6 +7,7 @@ import {
   executeChild,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   sleep,
@@ -33,6 +34,9 @@ import { SundialStatus } from '../temporal/search-attributes';
 import { workflowNow } from './clock';
 
 type Activities = ReturnType<typeof createActivities>;
+
+/** Patch id: runs started with SundialStatus=running skip their first upsert. */
+export const STATUS_SET_AT_START = 'sundial-status-set-at-start';
 
 /** Set by Temporal on every workflow a schedule starts: the tick's nominal time. */
 const TemporalScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
@@ -286,7 +290,11 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
   // The workflow id is `<jobId>-<tick time>` for scheduled runs: stable across attempts and
   // distinct per tick, which is exactly what an idempotency key needs.
   const idempotencyKey = info.workflowId;
-  upsertSearchAttributes([{ key: SundialStatus, value: 'running' }]);
+  // Schedules and keyed triggers start runs with SundialStatus=running already, which saves a
+  // command (and a visibility write) per run. Runs started otherwise, or by a schedule written
+  // before this change, still set it here; so did every run before the patch.
+  const startedRunning = info.typedSearchAttributes.get(SundialStatus) === 'running';
+  if (!(patched(STATUS_SET_AT_START) && startedRunning)) upsertSearchAttributes([{ key: SundialStatus, value: 'running' }]);
   // Every run line carries the same fields (the SDK adds workflow and run ids), so a log
   // pipeline can treat start and end alike.
   const runFields = { task_name: input.jobId, scheduled_time: scheduledAt, start_time: startedAt.toISOString() };

@@ -57,6 +57,8 @@ function jobs(depUrl: string): DefinedJob[] {
       schedule: hourly,
       run: (ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted')))),
     }),
+    defineJob({ id: 'code-local-retried', schedule: hourly, retry: fast, execution: 'local', run: (ctx) => (ctx.attempt < 2 ? Promise.reject(new Error('first attempt fails')) : { ok: true }) }),
+    defineJob({ id: 'http-local', schedule: hourly, http: { url: `${depUrl}/ok`, timeout: '5s' }, retry: fast, execution: 'local' }),
     defineJob({ id: 'http-ok', schedule: hourly, http: { url: `${depUrl}/ok`, timeout: '5s' }, retry: fast }),
     defineJob({ id: 'http-retried', schedule: hourly, http: { url: `${depUrl}/flaky`, timeout: '5s' }, retry: fast }),
     defineJob({ id: 'sequence', schedule: hourly, workflow: 'httpSequenceWorkflow', args: { steps: [step('a'), step('b')] }, retry: fast }),
@@ -146,6 +148,8 @@ async function main(): Promise<void> {
     await cancelled.cancel();
     await settle(cancelled).catch(() => undefined);
     saved.push({ name: 'code-cancelled', handle: cancelled });
+    await run('code-local-retried');
+    await run('http-local');
     await run('http-ok');
     await run('http-retried');
     await run('sequence');
