@@ -273,6 +273,13 @@ async function runTask(input: JobRunInput, idempotencyKey: string, scheduledAt: 
     return await acts.runCodeTask({ jobId: input.jobId, name: task.name, args: task.args, idempotencyKey, scheduledAt });
   } catch (err) {
     if (err instanceof ActivityFailure && !isCancellation(err)) throw fromActivityFailure(err, input);
+    // A local activity's final failure reaches the workflow unwrapped: the attempt's own failure.
+    // An application failure carries its attempt's stamp; a timeout does not, so it is counted
+    // as the last of maximumAttempts.
+    if (input.execution === 'local' && (err instanceof ApplicationFailure || err instanceof TimeoutFailure)) {
+      const retryState = err instanceof TimeoutFailure ? RetryState.MAXIMUM_ATTEMPTS_REACHED : RetryState.RETRY_STATE_UNSPECIFIED;
+      throw fromActivityFailure(new ActivityFailure(err.message, task.type === 'http' ? 'runHttpTask' : 'runCodeTask', undefined, retryState, undefined, err), input);
+    }
     throw err;
   }
 }
