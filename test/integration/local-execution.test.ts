@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { defineJob } from '../../src/jobs/define';
 import { JobRegistry } from '../../src/jobs/registry';
-import { startDependency } from '../support/dependency';
+import { startScriptedDependency } from '../support/dependency';
 import { runOnce } from '../support/runs';
 import { startTestWorker, testClient, unique, type TestWorker } from '../support/temporal';
 
@@ -13,18 +13,14 @@ const script = new Map<string, number[]>();
 describe("jobs with execution: 'local'", () => {
   let client: Client;
   let worker: TestWorker;
-  let dep: Awaited<ReturnType<typeof startDependency>>;
+  let dep: Awaited<ReturnType<typeof startScriptedDependency>>;
   let registry: JobRegistry;
   const taskQueue = unique('local');
   const hourly = { intervals: [{ every: '1h' }] };
   const retry = { initialInterval: '200ms', backoffCoefficient: 1, maximumAttempts: 3 };
 
   before(async () => {
-    dep = await startDependency((req, res) => {
-      const statuses = script.get(req.url ?? '') ?? [200];
-      const status = statuses.length > 1 ? statuses.shift()! : statuses[0]!;
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ status }));
-    });
+    dep = await startScriptedDependency(script);
     script.set('/flaky', [503, 200]);
     registry = JobRegistry.create([
       defineJob({ id: 'local-retried', schedule: hourly, retry, execution: 'local', run: (ctx) => (ctx.attempt < 3 ? Promise.reject(new Error(`attempt ${ctx.attempt}`)) : { attempt: ctx.attempt }) }),

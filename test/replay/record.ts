@@ -25,7 +25,7 @@ import { installRuntime } from '../../src/temporal/runtime';
 import { SundialJobId } from '../../src/temporal/search-attributes';
 import { projectRoot } from '../../src/util/paths';
 import { createSundialWorker } from '../../src/worker/worker';
-import { startDependency } from '../support/dependency';
+import { startScriptedDependency } from '../support/dependency';
 import { freePort } from '../support/ports';
 import { HISTORIES_DIR } from './histories-dir';
 import { historyToJson } from './history-json';
@@ -99,11 +99,7 @@ async function main(): Promise<void> {
   installRuntime(logger);
   const cli = await ensureTemporalCli();
   const server = await startDevServer({ cliPath: cli.path, dataDir: undefined, port: await freePort(), uiPort: undefined, namespace: 'default', logger });
-  const dep = await startDependency((req, res) => {
-    const queue = answers.get(req.url ?? '') ?? [200];
-    const status = queue.length > 1 ? queue.shift()! : queue[0]!;
-    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ status }));
-  });
+  const dep = await startScriptedDependency(answers);
   answers.set('/flaky', [503, 200]);
   const registry = JobRegistry.create(jobs(dep.url));
   const connection = await Connection.connect({ address: server.address });
