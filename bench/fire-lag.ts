@@ -11,7 +11,7 @@ import { Context } from '@temporalio/activity';
 import { defineJob } from '../src/jobs/define';
 import { JobRegistry } from '../src/jobs/registry';
 import { reconcileSchedules } from '../src/schedules/reconcile';
-import { SCHEDULER_TUNING, SQLITE_PRAGMAS } from '../src/temporal/dev-server';
+import { DEV_SERVER_RUN_COST_TUNING, SCHEDULER_TUNING, SQLITE_PRAGMAS } from '../src/temporal/dev-server';
 import { benchLogger, percentile, runBench, startBenchServer, startBenchWorker } from './support';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
   const { server, cliPath, dataDir } = bench;
   process.stdout.write(
     `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB; node ${process.version}\n` +
-      `server: temporal server start-dev (CLI ${cliPath}), SQLite file in ${dataDir}, pragmas ${JSON.stringify(sqlitePragmas ?? SQLITE_PRAGMAS)}; dynamic config ${JSON.stringify({ ...SCHEDULER_TUNING, ...dynamicConfig })}\n` +
+      `server: temporal server start-dev (CLI ${cliPath}), SQLite file in ${dataDir}, pragmas ${JSON.stringify(sqlitePragmas ?? SQLITE_PRAGMAS)}; dynamic config ${JSON.stringify({ ...SCHEDULER_TUNING, ...DEV_SERVER_RUN_COST_TUNING, ...dynamicConfig })}\n` +
       `period: ${SECONDS} s per size, first ${WARMUP_MS / 1000} s discarded\n\n`,
   );
   try {

@@ -16,7 +16,9 @@ import { freePort } from '../test/support/ports';
 export const benchLogger = createLogger('error');
 
 /** A dev server like the embedded default's (SQLite file in a temporary folder). */
-export async function startBenchServer(opts: { dynamicConfig?: Record<string, string | number>; sqlitePragmas?: Record<string, string> } = {}): Promise<{
+export async function startBenchServer(
+  opts: { dynamicConfig?: Record<string, string | number>; sqlitePragmas?: Record<string, string>; metricsPort?: number } = {},
+): Promise<{
   server: DevServer;
   cliPath: string;
   dataDir: string;
@@ -33,6 +35,7 @@ export async function startBenchServer(opts: { dynamicConfig?: Record<string, st
     logger: benchLogger,
     ...(opts.dynamicConfig === undefined ? {} : { dynamicConfig: opts.dynamicConfig }),
     ...(opts.sqlitePragmas === undefined ? {} : { sqlitePragmas: opts.sqlitePragmas }),
+    ...(opts.metricsPort === undefined ? {} : { metricsPort: opts.metricsPort }),
   });
   return {
     server,

@@ -1,6 +1,6 @@
 import { parseDuration } from '../util/duration';
 import type { JobRunInput, TaskPlan } from './run-types';
-import { isHttpTask, type JobSpec } from './spec';
+import { HTTP_ATTEMPT_MARGIN_MS, isHttpTask, LOCAL_MAX_START_TO_CLOSE_MS, type JobSpec } from './spec';
 import type { JobCode } from './define';
 
 /** Default per-attempt timeout when a job sets neither startToClose nor scheduleToClose. */
@@ -42,14 +42,18 @@ export function planRun(spec: JobSpec, codeFor: (name: string) => JobCode | unde
         }
       : codeTask(t.type, codeFor(t.type), t.args);
 
-  const startToCloseMs = optMs(spec.timeouts.startToClose);
+  const local = spec.execution === 'local';
+  // A local attempt always has a bounded timeout of its own, even under a long scheduleToClose.
+  const startToCloseMs = optMs(spec.timeouts.startToClose) ?? (local ? LOCAL_MAX_START_TO_CLOSE_MS : undefined);
   const scheduleToCloseMs = optMs(spec.timeouts.scheduleToClose);
-  const heartbeatMs = optMs(spec.timeouts.heartbeat) ?? (task.type === 'http' ? DEFAULT_HTTP_HEARTBEAT_MS : undefined);
-  const httpFloor = task.type === 'http' ? task.request.timeoutMs + 5_000 : 0;
+  // A local activity cannot heartbeat: a dead worker is noticed by the workflow task timeout.
+  const heartbeatMs = optMs(spec.timeouts.heartbeat) ?? (task.type === 'http' && !local ? DEFAULT_HTTP_HEARTBEAT_MS : undefined);
+  const httpFloor = task.type === 'http' ? task.request.timeoutMs + HTTP_ATTEMPT_MARGIN_MS : 0;
   const b = spec.breaker;
   return {
     jobId: spec.id,
     task,
+    ...(local ? { execution: 'local' as const } : {}),
     ...(b === undefined
       ? {}
       : {

@@ -82,6 +82,9 @@ export function checkTask(spec: JobSpec, codeFor: (name: string) => JobCode | un
   if (isHttpTask(task)) return [];
   const code = codeFor(task.type);
   if (code === undefined) return [{ path: 'task.type', message: `no job type ${JSON.stringify(task.type)} is defined in code (see GET /api/v1/job-types)` }];
+  if (code.mode === 'workflow' && spec.execution === 'local') {
+    return [{ path: 'execution', message: 'a multi-step (workflow) job runs its attempts as child workflows: "local" does not apply' }];
+  }
   if (!('args' in task)) return [];
   if (code.argsSchema === undefined) return [];
   const parsed = code.argsSchema.safeParse(task.args);

@@ -55,6 +55,8 @@ export interface TimeoutsPlan {
 export interface JobRunInput {
   readonly jobId: string;
   readonly task: TaskPlan;
+  /** Absent for regular activities: inputs (and hashes) of jobs that do not use it are unchanged. */
+  readonly execution?: 'local';
   readonly retry: RetryPlan;
   readonly timeouts: TimeoutsPlan;
   readonly breaker?: { readonly key: string; readonly config: BreakerConfig };

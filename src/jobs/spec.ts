@@ -246,6 +246,19 @@ export const fallbackSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('function') }).strict().describe("A code job's own fallback function (defineJob's fallbackRun)."),
 ]);
 
+/** How an attempt runs: a regular activity (the default), or a local activity inside the run's workflow task. */
+export const Execution = { activity: 'activity', local: 'local' } as const;
+export type Execution = (typeof Execution)[keyof typeof Execution];
+
+/**
+ * The longest attempt `execution: 'local'` allows. A local activity runs inside the workflow
+ * task; one longer than the task's 10 s timeout makes the worker extend that task every few
+ * seconds, and a worker that dies mid-attempt is noticed only when the task times out.
+ */
+export const LOCAL_MAX_START_TO_CLOSE_MS = 60_000;
+/** What the HTTP task adds to its request timeout for the attempt's own timeout. */
+export const HTTP_ATTEMPT_MARGIN_MS = 5_000;
+
 export const jobSpecSchema = z
   .object({
     id: z.string().regex(JOB_ID_PATTERN, 'must be 1-128 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit'),
@@ -258,13 +271,39 @@ export const jobSpecSchema = z
     task: taskSchema,
     breaker: breakerSchema.optional(),
     fallback: fallbackSchema.optional(),
+    execution: z
+      .enum([Execution.activity, Execution.local])
+      .optional()
+      .describe(
+        'How each attempt runs. "activity" (default): a regular activity. "local": a local activity in the run\'s workflow task, cheaper for the server; ' +
+          'attempts of at most 1m (timeouts.startToClose, default 1m), no heartbeat timeout; a worker that dies mid-attempt is noticed after the 10 s workflow task timeout.',
+      ),
   })
   .strict()
   .superRefine((spec, ctx) => {
     if (spec.fallback !== undefined && spec.breaker === undefined) {
       ctx.addIssue({ code: 'custom', path: ['fallback'], message: 'a fallback is served when a breaker is open: add a breaker' });
     }
+    if (spec.execution === Execution.local) checkLocalExecution(spec, ctx);
   });
+
+/** What `execution: 'local'` does not allow: a heartbeat timeout, an attempt over a minute. */
+function checkLocalExecution(spec: { timeouts: z.output<typeof timeoutsSchema>; task: { type: string; timeout?: string | number } }, ctx: z.RefinementCtx): void {
+  const limit = `${LOCAL_MAX_START_TO_CLOSE_MS / 1000}s`;
+  if (spec.timeouts.heartbeat !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['timeouts', 'heartbeat'], message: 'not allowed with execution "local": a local activity cannot heartbeat' });
+  }
+  try {
+    if (spec.timeouts.startToClose !== undefined && ms(spec.timeouts.startToClose) > LOCAL_MAX_START_TO_CLOSE_MS) {
+      ctx.addIssue({ code: 'custom', path: ['timeouts', 'startToClose'], message: `must be at most ${limit} with execution "local"` });
+    }
+    if (spec.task.type === 'http' && spec.task.timeout !== undefined && ms(spec.task.timeout) + HTTP_ATTEMPT_MARGIN_MS > LOCAL_MAX_START_TO_CLOSE_MS) {
+      ctx.addIssue({ code: 'custom', path: ['task', 'timeout'], message: `must be at most ${(LOCAL_MAX_START_TO_CLOSE_MS - HTTP_ATTEMPT_MARGIN_MS) / 1000}s with execution "local"` });
+    }
+  } catch {
+    /* a bad duration is reported by its field */
+  }
+}
 
 /** A JobSpec as a user writes it (defaults optional). */
 export type JobSpecInput = Omit<z.input<typeof jobSpecSchema>, 'task'> & { task: z.input<typeof taskDocSchema> };

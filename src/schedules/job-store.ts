@@ -9,7 +9,7 @@ import { mapWithConcurrency } from '../util/concurrency';
 import { CodeJobConflictError, InvalidJobSpecError, InvalidRequestError, JobExistsError, JobNotFoundError, StaleVersionError } from './errors';
 import { dstWarnings } from './dst';
 import { newWriteStamp, OVERLAP_TO_TEMPORAL, readMemo, toSchedule, toScheduleUpdate, type JobOrigin, type WriteStamp } from './mapping';
-import { SundialJobId } from '../temporal/search-attributes';
+import { SundialJobId, SundialStatus } from '../temporal/search-attributes';
 
 /** A job as the API shows it. */
 export interface JobView {
@@ -279,7 +279,10 @@ export class JobStore {
         taskQueue: action.taskQueue,
         args: action.args,
         ...(action.memo === undefined ? {} : { memo: action.memo }),
-        typedSearchAttributes: [{ key: SundialJobId, value: id }],
+        typedSearchAttributes: [
+          { key: SundialJobId, value: id },
+          { key: SundialStatus, value: 'running' },
+        ],
         // Closed runs keep their id for the namespace's retention: a late retry is refused too.
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       });

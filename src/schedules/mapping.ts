@@ -5,7 +5,7 @@ import { compileScheduleCrons } from '../jobs/cron';
 import type { JobSpec, JobSpecInput, OverlapPolicy } from '../jobs/spec';
 import { JOB_WORKFLOW_TYPE, type JobRunInput } from '../jobs/run-types';
 import { parseDuration } from '../util/duration';
-import { SundialJobId, SundialOrigin, SundialRevision } from '../temporal/search-attributes';
+import { SundialJobId, SundialOrigin, SundialRevision, SundialStatus } from '../temporal/search-attributes';
 
 /**
  * Bump when the mapping below changes, so reconciliation rewrites every schedule once.
@@ -138,7 +138,11 @@ export function toSchedule(
       taskQueue,
       args: [job.run],
       memo: { [MEMO_KEY]: memo },
-      typedSearchAttributes: [{ key: SundialJobId, value: spec.id }],
+      // Set at start, so the run does not upsert it (one command and visibility write less).
+      typedSearchAttributes: [
+        { key: SundialJobId, value: spec.id },
+        { key: SundialStatus, value: 'running' },
+      ],
     },
     policies: {
       overlap: OVERLAP_TO_TEMPORAL[spec.policies.overlap],

@@ -20,6 +20,8 @@ export interface DevServerOptions {
   readonly sqlitePragmas?: Readonly<Record<string, string>>;
   /** Extra dynamic configuration, as `--dynamic-config-value KEY=JSON`. */
   readonly dynamicConfig?: Readonly<Record<string, string | number | boolean>>;
+  /** Port of the server's own Prometheus metrics (`--metrics-port`); undefined serves none. */
+  readonly metricsPort?: number;
   /** How long to wait for the server to answer, in ms. @default 60000 */
   readonly readyTimeoutMs?: number;
   readonly logger: Logger;
@@ -32,6 +34,25 @@ export interface DevServerOptions {
  * (never corrupts the file). README.md says so.
  */
 export const SQLITE_PRAGMAS: Readonly<Record<string, string>> = { journal_mode: 'WAL', synchronous: 'NORMAL' };
+
+/**
+ * Dynamic configuration that makes each run cheaper, for the dev servers Sundial starts only
+ * (the full server's cluster keeps its partitions); bench/README.md, "Run cost", has the
+ * measurements:
+ * - the CLI turns on a refresh of the search-attribute cache on every read, a cluster-metadata
+ *   read per visibility write and per start; Sundial's attributes are registered at start-up
+ *   (`--search-attribute`), before anything uses them, so the cache does not need it;
+ * - eager activity dispatch: a workflow task's completion hands its activity to the same worker
+ *   directly instead of through a task queue (the SDK asks for it by default);
+ * - one task-queue partition (the default is 4): one process, nothing to spread, and a poll
+ *   never waits on an empty partition while tasks sit in another.
+ */
+export const DEV_SERVER_RUN_COST_TUNING: Readonly<Record<string, string | number | boolean>> = {
+  'system.forceSearchAttributesCacheRefreshOnRead': false,
+  'system.enableActivityEagerExecution': true,
+  'matching.numTaskqueueReadPartitions': 1,
+  'matching.numTaskqueueWritePartitions': 1,
+};
 
 /**
  * Dynamic configuration every dev server Sundial starts gets (bench/README.md has the numbers):
@@ -112,9 +133,10 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const ip = opts.ip ?? '127.0.0.1';
   const args = ['server', 'start-dev', '--ip', ip, '--port', String(opts.port), '--namespace', opts.namespace, '--log-level', 'warn'];
   for (const key of SUNDIAL_SEARCH_ATTRIBUTES) args.push('--search-attribute', `${key.name}=Keyword`);
-  for (const [key, value] of Object.entries({ ...SCHEDULER_TUNING, ...opts.dynamicConfig })) {
+  for (const [key, value] of Object.entries({ ...SCHEDULER_TUNING, ...DEV_SERVER_RUN_COST_TUNING, ...opts.dynamicConfig })) {
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
+  if (opts.metricsPort !== undefined) args.push('--metrics-port', String(opts.metricsPort));
   if (opts.uiPort === undefined) args.push('--headless');
   else args.push('--ui-port', String(opts.uiPort));
   let logFile: string | undefined;

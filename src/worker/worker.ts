@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { type NativeConnection, Worker } from '@temporalio/worker';
+import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { JobRegistry } from '../jobs/registry';
 import type { Logger } from '../observability/logger';
@@ -18,6 +18,15 @@ export interface SundialWorkerOptions {
 
 /** See stickyQueueScheduleToStartTimeout below. */
 export const STICKY_TIMEOUT_MS = 2_000;
+
+/**
+ * Worker options tuned for many short runs (bench/README.md, "Run cost", has the measurements).
+ * Every run is a new workflow whose first workflow task (for a local-activity run, its only
+ * one) comes from the non-sticky queue, where the SDK's default ratio of 0.2 leaves 2 of 10
+ * pollers; sticky pollers serve only the tasks after an activity. Exported so the run-cost
+ * bench gives its raw reference worker the same.
+ */
+export const WORKER_TUNING = { nonStickyToStickyPollRatio: 0.5 } as const satisfies Partial<WorkerOptions>;
 
 /** The compiled workflows module (job workflow and users' multi-step job workflows). */
 export const WORKFLOWS_PATH = require.resolve('../workflows');
@@ -42,5 +51,6 @@ export async function createSundialWorker(opts: SundialWorkerOptions): Promise<W
     shutdownGraceTime: opts.shutdownGraceMs,
     // Activities cancelled at the end of the grace time get a moment to report back.
     shutdownForceTime: opts.shutdownGraceMs + 5_000,
+    ...WORKER_TUNING,
   });
 }

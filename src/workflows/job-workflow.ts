@@ -7,6 +7,7 @@ import {
   executeChild,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   sleep,
@@ -33,6 +34,9 @@ import { SundialStatus } from '../temporal/search-attributes';
 import { workflowNow } from './clock';
 
 type Activities = ReturnType<typeof createActivities>;
+
+/** Patch id: runs started with SundialStatus=running skip their first upsert. */
+export const STATUS_SET_AT_START = 'sundial-status-set-at-start';
 
 /** Set by Temporal on every workflow a schedule starts: the tick's nominal time. */
 const TemporalScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
@@ -81,6 +85,17 @@ function activityOptions(input: JobRunInput): ActivityOptions {
       nonRetryableErrorTypes: [...retry.nonRetryableErrorTypes],
     },
   };
+}
+
+/**
+ * The task's activities: regular ones, or local ones for `execution: 'local'` (the same timeouts
+ * and retry policy; a local activity has no heartbeat timeout, validation refuses one).
+ */
+function taskActivities(input: JobRunInput, retry?: ActivityOptions['retry']) {
+  const options = retry === undefined ? activityOptions(input) : { ...activityOptions(input), retry };
+  if (input.execution !== 'local') return proxyActivities<Activities>(options);
+  const { heartbeatTimeout: _none, ...local } = options;
+  return proxyLocalActivities<Activities>(local);
 }
 
 /** The attempt stamp an activity put first in its failure details or heartbeats, if any. */
@@ -156,7 +171,7 @@ async function runOneAttempt(input: JobRunInput, attempt: number, idempotencyKey
     });
     return { result, stamp: {} };
   }
-  const acts = proxyActivities<Activities>({ ...activityOptions(input), retry: { maximumAttempts: 1 } });
+  const acts = taskActivities(input, { maximumAttempts: 1 });
   const res =
     task.type === 'http'
       ? await acts.runHttpTask({ jobId: input.jobId, request: task.request, idempotencyKey, scheduledAt, attempt })
@@ -225,7 +240,7 @@ async function serveFallback(input: JobRunInput, attempts: number, firstStartedA
   const key = input.breaker!.key;
   const task = input.task;
   if (input.fallback?.type === 'function' && task.type === 'code') {
-    const acts = proxyActivities<Activities>(activityOptions(input));
+    const acts = taskActivities(input);
     try {
       const res = await acts.runCodeTask({ jobId: input.jobId, name: task.name, args: task.args, idempotencyKey: workflowInfo().workflowId, scheduledAt: new Date(workflowNow()).toISOString(), useFallback: true });
       return new ServedFromFallback(res.result, { servedFrom: 'function' }, attempts, firstStartedAt);
@@ -252,12 +267,19 @@ async function serveFallback(input: JobRunInput, attempts: number, firstStartedA
 async function runTask(input: JobRunInput, idempotencyKey: string, scheduledAt: string): Promise<TaskResult | ServedFromFallback> {
   const task = input.task;
   if (input.breaker !== undefined || (task.type === 'code' && task.mode === 'workflow')) return runWithManagedRetries(input, idempotencyKey, scheduledAt);
-  const acts = proxyActivities<Activities>(activityOptions(input));
+  const acts = taskActivities(input);
   try {
     if (task.type === 'http') return await acts.runHttpTask({ jobId: input.jobId, request: task.request, idempotencyKey, scheduledAt });
     return await acts.runCodeTask({ jobId: input.jobId, name: task.name, args: task.args, idempotencyKey, scheduledAt });
   } catch (err) {
     if (err instanceof ActivityFailure && !isCancellation(err)) throw fromActivityFailure(err, input);
+    // A local activity's final failure reaches the workflow unwrapped: the attempt's own failure.
+    // An application failure carries its attempt's stamp; a timeout does not, so it is counted
+    // as the last of maximumAttempts.
+    if (input.execution === 'local' && (err instanceof ApplicationFailure || err instanceof TimeoutFailure)) {
+      const retryState = err instanceof TimeoutFailure ? RetryState.MAXIMUM_ATTEMPTS_REACHED : RetryState.RETRY_STATE_UNSPECIFIED;
+      throw fromActivityFailure(new ActivityFailure(err.message, task.type === 'http' ? 'runHttpTask' : 'runCodeTask', undefined, retryState, undefined, err), input);
+    }
     throw err;
   }
 }
@@ -275,7 +297,11 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
   // The workflow id is `<jobId>-<tick time>` for scheduled runs: stable across attempts and
   // distinct per tick, which is exactly what an idempotency key needs.
   const idempotencyKey = info.workflowId;
-  upsertSearchAttributes([{ key: SundialStatus, value: 'running' }]);
+  // Schedules and keyed triggers start runs with SundialStatus=running already, which saves a
+  // command (and a visibility write) per run. Runs started otherwise, or by a schedule written
+  // before this change, still set it here; so did every run before the patch.
+  const startedRunning = info.typedSearchAttributes.get(SundialStatus) === 'running';
+  if (!(patched(STATUS_SET_AT_START) && startedRunning)) upsertSearchAttributes([{ key: SundialStatus, value: 'running' }]);
   // Every run line carries the same fields (the SDK adds workflow and run ids), so a log
   // pipeline can treat start and end alike.
   const runFields = { task_name: input.jobId, scheduled_time: scheduledAt, start_time: startedAt.toISOString() };

@@ -46,3 +46,15 @@ export async function startDependency(respond: (req: IncomingMessage, res: Serve
       }),
   };
 }
+
+/**
+ * A dependency that answers each path with the statuses scripted for it, in order (the last one
+ * repeats; an unscripted path answers 200), as JSON `{ status }`. The script may change later.
+ */
+export function startScriptedDependency(script: Map<string, number[]>): ReturnType<typeof startDependency> {
+  return startDependency((req, res) => {
+    const statuses = script.get(req.url ?? '') ?? [200];
+    const status = statuses.length > 1 ? statuses.shift()! : statuses[0]!;
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ status }));
+  });
+}

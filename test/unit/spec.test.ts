@@ -102,6 +102,38 @@ describe('job definitions', () => {
   });
 });
 
+describe("execution: 'local'", () => {
+  const http = { url: 'http://127.0.0.1:9/x' };
+  it('plans a bounded attempt with no heartbeat, the declared retries and the local flag', () => {
+    const registry = JobRegistry.create([
+      ok('local-code', { execution: 'local', retry: { maximumAttempts: 5 } }),
+      defineJob({ id: 'local-http', schedule: { cron: '@hourly' }, http, execution: 'local' }),
+      ok('regular'),
+    ]);
+    const code = registry.get('local-code')!.run;
+    assert.equal(code.execution, 'local');
+    assert.equal(code.timeouts.startToCloseMs, 60_000);
+    assert.equal(code.retry.maximumAttempts, 5);
+    const httpRun = registry.get('local-http')!.run;
+    assert.equal(httpRun.timeouts.heartbeatMs, undefined, 'the HTTP task does not get its default heartbeat timeout');
+    assert.equal(httpRun.timeouts.startToCloseMs, 60_000);
+    assert.equal('execution' in registry.get('regular')!.run, false, 'jobs without the option keep their run input (and hash)');
+  });
+  it('refuses a heartbeat timeout, naming the field', () => {
+    assertOneProblem(ok('beats', { execution: 'local', timeouts: { heartbeat: '5s' } }), 'timeouts.heartbeat', /cannot heartbeat/);
+  });
+  it('refuses an attempt longer than a minute, naming the field', () => {
+    assertOneProblem(ok('long', { execution: 'local', timeouts: { startToClose: '2m' } }), 'timeouts.startToClose', /at most 60s/);
+    assertOneProblem(defineJob({ id: 'slow-http', schedule: { cron: '@hourly' }, http: { ...http, timeout: '1m' }, execution: 'local' }), 'task.timeout', /at most 55s/);
+  });
+  it('refuses a multi-step workflow job', () => {
+    assertOneProblem(defineJob({ id: 'steps', schedule: { cron: '@hourly' }, workflow: 'httpSequenceWorkflow', execution: 'local' }), 'execution', /child workflows/);
+  });
+  it('refuses an unknown value', () => {
+    assertOneProblem(ok('odd', { execution: 'remote' as 'local' }), 'execution', /./);
+  });
+});
+
 describe('the shipped examples', () => {
   it('validate, and include a retrying job, a heartbeating job and an HTTP job', () => {
     const registry = JobRegistry.create(exampleJobs('http://127.0.0.1:8080'));
