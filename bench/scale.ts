@@ -77,7 +77,7 @@ async function listAll(url: string): Promise<{ pages: number[]; failed: number; 
   return { pages, failed, items };
 }
 
-async function sundial(): Promise<{ figures: Figures; scrape: { ms: number[]; failed: number }; rss: Record<'api' | 'worker', ReturnType<SundialProcess['rss']>>; reconcile: Array<{ ms: number; report: string }> }> {
+async function sundial(): Promise<{ settleMs: number; figures: Figures; scrape: { ms: number[]; failed: number }; rss: Record<'api' | 'worker', ReturnType<SundialProcess['rss']>>; reconcile: Array<{ ms: number; report: string }> }> {
   const bench = await startBenchServer();
   const app = await startSundial(bench.server.address);
   try {
@@ -93,6 +93,22 @@ async function sundial(): Promise<{ figures: Figures; scrape: { ms: number[]; fa
     });
     const createPerS = created.ms.length / (created.elapsedMs / 1000);
     log(`  ${created.ms.length} created in ${(created.elapsedMs / 1000).toFixed(1)} s (${createPerS.toFixed(1)}/s), ${created.failed} failed ${created.firstError ?? ''}`);
+
+    // Temporal answers a create before the schedule's own workflow has run its first task; a
+    // mass create leaves a backlog of those, and a describe (GET /jobs/{id}) waits behind it.
+    // Measure how long that takes to drain, then measure the reads on a settled server.
+    log('waiting until schedules answer describes (GET /api/v1/jobs/{id} under 1 s)...');
+    const settleStart = performance.now();
+    for (;;) {
+      const ids = [JOBS - 1, ...Array.from({ length: 4 }, () => Math.floor(Math.random() * JOBS))];
+      const t = performance.now();
+      const oks = await Promise.all(ids.map(async (i) => (await fetch(`${app.url}/api/v1/jobs/scale-${i}`).then((r) => r.arrayBuffer().then(() => r.ok), () => false))));
+      if (oks.every(Boolean) && since(t) < 1_000) break;
+      if (since(settleStart) > 900_000) break;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+    const settleMs = since(settleStart);
+    log(`  settled ${Math.round(settleMs)} ms after the last create`);
 
     log('listing them all in pages of 100...');
     const listing = await listAll(app.url);
@@ -123,7 +139,9 @@ async function sundial(): Promise<{ figures: Figures; scrape: { ms: number[]; fa
       const worker: SundialProcess = startSundialProcess('worker', { TEMPORAL_ADDRESS: bench.server.address, TEMPORAL_TASK_QUEUE: taskQueue, BENCH_CODE_JOBS: String(CODE_JOBS), SUNDIAL_JOBS_MODULE: CODE_JOBS_MODULE, SUNDIAL_SHUTDOWN_GRACE: '1s', LOG_LEVEL: 'info' });
       try {
         const { ms: took, line } = await worker.logged(/reconciled/);
-        const count = (k: string) => (Array.isArray(line[k]) ? (line[k] as unknown[]).length : line[k]);
+        // Newer workers log `counts` (and at most 50 ids per kind); older ones the id lists.
+        const counts = line.counts as Record<string, number> | undefined;
+        const count = (k: string) => counts?.[k] ?? (Array.isArray(line[k]) ? (line[k] as unknown[]).length : line[k]);
         reconcile.push({ ms: took, report: `created ${count('created')}, updated ${count('updated')}, unchanged ${count('unchanged')}` });
         log(`  start ${start + 1}: ${Math.round(took)} ms (${reconcile.at(-1)!.report})`);
       } finally {
@@ -131,6 +149,7 @@ async function sundial(): Promise<{ figures: Figures; scrape: { ms: number[]; fa
       }
     }
     return {
+      settleMs,
       figures: {
         createPerS,
         createFailed: created.failed,
@@ -231,6 +250,7 @@ async function main(): Promise<void> {
     markdownTable(
       ['Sundial only', 'value'],
       [
+        ['last create → schedules answer describes (backlog drained)', ms(s.settleMs)],
         [`GET /metrics, p50 of ${SCRAPES}`, `${ms(percentile(s.scrape.ms, 50))}${s.scrape.failed > 0 ? ` (${s.scrape.failed} failed)` : ''}`],
         [`GET /metrics, max of ${SCRAPES}`, ms(Math.max(...s.scrape.ms))],
         ['API RSS now / peak', `${s.rss.api.nowMiB} / ${s.rss.api.peakMiB} MiB`],
