@@ -10,6 +10,7 @@
  *
  * Options (environment): BENCH_JOBS (default 1000), BENCH_CREATE_CLIENTS (10),
  * BENCH_WAIT_SECONDS (how long after the minute to wait for stragglers, 180),
+ * BENCH_DYNAMIC_CONFIG (JSON: extra dev-server dynamic config, for experiments),
  * BENCH_BULLMQ_CONCURRENCY (the BullMQ worker's concurrency, 100: the Temporal SDK's default
  * number of concurrent activities), BENCH_SKIP_BULLMQ (unset), BENCH_REDIS_URL.
  * A measurement, not a test: nothing here fails on a number.
@@ -64,7 +65,7 @@ interface Burst {
 }
 
 async function sundial(recorder: { url: string; arrivals(prefix: string): number[] }): Promise<Burst> {
-  const bench = await startBenchServer();
+  const bench = await startBenchServer(process.env.BENCH_DYNAMIC_CONFIG === undefined ? {} : { dynamicConfig: JSON.parse(process.env.BENCH_DYNAMIC_CONFIG) as Record<string, string | number> });
   const app = await startSundial(bench.server.address);
   try {
     // All jobs must exist before their minute, and creates ran at 4-50/s on this machine as its

@@ -12,7 +12,7 @@ import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { stringify } from 'yaml';
 import { createLogger } from '../../src/observability/logger';
-import { SCHEDULER_TUNING } from '../../src/temporal/dev-server';
+import { SCHEDULER_TUNING, type DynamicConfigValue } from '../../src/temporal/dev-server';
 import { ensureSearchAttributes } from '../../src/temporal/register-search-attributes';
 import { SUNDIAL_SEARCH_ATTRIBUTES, SundialJobId } from '../../src/temporal/search-attributes';
 import { freePort } from './ports';
@@ -39,7 +39,7 @@ export interface ClusterOptions {
   /** @default 4 */
   readonly numHistoryShards?: number;
   /** Dynamic config on top of the dev server's {@link SCHEDULER_TUNING}, so lag figures compare. */
-  readonly dynamicConfig?: Readonly<Record<string, string | number | boolean>>;
+  readonly dynamicConfig?: Readonly<Record<string, DynamicConfigValue>>;
   /** @default 127.0.0.1:5432, user postgres, no password */
   readonly postgres?: PostgresTarget;
   /** Per node, for the whole start including schema setup, in ms. @default 120000 */
