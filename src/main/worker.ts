@@ -16,6 +16,15 @@ import { startMetricsServer } from '../observability/metrics-server';
 const { config, logger } = configOrExit('worker');
 
 async function main(): Promise<void> {
+  // Installed before start-up: a supervisor (or a rolling deploy) may stop a worker that is
+  // still reconciling or bundling, and such a stop is as clean as any other (exit 0). Nothing
+  // has been taken from a task queue yet, and reconciliation is safe to cut short.
+  let worker: Awaited<ReturnType<typeof runWorker>> | undefined;
+  let metrics: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
+  onShutdownSignal(logger, async () => {
+    await worker?.stop();
+    await metrics?.stop();
+  });
   const addresses = config.temporal.addresses ?? [`127.0.0.1:${config.embedded.temporalPort}`];
   const registry = buildRegistry(config, configuredApiUrl(config));
   const client = await connectClient(config.temporal, addresses);
@@ -24,13 +33,9 @@ async function main(): Promise<void> {
   logger.info(reconcileSummary(report), 'schedules reconciled');
   await client.connection.close();
 
-  const metrics = config.metrics.port === undefined ? undefined : await startMetricsServer(createMetrics().registry, config.metrics.port);
+  metrics = config.metrics.port === undefined ? undefined : await startMetricsServer(createMetrics().registry, config.metrics.port);
   const sdkMetrics = sdkMetricsAddress(config);
-  const worker = await runWorker(config, addresses, registry, logger, sdkMetrics);
-  onShutdownSignal(logger, async () => {
-    await worker.stop();
-    await metrics?.stop();
-  });
+  worker = await runWorker(config, addresses, registry, logger, sdkMetrics);
   logger.info(
     {
       temporal: worker.address,
