@@ -12,20 +12,24 @@ import { configOrExit, failStartup, onShutdownSignal } from './process';
 const { config, logger } = configOrExit();
 
 async function main(): Promise<void> {
+  // Installed before start-up, as the worker does: a stop while still connecting is clean too.
+  let client: Awaited<ReturnType<typeof connectClient>> | undefined;
+  let api: Awaited<ReturnType<typeof startApi>> | undefined;
+  let collector: ReturnType<typeof startJobMetricsCollector> | undefined;
+  onShutdownSignal(logger, async () => {
+    await api?.stop();
+    await collector?.stop();
+    await client?.connection.close();
+  });
   const addresses = config.temporal.addresses ?? [`127.0.0.1:${config.embedded.temporalPort}`];
   const registry = buildRegistry(config, configuredApiUrl(config));
-  const client = await connectClient(config.temporal, addresses);
+  client = await connectClient(config.temporal, addresses);
   const webUiUrl = config.temporal.uiUrl ?? `http://127.0.0.1:${config.embedded.uiPort}`;
   const metrics = createMetrics();
   const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl, apiKeys: config.api.keys, metrics });
   if (config.api.keys.length === 0) logger.warn({ host: config.api.host }, 'the API is open: no SUNDIAL_API_KEYS are set, so it listens on loopback only');
-  const api = await startApi(app, config.api.host, config.api.port);
-  const collector = startJobMetricsCollector({ client, registry: metrics.registry, logger, budget: { intervalMs: config.metrics.collectorIntervalMs } });
-  onShutdownSignal(logger, async () => {
-    await api.stop();
-    await collector.stop();
-    await client.connection.close();
-  });
+  api = await startApi(app, config.api.host, config.api.port);
+  collector = startJobMetricsCollector({ client, registry: metrics.registry, logger, budget: { intervalMs: config.metrics.collectorIntervalMs } });
   logger.info({ api: api.url, temporal: addresses.join(',') }, 'API listening');
 }
 
