@@ -1,7 +1,8 @@
 /**
  * `npm start`: the embedded default. A Temporal dev server on a SQLite file in
  * SUNDIAL_DATA_DIR, one worker, the API, and the example (or configured) jobs scheduled.
- * Ctrl-C stops the API, drains the worker, then stops the dev server; exit code 0.
+ * Ctrl-C stops the API, drains the worker, then stops the dev server; exit code 0. A second
+ * Ctrl-C (a separate keypress, not npm's forward of the first) stops the dev server at once; 130.
  */
 import path from 'node:path';
 import { createApp } from '../api/app';
@@ -25,7 +26,12 @@ interface Running {
   worker?: () => Promise<void>;
   client?: () => Promise<void>;
   devServer?: () => Promise<void>;
+  /** The dev server's stop when the operator will not wait (a second Ctrl-C). */
+  forceDevServer?: () => Promise<void>;
 }
+
+/** How long a forced stop gives the dev server before SIGKILL, in ms. */
+const FORCED_STOP_GRACE_MS = 3_000;
 
 async function stopAll(running: Running): Promise<void> {
   for (const step of [running.api, running.worker, running.client, running.devServer]) {
@@ -53,6 +59,13 @@ async function main(running: Running, logger: Logger, config: Config): Promise<v
       stopping = true;
       return dev.stop();
     };
+    running.forceDevServer = () => {
+      stopping = true;
+      return dev.stop(FORCED_STOP_GRACE_MS);
+    };
+    // Every other way out (a crash, an exit from a failure path) still stops the server, which
+    // would otherwise hold its ports and the SQLite file: it is in a process group of its own.
+    process.once('exit', () => dev.signalStop());
     // Without its server this process can do nothing: say so and exit, so that a supervisor
     // (systemd, a container's restart policy) starts it again on the same SQLite file, where
     // the schedules catch up what they missed.
@@ -111,8 +124,9 @@ async function main(running: Running, logger: Logger, config: Config): Promise<v
 
 const { config, logger } = configOrExit();
 const running: Running = {};
-// A signal during start-up still stops whatever has started.
-onShutdownSignal(logger, () => stopAll(running));
+// A signal during start-up still stops whatever has started. A second Ctrl-C skips the drain
+// but not the dev server's stop.
+onShutdownSignal(logger, () => stopAll(running), { force: () => running.forceDevServer?.() ?? Promise.resolve() });
 main(running, logger, config).catch(async (err: unknown) => {
   await stopAll(running).catch(() => undefined);
   failStartup(logger, err);

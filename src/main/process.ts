@@ -17,17 +17,53 @@ export function configOrExit(role: ProcessRole = 'api'): { config: Config; logge
 }
 
 /**
- * Runs `shutdown` once on the first SIGINT or SIGTERM, then exits 0 (1 if shutdown throws).
- * A second signal exits at once with 130.
+ * Signals closer together than this are one request to stop. A Ctrl-C in a terminal reaches
+ * every process of the foreground group, and `npm start` forwards it to its child again: one
+ * keypress arrives here as two SIGINTs a few milliseconds apart.
  */
-export function onShutdownSignal(logger: Logger, shutdown: (signal: NodeJS.Signals) => Promise<void>): void {
-  let stopping = false;
+export const SIGNAL_COALESCE_MS = 1_000;
+
+/** What {@link onShutdownSignal} does besides the graceful stop. */
+export interface ShutdownOptions {
+  /**
+   * Runs on a second, separate signal (an operator who will not wait for the drain), before
+   * the process exits 130. It must stop what would outlive the process (a detached child
+   * server) without waiting on anything else.
+   */
+  readonly force?: () => Promise<void>;
+  /** @default SIGNAL_COALESCE_MS */
+  readonly coalesceMs?: number;
+}
+
+/**
+ * Runs `shutdown` once on the first SIGINT or SIGTERM, then exits 0 (1 if shutdown throws).
+ * Signals within `coalesceMs` of the first are the same request; a later one runs `force`
+ * and exits 130.
+ */
+export function onShutdownSignal(
+  logger: Logger,
+  shutdown: (signal: NodeJS.Signals) => Promise<void>,
+  options: ShutdownOptions = {},
+): void {
+  const coalesceMs = options.coalesceMs ?? SIGNAL_COALESCE_MS;
+  let firstAt: number | undefined;
+  let forcing = false;
   const handler = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(130);
+    if (firstAt !== undefined) {
+      if (Date.now() - firstAt < coalesceMs || forcing) {
+        logger.debug({ signal }, 'signal while stopping: the same request to stop');
+        return;
+      }
+      forcing = true;
+      logger.warn({ signal }, 'second signal: stopping now, without waiting for the drain');
+      const force = options.force ?? (() => Promise.resolve());
+      force().then(
+        () => process.exit(130),
+        () => process.exit(130),
+      );
+      return;
     }
-    stopping = true;
+    firstAt = Date.now();
     logger.info({ signal }, 'shutting down');
     shutdown(signal).then(
       () => {

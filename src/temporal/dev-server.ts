@@ -89,6 +89,11 @@ export interface DevServer {
   readonly exited: Promise<number | string>;
   /** Stops the server: SIGTERM, then SIGKILL after `forceAfterMs`. */
   stop(forceAfterMs?: number): Promise<void>;
+  /**
+   * Sends SIGTERM and returns at once, for exit paths that cannot wait (a crash, `process.exit`):
+   * the server runs in a process group of its own, so nothing else would stop it.
+   */
+  signalStop(): void;
 }
 
 function lastLines(file: string | undefined, n: number): string {
@@ -210,6 +215,9 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
       await exited;
       clearTimeout(timer);
       if (pidFile !== undefined) rmSync(pidFile, { force: true });
+    },
+    signalStop() {
+      if (!hasExited) child.kill('SIGTERM');
     },
   };
 }

@@ -113,6 +113,20 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('publishes on every interface only the API, which asks for a key; the rest on loopback only', () => {
+    const open: string[] = [];
+    for (const [name, service] of Object.entries(compose.services)) {
+      for (const mapping of service.ports ?? []) {
+        const parts = String(mapping).split(':');
+        // "host:container" or "container" alone publish on every interface; "ip:host:container" on ip.
+        const ip = parts.length === 3 ? parts[0] : '0.0.0.0';
+        if (ip !== '127.0.0.1') open.push(`${name} ${String(mapping)}`);
+      }
+    }
+    assert.deepEqual(open, ['api 8080:8080']);
+    assert.match(String(compose.services.api?.environment?.SUNDIAL_API_KEYS), /^\$\{SUNDIAL_API_KEYS:\?/, 'the API cannot start without keys');
+  });
+
   it('has Prometheus scrape every port each Sundial process listens on, and nothing that is not there', () => {
     const targets = scrapeTargets();
     for (const [name, service] of sundial) {
