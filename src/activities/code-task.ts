@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { JobContext } from '../jobs/define';
 import type { JobRegistry } from '../jobs/registry';
-import type { AttemptStamp, TaskResult } from '../jobs/run-types';
+import type { AttemptStamp, RetryPlan, TaskResult } from '../jobs/run-types';
 import type { Logger } from '../observability/logger';
 import { stampAttempt } from './attempt';
 import { toActivityFailure } from './errors';
@@ -16,6 +16,11 @@ export interface CodeTaskInput {
   readonly scheduledAt: string;
   /** Set when the workflow runs the retries itself (breaker jobs); else Temporal's attempt. */
   readonly attempt?: number;
+  /**
+   * The job's retry policy, when Temporal runs the retries: the activity then sets each retryable
+   * failure's next retry delay, with jitter. Absent when the workflow retries (it computes its own).
+   */
+  readonly retry?: RetryPlan;
   /** Run the job's fallbackRun instead of run (its breaker is open). */
   readonly useFallback?: boolean;
 }
@@ -66,7 +71,7 @@ export function makeRunCodeTask(registry: JobRegistry, logger: Logger) {
       log.info({ duration_ms: Date.now() - started, status: 'success' }, 'attempt finished');
       return { result: result ?? null, ...stamp };
     } catch (err) {
-      const failure = toActivityFailure(err, ctx, stamp);
+      const failure = toActivityFailure(err, ctx, stamp, input.retry);
       log.warn(
         { duration_ms: Date.now() - started, status: 'error', error_type: (failure as ApplicationFailure).type ?? failure.name, error_msg: failure.message },
         'attempt failed',

@@ -1,7 +1,8 @@
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Context } from '@temporalio/activity';
 import { NonRetryableJobError } from '../jobs/errors';
-import type { AttemptStamp } from '../jobs/run-types';
+import { retryDelayMs } from '../jobs/backoff';
+import type { AttemptStamp, RetryPlan } from '../jobs/run-types';
 
 /** The type name Temporal matches against `nonRetryableErrorTypes`: the error's name or class. */
 export function errorTypeName(err: Error): string {
@@ -17,9 +18,25 @@ export function errorTypeName(err: Error): string {
  * - NonRetryableJobError fails the run at once; any other error is retried per policy, unless
  *   its type is listed in `nonRetryableErrorTypes` (Temporal checks that);
  * - every failure carries the attempt's stamp first in its details, so the run's outcome can
- *   report the attempt and its lag.
+ *   report the attempt and its lag;
+ * - with `retry` (attempts retried by Temporal), a retryable failure carries its jittered
+ *   next retry delay (unless the task chose one, e.g. from `Retry-After`): Temporal's own
+ *   backoff has no jitter.
  */
-export function toActivityFailure(err: unknown, ctx: Context, stamp: AttemptStamp): Error {
+export function toActivityFailure(err: unknown, ctx: Context, stamp: AttemptStamp, retry?: RetryPlan): Error {
+  const failure = translate(err, ctx, stamp);
+  if (retry === undefined || !(failure instanceof ApplicationFailure) || failure.nonRetryable || failure.nextRetryDelay != null) return failure;
+  return ApplicationFailure.create({
+    type: failure.type ?? 'Error',
+    message: failure.message,
+    nonRetryable: false,
+    details: failure.details ?? [],
+    ...(failure.cause === undefined ? {} : { cause: failure.cause }),
+    nextRetryDelay: retryDelayMs(retry, ctx.info.attempt, Math.random()),
+  });
+}
+
+function translate(err: unknown, ctx: Context, stamp: AttemptStamp): Error {
   const { attempt } = stamp;
   const details: unknown[] = [stamp];
   if (ctx.cancellationSignal.aborted) {
@@ -29,11 +46,15 @@ export function toActivityFailure(err: unknown, ctx: Context, stamp: AttemptStam
     return ApplicationFailure.create({ type, message: `attempt ${attempt} was aborted (${type})`, nonRetryable: false, details });
   }
   if (err instanceof ApplicationFailure) {
+    // The delay the task asked for (e.g. Retry-After) travels in the stamp too: Temporal's
+    // retry loop reads nextRetryDelay, but the SDK does not decode it for workflow code, whose
+    // own retry loop (breaker and multi-step jobs) needs it as well.
+    const requested = typeof err.nextRetryDelay === 'number' ? err.nextRetryDelay : undefined;
     return ApplicationFailure.create({
       type: err.type ?? 'Error',
       message: err.message,
       nonRetryable: err.nonRetryable === true,
-      details: [...details, ...(err.details ?? [])],
+      details: [requested === undefined ? stamp : { ...stamp, requestedDelayMs: requested }, ...(err.details ?? [])],
       ...(err.nextRetryDelay == null ? {} : { nextRetryDelay: err.nextRetryDelay }),
     });
   }

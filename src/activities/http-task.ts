@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { HttpRequestPlan, TaskResult } from '../jobs/run-types';
+import type { HttpRequestPlan, RetryPlan, TaskResult } from '../jobs/run-types';
 import type { Logger } from '../observability/logger';
 import { stampAttempt } from './attempt';
 import { toActivityFailure } from './errors';
@@ -12,6 +12,11 @@ export interface HttpTaskInput {
   readonly scheduledAt: string;
   /** Set when the workflow runs the retries itself (breaker jobs); else Temporal's attempt. */
   readonly attempt?: number;
+  /**
+   * The job's retry policy, when Temporal runs the retries: the activity then sets each retryable
+   * failure's next retry delay, with jitter. Absent when the workflow retries (it computes its own).
+   */
+  readonly retry?: RetryPlan;
 }
 
 export interface HttpTaskResult {
@@ -135,7 +140,7 @@ export function makeRunHttpTask(logger: Logger, userAgent: string) {
       const result: HttpTaskResult = { status: res.status, body };
       return { result, ...stamp };
     } catch (err) {
-      const failure = toActivityFailure(err, ctx, stamp);
+      const failure = toActivityFailure(err, ctx, stamp, input.retry);
       log.warn({ duration_ms: Date.now() - started, status: 'error', error_type: (failure as ApplicationFailure).type ?? failure.name, error_msg: failure.message }, 'attempt failed');
       throw failure;
     } finally {

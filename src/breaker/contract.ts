@@ -45,7 +45,13 @@ export interface RecordRequest {
   readonly jobId: string;
   readonly config: BreakerConfig;
   readonly permit: Permit;
+  /** Whether the dependency answered well (or answered at all, for a non-retryable error). */
   readonly ok: boolean;
+  /**
+   * The attempt was cut off by its worker's shutdown and says nothing about the dependency:
+   * the permit is given back, and `ok` is ignored. Absent in requests of earlier releases.
+   */
+  readonly released?: boolean;
   /** On success, the result to cache for the fallback (when the job has one). */
   readonly cache?: { readonly result: unknown };
 }

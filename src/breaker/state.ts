@@ -38,6 +38,8 @@ export type BreakerEvent =
   | { readonly type: 'admit'; readonly permitId: string; readonly leaseMs: number }
   | { readonly type: 'success'; readonly permit: Permit }
   | { readonly type: 'failure'; readonly permit: Permit }
+  /** The attempt ended without telling anything about the dependency (its worker shut down). */
+  | { readonly type: 'release'; readonly permit: Permit }
   | { readonly type: 'reset' }
   | { readonly type: 'force_open' };
 
@@ -110,6 +112,10 @@ export function step(state: BreakerState, event: BreakerEvent, cfg: BreakerConfi
         const why = shouldTrip(next, cfg);
         if (why !== undefined) move(open(cfg.openForMs, now, why), why);
       }
+      return { state: s, transitions };
+    case 'release':
+      // A probe's slot goes back to the pool; nothing is counted either way.
+      if (s.kind === 'half_open') s = { ...s, probes: s.probes.filter((p) => p.id !== event.permit.id) };
       return { state: s, transitions };
   }
 }

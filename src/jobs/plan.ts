@@ -81,6 +81,7 @@ export function planRun(spec: JobSpec, codeFor: (name: string) => JobCode | unde
       ...(spec.retry.maximumInterval === undefined ? {} : { maximumIntervalMs: parseDuration(spec.retry.maximumInterval) }),
       maximumAttempts: spec.retry.maximumAttempts,
       nonRetryableErrorTypes: spec.retry.nonRetryableErrorTypes,
+      ...(spec.retry.jitter === undefined ? {} : { jitter: spec.retry.jitter }),
     },
     timeouts: {
       ...(startToCloseMs === undefined && scheduleToCloseMs === undefined

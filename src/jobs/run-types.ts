@@ -43,6 +43,12 @@ export interface RetryPlan {
   /** 0 means unlimited, as in Temporal. */
   readonly maximumAttempts: number;
   readonly nonRetryableErrorTypes: readonly string[];
+  /**
+   * Each retry delay is spread over ±this fraction of itself (0 to 1). Absent: the default,
+   * DEFAULT_RETRY_JITTER in ./backoff (set only when the job declares it, so that the inputs and
+   * hashes of jobs that do not are unchanged).
+   */
+  readonly jitter?: number;
 }
 
 export interface TimeoutsPlan {
@@ -105,6 +111,8 @@ export type RunOutcome =
 export interface AttemptStamp {
   readonly attempt: number;
   readonly firstStartedAt?: string;
+  /** On a failed attempt: the delay before the next one that the task asked for (Retry-After), in ms. */
+  readonly requestedDelayMs?: number;
 }
 
 /** What the run-task activity returns: its result and which attempt produced it. */

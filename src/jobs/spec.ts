@@ -130,6 +130,12 @@ export const retrySchema = z
     maximumInterval: durationSchema.optional().describe('Default: 100 × initialInterval, as in Temporal.'),
     maximumAttempts: z.number().int('must be an integer').min(0, 'must not be negative (0 means unlimited)').default(3),
     nonRetryableErrorTypes: z.array(z.string().min(1)).default([]),
+    jitter: z
+      .number()
+      .min(0, 'must be between 0 and 1')
+      .max(1, 'must be between 0 and 1')
+      .optional()
+      .describe('Each retry delay is drawn from ±this fraction of the backoff, so that runs failing together do not retry in lockstep. Default 0.2; 0 turns it off.'),
   })
   .strict()
   .superRefine((r, ctx) => {

@@ -200,7 +200,14 @@ export class JobStore {
     const spec = this.validate(written);
     const desired = this.plan(written, spec, current.origin, newWriteStamp());
     const revision = desired.memo.revision;
-    const update = toScheduleUpdate(desired, { paused: desc.state.paused, note: desc.state.note });
+    // `paused` in a patch is applied to the schedule's state, like POST /pause and /unpause;
+    // without it, the state is left as it is (a pause over the API is not undone by an edit).
+    const wantPaused = (patch as { paused?: unknown }).paused;
+    const state =
+      typeof wantPaused !== 'boolean' || wantPaused === desc.state.paused
+        ? { paused: desc.state.paused, note: desc.state.note }
+        : { paused: wantPaused, note: wantPaused ? 'paused over the API (PATCH)' : 'unpaused over the API (PATCH)' };
+    const update = toScheduleUpdate(desired, state);
     try {
       await updateScheduleIfUnchanged(this.deps.client, id, update, desc.raw.conflictToken ?? new Uint8Array());
     } catch (err) {

@@ -64,7 +64,7 @@ export async function breakerWorkflow(input: BreakerWorkflowInput): Promise<void
   setHandler(recordUpdate, (req) => {
     config = req.config;
     jobs.add(req.jobId);
-    apply({ type: req.ok ? 'success' : 'failure', permit: req.permit });
+    apply({ type: req.released === true ? 'release' : req.ok ? 'success' : 'failure', permit: req.permit });
     if (req.ok && req.cache !== undefined) cache[req.jobId] = { result: req.cache.result, cachedAt: new Date(workflowNow()).toISOString() };
     return view();
   });

@@ -18,7 +18,9 @@ import {
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, RetryState, SearchAttributeType } from '@temporalio/common';
 import type { createActivities } from '../activities';
-import { MAX_CACHED_RESULT_CHARS } from '../breaker/contract';
+import { MAX_CACHED_RESULT_CHARS, type RecordRequest } from '../breaker/contract';
+import type { Permit } from '../breaker/state';
+import { retryDelayMs } from '../jobs/backoff';
 import {
   OUTCOME_MEMO_KEY,
   type AttemptOutcomes,
@@ -37,6 +39,20 @@ type Activities = ReturnType<typeof createActivities>;
 
 /** Patch id: runs started with SundialStatus=running skip their first upsert. */
 export const STATUS_SET_AT_START = 'sundial-status-set-at-start';
+
+/**
+ * Patch id, taken only on the paths it changes: a breaker that cannot be asked ends the run with
+ * its outcome (before: the run failed without one); a record that fails is logged and the run
+ * goes on (before: a success became a failed attempt, retried); an attempt cut off by its
+ * worker's shutdown is given back to the breaker and retried without counting.
+ */
+export const BREAKER_FAILURES_HANDLED = 'sundial-breaker-failures-handled';
+
+/** The run's error type when its breaker could not be asked. */
+export const BREAKER_UNAVAILABLE = 'BreakerUnavailable';
+
+/** The activity failure type of an attempt cut off by its worker's shutdown (./activities/errors). */
+const WORKER_SHUTDOWN = 'WorkerShutdown';
 
 /** Set by Temporal on every workflow a schedule starts: the tick's nominal time. */
 const TemporalScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
@@ -191,6 +207,36 @@ function probeLeaseMs(input: JobRunInput): number {
   return Math.min(input.timeouts.startToCloseMs ?? input.timeouts.scheduleToCloseMs ?? 600_000, 600_000) + 10_000;
 }
 
+/** The `Retry-After` (or any delay) a failed attempt asked for, in ms (in its stamp: ./activities/errors). */
+function requestedDelayMs(err: unknown): number | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (!(cause instanceof ApplicationFailure)) return undefined;
+  const d = (cause.details?.[0] as Partial<AttemptStamp> | undefined)?.requestedDelayMs;
+  return typeof d === 'number' && d >= 0 ? d : undefined;
+}
+
+function isWorkerShutdown(err: unknown): boolean {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return cause instanceof ApplicationFailure && cause.type === WORKER_SHUTDOWN;
+}
+
+/**
+ * Tells the breaker how an attempt went. A failure to tell it must not change the run: it is
+ * logged and the run goes on. Histories from before the patch failed the attempt instead: for
+ * them the error is returned, and the caller handles it as the old code did.
+ */
+async function recordAttempt(input: JobRunInput, req: Omit<RecordRequest, 'jobId' | 'config'>): Promise<unknown> {
+  const breaker = input.breaker!;
+  try {
+    await breakerActivities.breakerRecord(breaker.key, { jobId: input.jobId, config: breaker.config, ...req });
+    return undefined;
+  } catch (err) {
+    if (isCancellation(err) || !patched(BREAKER_FAILURES_HANDLED)) return err;
+    log.warn('the breaker could not record an attempt; the run goes on', { task_name: input.jobId, breaker: breaker.key, error_msg: (err as Error).message });
+    return undefined;
+  }
+}
+
 /**
  * Retries run here rather than in Temporal's activity retry loop when the job has a breaker
  * (every attempt must be admitted and its outcome recorded) or is a multi-step workflow job (so
@@ -204,35 +250,67 @@ async function runWithManagedRetries(input: JobRunInput, idempotencyKey: string,
   // for activities (their stamp) and to within a workflow task for children.
   let firstStartedAt: string | undefined;
   for (let attempt = 1; ; attempt++) {
-    const permit = breaker === undefined ? undefined : (await breakerActivities.breakerAdmit(breaker.key, { jobId: input.jobId, config: breaker.config, leaseMs: probeLeaseMs(input) })).permit;
-    if (breaker !== undefined && permit === undefined) return serveFallback(input, attempt - 1, firstStartedAt);
+    let permit: Permit | undefined;
+    if (breaker !== undefined) {
+      try {
+        permit = (await breakerActivities.breakerAdmit(breaker.key, { jobId: input.jobId, config: breaker.config, leaseMs: probeLeaseMs(input) })).permit;
+      } catch (err) {
+        if (isCancellation(err) || !patched(BREAKER_FAILURES_HANDLED)) throw err;
+        const why = err instanceof ActivityFailure && err.cause !== undefined ? err.cause.message : (err as Error).message;
+        throw new TaskFailed({ type: BREAKER_UNAVAILABLE, message: `breaker ${breaker.key} could not be asked: ${why}` }, attempt - 1, true, firstStartedAt);
+      }
+      if (permit === undefined) return serveFallback(input, attempt - 1, firstStartedAt);
+    }
     if (attempt === 1) firstStartedAt = new Date(workflowNow()).toISOString();
+    let failure: unknown;
     try {
       const { result, stamp } = await runOneAttempt(input, attempt, idempotencyKey, scheduledAt);
       if (attempt === 1 && stamp.firstStartedAt !== undefined) firstStartedAt = stamp.firstStartedAt;
-      if (breaker !== undefined && permit !== undefined) {
-        const cacheable = input.fallback !== undefined && JSON.stringify(result ?? null).length <= MAX_CACHED_RESULT_CHARS;
-        await breakerActivities.breakerRecord(breaker.key, { jobId: input.jobId, config: breaker.config, permit, ok: true, ...(cacheable ? { cache: { result } } : {}) });
-      }
-      return { result, attempt, ...(firstStartedAt === undefined ? {} : { firstStartedAt }) };
+      const cacheable = input.fallback !== undefined && JSON.stringify(result ?? null).length <= MAX_CACHED_RESULT_CHARS;
+      // Outside the attempt's error handling: a breaker that cannot be told never turns this
+      // success into a failed attempt (which would repeat its side effect).
+      failure = permit === undefined ? undefined : await recordAttempt(input, { permit, ok: true, ...(cacheable ? { cache: { result } } : {}) });
+      if (failure === undefined) return { result, attempt, ...(firstStartedAt === undefined ? {} : { firstStartedAt }) };
     } catch (err) {
       if (isCancellation(err)) throw err;
-      const { error, retryable } = attemptError(err, input);
-      if (attempt === 1 && err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
-        firstStartedAt = stampFrom(err.cause.details?.[0]).firstStartedAt ?? firstStartedAt;
-      }
-      // A non-retryable error means the dependency answered: it does not count against it.
-      if (breaker !== undefined && permit !== undefined) {
-        await breakerActivities.breakerRecord(breaker.key, { jobId: input.jobId, config: breaker.config, permit, ok: !retryable });
-      }
-      const exhausted = retry.maximumAttempts > 0 && attempt >= retry.maximumAttempts;
-      const delay = Math.min(retry.initialIntervalMs * retry.backoffCoefficient ** (attempt - 1), retry.maximumIntervalMs ?? retry.initialIntervalMs * 100);
-      const outOfTime = timeouts.scheduleToCloseMs !== undefined && workflowNow() + delay - started >= timeouts.scheduleToCloseMs;
-      if (!retryable || exhausted || outOfTime) throw new TaskFailed(error, attempt, retryable, firstStartedAt);
-      log.warn('attempt failed; retrying', { task_name: input.jobId, attempt, error_type: error.type, error_msg: error.message, retry_in_ms: delay });
-      await sleep(delay);
+      failure = err;
     }
+    if (attempt === 1 && failure instanceof ActivityFailure && failure.cause instanceof ApplicationFailure) {
+      firstStartedAt = stampFrom(failure.cause.details?.[0]).firstStartedAt ?? firstStartedAt;
+    }
+    // A worker that shut down mid-attempt says nothing about the dependency, and the attempt
+    // is not the job's fault: the permit goes back and the attempt is made again, uncounted.
+    if (isWorkerShutdown(failure) && patched(BREAKER_FAILURES_HANDLED)) {
+      if (permit !== undefined) await recordAttempt(input, { permit, ok: false, released: true });
+      log.info('attempt cut off by a worker shutdown; making it again', { task_name: input.jobId, attempt });
+      attempt--;
+      continue;
+    }
+    const { error, retryable } = attemptError(failure, input);
+    // A non-retryable error means the dependency answered: it does not count against it.
+    if (permit !== undefined) {
+      const unrecorded = await recordAttempt(input, { permit, ok: !retryable });
+      if (unrecorded !== undefined) throw unrecorded;
+    }
+    const exhausted = retry.maximumAttempts > 0 && attempt >= retry.maximumAttempts;
+    const delay = managedRetryDelayMs(input, attempt, failure);
+    const outOfTime = timeouts.scheduleToCloseMs !== undefined && workflowNow() + delay - started >= timeouts.scheduleToCloseMs;
+    if (!retryable || exhausted || outOfTime) throw new TaskFailed(error, attempt, retryable, firstStartedAt);
+    log.warn('attempt failed; retrying', { task_name: input.jobId, attempt, error_type: error.type, error_msg: error.message, retry_in_ms: delay });
+    await sleep(delay);
   }
+}
+
+/**
+ * The delay before the next managed attempt: what the failed attempt asked for (`Retry-After`),
+ * else the jittered backoff. Histories from before the patch slept the plain backoff.
+ */
+function managedRetryDelayMs(input: JobRunInput, attempt: number, failure: unknown): number {
+  const { retry } = input;
+  if (!patched(BREAKER_FAILURES_HANDLED)) {
+    return Math.min(retry.initialIntervalMs * retry.backoffCoefficient ** (attempt - 1), retry.maximumIntervalMs ?? retry.initialIntervalMs * 100);
+  }
+  return requestedDelayMs(failure) ?? retryDelayMs(retry, attempt, Math.random());
 }
 
 /** The breaker is open: serve the last good result, or fail with CircuitOpen. */
@@ -269,8 +347,9 @@ async function runTask(input: JobRunInput, idempotencyKey: string, scheduledAt: 
   if (input.breaker !== undefined || (task.type === 'code' && task.mode === 'workflow')) return runWithManagedRetries(input, idempotencyKey, scheduledAt);
   const acts = taskActivities(input);
   try {
-    if (task.type === 'http') return await acts.runHttpTask({ jobId: input.jobId, request: task.request, idempotencyKey, scheduledAt });
-    return await acts.runCodeTask({ jobId: input.jobId, name: task.name, args: task.args, idempotencyKey, scheduledAt });
+    // With the retry policy, each failed attempt sets its own jittered next retry delay.
+    if (task.type === 'http') return await acts.runHttpTask({ jobId: input.jobId, request: task.request, idempotencyKey, scheduledAt, retry: input.retry });
+    return await acts.runCodeTask({ jobId: input.jobId, name: task.name, args: task.args, idempotencyKey, scheduledAt, retry: input.retry });
   } catch (err) {
     if (err instanceof ActivityFailure && !isCancellation(err)) throw fromActivityFailure(err, input);
     // A local activity's final failure reaches the workflow unwrapped: the attempt's own failure.

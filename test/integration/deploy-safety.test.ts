@@ -1,0 +1,266 @@
+/**
+ * Issue 12: runs that meet a broken breaker, a lost update answer or a worker's shutdown still
+ * end with their outcome, counted once; retries are jittered and honour Retry-After.
+ */
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import type { Client } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { makeBreakerActivities } from '../../src/activities/breaker';
+import { breakerWorkflowId, stateQuery, type AdmitRequest, type AdmitResponse, type BreakerView, type RecordRequest } from '../../src/breaker/contract';
+import { defineJob, type JobContext } from '../../src/jobs/define';
+import { JobRegistry } from '../../src/jobs/registry';
+import type { RunOutcome } from '../../src/jobs/run-types';
+import { call, startTestApi } from '../support/api';
+import { runOnce } from '../support/runs';
+import { startTestWorker, testClient, unique, waitFor, type TestWorker } from '../support/temporal';
+
+/** Gates the test opens, and what the jobs saw, by job id. */
+const gates = new Map<string, { open: Promise<void>; release: () => void }>();
+const calls = new Map<string, number[]>();
+function gate(id: string): Promise<void> {
+  let g = gates.get(id);
+  if (g === undefined) {
+    let release!: () => void;
+    const open = new Promise<void>((r) => (release = r));
+    g = { open, release };
+    gates.set(id, g);
+  }
+  return g.open;
+}
+function seen(id: string): number[] {
+  return calls.get(id) ?? [];
+}
+function note(id: string): void {
+  calls.set(id, [...seen(id), Date.now()]);
+}
+
+const JITTER_RUNS = 20;
+const JITTER_INITIAL_MS = 2_000;
+
+describe('deploy safety: breaker faults, worker shutdown, jitter and Retry-After', () => {
+  let client: Client;
+  let worker: TestWorker;
+  let registry: JobRegistry;
+  const taskQueue = unique('deploy-safety');
+  const key = (name: string) => `${name}-${taskQueue}`;
+  let dependency: { url: string; close(): Promise<void> };
+
+  before(async () => {
+    client = await testClient();
+    // A dependency that answers 429 with Retry-After: 2 the first time, then 200.
+    let limited = 0;
+    const server = createServer((_req, res) => {
+      note('http-429');
+      if (limited++ === 0) {
+        res.writeHead(429, { 'retry-after': '2' }).end('slow down');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    dependency = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(() => r())) };
+
+    const breakerJob = (id: string, run: (ctx: JobContext) => Promise<unknown>, extra: object = {}) =>
+      defineJob({ id, schedule: { cron: '@yearly' }, paused: true, breaker: { key: key(id), failureThreshold: 3, openFor: '30s' }, retry: { initialInterval: '100ms', maximumAttempts: 2 }, run, ...extra });
+    registry = JobRegistry.create([
+      breakerJob('record-lost', async () => {
+        note('record-lost');
+        await gate('record-lost');
+        return { done: true };
+      }),
+      // Holds a breaker's workflow id in the tests that replace the breaker: a job run that
+      // waits, and rejects every update sent to it.
+      defineJob({
+        id: 'decoy',
+        schedule: { cron: '@yearly' },
+        paused: true,
+        run: async () => {
+          await gate('decoy');
+          return null;
+        },
+      }),
+      breakerJob('admit-lost', async () => {
+        note('admit-lost');
+        return { done: true };
+      }),
+      breakerJob(
+        'cut-by-shutdown',
+        async (ctx) => {
+          note('cut-by-shutdown');
+          // The first attempt runs until its worker shuts down and aborts it, as a job that
+          // honours its signal does.
+          if (seen('cut-by-shutdown').length === 1) {
+            await new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted by the worker\'s shutdown'))));
+          }
+          return { done: true };
+        },
+        { retry: { initialInterval: '100ms', maximumAttempts: 1 }, timeouts: { startToClose: '1m' } },
+      ),
+      defineJob({
+        id: 'http-429',
+        schedule: { cron: '@yearly' },
+        paused: true,
+        breaker: { key: key('http-429'), failureThreshold: 5, openFor: '30s' },
+        retry: { initialInterval: '100ms', backoffCoefficient: 1, maximumAttempts: 3 },
+        http: { url: `${dependency.url}/limited`, method: 'GET' },
+      }),
+      ...Array.from({ length: JITTER_RUNS }, (_, i) =>
+        defineJob({
+          id: `herd-${i}`,
+          schedule: { cron: '@yearly' },
+          paused: true,
+          retry: { initialInterval: `${JITTER_INITIAL_MS}ms`, backoffCoefficient: 1, maximumAttempts: 2, jitter: 0.5 },
+          run: async () => {
+            note(`herd-${i}`);
+            if (seen(`herd-${i}`).length === 1) {
+              await gate('herd');
+              throw new Error('the shared dependency is down');
+            }
+            return { ok: true };
+          },
+        }),
+      ),
+    ]);
+    worker = await startTestWorker(registry, taskQueue, { shutdownGraceMs: 500 });
+  });
+  after(async () => {
+    for (const g of gates.values()) g.release();
+    await worker?.stop();
+    await dependency?.close();
+    await client?.connection.close();
+  });
+
+  it('when an admit or a record is retried after its answer was lost, then the breaker applies it once', async () => {
+    const acts = makeBreakerActivities();
+    const admit = (env: MockActivityEnvironment, req: AdmitRequest): Promise<AdmitResponse> => env.run(acts.breakerAdmit, breakerKey, req);
+    const record = (env: MockActivityEnvironment, req: RecordRequest): Promise<BreakerView> => env.run(acts.breakerRecord, breakerKey, req);
+    const breakerKey = key('ambiguous');
+    const config = { failureThreshold: 5, openForMs: 30_000, maxOpenForMs: 60_000, halfOpenProbes: 1 };
+    // The same local activity (same run, same activity id) called twice: its retry after a
+    // lost answer.
+    const info = { activityId: '3', taskQueue, workflowExecution: { workflowId: unique('ambiguous-run'), runId: unique('run') } };
+    const env = new MockActivityEnvironment(info, { client });
+    const first = await admit(env, { jobId: 'ambiguous', config, leaseMs: 60_000 });
+    const again = await admit(env, { jobId: 'ambiguous', config, leaseMs: 60_000 });
+    assert.ok(first.permit !== undefined);
+    assert.deepEqual(again.permit, first.permit, 'the retried admit got the permit it was given, not a second one');
+
+    const recordEnv = new MockActivityEnvironment({ ...info, activityId: '4' }, { client });
+    await record(recordEnv, { jobId: 'ambiguous', config, permit: first.permit!, ok: false });
+    const view = await record(recordEnv, { jobId: 'ambiguous', config, permit: first.permit!, ok: false });
+    assert.equal(view.failures, 1, 'the retried record counted the failure once');
+    const state = await client.workflow.getHandle(breakerWorkflowId(breakerKey)).query(stateQuery);
+    assert.equal(state.failures, 1);
+    // A different call (another activity id) is another update.
+    const other = await record(new MockActivityEnvironment({ ...info, activityId: '5' }, { client }), { jobId: 'ambiguous', config, permit: first.permit!, ok: false });
+    assert.equal(other.failures, 2);
+    await client.workflow.getHandle(breakerWorkflowId(breakerKey)).terminate('test done');
+  });
+
+  /** Puts a running workflow with no breaker handlers where the breaker entity of `id` lives. */
+  async function occupyBreakerId(id: string): Promise<void> {
+    const workflowId = breakerWorkflowId(key(id));
+    await client.workflow
+      .getHandle(workflowId)
+      .terminate('the test replaces the breaker')
+      .catch(() => undefined);
+    await client.workflow.start('jobWorkflow', { taskQueue, workflowId, args: [registry.get('decoy')!.run] });
+  }
+
+  it('when the breaker cannot be asked, then the run ends failed with its outcome, and the job never runs', async () => {
+    await occupyBreakerId('admit-lost');
+    const outcome = await runOnce(client, registry, 'admit-lost', taskQueue);
+    assert.equal(outcome.status, 'failed');
+    assert.equal(outcome.status === 'failed' ? outcome.error.type : '', 'BreakerUnavailable');
+    assert.equal(seen('admit-lost').length, 0);
+  });
+
+  it('when the breaker cannot be told of a success, then the run still succeeds once, with its outcome', async () => {
+    const run = runOnce(client, registry, 'record-lost', taskQueue);
+    await waitFor('the attempt to start', 30_000, () => (seen('record-lost').length >= 1 ? true : undefined));
+    // While the attempt runs, the breaker entity is replaced by a workflow that rejects updates.
+    await occupyBreakerId('record-lost');
+    void gate('record-lost');
+    gates.get('record-lost')!.release();
+    const outcome: RunOutcome = await run;
+    assert.equal(outcome.status, 'succeeded');
+    assert.equal(outcome.attempts, 1);
+    assert.equal(seen('record-lost').length, 1, 'the success was not retried');
+    await client.workflow.getHandle(breakerWorkflowId(key('record-lost'))).terminate('test done');
+  });
+
+  it('when a worker shuts down mid-attempt, then the attempt is made again uncounted and the breaker counts no failure', async () => {
+    const run = runOnce(client, registry, 'cut-by-shutdown', taskQueue);
+    await waitFor('the attempt to start', 30_000, () => (seen('cut-by-shutdown').length >= 1 ? true : undefined));
+    // A rolling deploy: a new worker comes up, the old one stops (its attempt cut off after the
+    // 500 ms grace).
+    const old = worker;
+    worker = await startTestWorker(registry, taskQueue, { shutdownGraceMs: 500 });
+    // The SDK's test environment may refuse to close the old worker's connection right after a
+    // forced drain; the worker itself has stopped by then, which is what this test needs.
+    await old.stop().catch((err: Error) => {
+      if (err.name !== 'IllegalStateError') throw err;
+    });
+    const outcome = await run;
+    assert.equal(outcome.status, 'succeeded', JSON.stringify(outcome));
+    assert.equal(outcome.attempts, 1, 'maximumAttempts is 1, and the cut-off attempt was not counted');
+    assert.equal(seen('cut-by-shutdown').length, 2);
+    const state = await client.workflow.getHandle(breakerWorkflowId(key('cut-by-shutdown'))).query(stateQuery);
+    assert.equal(state.failures, 0);
+    assert.equal(state.state, 'closed');
+    await client.workflow.getHandle(breakerWorkflowId(key('cut-by-shutdown'))).terminate('test done');
+  });
+
+  it('when a dependency answers 429 with Retry-After, then the workflow-managed retry waits that long', async () => {
+    const outcome = await runOnce(client, registry, 'http-429', taskQueue);
+    assert.equal(outcome.status, 'succeeded', JSON.stringify(outcome));
+    assert.equal(outcome.attempts, 2);
+    const [t1, t2] = seen('http-429');
+    assert.ok(t2! - t1! >= 1_900, `the retry came ${t2! - t1!} ms after the 429 with Retry-After: 2 (the backoff alone is 100 ms)`);
+    await client.workflow.getHandle(breakerWorkflowId(key('http-429'))).terminate('test done');
+  });
+
+  it('when 20 runs fail at the same instant, then their retries spread over the jittered window', async () => {
+    const runs = Array.from({ length: JITTER_RUNS }, (_, i) => runOnce(client, registry, `herd-${i}`, taskQueue));
+    await waitFor('every first attempt to be waiting', 60_000, () => (Array.from({ length: JITTER_RUNS }, (_, i) => seen(`herd-${i}`).length).every((n) => n >= 1) ? true : undefined));
+    void gate('herd');
+    gates.get('herd')!.release();
+    const outcomes = await Promise.all(runs);
+    for (const o of outcomes) assert.equal(o.status, 'succeeded');
+    const failedAt = Math.max(...Array.from({ length: JITTER_RUNS }, (_, i) => seen(`herd-${i}`)[0]!));
+    const retries = Array.from({ length: JITTER_RUNS }, (_, i) => seen(`herd-${i}`)[1]! - failedAt).sort((a, b) => a - b);
+    const mean = retries.reduce((a, b) => a + b, 0) / retries.length;
+    const sd = Math.sqrt(retries.reduce((a, b) => a + (b - mean) ** 2, 0) / retries.length);
+    process.stderr.write(`jitter 0.5 of ${JITTER_INITIAL_MS} ms: retries after ${retries.join(', ')} ms; spread ${retries.at(-1)! - retries[0]!} ms, sd ${Math.round(sd)} ms\n`);
+    // ±50% of 2 s, uniform: a standard deviation near 577 ms, a spread near 2 s. In lockstep
+    // they would all come within a few tens of ms of each other.
+    assert.ok(retries.at(-1)! - retries[0]! >= 800, `the retries spread over ${retries.at(-1)! - retries[0]!} ms`);
+    assert.ok(sd >= 250, `standard deviation ${Math.round(sd)} ms`);
+    assert.ok(retries[0]! >= 0.5 * JITTER_INITIAL_MS - 300, `no retry before the window: ${retries[0]} ms`);
+  });
+
+  it('when a job is patched with paused, then its schedule is paused or unpaused', async () => {
+    const api = await startTestApi(client, { taskQueue });
+    const id = unique('patch-paused');
+    try {
+      const created = await call(api, 'POST', '/api/v1/jobs', { id, schedule: { cron: '@yearly' }, task: { type: 'http', url: 'http://127.0.0.1:9/x' } });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const paused = await call(api, 'PATCH', `/api/v1/jobs/${id}`, { paused: true });
+      assert.equal(paused.status, 200, JSON.stringify(paused.body));
+      assert.equal(paused.body.state.paused, true);
+      assert.equal((await call(api, 'GET', `/api/v1/jobs/${id}`)).body.state.paused, true);
+      const unpaused = await call(api, 'PATCH', `/api/v1/jobs/${id}`, { paused: false });
+      assert.equal(unpaused.body.state.paused, false);
+      // An edit that does not mention paused leaves a pause made with POST /pause alone.
+      assert.equal((await call(api, 'POST', `/api/v1/jobs/${id}/pause`)).status, 200);
+      const edited = await call(api, 'PATCH', `/api/v1/jobs/${id}`, { description: 'edited' });
+      assert.equal(edited.body.state.paused, true);
+    } finally {
+      await call(api, 'DELETE', `/api/v1/jobs/${id}`);
+      await api.stop();
+    }
+  });
+});
