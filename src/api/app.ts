@@ -12,6 +12,7 @@ import { accessLog, API_PREFIX } from './access-log';
 import { apiKeyAuth } from './auth';
 import { openApiDocument } from './openapi';
 import { errorHandler } from './errors';
+import { JSON_MEDIA_TYPE, jsonBodiesOnly, loopbackOnly, MERGE_PATCH_MEDIA_TYPE, safeJsonBodies } from './request-guards';
 import { sendProblem } from './problem';
 import { apiRoutes } from './routes';
 
@@ -33,6 +34,11 @@ export interface ApiDeps {
   readonly metrics?: Metrics;
   /** How long /readyz waits for Temporal, in ms. @default 2000 */
   readonly readinessTimeoutMs?: number;
+  /**
+   * Browser origins (`http://host:port`) a keyless API serves besides its own, e.g. a Web UI
+   * that calls it. With API keys, origins are not checked. @default none
+   */
+  readonly allowedOrigins?: readonly string[];
 }
 
 /** The largest request body accepted; larger ones get 413. */
@@ -44,7 +50,11 @@ export function createApp(deps: ApiDeps): Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(accessLog(deps.logger, deps.metrics));
-  app.use(express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/merge-patch+json'] }));
+  // Without keys, only this machine's own clients: see loopbackOnly (DNS rebinding, web pages).
+  if ((deps.apiKeys ?? []).length === 0) app.use(loopbackOnly({ allowedOrigins: deps.allowedOrigins ?? [] }));
+  app.use(jsonBodiesOnly());
+  app.use(express.json({ limit: BODY_LIMIT, type: [JSON_MEDIA_TYPE, MERGE_PATCH_MEDIA_TYPE] }));
+  app.use(safeJsonBodies());
 
   const jobs = new JobStore({ client: deps.client, registry: deps.registry, taskQueue: deps.taskQueue, webUiUrl: deps.webUiUrl });
   const runs = new RunStore({ client: deps.client, webUiUrl: deps.webUiUrl });
