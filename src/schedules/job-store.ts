@@ -1,4 +1,5 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type Client, type ScheduleDescription, type ScheduleExecutionResult } from '@temporalio/client';
+import { PUBLIC_ONLY, type EgressPolicy } from '../egress/policy';
 import { checkTask, type JobRegistry } from '../jobs/registry';
 import { planRun } from '../jobs/plan';
 import { parseJobSpec, type JobSpec, type JobSpecInput, type OverlapPolicy } from '../jobs/spec';
@@ -43,6 +44,8 @@ export interface JobStoreDeps {
   readonly taskQueue: string;
   /** Base URL of the Temporal Web UI, for deep links. */
   readonly webUiUrl: string;
+  /** Refuses HTTP jobs whose URL is a literal address it refuses. @default public addresses only */
+  readonly egress?: EgressPolicy;
 }
 
 /** gRPC's FAILED_PRECONDITION: what UpdateSchedule answers to a stale conflict token. */
@@ -81,7 +84,7 @@ export class JobStore {
         typeof type === 'string' && type !== 'http' && type !== '' && this.deps.registry.codeFor(type) === undefined && !parsed.problems.some((p) => p.path === 'task.type');
       throw new InvalidJobSpecError(unknownType ? [...parsed.problems, { path: 'task.type', message: `no job type ${JSON.stringify(type)} is defined in code (see GET /api/v1/job-types)` }] : parsed.problems);
     }
-    const problems = checkTask(parsed.spec, (n) => this.deps.registry.codeFor(n));
+    const problems = checkTask(parsed.spec, (n) => this.deps.registry.codeFor(n), this.deps.egress ?? PUBLIC_ONLY);
     if (problems.length > 0) throw new InvalidJobSpecError(problems);
     return parsed.spec;
   }
