@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config/env';
-import { AddressRange, classifyAddress, formatIp, parseCidr, parseIp } from '../../src/egress/address';
+import { classifyAddress, formatIp, parseCidr, parseIp, type AddressRange } from '../../src/egress/address';
 import { AllowListError, checkAddress, checkUrlHost, parseAllowList, PUBLIC_ONLY, withLoopback } from '../../src/egress/policy';
 
 const ip = (text: string) => {
