@@ -36,14 +36,17 @@ function refuse(host: string, decision: Extract<EgressDecision, { allowed: false
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
+/** How names are resolved: dns.lookup with `all: true` (getaddrinfo, as Node itself does). */
+export type Resolver = (hostname: string, options: LookupOptions & { all: true }, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
+
 /**
  * A `lookup` for net.connect: resolves every address of the name and fails the connection
  * with {@link EgressDeniedError} if any of them is refused; otherwise hands back exactly the
- * addresses it checked.
+ * addresses it checked, so the socket connects to a checked address.
  */
-export function guardedLookup(policy: EgressPolicy) {
+export function guardedLookup(policy: EgressPolicy, resolve: Resolver = dnsLookup) {
   return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
-    dnsLookup(hostname, { family: options.family ?? 0, ...(options.hints === undefined ? {} : { hints: options.hints }), all: true }, (err, addresses) => {
+    resolve(hostname, { family: options.family ?? 0, ...(options.hints === undefined ? {} : { hints: options.hints }), all: true }, (err, addresses) => {
       if (err !== null) return callback(err, []);
       for (const a of addresses) {
         const ip = parseIp(a.address);

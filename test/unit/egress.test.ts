@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
+import { lookup as dnsLookup } from 'node:dns';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config/env';
 import { classifyAddress, formatIp, parseCidr, parseIp, type AddressRange } from '../../src/egress/address';
-import { AllowListError, checkAddress, checkUrlHost, parseAllowList, PUBLIC_ONLY, withLoopback } from '../../src/egress/policy';
+import { EgressDeniedError, guardedLookup, type Resolver } from '../../src/egress/http-client';
+import { AllowListError, checkAddress, checkUrlHost, parseAllowList, PUBLIC_ONLY, withLoopback, type EgressPolicy } from '../../src/egress/policy';
+import { defineJob } from '../../src/jobs/define';
+import { JobDefinitionError } from '../../src/jobs/errors';
+import { JobRegistry } from '../../src/jobs/registry';
 
 const ip = (text: string) => {
   const parsed = parseIp(text);
@@ -206,4 +211,51 @@ describe('SUNDIAL_HTTP_ALLOW', () => {
       }
     });
   }
+});
+
+describe('the connect-time lookup', () => {
+  const fake =
+    (answers: Record<string, string[]>): Resolver =>
+    (hostname, _options, callback) =>
+      callback(null, (answers[hostname] ?? []).map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
+  const lookupOnce = (policy: EgressPolicy, resolve: Resolver, host: string, all: boolean) =>
+    new Promise<{ err: unknown; result: unknown }>((done) => guardedLookup(policy, resolve)(host, { all }, (err, address, family) => done({ err, result: all ? address : [address, family] })));
+
+  it('hands back exactly the addresses it checked', async () => {
+    const resolve = fake({ 'api.example.com': ['93.184.216.34', '2606:2800:220:1::1'] });
+    assert.deepEqual((await lookupOnce(PUBLIC_ONLY, resolve, 'api.example.com', true)).result, [
+      { address: '93.184.216.34', family: 4 },
+      { address: '2606:2800:220:1::1', family: 6 },
+    ]);
+    assert.deepEqual((await lookupOnce(PUBLIC_ONLY, resolve, 'api.example.com', false)).result, ['93.184.216.34', 4]);
+  });
+
+  it('refuses the name when any one of its addresses is refused (a public decoy does not help)', async () => {
+    const resolve = fake({ 'rebind.example.com': ['93.184.216.34', '169.254.169.254'], 'internal.example.com': ['10.0.0.7'] });
+    const { err } = await lookupOnce(PUBLIC_ONLY, resolve, 'rebind.example.com', true);
+    assert.ok(err instanceof EgressDeniedError);
+    assert.equal(err.address, '169.254.169.254');
+    assert.equal(err.range, 'metadata');
+    assert.ok((await lookupOnce(PUBLIC_ONLY, resolve, 'internal.example.com', false)).err instanceof EgressDeniedError);
+    assert.equal((await lookupOnce(parseAllowList('internal.example.com'), resolve, 'internal.example.com', false)).err, null, 'an allowed name');
+    assert.ok((await lookupOnce(parseAllowList('rebind.example.com'), resolve, 'rebind.example.com', false)).err instanceof EgressDeniedError, 'allowing a name never allows metadata');
+  });
+
+  it('resolves localhost through the system resolver and refuses it unless loopback is allowed', async () => {
+    assert.ok((await lookupOnce(PUBLIC_ONLY, dnsLookup as Resolver, 'localhost', true)).err instanceof EgressDeniedError);
+    assert.equal((await lookupOnce(withLoopback(PUBLIC_ONLY), dnsLookup as Resolver, 'localhost', true)).err, null);
+  });
+});
+
+describe('code jobs', () => {
+  it('a refused literal URL is a bad task.url when the registry is given the policy', () => {
+    const job = defineJob({ id: 'meta', schedule: { cron: '@hourly' }, http: { url: 'http://[::ffff:169.254.169.254]/latest/meta-data/' } });
+    assert.throws(
+      () => JobRegistry.create([job], { egress: withLoopback(PUBLIC_ONLY) }),
+      (err: unknown) => err instanceof JobDefinitionError && err.problems.some((p) => p.jobId === 'meta' && p.path === 'task.url' && /metadata/.test(p.message)),
+    );
+    const local = defineJob({ id: 'local', schedule: { cron: '@hourly' }, http: { url: 'http://127.0.0.1:8080/healthz' } });
+    assert.doesNotThrow(() => JobRegistry.create([local], { egress: withLoopback(PUBLIC_ONLY) }));
+    assert.throws(() => JobRegistry.create([local], { egress: PUBLIC_ONLY }), JobDefinitionError);
+  });
 });
