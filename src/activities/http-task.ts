@@ -106,10 +106,8 @@ export function makeRunHttpTask(logger: Logger, userAgent: string, egress: Egres
         res = await sendGuarded(egress, {
           url: request.url,
           method: request.method,
+          defaultHeaders: { 'user-agent': userAgent, accept: '*/*', 'accept-encoding': 'gzip, deflate, br' },
           headers: {
-            'user-agent': userAgent,
-            accept: '*/*',
-            'accept-encoding': 'gzip, deflate, br',
             'idempotency-key': input.idempotencyKey,
             'sundial-job-id': input.jobId,
             'sundial-attempt': String(attempt),

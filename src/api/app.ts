@@ -6,7 +6,7 @@ import { BreakerStore } from '../breaker/store';
 import { RunStore } from '../runs/run-store';
 import { JobStore } from '../schedules/job-store';
 import type { ApiKey } from '../config/env';
-import type { EgressPolicy } from '../egress/policy';
+import { PUBLIC_ONLY, type EgressPolicy } from '../egress/policy';
 import swaggerUi from 'swagger-ui-express';
 import type { Metrics } from '../observability/metrics';
 import { accessLog, API_PREFIX } from './access-log';
@@ -52,7 +52,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(accessLog(deps.logger, deps.metrics));
   app.use(express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/merge-patch+json'] }));
 
-  const jobs = new JobStore({ client: deps.client, registry: deps.registry, taskQueue: deps.taskQueue, webUiUrl: deps.webUiUrl, ...(deps.egress === undefined ? {} : { egress: deps.egress }) });
+  const jobs = new JobStore({ client: deps.client, registry: deps.registry, taskQueue: deps.taskQueue, webUiUrl: deps.webUiUrl, egress: deps.egress ?? PUBLIC_ONLY });
   const runs = new RunStore({ client: deps.client, webUiUrl: deps.webUiUrl });
   const breakers = new BreakerStore(deps.client);
 

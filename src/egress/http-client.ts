@@ -64,7 +64,9 @@ export function guardedLookup(policy: EgressPolicy, resolve: Resolver = dnsLooku
 export interface GuardedRequest {
   readonly url: string;
   readonly method: string;
-  /** Sent on every hop. */
+  /** Sent on every hop unless the job's own headers set them (User-Agent, Accept). */
+  readonly defaultHeaders?: Readonly<Record<string, string>>;
+  /** Sent on every hop, over any other. */
   readonly headers: Readonly<Record<string, string>>;
   /** The job's own headers (credentials among them): sent only to the first URL's origin. */
   readonly originHeaders?: Readonly<Record<string, string>>;
@@ -121,7 +123,7 @@ export async function sendGuarded(policy: EgressPolicy, req: GuardedRequest): Pr
  */
 function hopHeaders(req: GuardedRequest, sameOrigin: boolean, withBody: boolean): Record<string, string> {
   const own = Object.entries(req.originHeaders ?? {}).filter(([k]) => (k.toLowerCase() === 'content-type' ? withBody : sameOrigin));
-  return { ...Object.fromEntries(own), ...req.headers };
+  return { ...req.defaultHeaders, ...Object.fromEntries(own), ...req.headers };
 }
 
 function decoded(res: IncomingMessage): Readable {

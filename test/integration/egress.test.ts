@@ -75,6 +75,9 @@ describe('egress policy: where HTTP jobs may connect', () => {
   let dep: CountingServer;
   /** A refused target: 127.0.0.1 (loopback) is not allowed by the worker's policy. */
   let refused: CountingServer;
+  /** Another allowed origin, which records the headers it is sent. */
+  let other: CountingServer;
+  const seenHeaders: Record<string, IncomingMessage['headers']> = {};
   let registry: JobRegistry;
   const taskQueue = unique('egress');
   // The worker allows one loopback address only, so `localhost` (127.0.0.1) and 127.0.0.1 are
@@ -82,7 +85,7 @@ describe('egress policy: where HTTP jobs may connect', () => {
   const policy = parseAllowList('127.0.0.2/32');
   const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024));
 
-  const job = (id: string, url: string, extra: Partial<{ followRedirects: boolean }> = {}, attempts = 3): DefinedJob =>
+  const job = (id: string, url: string, extra: Partial<{ followRedirects: boolean; headers: Record<string, string> }> = {}, attempts = 3): DefinedJob =>
     defineJob({
       id,
       schedule: { intervals: [{ every: '1h' }] },
@@ -93,8 +96,15 @@ describe('egress policy: where HTTP jobs may connect', () => {
   before(async () => {
     refused = await startCountingServer('127.0.0.1', (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"secret":"credentials"}'));
     const refusedPort = new URL(refused.url).port;
+    other = await startCountingServer('127.0.0.2', (req, res) => {
+      seenHeaders.other = req.headers;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"other":true}');
+    });
     dep = await startCountingServer('127.0.0.2', (req, res) => {
       switch (req.url) {
+        case '/to-other':
+          seenHeaders.first = req.headers;
+          return void res.writeHead(307, { location: `${other.url}/landing` }).end();
         case '/ok':
           return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
         case '/to-refused':
@@ -117,6 +127,7 @@ describe('egress policy: where HTTP jobs may connect', () => {
       job('redirect-off', `${dep.url}/to-refused`),
       job('redirect-on', `${dep.url}/to-refused`, { followRedirects: true }),
       job('redirect-allowed', `${dep.url}/to-ok`, { followRedirects: true }),
+      job('redirect-cross', `${dep.url}/to-other`, { followRedirects: true, headers: { Authorization: 'Bearer not-for-others', Accept: 'application/json' } }),
       job('huge', `${dep.url}/huge`),
       job('huge-error', `${dep.url}/huge-error`, {}, 1),
       job('bomb', `${dep.url}/bomb`),
@@ -130,6 +141,7 @@ describe('egress policy: where HTTP jobs may connect', () => {
     await api?.stop();
     await dep?.close();
     await refused?.close();
+    await other?.close();
     await client?.connection.close();
   });
 
@@ -215,6 +227,16 @@ describe('egress policy: where HTTP jobs may connect', () => {
     const outcome = await runOnce(client, registry, 'redirect-allowed', taskQueue);
     assert.equal(outcome.status, 'succeeded');
     assert.deepEqual(outcome.status === 'succeeded' && outcome.result, { status: 200, body: { ok: true } });
+  });
+
+  it("with followRedirects, the job's own headers go to the first origin only", async () => {
+    const outcome = await runOnce(client, registry, 'redirect-cross', taskQueue);
+    assert.deepEqual(outcome.status === 'succeeded' && outcome.result, { status: 200, body: { other: true } });
+    assert.equal(seenHeaders.first?.authorization, 'Bearer not-for-others');
+    assert.equal(seenHeaders.first?.accept, 'application/json', 'a job header overrides the default Accept');
+    assert.equal(seenHeaders.other?.authorization, undefined, 'not sent to another origin');
+    assert.equal(seenHeaders.other?.accept, '*/*');
+    assert.equal(seenHeaders.other?.['idempotency-key'], outcome.workflowId, "Sundial's own headers are");
   });
 
   it('a 1 GiB response: the result is its first 64 KiB, marked truncated; the socket is closed; the worker stays within bounded memory', async () => {
