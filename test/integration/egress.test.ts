@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -11,7 +12,8 @@ import { defineJob, type DefinedJob } from '../../src/jobs/define';
 import { JobRegistry } from '../../src/jobs/registry';
 import { call, startTestApi } from '../support/api';
 import { runOnce } from '../support/runs';
-import { startTestWorker, testClient, unique, waitFor, type TestWorker } from '../support/temporal';
+import { FIXTURES, killGroup, startSundial } from '../support/processes';
+import { startTestWorker, testAddress, testClient, unique, waitFor, type TestWorker } from '../support/temporal';
 
 /** A local server that counts the TCP connections it accepts (a refused job must make none). */
 interface CountingServer {
@@ -124,6 +126,7 @@ describe('egress policy: where HTTP jobs may connect', () => {
     registry = JobRegistry.create([
       job('by-name', `http://localhost:${refusedPort}/latest/meta-data/`),
       job('literal', `${refused.url}/x`),
+      job('https-by-name', `https://localhost:${refusedPort}/`),
       job('redirect-off', `${dep.url}/to-refused`),
       job('redirect-on', `${dep.url}/to-refused`, { followRedirects: true }),
       job('redirect-allowed', `${dep.url}/to-ok`, { followRedirects: true }),
@@ -198,6 +201,13 @@ describe('egress policy: where HTTP jobs may connect', () => {
     assert.equal(refused.connections, before, 'the refused server saw no connection');
   });
 
+  it('an https URL is checked the same way', async () => {
+    const before = refused.connections;
+    const outcome = await runOnce(client, registry, 'https-by-name', taskQueue);
+    assert.equal(outcome.status === 'failed' && outcome.error.type, 'EgressDenied');
+    assert.equal(refused.connections, before);
+  });
+
   it('a refused literal in a job the registry did not check is refused at connect time too', async () => {
     const before = refused.connections;
     const outcome = await runOnce(client, registry, 'literal', taskQueue);
@@ -264,6 +274,31 @@ describe('egress policy: where HTTP jobs may connect', () => {
     assert.ok(huge.closedEarly && !huge.finished, 'the client closed the connection before the end');
     assert.ok(huge.written < 64 * 2 ** 20, `the server could send only what socket buffers hold (${huge.written} bytes)`);
     assert.ok(grewMb < 200, `RSS grew by ${grewMb.toFixed(1)} MB`);
+  });
+
+  it('a 1 GiB response, three times, in a worker process of its own (npm run worker): it stays up with bounded RSS', async () => {
+    const queue = unique('egress-proc');
+    const proc = startSundial('worker', { TEMPORAL_ADDRESS: testAddress(), TEMPORAL_TASK_QUEUE: queue, SUNDIAL_JOBS_MODULE: `${FIXTURES}/no-jobs.js` });
+    try {
+      await proc.waitForLog((l) => l.msg === 'worker running', 120_000);
+      const rssMb = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+      const baseline = rssMb();
+      let peak = baseline;
+      const sampler = setInterval(() => (peak = Math.max(peak, rssMb())), 20);
+      const outcomes = [];
+      try {
+        for (let i = 0; i < 3; i++) outcomes.push(await runOnce(client, registry, 'huge', queue));
+      } finally {
+        clearInterval(sampler);
+      }
+      process.stderr.write(`# 1 GiB response x3, worker process ${proc.pid}: RSS ${baseline.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB (+${(peak - baseline).toFixed(1)} MB)\n`);
+      for (const o of outcomes) assert.equal(o.status === 'succeeded' && (o.result as { truncated?: boolean }).truncated, true);
+      assert.ok(peak - baseline < 200, `RSS grew by ${(peak - baseline).toFixed(1)} MB`);
+      proc.child.kill('SIGTERM');
+      assert.equal(await proc.exited, 0, 'the worker was alive and stopped cleanly');
+    } finally {
+      killGroup(proc);
+    }
   });
 
   it('a 1 GiB error response: the failure message is a short excerpt', async () => {
