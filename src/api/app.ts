@@ -6,6 +6,7 @@ import { BreakerStore } from '../breaker/store';
 import { RunStore } from '../runs/run-store';
 import { JobStore } from '../schedules/job-store';
 import type { ApiKey } from '../config/env';
+import { PUBLIC_ONLY, type EgressPolicy } from '../egress/policy';
 import swaggerUi from 'swagger-ui-express';
 import type { Metrics } from '../observability/metrics';
 import { accessLog, API_PREFIX } from './access-log';
@@ -39,6 +40,11 @@ export interface ApiDeps {
    * that calls it. With API keys, origins are not checked. @default none
    */
   readonly allowedOrigins?: readonly string[];
+  /**
+   * The workers' egress policy: an HTTP job whose URL is a literal address it refuses is a 400.
+   * @default public addresses only
+   */
+  readonly egress?: EgressPolicy;
 }
 
 /** The largest request body accepted; larger ones get 413. */
@@ -56,7 +62,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(express.json({ limit: BODY_LIMIT, type: [JSON_MEDIA_TYPE, MERGE_PATCH_MEDIA_TYPE] }));
   app.use(safeJsonBodies());
 
-  const jobs = new JobStore({ client: deps.client, registry: deps.registry, taskQueue: deps.taskQueue, webUiUrl: deps.webUiUrl });
+  const jobs = new JobStore({ client: deps.client, registry: deps.registry, taskQueue: deps.taskQueue, webUiUrl: deps.webUiUrl, egress: deps.egress ?? PUBLIC_ONLY });
   const runs = new RunStore({ client: deps.client, webUiUrl: deps.webUiUrl });
   const breakers = new BreakerStore(deps.client);
 

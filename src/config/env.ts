@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { AllowListError, parseAllowList, type EgressPolicy } from '../egress/policy';
 import { parseDuration } from '../util/duration';
 
 /**
@@ -69,6 +70,7 @@ const envSchema = z.object({
   SUNDIAL_API_KEYS: z.string().optional(),
   SUNDIAL_API_KEYS_FILE: nonEmpty.optional(),
   SUNDIAL_METRICS_PORT: port.optional(),
+  SUNDIAL_HTTP_ALLOW: z.string().optional(),
   SUNDIAL_METRICS_INTERVAL: duration.refine((v) => v >= 1_000 && v <= 3_600_000, 'must be between 1s and 1h').default(15_000),
   SUNDIAL_SDK_METRICS_ADDRESS: nonEmpty
     .regex(/^(off|[^\s/]+:\d{1,5})$/, 'must be host:port (e.g. 0.0.0.0:9464) or off')
@@ -143,6 +145,11 @@ export interface Config {
   /** How long running activities may take to finish on shutdown before they are cancelled, in ms. */
   readonly shutdownGraceMs: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  /**
+   * Where HTTP jobs may connect beyond public addresses (`SUNDIAL_HTTP_ALLOW`); link-local and
+   * cloud metadata addresses never. The embedded default adds loopback.
+   */
+  readonly egress: EgressPolicy;
   readonly metrics: {
     /** Port of a worker process's own `/metrics`; undefined means none (the API serves its own). */
     readonly port: number | undefined;
@@ -204,6 +211,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, role: ProcessRo
     }
     keys = [...keys, ...parseApiKeys(text, 'SUNDIAL_API_KEYS_FILE')];
   }
+  let egress: EgressPolicy;
+  try {
+    egress = parseAllowList(e.SUNDIAL_HTTP_ALLOW);
+  } catch (err) {
+    if (err instanceof AllowListError) throw new ConfigError('SUNDIAL_HTTP_ALLOW', err.message);
+    throw err;
+  }
   if (role === 'api' && keys.length === 0 && !LOOPBACK.test(e.HOST)) {
     throw new ConfigError('HOST', 'an API without keys may listen on loopback only: set SUNDIAL_API_KEYS (or SUNDIAL_API_KEYS_FILE) to listen on another address');
   }
@@ -231,6 +245,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, role: ProcessRo
     pruneOrphans: e.SUNDIAL_PRUNE_ORPHANS,
     shutdownGraceMs: e.SUNDIAL_SHUTDOWN_GRACE,
     logLevel: e.LOG_LEVEL,
+    egress,
     metrics: { port: e.SUNDIAL_METRICS_PORT, sdkAddress: e.SUNDIAL_SDK_METRICS_ADDRESS, collectorIntervalMs: e.SUNDIAL_METRICS_INTERVAL },
   };
 }

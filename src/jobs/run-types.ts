@@ -29,6 +29,8 @@ export interface HttpRequestPlan {
   readonly timeoutMs: number;
   /** Statuses that count as success; undefined means any 2xx. */
   readonly expectedStatus?: readonly number[];
+  /** Redirects followed, each hop checked by the egress policy; undefined means none (a 3xx is the answer). */
+  readonly maxRedirects?: number;
 }
 
 export type TaskPlan =

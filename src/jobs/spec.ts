@@ -178,6 +178,10 @@ export const httpRequestSchema = z
     body: z.union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())]).optional(),
     timeout: durationSchema.default('30s').describe('Per attempt, for the whole response.'),
     expectStatus: z.array(z.number().int().min(100).max(599)).min(1).optional().describe('Default: any 2xx.'),
+    followRedirects: z
+      .boolean()
+      .optional()
+      .describe('Follow up to 5 redirects, each checked by the egress policy; the job\'s own headers go to the first origin only. Default false: a 3xx is the answer.'),
   })
   .strict()
   .superRefine((r, ctx) => {
@@ -276,6 +280,8 @@ export type Execution = (typeof Execution)[keyof typeof Execution];
 export const LOCAL_MAX_START_TO_CLOSE_MS = 60_000;
 /** What the HTTP task adds to its request timeout for the attempt's own timeout. */
 export const HTTP_ATTEMPT_MARGIN_MS = 5_000;
+/** Redirects an HTTP task with `followRedirects` follows. */
+export const HTTP_MAX_REDIRECTS = 5;
 
 export const jobSpecSchema = z
   .object({

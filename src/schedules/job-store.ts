@@ -1,4 +1,5 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, WorkflowNotFoundError, type Client, type ScheduleDescription, type ScheduleExecutionResult } from '@temporalio/client';
+import type { EgressPolicy } from '../egress/policy';
 import { checkTask, type JobRegistry } from '../jobs/registry';
 import { planRun } from '../jobs/plan';
 import { parseJobSpec, type JobSpec, type JobSpecInput, type OverlapPolicy } from '../jobs/spec';
@@ -44,6 +45,11 @@ export interface JobStoreDeps {
   readonly taskQueue: string;
   /** Base URL of the Temporal Web UI, for deep links. */
   readonly webUiUrl: string;
+  /**
+   * Writes of HTTP jobs whose URL is a literal address this policy refuses are invalid. Unset:
+   * not checked here (the API always sets it; workers check every connection anyway).
+   */
+  readonly egress?: EgressPolicy;
 }
 
 /** gRPC's FAILED_PRECONDITION: what UpdateSchedule answers to a stale conflict token. */
@@ -90,7 +96,7 @@ export class JobStore {
         typeof type === 'string' && type !== 'http' && type !== '' && this.deps.registry.codeFor(type) === undefined && !parsed.problems.some((p) => p.path === 'task.type');
       throw new InvalidJobSpecError(unknownType ? [...parsed.problems, { path: 'task.type', message: `no job type ${JSON.stringify(type)} is defined in code (see GET /api/v1/job-types)` }] : parsed.problems);
     }
-    const problems = checkTask(parsed.spec, (n) => this.deps.registry.codeFor(n));
+    const problems = checkTask(parsed.spec, (n) => this.deps.registry.codeFor(n), this.deps.egress);
     if (problems.length > 0) throw new InvalidJobSpecError(problems);
     return parsed.spec;
   }

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import type { EgressPolicy } from '../egress/policy';
 import type { JobRegistry } from '../jobs/registry';
 import type { Logger } from '../observability/logger';
 
@@ -12,6 +13,8 @@ export interface SundialWorkerOptions {
   readonly logger: Logger;
   /** How long running activities may finish on shutdown before being cancelled, in ms. */
   readonly shutdownGraceMs: number;
+  /** Where HTTP jobs may connect (the configuration's `egress`). */
+  readonly egress: EgressPolicy;
   /** @default `<pid>@<hostname>` */
   readonly identity?: string;
 }
@@ -43,7 +46,7 @@ export async function createSundialWorker(opts: SundialWorkerOptions): Promise<W
     taskQueue: opts.taskQueue,
     identity,
     workflowsPath: WORKFLOWS_PATH,
-    activities: createActivities({ registry: opts.registry, logger: opts.logger, userAgent: `sundial (worker ${identity})` }),
+    activities: createActivities({ registry: opts.registry, logger: opts.logger, userAgent: `sundial (worker ${identity})`, egress: opts.egress }),
     // A workflow's next task goes first to the worker that has it cached. If that worker died
     // (kill -9), the task waits this long before any worker may take it: the SDK's 10 s default
     // would dominate failover time. A cache miss costs a replay, cheap for our short workflows.

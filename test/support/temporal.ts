@@ -3,6 +3,7 @@ import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
+import { PUBLIC_ONLY, withLoopback, type EgressPolicy } from '../../src/egress/policy';
 import type { DefinedJob } from '../../src/jobs/define';
 import { JobRegistry } from '../../src/jobs/registry';
 import { createLogger, type Logger } from '../../src/observability/logger';
@@ -46,13 +47,16 @@ export async function countingClient(): Promise<{ client: Client; calls: Map<str
   return { client: new Client({ connection, namespace: 'default' }), calls };
 }
 
+/** The tests' egress policy: public addresses and loopback, where their dependencies listen. */
+export const TEST_EGRESS: EgressPolicy = withLoopback(PUBLIC_ONLY);
+
 export interface TestWorker {
   readonly worker: Worker;
   stop(): Promise<void>;
 }
 
-/** An in-process Sundial worker on its own task queue, serving the given jobs. */
-export async function startTestWorker(jobs: DefinedJob[] | JobRegistry, taskQueue: string, opts: { shutdownGraceMs?: number } = {}): Promise<TestWorker> {
+/** An in-process Sundial worker on its own task queue, serving the given jobs; `egress` defaults to {@link TEST_EGRESS}. */
+export async function startTestWorker(jobs: DefinedJob[] | JobRegistry, taskQueue: string, opts: { shutdownGraceMs?: number; egress?: EgressPolicy } = {}): Promise<TestWorker> {
   const registry = jobs instanceof JobRegistry ? jobs : JobRegistry.create(jobs);
   installRuntime(testLogger);
   const env = await TestWorkflowEnvironment.createFromExistingServer({ address: testAddress(), namespace: 'default' });
@@ -63,6 +67,7 @@ export async function startTestWorker(jobs: DefinedJob[] | JobRegistry, taskQueu
     registry,
     logger: testLogger,
     shutdownGraceMs: opts.shutdownGraceMs ?? 2_000,
+    egress: opts.egress ?? TEST_EGRESS,
   });
   const running = worker.run();
   return {
