@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { HttpRequestPlan, TaskResult } from '../jobs/run-types';
 import type { Logger } from '../observability/logger';
+import { resolveHeaders } from '../secrets/resolve';
 import { stampAttempt } from './attempt';
 import { toActivityFailure } from './errors';
 
@@ -74,7 +75,7 @@ function isNetworkError(err: unknown): boolean {
   return err instanceof TypeError || (err instanceof Error && (err.name === 'FetchError' || 'code' in err));
 }
 
-export function makeRunHttpTask(logger: Logger, userAgent: string) {
+export function makeRunHttpTask(logger: Logger, userAgent: string, secrets: ReadonlyMap<string, string> = new Map()) {
   return async function runHttpTask(input: HttpTaskInput): Promise<TaskResult> {
     const ctx = Context.current();
     const attempt = input.attempt ?? ctx.info.attempt;
@@ -92,13 +93,15 @@ export function makeRunHttpTask(logger: Logger, userAgent: string) {
     try {
       let res: Response;
       let body: unknown;
+      // Resolved here, in the attempt, so the values never travel through Temporal.
+      const headers = resolveHeaders(request.headers, secrets);
       try {
         res = await fetch(request.url, {
           method: request.method,
           headers: {
             'user-agent': userAgent,
             ...(request.body !== undefined ? { 'content-type': 'application/json' } : {}),
-            ...request.headers,
+            ...headers,
             'idempotency-key': input.idempotencyKey,
             'sundial-job-id': input.jobId,
             'sundial-attempt': String(attempt),

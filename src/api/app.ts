@@ -10,6 +10,7 @@ import swaggerUi from 'swagger-ui-express';
 import type { Metrics } from '../observability/metrics';
 import { accessLog, API_PREFIX } from './access-log';
 import { apiKeyAuth } from './auth';
+import { codecRoutes } from './codec';
 import { openApiDocument } from './openapi';
 import { errorHandler } from './errors';
 import { sendProblem } from './problem';
@@ -44,6 +45,12 @@ export function createApp(deps: ApiDeps): Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(accessLog(deps.logger, deps.metrics));
+  // The codec endpoint, when the client encrypts payloads: before the API's body parser, as its
+  // bodies (pages of history payloads) are larger than the API's.
+  const codecs = deps.client.options.loadedDataConverter.payloadCodecs;
+  if (codecs.length > 0) {
+    app.use('/codec', codecRoutes({ codecs, namespace: deps.client.options.namespace, webUiUrl: deps.webUiUrl, apiKeys: deps.apiKeys ?? [] }));
+  }
   app.use(express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/merge-patch+json'] }));
 
   const jobs = new JobStore({ client: deps.client, registry: deps.registry, taskQueue: deps.taskQueue, webUiUrl: deps.webUiUrl });
