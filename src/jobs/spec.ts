@@ -166,7 +166,7 @@ const headerValueSchema = z.union([
     .refine((v) => !/[\r\n\0]/.test(v), 'must not contain a line break or NUL')
     .refine((v) => v !== REDACTED, `${JSON.stringify(REDACTED)} is how the API hides a header value: send the value, a { "secret": NAME } reference, or leave the header out of a patch`),
   secretRefSchema,
-]);
+], { error: 'must be a string or a secret reference { "secret": NAME }' });
 
 /** The built-in HTTP task's fields (also its "args" schema in the job types list). */
 export const httpRequestSchema = z
