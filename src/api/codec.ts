@@ -90,6 +90,27 @@ function cookie(req: Request, name: string): string | undefined {
   return undefined;
 }
 
+const SIGN_IN_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>Sundial codec sign-in</title></head>
+<body style="font-family:sans-serif;max-width:40em;margin:3em auto">
+<h1>Sundial codec</h1>
+<p>Lets the Temporal Web UI in this browser decode Sundial's encrypted payloads for 12 hours. Needs a write API key.
+In the Web UI's codec settings, turn on "Include cross-origin credentials".</p>
+<form id="f"><input id="k" type="password" autocomplete="off" placeholder="API key" size="40"> <button>Sign in</button>
+<button id="out" type="button">Sign out</button></form><p id="s" role="status"></p>
+<script src="/codec/sign-in.js"></script></body></html>`;
+
+const SIGN_IN_SCRIPT = `const s = document.getElementById('s');
+document.getElementById('f').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const r = await fetch('/codec/session', { method: 'POST', headers: { authorization: 'Bearer ' + document.getElementById('k').value } });
+  document.getElementById('k').value = '';
+  s.textContent = r.status === 204 ? 'Signed in: reload the Web UI.' : 'Refused (' + r.status + '): a write API key is needed.';
+});
+document.getElementById('out').addEventListener('click', async () => {
+  await fetch('/codec/session', { method: 'DELETE' });
+  s.textContent = 'Signed out.';
+});`;
+
 const unauthorized = (res: Response, detail: string): void => {
   res.setHeader('WWW-Authenticate', 'Bearer realm="sundial"');
   sendProblem(res, { type: 'https://sundial.dev/problems/unauthorized', title: 'Unauthorized', status: 401, detail });
@@ -115,7 +136,9 @@ export function codecRoutes(deps: CodecRouteDeps): Router {
   r.use((req: Request, res: Response, next: NextFunction) => {
     const origin = req.header('origin');
     res.vary('Origin');
-    if (origin !== undefined) {
+    // Browsers send Origin on same-origin POSTs too (a sign-in page served by the API itself).
+    const sameOrigin = origin !== undefined && origin === `${req.protocol}://${req.header('host') ?? ''}`;
+    if (origin !== undefined && !sameOrigin) {
       if (!origins.has(origin)) {
         sendProblem(res, { type: 'https://sundial.dev/problems/forbidden', title: 'Forbidden', status: 403, detail: 'this origin may not call the codec: only the Temporal Web UI (TEMPORAL_UI_URL) may' });
         return;
@@ -145,6 +168,16 @@ export function codecRoutes(deps: CodecRouteDeps): Router {
     }
     res.setHeader('Set-Cookie', `${CODEC_SESSION_COOKIE}=${session.issue(token)}; Path=/codec; HttpOnly; SameSite=Strict; Max-Age=${SESSION_SECONDS}${req.secure ? '; Secure' : ''}`);
     res.status(204).end();
+  });
+
+  // A page an operator opens once per browser to sign the Web UI in: it posts the key to
+  // /codec/session (same origin), which sets the cookie; the key itself is not kept.
+  r.get('/', (_req, res) => {
+    res.setHeader('Content-Security-Policy', "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'");
+    res.type('html').send(SIGN_IN_PAGE);
+  });
+  r.get('/sign-in.js', (_req, res) => {
+    res.type('application/javascript').send(SIGN_IN_SCRIPT);
   });
 
   r.delete('/session', (req, res) => {
