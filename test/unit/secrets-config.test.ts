@@ -4,8 +4,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { z } from 'zod';
 import { ConfigError, loadConfig } from '../../src/config/env';
 import { redactSpec } from '../../src/api/redact';
+import type { JobCode } from '../../src/jobs/define';
+import { checkTask } from '../../src/jobs/registry';
+import { parseJobSpec } from '../../src/jobs/spec';
 import { resolveHeaders, scrubError, scrubValue, SecretInvalidError, SecretMissingError } from '../../src/secrets/resolve';
 
 function problem(env: Record<string, string>): ConfigError {
@@ -83,5 +87,28 @@ describe('secret resolution and scrubbing', () => {
     assert.deepEqual(spec.task.headers.a, 'plain', 'the stored spec is untouched');
     const code = { id: 'c', task: { type: 'mine', args: { headers: { a: 'kept' } } } };
     assert.equal(redactSpec(code), code);
+  });
+});
+
+describe('secret references in code job args', () => {
+  const spec = (type: string, args: unknown) => {
+    const parsed = parseJobSpec({ id: 'j', schedule: { cron: '0 0 1 1 *' }, task: { type, args } });
+    assert.ok(parsed.ok);
+    return parsed.spec;
+  };
+  const workflowCode: JobCode = { mode: 'workflow', workflowType: 'multiStep', description: '' };
+  const typed: JobCode = { mode: 'activity', run: () => null, description: '', argsSchema: z.object({ token: z.string(), n: z.number() }) };
+
+  it('refuses them for multi-step (workflow) jobs, naming the field', () => {
+    assert.deepEqual(
+      checkTask(spec('multi', { deep: [{ secret: 'TOKEN' }] }), () => workflowCode).map((p) => p.path),
+      ['task.args.deep.0'],
+    );
+    assert.deepEqual(checkTask(spec('multi', { plain: 1 }), () => workflowCode), []);
+  });
+
+  it('checks args against the job\'s schema as if each reference were the string it becomes', () => {
+    assert.deepEqual(checkTask(spec('typed', { token: { secret: 'TOKEN' }, n: 1 }), () => typed), []);
+    assert.deepEqual(checkTask(spec('typed', { token: { secret: 'TOKEN' }, n: 'x' }), () => typed).map((p) => p.path), ['task.args.n']);
   });
 });
