@@ -208,12 +208,16 @@ async function main(): Promise<number> {
       const exited = new Promise((r) => browser!.child.once('exit', r));
       browser.child.kill();
       await exited;
-      rmSync(browser.dir, { recursive: true, force: true, maxRetries: 3 });
+      try {
+        rmSync(browser.dir, { recursive: true, force: true, maxRetries: 3 });
+      } catch {
+        /* a profile folder left in tmp is harmless */
+      }
     }
-    await api.stop();
-    await worker.stop();
-    await client.connection.close();
-    await dev.stop();
+    // Every step runs, whatever failed before it: the dev server must not outlive the check.
+    for (const step of [() => api.stop(), () => worker.stop(), () => client.connection.close(), () => dev.stop()]) {
+      await step().catch((err: unknown) => process.stderr.write(`cleanup: ${(err as Error).message}\n`));
+    }
   }
 }
 
