@@ -1,6 +1,6 @@
 import type { JobRegistry } from '../jobs/registry';
 import type { Logger } from '../observability/logger';
-import { referencedValues, scrubError, scrubValue } from '../secrets/resolve';
+import { referencedValues, scrubbingLogs, scrubError, scrubValue } from '../secrets/resolve';
 import { makeBreakerActivities } from './breaker';
 import { makeRunCodeTask, type CodeTaskInput } from './code-task';
 import { makeRunHttpTask, type HttpTaskInput } from './http-task';
@@ -15,16 +15,16 @@ export interface ActivityDeps {
 }
 
 /**
- * A task whose result and failure are scrubbed of the secret values its input references, so
- * that a server echoing a header, or job code returning an argument, does not write the value
- * into Temporal. An attempt without references runs as it is.
+ * A task whose result, failure and log lines are scrubbed of the secret values its input
+ * references, so that a server echoing a header, or job code returning or logging an argument,
+ * does not write the value into Temporal or the logs. An attempt without references runs as it is.
  */
 function scrubbingSecrets<I, R>(secrets: ReadonlyMap<string, string>, referencing: (input: I) => unknown, run: (input: I) => Promise<R>): (input: I) => Promise<R> {
   return async (input) => {
     const values = secrets.size === 0 ? [] : referencedValues(referencing(input), secrets);
     if (values.length === 0) return run(input);
     try {
-      return scrubValue(await run(input), values) as R;
+      return scrubValue(await scrubbingLogs(values, () => run(input)), values) as R;
     } catch (err) {
       throw scrubError(err, values);
     }

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { NonRetryableJobError } from '../jobs/errors';
 import { findSecretRefs, REDACTED, replaceSecretRefs, type SecretRef } from './reference';
 
@@ -96,4 +97,23 @@ export function scrubError(err: unknown, values: readonly string[]): unknown {
     if (e.stack !== undefined) e.stack = scrubText(e.stack, values);
   }
   return err;
+}
+
+/** The secret values of the attempt running in this async context, for the logger to scrub. */
+const attemptSecrets = new AsyncLocalStorage<readonly string[]>();
+
+/** Runs `fn` with `values` scrubbed from every log line it (and what it awaits) writes. */
+export function scrubbingLogs<T>(values: readonly string[], fn: () => Promise<T>): Promise<T> {
+  return values.length === 0 ? fn() : attemptSecrets.run(values, fn);
+}
+
+/**
+ * A log call's arguments with the current attempt's secret values scrubbed (none outside an
+ * attempt that resolved secrets): an error message quoting a server's answer, or job code
+ * logging what it was given, must not carry a value into the logs.
+ */
+export function scrubLogArgs<A extends unknown[]>(args: A): A {
+  const values = attemptSecrets.getStore();
+  if (values === undefined) return args;
+  return args.map((a) => (a instanceof Error ? scrubError(a, values) : scrubValue(a, values))) as A;
 }

@@ -23,8 +23,11 @@ const registry = JobRegistry.create([
   defineJob({
     id: 'uses-secret',
     schedule: { intervals: [{ every: '1h' }] },
-    // Returns what it was given, as careless job code might: the worker scrubs it.
-    run: (ctx) => ({ gotTheSecret: (ctx.args as { token?: unknown }).token === CODE_SECRET, echo: ctx.args }),
+    // Logs and returns what it was given, as careless job code might: the worker scrubs both.
+    run: (ctx) => {
+      ctx.logger.info({ args: ctx.args }, `careless line with ${String((ctx.args as { token?: unknown }).token)}`);
+      return { gotTheSecret: (ctx.args as { token?: unknown }).token === CODE_SECRET, echo: ctx.args };
+    },
   }),
 ]);
 
@@ -84,6 +87,10 @@ describe('secret references', () => {
     server = createServer((req, res) => {
       received.push(req.headers);
       // /echo answers with the Authorization header it got, as a debugging endpoint might.
+      if (req.url === '/echo-401') {
+        res.writeHead(401, { 'content-type': 'text/plain' }).end(`bad token ${req.headers.authorization}`);
+        return;
+      }
       const body = req.url === '/echo' ? JSON.stringify({ youSent: req.headers.authorization }) : '{"ok":true}';
       res.writeHead(200, { 'content-type': 'application/json' }).end(body);
     });
@@ -152,6 +159,16 @@ describe('secret references', () => {
     assert.equal(echoed.status, 'succeeded');
     assert.deepEqual(echoed.result.body, { youSent: '[redacted]' });
 
+    // A 401 quoting the header: the error message (in Temporal and in the worker's log line) is scrubbed.
+    const deniedId = unique('secret-401');
+    jobIds.push(deniedId);
+    assert.equal((await call('POST', '/api/v1/jobs', httpJob(deniedId, '/echo-401', { authorization: { secret: 'API_TOKEN' } }))).status, 201);
+    const denied = await runToEnd(deniedId);
+    assert.equal(denied.status, 'failed');
+    assert.equal(denied.error.message, 'POST answered 401: bad token [redacted]');
+    assert.ok(lines.some((l) => l.includes('bad token [redacted]')), 'the attempt-failed line is there, scrubbed');
+    assert.ok(!(await temporalBytes(deniedId, [denied.workflowId])).includes(SECRET));
+
     const bytes = await temporalBytes(id, [run.workflowId]);
     assert.ok(bytes.includes('API_TOKEN'), 'the search is over the real thing: the reference is there');
     assert.ok(bytes.includes('plain-header-value-42'), 'and finds a plain value, stored as it is when the codec is off');
@@ -172,6 +189,7 @@ describe('secret references', () => {
     const run = await runToEnd(id);
     assert.equal(run.status, 'succeeded', JSON.stringify(run));
     assert.deepEqual(run.result, { gotTheSecret: true, echo: { token: '[redacted]', other: 1 } });
+    assert.ok(lines.some((l) => l.includes('careless line with [redacted]')), 'the job\'s own log line is there, scrubbed');
     assert.ok(!(await temporalBytes(id, [run.workflowId])).includes(CODE_SECRET));
     assert.ok(!responses.some((r) => r.includes(CODE_SECRET)));
     assert.ok(!lines.some((l) => l.includes(CODE_SECRET)));
