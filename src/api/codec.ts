@@ -45,6 +45,8 @@ const fromPayload = (p: Payload) => ({
   data: Buffer.from(p.data ?? new Uint8Array()).toString('base64'),
 });
 
+const LOOPBACK_HOST = /^(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d{1,5})?$/i;
+
 /** The origins allowed to call the codec from a browser: the Web UI's, and its loopback alias. */
 export function codecOrigins(webUiUrl: string): Set<string> {
   const origins = new Set<string>();
@@ -134,6 +136,12 @@ export function codecRoutes(deps: CodecRouteDeps): Router {
   // CORS for the Web UI: its requests carry Content-Type: application/json and X-Namespace, so
   // the browser asks first (OPTIONS, without credentials), then sends cookies when told it may.
   r.use((req: Request, res: Response, next: NextFunction) => {
+    // Without keys, a page whose name was rebound to 127.0.0.1 would be "same origin": a keyless
+    // codec answers only requests addressed to a loopback name.
+    if (open && !LOOPBACK_HOST.test(req.header('host') ?? '')) {
+      sendProblem(res, { type: 'https://sundial.dev/problems/forbidden', title: 'Forbidden', status: 403, detail: 'without API keys the codec answers requests to a loopback address only' });
+      return;
+    }
     const origin = req.header('origin');
     res.vary('Origin');
     // Browsers send Origin on same-origin POSTs too (a sign-in page served by the API itself).

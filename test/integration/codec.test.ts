@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
 import type { RunningApi } from '../../src/api/server';
@@ -182,6 +183,26 @@ describe('payload codec', () => {
     assert.deepEqual(viaCookie.body.payloads[0], payload);
     const forged = `${cookie.split('.')[0]}.${Buffer.alloc(32).toString('base64url')}`;
     assert.equal((await call(api, 'POST', '/codec/decode', body, { ...headers, cookie: forged })).status, 401);
+  });
+
+  it('without API keys, answers loopback requests only (no DNS rebinding)', async () => {
+    const keyless = await startTestApi(client, {});
+    try {
+      const body = { payloads: [] };
+      assert.equal((await call(keyless, 'POST', '/codec/decode', body)).status, 200);
+      const port = new URL(keyless.url).port;
+      const rebound = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/codec/decode', headers: { host: `evil.example:${port}`, origin: `http://evil.example:${port}`, 'content-type': 'application/json' } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify(body));
+      });
+      assert.equal(rebound, 403);
+    } finally {
+      await keyless.stop();
+    }
   });
 
   it('has no codec endpoint when no codec keys are configured', async () => {
