@@ -76,6 +76,7 @@ const envSchema = z.object({
     .regex(/^(off|[^\s/]+:\d{1,5})$/, 'must be host:port (e.g. 0.0.0.0:9464) or off')
     .optional(),
   SUNDIAL_CODEC_KEYS: z.string().optional(),
+  SUNDIAL_CODEC_KEYS_FILE: nonEmpty.optional(),
   SUNDIAL_SECRETS_FILE: nonEmpty.optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
@@ -144,13 +145,12 @@ function parseApiKeys(text: string, variable: string): ApiKey[] {
 
 const CODEC_KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** Parses `keyId:base64key` entries separated by commas; errors name the entry, never the key. */
-function parseCodecKeys(text: string): CodecKey[] {
-  const variable = 'SUNDIAL_CODEC_KEYS';
+/** Parses `keyId:base64key` entries separated by commas or newlines; errors name the entry, never the key. */
+function parseCodecKeys(text: string, variable: string): CodecKey[] {
   const keys: CodecKey[] = [];
-  text.split(',').forEach((raw, i) => {
+  text.split(/[,\n]/).forEach((raw, i) => {
     const entry = raw.trim();
-    if (entry === '') return;
+    if (entry === '' || entry.startsWith('#')) return;
     const colon = entry.indexOf(':');
     const id = colon < 0 ? '' : entry.slice(0, colon);
     if (!CODEC_KEY_ID.test(id)) throw new ConfigError(variable, `entry ${i + 1} must be "<keyId>:<base64 key>", the id 1-64 letters, digits, ".", "_" or "-"`);
@@ -159,10 +159,28 @@ function parseCodecKeys(text: string): CodecKey[] {
     if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(encoded) || key.length !== CODEC_KEY_BYTES) {
       throw new ConfigError(variable, `key ${JSON.stringify(id)} must be ${CODEC_KEY_BYTES} bytes in base64 (e.g. from \`openssl rand -base64 32\`)`);
     }
-    if (keys.some((k) => k.id === id)) throw new ConfigError(variable, `key id ${JSON.stringify(id)} is listed twice`);
     keys.push({ id, key });
   });
   if (keys.length === 0) throw new ConfigError(variable, 'lists no key');
+  return keys;
+}
+
+/** SUNDIAL_CODEC_KEYS, then the keys of SUNDIAL_CODEC_KEYS_FILE; undefined when neither is set. */
+function codecKeys(e: { SUNDIAL_CODEC_KEYS?: string | undefined; SUNDIAL_CODEC_KEYS_FILE?: string | undefined }): CodecKey[] | undefined {
+  if (e.SUNDIAL_CODEC_KEYS === undefined && e.SUNDIAL_CODEC_KEYS_FILE === undefined) return undefined;
+  const keys = e.SUNDIAL_CODEC_KEYS === undefined ? [] : parseCodecKeys(e.SUNDIAL_CODEC_KEYS, 'SUNDIAL_CODEC_KEYS');
+  if (e.SUNDIAL_CODEC_KEYS_FILE !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(e.SUNDIAL_CODEC_KEYS_FILE, 'utf8');
+    } catch (err) {
+      throw new ConfigError('SUNDIAL_CODEC_KEYS_FILE', `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    keys.push(...parseCodecKeys(text, 'SUNDIAL_CODEC_KEYS_FILE'));
+  }
+  const ids = keys.map((k) => k.id);
+  const twice = ids.find((id, i) => ids.indexOf(id) !== i);
+  if (twice !== undefined) throw new ConfigError('SUNDIAL_CODEC_KEYS', `key id ${JSON.stringify(twice)} is listed twice`);
   return keys;
 }
 
@@ -294,7 +312,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, role: ProcessRo
       apiKey: e.TEMPORAL_API_KEY,
       connectTimeoutMs: e.TEMPORAL_CONNECT_TIMEOUT,
       uiUrl: e.TEMPORAL_UI_URL,
-      codecKeys: e.SUNDIAL_CODEC_KEYS === undefined ? undefined : parseCodecKeys(e.SUNDIAL_CODEC_KEYS),
+      codecKeys: codecKeys(e),
     },
     secrets: loadSecrets(present as Record<string, string>, e.SUNDIAL_SECRETS_FILE),
     api: { host: e.HOST, port: e.PORT, keys, ...(e.SUNDIAL_API_URL === undefined ? {} : { url: e.SUNDIAL_API_URL.replace(/\/+$/, '') }) },

@@ -32,6 +32,15 @@ describe('secrets and codec keys from the environment', () => {
       ['old', k1],
     ]);
     assert.equal(loadConfig({}).temporal.codecKeys, undefined, 'off by default');
+    const dir = mkdtempSync(path.join(tmpdir(), 'sundial-codec-'));
+    try {
+      writeFileSync(path.join(dir, 'keys'), `# rotated out next month\nold:${k1}\n`);
+      assert.deepEqual(loadConfig({ SUNDIAL_CODEC_KEYS: `new:${k2}`, SUNDIAL_CODEC_KEYS_FILE: path.join(dir, 'keys') }).temporal.codecKeys?.map((k) => k.id), ['new', 'old']);
+      assert.equal(problem({ SUNDIAL_CODEC_KEYS: `old:${k2}`, SUNDIAL_CODEC_KEYS_FILE: path.join(dir, 'keys') }).variable, 'SUNDIAL_CODEC_KEYS');
+      assert.equal(problem({ SUNDIAL_CODEC_KEYS_FILE: path.join(dir, 'none') }).variable, 'SUNDIAL_CODEC_KEYS_FILE');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     const short = randomBytes(16).toString('base64');
     for (const bad of [`k:${short}`, short, `k:${k1},k:${k2}`, `bad id:${k1}`, `k:${k1.slice(0, -4)}!!!!`]) {
       const err = problem({ SUNDIAL_CODEC_KEYS: bad });
