@@ -59,7 +59,7 @@ export async function startBenchWorker(
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
   const { connection: native } = await connectWorker(
-    { addresses: [address], namespace: 'default', taskQueue, tls: { enabled: false }, apiKey: undefined, connectTimeoutMs: 10_000, uiUrl: undefined },
+    { addresses: [address], namespace: 'default', taskQueue, tls: { enabled: false }, apiKey: undefined, connectTimeoutMs: 10_000, uiUrl: undefined, codecKeys: undefined },
     [address],
     logger,
   );

@@ -5,6 +5,7 @@ import { EgressDeniedError, sendGuarded, type GuardedResponse } from '../egress/
 import type { EgressPolicy } from '../egress/policy';
 import type { HttpRequestPlan, TaskResult } from '../jobs/run-types';
 import type { Logger } from '../observability/logger';
+import { resolveHeaders } from '../secrets/resolve';
 import { stampAttempt } from './attempt';
 import { toActivityFailure } from './errors';
 
@@ -83,8 +84,11 @@ function isNetworkError(err: unknown): boolean {
   return err instanceof Error && (err.name === 'AbortError' || 'code' in err);
 }
 
-/** The HTTP task: `egress` decides where it may connect (src/egress/policy.ts). */
-export function makeRunHttpTask(logger: Logger, userAgent: string, egress: EgressPolicy) {
+/**
+ * The HTTP task: `egress` decides where it may connect (src/egress/policy.ts); `secrets` holds
+ * the values of the secret references its headers may make.
+ */
+export function makeRunHttpTask(logger: Logger, userAgent: string, egress: EgressPolicy, secrets: ReadonlyMap<string, string> = new Map()) {
   return async function runHttpTask(input: HttpTaskInput): Promise<TaskResult> {
     const ctx = Context.current();
     const attempt = input.attempt ?? ctx.info.attempt;
@@ -102,6 +106,8 @@ export function makeRunHttpTask(logger: Logger, userAgent: string, egress: Egres
     try {
       let res: GuardedResponse;
       let body: unknown;
+      // Resolved here, in the attempt, so the values never travel through Temporal.
+      const headers = resolveHeaders(request.headers, secrets);
       try {
         res = await sendGuarded(egress, {
           url: request.url,
@@ -112,7 +118,8 @@ export function makeRunHttpTask(logger: Logger, userAgent: string, egress: Egres
             'sundial-job-id': input.jobId,
             'sundial-attempt': String(attempt),
           },
-          originHeaders: { ...(request.body !== undefined ? { 'content-type': 'application/json' } : {}), ...request.headers },
+          // The job's own headers (secret values resolved) go to the first URL's origin only.
+          originHeaders: { ...(request.body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
           ...(request.body === undefined ? {} : { body: request.body }),
           signal,
           maxBodyBytes: MAX_BODY_BYTES,

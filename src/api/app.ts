@@ -11,6 +11,7 @@ import swaggerUi from 'swagger-ui-express';
 import type { Metrics } from '../observability/metrics';
 import { accessLog, API_PREFIX } from './access-log';
 import { apiKeyAuth } from './auth';
+import { codecRoutes } from './codec';
 import { openApiDocument } from './openapi';
 import { errorHandler } from './errors';
 import { JSON_MEDIA_TYPE, jsonBodiesOnly, loopbackOnly, MERGE_PATCH_MEDIA_TYPE, safeJsonBodies } from './request-guards';
@@ -56,6 +57,13 @@ export function createApp(deps: ApiDeps): Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(accessLog(deps.logger, deps.metrics));
+  // The codec endpoint, when the client encrypts payloads: before the API's body parser, as its
+  // bodies (pages of history payloads) are larger than the API's, and before the keyless guard,
+  // as the Web UI calls it from its own origin (codecRoutes has its own CORS and loopback checks).
+  const codecs = deps.client.options.loadedDataConverter.payloadCodecs;
+  if (codecs.length > 0) {
+    app.use('/codec', codecRoutes({ codecs, namespace: deps.client.options.namespace, webUiUrl: deps.webUiUrl, apiKeys: deps.apiKeys ?? [] }));
+  }
   // Without keys, only this machine's own clients: see loopbackOnly (DNS rebinding, web pages).
   if ((deps.apiKeys ?? []).length === 0) app.use(loopbackOnly({ allowedOrigins: deps.allowedOrigins ?? [] }));
   app.use(jsonBodiesOnly());

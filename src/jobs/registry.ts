@@ -1,4 +1,5 @@
 import { checkUrlHost, refusalMessage, type EgressPolicy } from '../egress/policy';
+import { findSecretRefs, REDACTED, replaceSecretRefs } from '../secrets/reference';
 import type { DefinedJob, JobCode } from './define';
 import { JobDefinitionError } from './errors';
 import { planRun } from './plan';
@@ -92,7 +93,13 @@ export function checkTask(spec: JobSpec, codeFor: (name: string) => JobCode | un
     return [{ path: 'execution', message: 'a multi-step (workflow) job runs its attempts as child workflows: "local" does not apply' }];
   }
   if (!('args' in task)) return [];
+  const refs = findSecretRefs(task.args);
+  if (code.mode === 'workflow' && refs.length > 0) {
+    // Workflow code must not read the environment: only an activity can resolve a reference.
+    return refs.map((r) => ({ path: ['task', 'args', ...r.path].join('.'), message: 'a multi-step (workflow) job cannot take secret references: its code runs in a workflow' }));
+  }
   if (code.argsSchema === undefined) return [];
-  const parsed = code.argsSchema.safeParse(task.args);
+  // The job's code sees each reference as the secret's value: a string.
+  const parsed = code.argsSchema.safeParse(refs.length === 0 ? task.args : replaceSecretRefs(task.args, () => REDACTED));
   return parsed.success ? [] : issuesToProblems(parsed.error.issues, ['task', 'args']);
 }

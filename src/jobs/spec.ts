@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { durationRangeProblem, MAX_SCHEDULE_DURATION_MS, MAX_TIMER_MS, parseDuration, type DurationRange } from '../util/duration';
 import { isValidTimeZone } from '../util/time-zone';
+import { findSecretRefs, REDACTED, SECRET_NAME_PATTERN } from '../secrets/reference';
 import { CALENDAR_FIELDS, checkCron, checkCronField, cronZones } from './cron';
 
 /**
@@ -169,12 +170,31 @@ export const timeoutsSchema = z
   })
   .strict();
 
+const SECRET_NAME_MESSAGE = 'must be a secret name: 1-128 upper-case letters, digits or "_", not starting with a digit';
+
+/** `{ "secret": "NAME" }`: resolved by the worker when an attempt runs; the spec holds only the name. */
+export const secretRefSchema = z
+  .object({ secret: z.string().regex(SECRET_NAME_PATTERN, SECRET_NAME_MESSAGE) })
+  .strict()
+  .describe('A secret reference: the worker sends the value of SUNDIAL_SECRET_<NAME> (or NAME in SUNDIAL_SECRETS_FILE). Neither Temporal nor the API ever holds the value.');
+
+const headerValueSchema = z.union([
+  z
+    .string()
+    .refine((v) => !/[\r\n\0]/.test(v), 'must not contain a line break or NUL')
+    .refine((v) => v !== REDACTED, `${JSON.stringify(REDACTED)} is how the API hides a header value: send the value, a { "secret": NAME } reference, or leave the header out of a patch`),
+  secretRefSchema,
+], { error: 'must be a string or a secret reference { "secret": NAME }' });
+
 /** The built-in HTTP task's fields (also its "args" schema in the job types list). */
 export const httpRequestSchema = z
   .object({
     url: z.url({ protocol: /^https?$/, message: 'must be an absolute http(s) URL' }),
     method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']).default('GET'),
-    headers: z.record(z.string(), z.string()).default({}),
+    headers: z
+      .record(z.string(), headerValueSchema)
+      .default({})
+      .describe('Header values: a string (the API never shows it back: it answers "[redacted]"), or { "secret": NAME } for a secret the worker holds.'),
     body: z.union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())]).optional(),
     timeout: durationSchema.default('30s').describe('Per attempt, for the whole response.'),
     expectStatus: z.array(z.number().int().min(100).max(599)).min(1).optional().describe('Default: any 2xx.'),
@@ -198,7 +218,15 @@ export const httpTaskSchema = httpRequestSchema.safeExtend({ type: z.literal('ht
 export const codeTaskSchema = z
   .object({
     type: z.string().min(1).describe('A job type defined in code (GET /api/v1/job-types).'),
-    args: z.unknown().optional(),
+    args: z
+      .unknown()
+      .optional()
+      .superRefine((args, ctx) => {
+        for (const ref of findSecretRefs(args)) {
+          if (!SECRET_NAME_PATTERN.test(ref.name)) ctx.addIssue({ code: 'custom', path: [...ref.path, 'secret'], message: SECRET_NAME_MESSAGE });
+        }
+      })
+      .describe('Given to the job\'s code. Any { "secret": NAME } in it is replaced by the secret\'s value in the worker, when the attempt runs.'),
   })
   .strict();
 

@@ -54,6 +54,8 @@ async function main(running: Running, logger: Logger, configured: Config): Promi
       dataDir,
       port: config.embedded.temporalPort,
       uiPort: config.embedded.uiPort,
+      // The UI decodes encrypted payloads through the API's codec endpoint.
+      ...(config.temporal.codecKeys === undefined ? {} : { uiCodecEndpoint: `${configuredApiUrl(config)}/codec` }),
       namespace: config.temporal.namespace,
       logger,
     });
