@@ -1,6 +1,7 @@
 import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowExecutionInfo, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { executionInfoFromRaw } from '@temporalio/client/lib/helpers';
+import type { temporal } from '@temporalio/proto';
 import { JOB_WORKFLOW_TYPE, OUTCOME_MEMO_KEY, type AttemptOutcomes, type FallbackInfo, type RunError, type RunOutcome, type RunSummary } from '../jobs/run-types';
 import { SundialJobId, SundialStatus } from '../temporal/search-attributes';
 import { InvalidRequestError } from '../schedules/errors';
@@ -135,10 +136,7 @@ export class RunStore {
       ...(token === undefined ? {} : { nextPageToken: token }),
     });
     const items: RunView[] = [];
-    for (const raw of res.executions ?? []) {
-      const info = await executionInfoFromRaw(raw, client.options.loadedDataConverter, raw, client.options.namespace);
-      items.push(this.view(info));
-    }
+    for (const raw of res.executions ?? []) items.push(this.view(await decodeExecution(client, raw)));
     const next = res.nextPageToken;
     return { items, nextPageToken: next && next.length > 0 ? sealPageToken(next, query) : null };
   }
@@ -211,5 +209,18 @@ export class RunStore {
       if (err instanceof WorkflowNotFoundError) throw new RunNotFoundError(workflowId);
       throw err;
     }
+  }
+}
+
+/**
+ * A listed execution, decoded. A memo this process cannot decode (encrypted with a codec key it
+ * does not have, e.g. dropped in a rotation too early) costs that run its outcome summary, not
+ * the whole page: one such run would otherwise stop every list and the metrics sweep at it.
+ */
+async function decodeExecution(client: Client, raw: temporal.api.workflow.v1.IWorkflowExecutionInfo): Promise<Omit<WorkflowExecutionInfo, 'raw'>> {
+  try {
+    return await executionInfoFromRaw(raw, client.options.loadedDataConverter, raw, client.options.namespace);
+  } catch {
+    return executionInfoFromRaw({ ...raw, memo: null }, client.options.loadedDataConverter, raw, client.options.namespace);
   }
 }

@@ -60,7 +60,9 @@ export async function listSchedulePage(
 }
 
 async function decodeEntry(client: Client, entry: temporal.api.schedule.v1.IScheduleListEntry): Promise<ListedSchedule> {
-  const memo = await decodeMapFromPayloads(client.options.loadedDataConverter, entry.memo?.fields);
+  // A memo this process cannot decode (another application's codec, or a codec key it does not
+  // have) makes that schedule unreadable here, not the whole page.
+  const memo = await decodeMapFromPayloads(client.options.loadedDataConverter, entry.memo?.fields).catch(() => undefined);
   const revision = decodeTypedSearchAttributes(entry.searchAttributes?.indexedFields).get(SundialRevision);
   const info = entry.info;
   return {
