@@ -24,6 +24,7 @@ import { Context } from '@temporalio/activity';
 import { Client, Connection, ScheduleOverlapPolicy } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { defineJob } from '../src/jobs/define';
+import { PUBLIC_ONLY, withLoopback } from '../src/egress/policy';
 import { JobRegistry } from '../src/jobs/registry';
 import { reconcileSchedules } from '../src/schedules/reconcile';
 import { DEV_SERVER_RUN_COST_TUNING, SCHEDULER_TUNING } from '../src/temporal/dev-server';
@@ -151,7 +152,7 @@ async function phase(
       }),
     );
     const registry = JobRegistry.create(jobs);
-    worker = await createSundialWorker({ connection: ctx.native, namespace: 'default', taskQueue, registry, logger: benchLogger, shutdownGraceMs: 1_000 });
+    worker = await createSundialWorker({ connection: ctx.native, namespace: 'default', taskQueue, registry, logger: benchLogger, shutdownGraceMs: 1_000, egress: withLoopback(PUBLIC_ONLY) });
     await reconcileSchedules({ client, registry, taskQueue, logger: benchLogger, pruneOrphans: false });
     scheduleIds.push(...registry.jobs.map((j) => j.spec.id));
   }

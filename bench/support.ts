@@ -5,6 +5,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Client, Connection } from '@temporalio/client';
+import { PUBLIC_ONLY, withLoopback } from '../src/egress/policy';
 import type { JobRegistry } from '../src/jobs/registry';
 import { createLogger, type Logger } from '../src/observability/logger';
 import { ensureTemporalCli } from '../src/temporal/cli';
@@ -58,11 +59,11 @@ export async function startBenchWorker(
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
   const { connection: native } = await connectWorker(
-    { addresses: [address], namespace: 'default', taskQueue, tls: { enabled: false }, apiKey: undefined, connectTimeoutMs: 10_000, uiUrl: undefined },
+    { addresses: [address], namespace: 'default', taskQueue, tls: { enabled: false }, apiKey: undefined, connectTimeoutMs: 10_000, uiUrl: undefined, codecKeys: undefined },
     [address],
     logger,
   );
-  const worker = await createSundialWorker({ connection: native, namespace: 'default', taskQueue, registry, logger, shutdownGraceMs: 1_000 });
+  const worker = await createSundialWorker({ connection: native, namespace: 'default', taskQueue, registry, logger, shutdownGraceMs: 1_000, egress: withLoopback(PUBLIC_ONLY) });
   const running = worker.run();
   return {
     client,

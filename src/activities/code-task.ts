@@ -4,6 +4,7 @@ import type { JobContext } from '../jobs/define';
 import type { JobRegistry } from '../jobs/registry';
 import type { AttemptStamp, RetryPlan, TaskResult } from '../jobs/run-types';
 import type { Logger } from '../observability/logger';
+import { resolveArgs } from '../secrets/resolve';
 import { stampAttempt } from './attempt';
 import { toActivityFailure } from './errors';
 
@@ -30,7 +31,7 @@ interface WrappedHeartbeat extends AttemptStamp {
   readonly details?: unknown;
 }
 
-export function makeRunCodeTask(registry: JobRegistry, logger: Logger) {
+export function makeRunCodeTask(registry: JobRegistry, logger: Logger, secrets: ReadonlyMap<string, string> = new Map()) {
   return async function runCodeTask(input: CodeTaskInput): Promise<TaskResult> {
     const ctx = Context.current();
     const attempt = input.attempt ?? ctx.info.attempt;
@@ -67,7 +68,8 @@ export function makeRunCodeTask(registry: JobRegistry, logger: Logger) {
     const started = Date.now();
     log.info({ scheduled_time: input.scheduledAt }, 'attempt started');
     try {
-      const result = await code.run(jobCtx);
+      // Secret references resolved in the attempt: the values never travel through Temporal.
+      const result = await code.run({ ...jobCtx, args: resolveArgs(input.args, secrets) });
       log.info({ duration_ms: Date.now() - started, status: 'success' }, 'attempt finished');
       return { result: result ?? null, ...stamp };
     } catch (err) {

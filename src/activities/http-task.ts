@@ -1,7 +1,11 @@
+import { StringDecoder } from 'node:string_decoder';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { EgressDeniedError, sendGuarded, type GuardedResponse } from '../egress/http-client';
+import type { EgressPolicy } from '../egress/policy';
 import type { HttpRequestPlan, RetryPlan, TaskResult } from '../jobs/run-types';
 import type { Logger } from '../observability/logger';
+import { resolveHeaders } from '../secrets/resolve';
 import { stampAttempt } from './attempt';
 import { toActivityFailure } from './errors';
 
@@ -22,9 +26,13 @@ export interface HttpTaskInput {
 export interface HttpTaskResult {
   readonly status: number;
   readonly body: unknown;
+  /** Present when the body was longer than {@link MAX_BODY_BYTES}: `body` is its start, as text. */
+  readonly truncated?: true;
 }
 
-const MAX_BODY_CHARS = 64 * 1024;
+/** The most of a response body an attempt reads, in bytes (after decompression); the rest is never read. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
 const HEARTBEAT_EVERY_MS = 1_000;
 
 /** The error type names of the HTTP task, for `nonRetryableErrorTypes` and dashboards. */
@@ -41,6 +49,8 @@ export const HttpErrorType = {
   UnexpectedStatus: 'HttpUnexpectedStatus',
   /** DNS, connection refused, reset: retried. */
   NetworkError: 'HttpNetworkError',
+  /** The URL, a redirect, or an address its name resolves to is refused by the egress policy: not retried, no connection made. */
+  EgressDenied: 'EgressDenied',
 } as const;
 
 function retryAfterMs(header: string | null): number | undefined {
@@ -61,25 +71,29 @@ function classify(status: number, expected: readonly number[] | undefined): { ty
   return { type: HttpErrorType.UnexpectedStatus, retryable: false };
 }
 
-async function readBody(res: Response): Promise<unknown> {
-  const text = await res.text();
-  const clipped = text.length > MAX_BODY_CHARS ? text.slice(0, MAX_BODY_CHARS) : text;
-  if ((res.headers.get('content-type') ?? '').includes('json') && clipped.length === text.length) {
+/** The body as the result shows it: parsed JSON when whole and JSON, else text (cut at a whole character). */
+function readBody(res: GuardedResponse): unknown {
+  const text = new StringDecoder('utf8').write(res.body);
+  if (!res.truncated && (res.headers['content-type'] ?? '').includes('json')) {
     try {
       return JSON.parse(text);
     } catch {
-      return clipped;
+      return text;
     }
   }
-  return clipped;
+  return text;
 }
 
-/** Errors from fetch itself (not from a status) that mean "the network failed". */
+/** Errors of the request itself (not of a status) that mean "the network failed". */
 function isNetworkError(err: unknown): boolean {
-  return err instanceof TypeError || (err instanceof Error && (err.name === 'FetchError' || 'code' in err));
+  return err instanceof Error && (err.name === 'AbortError' || 'code' in err);
 }
 
-export function makeRunHttpTask(logger: Logger, userAgent: string) {
+/**
+ * The HTTP task: `egress` decides where it may connect (src/egress/policy.ts); `secrets` holds
+ * the values of the secret references its headers may make.
+ */
+export function makeRunHttpTask(logger: Logger, userAgent: string, egress: EgressPolicy, secrets: ReadonlyMap<string, string> = new Map()) {
   return async function runHttpTask(input: HttpTaskInput): Promise<TaskResult> {
     const ctx = Context.current();
     const attempt = input.attempt ?? ctx.info.attempt;
@@ -95,40 +109,46 @@ export function makeRunHttpTask(logger: Logger, userAgent: string) {
     const started = Date.now();
     log.info({ method: request.method, scheduled_time: input.scheduledAt }, 'attempt started');
     try {
-      let res: Response;
+      let res: GuardedResponse;
       let body: unknown;
+      // Resolved here, in the attempt, so the values never travel through Temporal.
+      const headers = resolveHeaders(request.headers, secrets);
       try {
-        res = await fetch(request.url, {
+        res = await sendGuarded(egress, {
+          url: request.url,
           method: request.method,
+          defaultHeaders: { 'user-agent': userAgent, accept: '*/*', 'accept-encoding': 'gzip, deflate, br' },
           headers: {
-            'user-agent': userAgent,
-            ...(request.body !== undefined ? { 'content-type': 'application/json' } : {}),
-            ...request.headers,
             'idempotency-key': input.idempotencyKey,
             'sundial-job-id': input.jobId,
             'sundial-attempt': String(attempt),
           },
+          // The job's own headers (secret values resolved) go to the first URL's origin only.
+          originHeaders: { ...(request.body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
           ...(request.body === undefined ? {} : { body: request.body }),
           signal,
+          maxBodyBytes: MAX_BODY_BYTES,
+          maxRedirects: request.maxRedirects ?? 0,
         });
-        body = await readBody(res);
+        body = readBody(res);
       } catch (err) {
         if (ctx.cancellationSignal.aborted) throw err;
+        if (err instanceof EgressDeniedError) {
+          // Not retried: the policy will say the same next time, and no connection was made.
+          throw ApplicationFailure.create({ type: HttpErrorType.EgressDenied, message: `${request.method} refused by the egress policy: ${err.message}`, nonRetryable: true });
+        }
         if (timeout.aborted) {
           throw ApplicationFailure.create({ type: HttpErrorType.Timeout, message: `no response within ${request.timeoutMs} ms` });
         }
         if (isNetworkError(err)) {
-          const cause = (err as Error & { cause?: Error }).cause;
-          throw ApplicationFailure.create({
-            type: HttpErrorType.NetworkError,
-            message: `${request.method} failed: ${cause?.message ?? (err as Error).message}`,
-          });
+          throw ApplicationFailure.create({ type: HttpErrorType.NetworkError, message: `${request.method} failed: ${(err as Error).message}` });
         }
         throw err;
       }
       const failure = classify(res.status, request.expectedStatus);
       if (failure !== undefined) {
-        const delay = res.status === 429 ? retryAfterMs(res.headers.get('retry-after')) : undefined;
+        const retryAfter = res.headers['retry-after'];
+        const delay = res.status === 429 ? retryAfterMs(typeof retryAfter === 'string' ? retryAfter : null) : undefined;
         throw ApplicationFailure.create({
           type: failure.type,
           message: `${request.method} answered ${res.status}${typeof body === 'string' && body !== '' ? `: ${body.slice(0, 200)}` : ''}`,
@@ -137,7 +157,7 @@ export function makeRunHttpTask(logger: Logger, userAgent: string) {
         });
       }
       log.info({ duration_ms: Date.now() - started, status: 'success', http_status: res.status }, 'attempt finished');
-      const result: HttpTaskResult = { status: res.status, body };
+      const result: HttpTaskResult = { status: res.status, body, ...(res.truncated ? { truncated: true as const } : {}) };
       return { result, ...stamp };
     } catch (err) {
       const failure = toActivityFailure(err, ctx, stamp, input.retry);

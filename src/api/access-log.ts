@@ -17,7 +17,8 @@ function routeOf(req: Request): string {
   const path = (req.route as { path?: unknown } | undefined)?.path;
   if (typeof path !== 'string') return 'unmatched';
   // Express restores req.baseUrl once the mounted router is done, so name the mount here.
-  return req.originalUrl.startsWith(`${API_PREFIX}/`) ? `${API_PREFIX}${path}` : path;
+  if (req.originalUrl.startsWith(`${API_PREFIX}/`)) return `${API_PREFIX}${path}`;
+  return req.originalUrl.startsWith('/codec/') ? `/codec${path}` : path;
 }
 
 /**

@@ -6,12 +6,15 @@ import { BreakerStore } from '../breaker/store';
 import { RunStore } from '../runs/run-store';
 import { JobStore } from '../schedules/job-store';
 import type { ApiKey } from '../config/env';
+import { PUBLIC_ONLY, type EgressPolicy } from '../egress/policy';
 import swaggerUi from 'swagger-ui-express';
 import type { Metrics } from '../observability/metrics';
 import { accessLog, API_PREFIX } from './access-log';
 import { apiKeyAuth } from './auth';
+import { codecRoutes } from './codec';
 import { openApiDocument } from './openapi';
 import { errorHandler } from './errors';
+import { JSON_MEDIA_TYPE, jsonBodiesOnly, loopbackOnly, MERGE_PATCH_MEDIA_TYPE, safeJsonBodies } from './request-guards';
 import { sendProblem } from './problem';
 import { apiRoutes } from './routes';
 
@@ -33,6 +36,16 @@ export interface ApiDeps {
   readonly metrics?: Metrics;
   /** How long /readyz waits for Temporal, in ms. @default 2000 */
   readonly readinessTimeoutMs?: number;
+  /**
+   * Browser origins (`http://host:port`) a keyless API serves besides its own, e.g. a Web UI
+   * that calls it. With API keys, origins are not checked. @default none
+   */
+  readonly allowedOrigins?: readonly string[];
+  /**
+   * The workers' egress policy: an HTTP job whose URL is a literal address it refuses is a 400.
+   * @default public addresses only
+   */
+  readonly egress?: EgressPolicy;
 }
 
 /** The largest request body accepted; larger ones get 413. */
@@ -44,9 +57,20 @@ export function createApp(deps: ApiDeps): Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(accessLog(deps.logger, deps.metrics));
-  app.use(express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/merge-patch+json'] }));
+  // The codec endpoint, when the client encrypts payloads: before the API's body parser, as its
+  // bodies (pages of history payloads) are larger than the API's, and before the keyless guard,
+  // as the Web UI calls it from its own origin (codecRoutes has its own CORS and loopback checks).
+  const codecs = deps.client.options.loadedDataConverter.payloadCodecs;
+  if (codecs.length > 0) {
+    app.use('/codec', codecRoutes({ codecs, namespace: deps.client.options.namespace, webUiUrl: deps.webUiUrl, apiKeys: deps.apiKeys ?? [] }));
+  }
+  // Without keys, only this machine's own clients: see loopbackOnly (DNS rebinding, web pages).
+  if ((deps.apiKeys ?? []).length === 0) app.use(loopbackOnly({ allowedOrigins: deps.allowedOrigins ?? [] }));
+  app.use(jsonBodiesOnly());
+  app.use(express.json({ limit: BODY_LIMIT, type: [JSON_MEDIA_TYPE, MERGE_PATCH_MEDIA_TYPE] }));
+  app.use(safeJsonBodies());
 
-  const jobs = new JobStore({ client: deps.client, registry: deps.registry, taskQueue: deps.taskQueue, webUiUrl: deps.webUiUrl });
+  const jobs = new JobStore({ client: deps.client, registry: deps.registry, taskQueue: deps.taskQueue, webUiUrl: deps.webUiUrl, egress: deps.egress ?? PUBLIC_ONLY });
   const runs = new RunStore({ client: deps.client, webUiUrl: deps.webUiUrl });
   const breakers = new BreakerStore(deps.client);
 

@@ -11,6 +11,9 @@ const TYPE = 'https://sundial.dev/problems/';
 /** gRPC codes that mean "Temporal is not there right now". */
 const UNAVAILABLE = new Set([1 /* CANCELLED: how some calls end at their deadline */, 4 /* DEADLINE_EXCEEDED */, 14 /* UNAVAILABLE */]);
 
+/** gRPC's INVALID_ARGUMENT. */
+const INVALID_ARGUMENT = 3;
+
 /** Seconds a client should wait before retrying when Temporal is unavailable. */
 export const RETRY_AFTER_SECONDS = 5;
 
@@ -45,6 +48,11 @@ export function toProblem(err: unknown): Problem | undefined {
   if (err instanceof CodeJobConflictError) return { type: `${TYPE}code-job`, title: 'Job is defined in code', status: 409, detail: err.message };
   if (err instanceof StaleVersionError) return { type: `${TYPE}stale-version`, title: 'Precondition failed', status: 412, detail: err.message };
   const code = grpcCode(err);
+  // A backstop: what the API sends Temporal is validated first, so Temporal refusing it as
+  // invalid is a request the validation let through, still the client's to change, not a 500.
+  if (code === INVALID_ARGUMENT) {
+    return { type: `${TYPE}validation`, title: 'Invalid request', status: 400, detail: `Temporal refused the request: ${(err as Error).message.slice(0, 300)}` };
+  }
   if ((code !== undefined && UNAVAILABLE.has(code)) || (err instanceof ServiceError && /deadline|unavailable|connect/i.test(err.message))) {
     return { type: `${TYPE}temporal-unavailable`, title: 'Temporal is unavailable', status: 503, detail: 'Temporal did not answer in time; retry later' };
   }
@@ -54,13 +62,23 @@ export function toProblem(err: unknown): Problem | undefined {
 /** Express error middleware: body-parser errors, domain errors, and a bare 500 for the rest. */
 export function errorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
-    const bodyError = err as { type?: string; status?: number };
+    const bodyError = err as { type?: string; status?: number; charset?: string; expose?: boolean };
+    if (bodyError.type === 'charset.unsupported' || bodyError.type === 'encoding.unsupported') {
+      const what = bodyError.type === 'charset.unsupported' ? ['content-type', `charset ${JSON.stringify(String(bodyError.charset ?? '').slice(0, 40))} is not supported: send UTF-8`] : ['content-encoding', 'is not supported: send gzip, deflate, br or none'];
+      sendProblem(res, { type: `${TYPE}unsupported-media-type`, title: 'Unsupported Media Type', status: 415, detail: `header ${what[0]}: ${what[1]}`, errors: [{ path: `header.${what[0]}`, message: what[1]! }] });
+      return;
+    }
     if (bodyError.type === 'entity.too.large') {
       sendProblem(res, { type: `${TYPE}too-large`, title: 'Payload too large', status: 413, detail: 'the request body is over the size limit' });
       return;
     }
     if (bodyError.type === 'entity.parse.failed') {
       sendProblem(res, { type: `${TYPE}validation`, title: 'Malformed JSON', status: 400, detail: 'the request body is not valid JSON', errors: [{ path: '(body)', message: 'not valid JSON' }] });
+      return;
+    }
+    // Any other refusal of body-parser's (an aborted or mis-sized body): a client error, as it says.
+    if (typeof bodyError.type === 'string' && bodyError.expose === true && typeof bodyError.status === 'number' && bodyError.status >= 400 && bodyError.status < 500) {
+      sendProblem(res, { type: `${TYPE}bad-request`, title: 'Bad Request', status: bodyError.status, detail: `the request body was refused: ${bodyError.type}` });
       return;
     }
     const problem = toProblem(err);

@@ -12,6 +12,7 @@ import {
   runSchema,
   triggerResultSchema,
 } from './schemas';
+import { JSON_MEDIA_TYPE, MERGE_PATCH_MEDIA_TYPE } from './request-guards';
 import { backfillBody, cancelBody, IDEMPOTENCY_KEY_PATTERN, jobListQuery, noteBody, patchQuery, runQuery, runsQuery, terminateBody, triggerBody } from './validation';
 
 type Method = 'get' | 'post' | 'patch' | 'delete';
@@ -71,7 +72,7 @@ export const OPERATIONS: readonly Operation[] = [
         name: 'Idempotency-Key',
         pattern: IDEMPOTENCY_KEY_PATTERN.source,
         description:
-          'Makes the trigger safe to send again (e.g. to another replica after a lost answer): the run is `<jobId>-trigger-<key>`, and a repeat answers with that run (header `Idempotent-Replayed: true`) instead of starting another. Only with overlap allow_all.',
+          'Makes the trigger safe to send again (e.g. to another replica after a lost answer): the run is `<jobId>:trigger:<key>`, and a repeat answers with that run (header `Idempotent-Replayed: true`) instead of starting another. Only with overlap allow_all.',
       },
     ],
     ok: { status: 202, schema: triggerResultSchema, headers: ['Idempotent-Replayed'] },
@@ -153,14 +154,19 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
     if (op.path.startsWith('/api/')) {
       responses['400'] = problemResponse('Invalid request: `errors` names each bad field.');
       responses['401'] = problemResponse('Missing or unknown API key.');
-      if (op.write) responses['403'] = problemResponse('A read key on a write route.');
+      responses['403'] = problemResponse(
+        op.write ? 'A read key on a write route; without API keys, a Host that is not loopback or a foreign Origin.' : 'Without API keys: a Host that is not loopback or a foreign Origin.',
+      );
       if (op.path.includes(':')) responses['404'] = problemResponse('No such job or run.');
       if (op.method === 'post' && op.path === '/api/v1/jobs') responses['409'] = problemResponse('A job with this id exists.');
       if (op.method === 'patch') {
         responses['409'] = problemResponse('The job is defined in code (use ?force=true).');
         responses['412'] = problemResponse('If-Match is stale.');
       }
-      if (op.body !== undefined) responses['413'] = problemResponse('The body is over the size limit.');
+      if (op.body !== undefined) {
+        responses['413'] = problemResponse('The body is over the size limit.');
+        responses['415'] = problemResponse(`A body that is not ${op.method === 'patch' ? 'application/merge-patch+json or application/json' : 'application/json'} in UTF-8.`);
+      }
       responses['503'] = problemResponse('Temporal is unavailable; see Retry-After.');
     } else if (op.path === '/readyz') {
       responses['503'] = problemResponse('Temporal is unavailable.');
@@ -176,7 +182,8 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
           : {
               requestBody: {
                 required: op.bodyRequired === true,
-                content: { [op.method === 'patch' ? 'application/merge-patch+json' : 'application/json']: { schema: ref(op.body) } },
+                // The only media types a write accepts (else 415): a web page cannot send them without a CORS preflight.
+                content: Object.fromEntries((op.method === 'patch' ? [MERGE_PATCH_MEDIA_TYPE, JSON_MEDIA_TYPE] : [JSON_MEDIA_TYPE]).map((t) => [t, { schema: ref(op.body!) }])),
               },
             }),
         responses,

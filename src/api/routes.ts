@@ -22,11 +22,12 @@ import {
   workflowIdParam,
 } from './validation';
 import { RequestValidationError } from './errors';
+import { redactSpec } from './redact';
 
-/** The API's Job: the spec as written, plus what Temporal knows about its schedule. */
+/** The API's Job: the spec as written (header values redacted), plus what Temporal knows about its schedule. */
 export function jobBody(view: JobView | JobListItem) {
   const { version: _version, spec, ...rest } = view as JobListItem & { version?: string };
-  return { ...spec, ...rest };
+  return { ...redactSpec(spec), ...rest };
 }
 
 function sendJob(res: Response, view: JobView, status = 200): void {

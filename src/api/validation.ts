@@ -42,7 +42,9 @@ export const jobListQuery = z
   .strict();
 
 export const runsQuery = pageQuery.extend({ status: z.enum(Object.values(RunStatus) as [RunStatus, ...RunStatus[]]).optional() }).strict();
-export const runQuery = z.object({ runId: z.string().min(1).optional() }).strict();
+/** Temporal's run ids are UUIDs; anything else is a client's mistake, not a question for Temporal. */
+const RUN_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const runQuery = z.object({ runId: z.string().regex(RUN_ID_PATTERN, 'must be a run id (a UUID)').optional() }).strict();
 export const patchQuery = z.object({ force: z.enum(['true', 'false']).optional() }).strict();
 
 export const noteBody = z.object({ note: z.string().max(1000).optional() }).strict();

@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { AllowListError, parseAllowList, type EgressPolicy } from '../egress/policy';
 import { parseDuration } from '../util/duration';
+import { SECRET_ENV_PREFIX, SECRET_NAME_PATTERN } from '../secrets/reference';
+import { CODEC_KEY_BYTES, type CodecKey } from '../temporal/codec';
 
 /**
  * Thrown when the environment holds a value Sundial cannot use. The message names the
@@ -69,10 +72,14 @@ const envSchema = z.object({
   SUNDIAL_API_KEYS: z.string().optional(),
   SUNDIAL_API_KEYS_FILE: nonEmpty.optional(),
   SUNDIAL_METRICS_PORT: port.optional(),
+  SUNDIAL_HTTP_ALLOW: z.string().optional(),
   SUNDIAL_METRICS_INTERVAL: duration.refine((v) => v >= 1_000 && v <= 3_600_000, 'must be between 1s and 1h').default(15_000),
   SUNDIAL_SDK_METRICS_ADDRESS: nonEmpty
     .regex(/^(off|[^\s/]+:\d{1,5})$/, 'must be host:port (e.g. 0.0.0.0:9464) or off')
     .optional(),
+  SUNDIAL_CODEC_KEYS: z.string().optional(),
+  SUNDIAL_CODEC_KEYS_FILE: nonEmpty.optional(),
+  SUNDIAL_SECRETS_FILE: nonEmpty.optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
 
@@ -107,6 +114,11 @@ export interface TemporalConfig {
   readonly connectTimeoutMs: number;
   /** Base URL of the Temporal Web UI, for deep links. */
   readonly uiUrl: string | undefined;
+  /**
+   * Payload codec keys (SUNDIAL_CODEC_KEYS): the first encrypts, all decrypt. Undefined: payloads
+   * are stored as the SDK writes them. Never logged.
+   */
+  readonly codecKeys: readonly CodecKey[] | undefined;
 }
 
 /** An API key and what it may do. The key itself is a secret: never log it. */
@@ -133,8 +145,86 @@ function parseApiKeys(text: string, variable: string): ApiKey[] {
   return keys;
 }
 
+const CODEC_KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Parses `keyId:base64key` entries separated by commas or newlines; errors name the entry, never the key. */
+function parseCodecKeys(text: string, variable: string): CodecKey[] {
+  const keys: CodecKey[] = [];
+  text.split(/[,\n]/).forEach((raw, i) => {
+    const entry = raw.trim();
+    if (entry === '' || entry.startsWith('#')) return;
+    const colon = entry.indexOf(':');
+    const id = colon < 0 ? '' : entry.slice(0, colon);
+    if (!CODEC_KEY_ID.test(id)) throw new ConfigError(variable, `entry ${i + 1} must be "<keyId>:<base64 key>", the id 1-64 letters, digits, ".", "_" or "-"`);
+    const encoded = entry.slice(colon + 1);
+    const key = Buffer.from(encoded, 'base64');
+    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(encoded) || key.length !== CODEC_KEY_BYTES) {
+      throw new ConfigError(variable, `key ${JSON.stringify(id)} must be ${CODEC_KEY_BYTES} bytes in base64 (e.g. from \`openssl rand -base64 32\`)`);
+    }
+    keys.push({ id, key });
+  });
+  if (keys.length === 0) throw new ConfigError(variable, 'lists no key');
+  return keys;
+}
+
+/** SUNDIAL_CODEC_KEYS, then the keys of SUNDIAL_CODEC_KEYS_FILE; undefined when neither is set. */
+function codecKeys(e: { SUNDIAL_CODEC_KEYS?: string | undefined; SUNDIAL_CODEC_KEYS_FILE?: string | undefined }): CodecKey[] | undefined {
+  if (e.SUNDIAL_CODEC_KEYS === undefined && e.SUNDIAL_CODEC_KEYS_FILE === undefined) return undefined;
+  const keys = e.SUNDIAL_CODEC_KEYS === undefined ? [] : parseCodecKeys(e.SUNDIAL_CODEC_KEYS, 'SUNDIAL_CODEC_KEYS');
+  if (e.SUNDIAL_CODEC_KEYS_FILE !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(e.SUNDIAL_CODEC_KEYS_FILE, 'utf8');
+    } catch (err) {
+      throw new ConfigError('SUNDIAL_CODEC_KEYS_FILE', `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    keys.push(...parseCodecKeys(text, 'SUNDIAL_CODEC_KEYS_FILE'));
+  }
+  const ids = keys.map((k) => k.id);
+  const twice = ids.find((id, i) => ids.indexOf(id) !== i);
+  if (twice !== undefined) throw new ConfigError('SUNDIAL_CODEC_KEYS', `key id ${JSON.stringify(twice)} is listed twice`);
+  return keys;
+}
+
+/**
+ * The secrets a worker can resolve: SUNDIAL_SECRETS_FILE (a JSON object of names to strings),
+ * then every SUNDIAL_SECRET_<NAME> variable, which wins over the file. Errors name the variable
+ * and the secret's name, never a value.
+ */
+function loadSecrets(env: Record<string, string>, file: string | undefined): ReadonlyMap<string, string> {
+  const secrets = new Map<string, string>();
+  if (file !== undefined) {
+    const variable = 'SUNDIAL_SECRETS_FILE';
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new ConfigError(variable, code !== undefined ? `cannot read the file: ${code}` : 'the file is not JSON (it must be an object of secret names to strings)');
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(variable, 'the file must hold a JSON object of secret names to strings');
+    for (const [name, value] of Object.entries(parsed as Record<string, unknown>)) {
+      if (!SECRET_NAME_PATTERN.test(name)) throw new ConfigError(variable, `${JSON.stringify(name)} is not a secret name (upper-case letters, digits and _)`);
+      if (typeof value !== 'string') throw new ConfigError(variable, `the value of ${name} must be a string`);
+      secrets.set(name, value);
+    }
+  }
+  for (const [variable, value] of Object.entries(env)) {
+    if (!variable.startsWith(SECRET_ENV_PREFIX)) continue;
+    const name = variable.slice(SECRET_ENV_PREFIX.length);
+    if (!SECRET_NAME_PATTERN.test(name)) throw new ConfigError(variable, `${JSON.stringify(name)} is not a secret name (upper-case letters, digits and _)`);
+    secrets.set(name, value);
+  }
+  return secrets;
+}
+
 export interface Config {
   readonly temporal: TemporalConfig;
+  /**
+   * Values of secret references, by name (SUNDIAL_SECRET_<NAME>, SUNDIAL_SECRETS_FILE). Read
+   * by the worker's activities only; never logged.
+   */
+  readonly secrets: ReadonlyMap<string, string>;
   /** `url`: how workers and links reach the API; undefined means http://host:port. */
   readonly api: { readonly host: string; readonly port: number; readonly url?: string; readonly keys: readonly ApiKey[] };
   readonly embedded: { readonly dataDir: string; readonly temporalPort: number; readonly uiPort: number };
@@ -143,6 +233,11 @@ export interface Config {
   /** How long running activities may take to finish on shutdown before they are cancelled, in ms. */
   readonly shutdownGraceMs: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  /**
+   * Where HTTP jobs may connect beyond public addresses (`SUNDIAL_HTTP_ALLOW`); link-local and
+   * cloud metadata addresses never. The embedded default adds loopback.
+   */
+  readonly egress: EgressPolicy;
   readonly metrics: {
     /** Port of a worker process's own `/metrics`; undefined means none (the API serves its own). */
     readonly port: number | undefined;
@@ -204,6 +299,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, role: ProcessRo
     }
     keys = [...keys, ...parseApiKeys(text, 'SUNDIAL_API_KEYS_FILE')];
   }
+  let egress: EgressPolicy;
+  try {
+    egress = parseAllowList(e.SUNDIAL_HTTP_ALLOW);
+  } catch (err) {
+    if (err instanceof AllowListError) throw new ConfigError('SUNDIAL_HTTP_ALLOW', err.message);
+    throw err;
+  }
   if (role === 'api' && keys.length === 0 && !LOOPBACK.test(e.HOST)) {
     throw new ConfigError('HOST', 'an API without keys may listen on loopback only: set SUNDIAL_API_KEYS (or SUNDIAL_API_KEYS_FILE) to listen on another address');
   }
@@ -224,13 +326,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, role: ProcessRo
       apiKey: e.TEMPORAL_API_KEY,
       connectTimeoutMs: e.TEMPORAL_CONNECT_TIMEOUT,
       uiUrl: e.TEMPORAL_UI_URL,
+      codecKeys: codecKeys(e),
     },
+    secrets: loadSecrets(present as Record<string, string>, e.SUNDIAL_SECRETS_FILE),
     api: { host: e.HOST, port: e.PORT, keys, ...(e.SUNDIAL_API_URL === undefined ? {} : { url: e.SUNDIAL_API_URL.replace(/\/+$/, '') }) },
     embedded: { dataDir: e.SUNDIAL_DATA_DIR, temporalPort: e.SUNDIAL_TEMPORAL_PORT, uiPort: e.SUNDIAL_TEMPORAL_UI_PORT },
     jobsModule: e.SUNDIAL_JOBS_MODULE,
     pruneOrphans: e.SUNDIAL_PRUNE_ORPHANS,
     shutdownGraceMs: e.SUNDIAL_SHUTDOWN_GRACE,
     logLevel: e.LOG_LEVEL,
+    egress,
     metrics: { port: e.SUNDIAL_METRICS_PORT, sdkAddress: e.SUNDIAL_SDK_METRICS_ADDRESS, collectorIntervalMs: e.SUNDIAL_METRICS_INTERVAL },
   };
 }

@@ -1,6 +1,6 @@
 import { parseDuration } from '../util/duration';
 import type { JobRunInput, TaskPlan } from './run-types';
-import { HTTP_ATTEMPT_MARGIN_MS, isHttpTask, LOCAL_MAX_START_TO_CLOSE_MS, type JobSpec } from './spec';
+import { HTTP_ATTEMPT_MARGIN_MS, HTTP_MAX_REDIRECTS, isHttpTask, LOCAL_MAX_START_TO_CLOSE_MS, type JobSpec } from './spec';
 import type { JobCode } from './define';
 
 /** Default per-attempt timeout when a job sets neither startToClose nor scheduleToClose. */
@@ -38,6 +38,7 @@ export function planRun(spec: JobSpec, codeFor: (name: string) => JobCode | unde
             ...(t.body === undefined ? {} : { body: typeof t.body === 'string' ? t.body : JSON.stringify(t.body) }),
             timeoutMs: parseDuration(t.timeout),
             ...(t.expectStatus === undefined ? {} : { expectedStatus: t.expectStatus }),
+            ...(t.followRedirects === true ? { maxRedirects: HTTP_MAX_REDIRECTS } : {}),
           },
         }
       : codeTask(t.type, codeFor(t.type), t.args);

@@ -1,3 +1,5 @@
+import { checkUrlHost, refusalMessage, type EgressPolicy } from '../egress/policy';
+import { findSecretRefs, REDACTED, replaceSecretRefs } from '../secrets/reference';
 import type { DefinedJob, JobCode } from './define';
 import { JobDefinitionError } from './errors';
 import { planRun } from './plan';
@@ -20,10 +22,12 @@ export class JobRegistry {
   ) {}
 
   /**
-   * Validates every definition and builds the registry.
+   * Validates every definition and builds the registry. With `egress`, an HTTP job whose URL is
+   * a literal address (or localhost) that policy refuses is a bad `task.url`; the processes
+   * pass their configuration's policy (names are checked when the job connects).
    * @throws JobDefinitionError listing every bad field of every job, and duplicate ids.
    */
-  static create(defined: ReadonlyArray<DefinedJob>): JobRegistry {
+  static create(defined: ReadonlyArray<DefinedJob>, opts: { readonly egress?: EgressPolicy } = {}): JobRegistry {
     const problems: Array<{ jobId: string; path: string; message: string }> = [];
     const code = new Map<string, JobCode>();
     const seen = new Set<string>();
@@ -41,7 +45,7 @@ export class JobRegistry {
         for (const p of parsed.problems) problems.push({ jobId, ...p });
         continue;
       }
-      const taskProblems = checkTask(parsed.spec, (n) => code.get(n));
+      const taskProblems = checkTask(parsed.spec, (n) => code.get(n), opts.egress);
       if (taskProblems.length > 0) {
         for (const p of taskProblems) problems.push({ jobId, ...p });
         continue;
@@ -69,9 +73,9 @@ export class JobRegistry {
 
 /**
  * Checks what the schema alone cannot: a code task names a job type this process has, and its
- * args match that type's schema.
+ * args match that type's schema; an HTTP task's URL is not a literal address `egress` refuses.
  */
-export function checkTask(spec: JobSpec, codeFor: (name: string) => JobCode | undefined): FieldProblem[] {
+export function checkTask(spec: JobSpec, codeFor: (name: string) => JobCode | undefined, egress?: EgressPolicy): FieldProblem[] {
   const task = spec.task;
   if (spec.fallback?.type === 'function') {
     const code = isHttpTask(task) ? undefined : codeFor(task.type);
@@ -79,14 +83,23 @@ export function checkTask(spec: JobSpec, codeFor: (name: string) => JobCode | un
       return [{ path: 'fallback.type', message: "a 'function' fallback needs a code job whose definition has fallbackRun" }];
     }
   }
-  if (isHttpTask(task)) return [];
+  if (isHttpTask(task)) {
+    const decision = egress === undefined ? undefined : checkUrlHost(egress, task.url);
+    return decision === undefined || decision.allowed ? [] : [{ path: 'task.url', message: refusalMessage(decision) }];
+  }
   const code = codeFor(task.type);
   if (code === undefined) return [{ path: 'task.type', message: `no job type ${JSON.stringify(task.type)} is defined in code (see GET /api/v1/job-types)` }];
   if (code.mode === 'workflow' && spec.execution === 'local') {
     return [{ path: 'execution', message: 'a multi-step (workflow) job runs its attempts as child workflows: "local" does not apply' }];
   }
   if (!('args' in task)) return [];
+  const refs = findSecretRefs(task.args);
+  if (code.mode === 'workflow' && refs.length > 0) {
+    // Workflow code must not read the environment: only an activity can resolve a reference.
+    return refs.map((r) => ({ path: ['task', 'args', ...r.path].join('.'), message: 'a multi-step (workflow) job cannot take secret references: its code runs in a workflow' }));
+  }
   if (code.argsSchema === undefined) return [];
-  const parsed = code.argsSchema.safeParse(task.args);
+  // The job's code sees each reference as the secret's value: a string.
+  const parsed = code.argsSchema.safeParse(refs.length === 0 ? task.args : replaceSecretRefs(task.args, () => REDACTED));
   return parsed.success ? [] : issuesToProblems(parsed.error.issues, ['task', 'args']);
 }

@@ -1,4 +1,5 @@
 import type { BreakerConfig } from '../breaker/state';
+import type { SecretRef } from '../secrets/reference';
 
 /**
  * What crosses the workflow boundary: the compiled input of one run and its outcome.
@@ -24,11 +25,14 @@ export const OUTCOME_MEMO_KEY = 'sundialOutcome';
 export interface HttpRequestPlan {
   readonly url: string;
   readonly method: string;
-  readonly headers: Readonly<Record<string, string>>;
+  /** A reference is resolved by the worker when the attempt runs (src/secrets/resolve.ts). */
+  readonly headers: Readonly<Record<string, string | SecretRef>>;
   readonly body?: string;
   readonly timeoutMs: number;
   /** Statuses that count as success; undefined means any 2xx. */
   readonly expectedStatus?: readonly number[];
+  /** Redirects followed, each hop checked by the egress policy; undefined means none (a 3xx is the answer). */
+  readonly maxRedirects?: number;
 }
 
 export type TaskPlan =

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { parseDuration } from '../util/duration';
+import { durationRangeProblem, MAX_SCHEDULE_DURATION_MS, MAX_TIMER_MS, parseDuration, type DurationRange } from '../util/duration';
 import { isValidTimeZone } from '../util/time-zone';
+import { findSecretRefs, REDACTED, SECRET_NAME_PATTERN } from '../secrets/reference';
 import { CALENDAR_FIELDS, checkCron, checkCronField, cronZones } from './cron';
 
 /**
@@ -9,18 +10,35 @@ import { CALENDAR_FIELDS, checkCron, checkCronField, cronZones } from './cron';
  * written here; {@link ./plan} turns them into milliseconds.
  */
 
-const durationSchema = z
-  .union([z.string(), z.number()])
-  .superRefine((value, ctx) => {
-    try {
-      parseDuration(value);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    }
-  })
-  .describe('A duration: "500ms", "30s", "5m", "2h", "1d", or a number of milliseconds.');
+/** A duration in `range`, with a message naming the bound it misses. */
+const boundedDuration = (range: DurationRange) =>
+  z
+    .union([z.string(), z.number()])
+    .superRefine((value, ctx) => {
+      try {
+        const problem = durationRangeProblem(parseDuration(value), range);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    })
+    .describe('A duration: "500ms", "30s", "5m", "2h", "1d", or a number of milliseconds.');
+
+/**
+ * A duration a run waits on (timeouts, retry intervals, breaker times): at least 1 ms, since
+ * Temporal reads zero as "unset" and a zero retry interval fails the run's workflow task on every
+ * try, and at most Node's timer limit (about 24.8 days), which a worker's timers cannot exceed.
+ */
+const durationSchema = boundedDuration({ minMs: 1, maxMs: MAX_TIMER_MS });
+/**
+ * A schedule's own duration (interval, catch-up window): at least 1 ms, at most 100 years. An
+ * interval's offset and the jitter may be zero: zero is what Temporal reads as none, their meaning.
+ */
+const scheduleDurationSchema = boundedDuration({ minMs: 1, maxMs: MAX_SCHEDULE_DURATION_MS });
 
 const ms = (d: string | number): number => parseDuration(d);
+
+const INT32_MAX = 2 ** 31 - 1;
 
 /** Overlap policies, named as Temporal names them (lower case). */
 export const OverlapPolicy = {
@@ -58,7 +76,7 @@ const calendarSchema = z
   .describe('A calendar: each field in cron field syntax ("3", "1-5", "*/15", "mon-fri", "H", "H(0-29)"). Defaults: second, minute, hour 0; the rest *.');
 
 const intervalSchema = z
-  .object({ every: durationSchema, offset: durationSchema.optional() })
+  .object({ every: scheduleDurationSchema, offset: boundedDuration({ minMs: 0, maxMs: MAX_SCHEDULE_DURATION_MS }).optional() })
   .strict()
   .superRefine((iv, ctx) => {
     let every: number;
@@ -92,7 +110,7 @@ export const scheduleSchema = z
     intervals: z.array(intervalSchema).min(1).optional(),
     calendars: z.array(calendarSchema).min(1).optional(),
     timezone: z.string().optional().describe('IANA time zone for cron and calendar times. Default: UTC, or the CRON_TZ of the cron expressions.'),
-    jitter: durationSchema.optional().describe('Random delay added to each tick, at most this long, drawn anew for every tick (H in cron instead fixes one time per job).'),
+    jitter: boundedDuration({ minMs: 0, maxMs: MAX_SCHEDULE_DURATION_MS }).optional().describe('Random delay added to each tick, at most this long, drawn anew for every tick (H in cron instead fixes one time per job).'),
     startAt: z.iso.datetime({ offset: true }).optional(),
     endAt: z.iso.datetime({ offset: true }).optional(),
   })
@@ -126,9 +144,10 @@ export const scheduleSchema = z
 export const retrySchema = z
   .object({
     initialInterval: durationSchema.default('1s'),
-    backoffCoefficient: z.number().min(1, 'must be at least 1').default(2),
+    backoffCoefficient: z.number().min(1, 'must be at least 1').max(100, 'must be at most 100').default(2),
     maximumInterval: durationSchema.optional().describe('Default: 100 × initialInterval, as in Temporal.'),
-    maximumAttempts: z.number().int('must be an integer').min(0, 'must not be negative (0 means unlimited)').default(3),
+    // Temporal's maximumAttempts is an int32.
+    maximumAttempts: z.number().int('must be an integer').min(0, 'must not be negative (0 means unlimited)').max(INT32_MAX, `must be at most ${INT32_MAX}`).default(3),
     nonRetryableErrorTypes: z.array(z.string().min(1)).default([]),
     jitter: z
       .number()
@@ -153,19 +172,42 @@ export const timeoutsSchema = z
   .object({
     startToClose: durationSchema.optional().describe('One attempt. Default 10m when scheduleToClose is not set.'),
     scheduleToClose: durationSchema.optional().describe('All attempts together.'),
-    heartbeat: durationSchema.optional().describe('A worker that stops heartbeating this long is considered dead.'),
+    heartbeat: boundedDuration({ minMs: 1000, maxMs: MAX_TIMER_MS }).optional().describe('A worker that stops heartbeating this long is considered dead. At least 1s.'),
   })
   .strict();
+
+const SECRET_NAME_MESSAGE = 'must be a secret name: 1-128 upper-case letters, digits or "_", not starting with a digit';
+
+/** `{ "secret": "NAME" }`: resolved by the worker when an attempt runs; the spec holds only the name. */
+export const secretRefSchema = z
+  .object({ secret: z.string().regex(SECRET_NAME_PATTERN, SECRET_NAME_MESSAGE) })
+  .strict()
+  .describe('A secret reference: the worker sends the value of SUNDIAL_SECRET_<NAME> (or NAME in SUNDIAL_SECRETS_FILE). Neither Temporal nor the API ever holds the value.');
+
+const headerValueSchema = z.union([
+  z
+    .string()
+    .refine((v) => !/[\r\n\0]/.test(v), 'must not contain a line break or NUL')
+    .refine((v) => v !== REDACTED, `${JSON.stringify(REDACTED)} is how the API hides a header value: send the value, a { "secret": NAME } reference, or leave the header out of a patch`),
+  secretRefSchema,
+], { error: 'must be a string or a secret reference { "secret": NAME }' });
 
 /** The built-in HTTP task's fields (also its "args" schema in the job types list). */
 export const httpRequestSchema = z
   .object({
     url: z.url({ protocol: /^https?$/, message: 'must be an absolute http(s) URL' }),
     method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']).default('GET'),
-    headers: z.record(z.string(), z.string()).default({}),
+    headers: z
+      .record(z.string(), headerValueSchema)
+      .default({})
+      .describe('Header values: a string (the API never shows it back: it answers "[redacted]"), or { "secret": NAME } for a secret the worker holds.'),
     body: z.union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())]).optional(),
     timeout: durationSchema.default('30s').describe('Per attempt, for the whole response.'),
     expectStatus: z.array(z.number().int().min(100).max(599)).min(1).optional().describe('Default: any 2xx.'),
+    followRedirects: z
+      .boolean()
+      .optional()
+      .describe('Follow up to 5 redirects, each checked by the egress policy; the job\'s own headers go to the first origin only. Default false: a 3xx is the answer.'),
   })
   .strict()
   .superRefine((r, ctx) => {
@@ -182,7 +224,15 @@ export const httpTaskSchema = httpRequestSchema.safeExtend({ type: z.literal('ht
 export const codeTaskSchema = z
   .object({
     type: z.string().min(1).describe('A job type defined in code (GET /api/v1/job-types).'),
-    args: z.unknown().optional(),
+    args: z
+      .unknown()
+      .optional()
+      .superRefine((args, ctx) => {
+        for (const ref of findSecretRefs(args)) {
+          if (!SECRET_NAME_PATTERN.test(ref.name)) ctx.addIssue({ code: 'custom', path: [...ref.path, 'secret'], message: SECRET_NAME_MESSAGE });
+        }
+      })
+      .describe('Given to the job\'s code. Any { "secret": NAME } in it is replaced by the secret\'s value in the worker, when the attempt runs.'),
   })
   .strict();
 
@@ -210,7 +260,7 @@ export const taskSchema = z.unknown().transform((value, ctx): z.output<typeof ht
 export const policiesSchema = z
   .object({
     overlap: z.enum(Object.values(OverlapPolicy) as [OverlapPolicy, ...OverlapPolicy[]]).default('skip'),
-    catchupWindow: durationSchema.default('1d').refine((d) => {
+    catchupWindow: scheduleDurationSchema.default('1d').refine((d) => {
       try {
         return ms(d) >= 10_000;
       } catch {
@@ -246,7 +296,7 @@ export const fallbackSchema = z.discriminatedUnion('type', [
   z
     .object({
       type: z.literal('cache'),
-      maxStaleness: durationSchema.optional().describe('An older cached result is not served: the run fails with CircuitOpen.'),
+      maxStaleness: scheduleDurationSchema.optional().describe('An older cached result is not served: the run fails with CircuitOpen.'),
     })
     .strict(),
   z.object({ type: z.literal('function') }).strict().describe("A code job's own fallback function (defineJob's fallbackRun)."),
@@ -264,6 +314,8 @@ export type Execution = (typeof Execution)[keyof typeof Execution];
 export const LOCAL_MAX_START_TO_CLOSE_MS = 60_000;
 /** What the HTTP task adds to its request timeout for the attempt's own timeout. */
 export const HTTP_ATTEMPT_MARGIN_MS = 5_000;
+/** Redirects an HTTP task with `followRedirects` follows. */
+export const HTTP_MAX_REDIRECTS = 5;
 
 export const jobSpecSchema = z
   .object({

@@ -18,6 +18,7 @@ import { createMetrics } from '../observability/metrics';
 import { startJobMetricsCollector } from '../observability/temporal-collector';
 import { configOrExit, failStartup, onShutdownSignal } from './process';
 import { EMBEDDED_SDK_METRICS_ADDRESS, sdkMetricsAddress, type Config } from '../config/env';
+import { withLoopback } from '../egress/policy';
 import type { Logger } from '../observability/logger';
 
 /** What has started so far, stopped in this order: the API stops taking requests, the worker drains, the server goes last. */
@@ -39,7 +40,9 @@ async function stopAll(running: Running): Promise<void> {
   }
 }
 
-async function main(running: Running, logger: Logger, config: Config): Promise<void> {
+async function main(running: Running, logger: Logger, configured: Config): Promise<void> {
+  // Everything runs on this machine, the example HTTP job calls this API: loopback is allowed.
+  const config: Config = { ...configured, egress: withLoopback(configured.egress) };
   let addresses = config.temporal.addresses;
   let uiUrl = config.temporal.uiUrl;
   if (addresses === undefined) {
@@ -51,6 +54,8 @@ async function main(running: Running, logger: Logger, config: Config): Promise<v
       dataDir,
       port: config.embedded.temporalPort,
       uiPort: config.embedded.uiPort,
+      // The UI decodes encrypted payloads through the API's codec endpoint.
+      ...(config.temporal.codecKeys === undefined ? {} : { uiCodecEndpoint: `${configuredApiUrl(config)}/codec` }),
       namespace: config.temporal.namespace,
       logger,
     });
@@ -88,7 +93,7 @@ async function main(running: Running, logger: Logger, config: Config): Promise<v
   const registry = buildRegistry(config, configuredApiUrl(config));
   const webUiUrl = uiUrl ?? `http://127.0.0.1:${config.embedded.uiPort}`;
   const metrics = createMetrics();
-  const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl, apiKeys: config.api.keys, metrics });
+  const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl, apiKeys: config.api.keys, metrics, egress: config.egress });
   if (config.api.keys.length === 0) logger.warn({ host: config.api.host }, 'the API is open: no SUNDIAL_API_KEYS are set, so it listens on loopback only');
   const api = await startApi(app, config.api.host, config.api.port);
   const collector = startJobMetricsCollector({ client, registry: metrics.registry, logger, budget: { intervalMs: config.metrics.collectorIntervalMs } });

@@ -3,10 +3,14 @@ import { exampleJobs } from '../jobs/examples';
 import { loadJobsModule } from '../jobs/load';
 import { JobRegistry } from '../jobs/registry';
 
-/** The process's jobs: the user's module when configured, else the shipped examples. */
+/**
+ * The process's jobs: the user's module when configured, else the shipped examples. The user's
+ * literal URLs are checked against the egress policy here; the examples' call to Sundial's own
+ * API is not (a worker whose policy refuses it fails that job's runs with EgressDenied).
+ */
 export function buildRegistry(config: Config, apiUrl: string): JobRegistry {
-  const defined = config.jobsModule === undefined ? exampleJobs(apiUrl) : loadJobsModule(config.jobsModule, { apiUrl });
-  return JobRegistry.create(defined);
+  if (config.jobsModule === undefined) return JobRegistry.create(exampleJobs(apiUrl));
+  return JobRegistry.create(loadJobsModule(config.jobsModule, { apiUrl }), { egress: config.egress });
 }
 
 /** The API URL jobs may call; known before the API listens unless the port is 0. */

@@ -29,6 +29,9 @@ export async function runWorker(config: Config, addresses: readonly string[], re
     registry,
     logger,
     shutdownGraceMs: config.shutdownGraceMs,
+    egress: config.egress,
+    codecKeys: config.temporal.codecKeys,
+    secrets: config.secrets,
   });
   const failover = addresses.length > 1 ? followFrontends({ worker, connection, address, addresses, temporal: config.temporal, logger }) : undefined;
   const done = worker.run();

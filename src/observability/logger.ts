@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { scrubLogArgs } from '../secrets/resolve';
 
 export type { Logger };
 
@@ -12,6 +13,12 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', de
     base: { service: 'sundial', pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
+    // Secret values an attempt resolved never reach a line, whoever logs them (src/secrets/resolve.ts).
+    hooks: {
+      logMethod(args, method) {
+        method.apply(this, scrubLogArgs(args));
+      },
+    },
     redact: {
       paths: ['apiKey', '*.apiKey', 'headers.authorization', '*.headers.authorization', 'headers.Authorization', '*.headers.Authorization'],
       censor: '[redacted]',

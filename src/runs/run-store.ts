@@ -1,8 +1,11 @@
-import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowExecutionInfo, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { executionInfoFromRaw } from '@temporalio/client/lib/helpers';
+import type { temporal } from '@temporalio/proto';
 import { JOB_WORKFLOW_TYPE, OUTCOME_MEMO_KEY, type AttemptOutcomes, type FallbackInfo, type RunError, type RunOutcome, type RunSummary } from '../jobs/run-types';
 import { SundialJobId, SundialStatus } from '../temporal/search-attributes';
+import { InvalidRequestError } from '../schedules/errors';
+import { openPageToken, sealPageToken } from '../temporal/page-token';
 import { RunNotFoundError } from './errors';
 
 const TemporalScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
@@ -122,31 +125,46 @@ export class RunStore {
 
   private async query(query: string, pageSize: number, pageToken: string | undefined): Promise<RunPage> {
     const { client } = this.deps;
+    const token = pageToken === undefined ? undefined : openPageToken(pageToken, query);
+    if (pageToken !== undefined && token === undefined) {
+      throw new InvalidRequestError([{ path: 'query.pageToken', message: 'is not a page token of this list with these filters' }]);
+    }
     const res = await client.workflowService.listWorkflowExecutions({
       namespace: client.options.namespace,
       query,
       pageSize,
-      ...(pageToken === undefined ? {} : { nextPageToken: Buffer.from(pageToken, 'base64url') }),
+      ...(token === undefined ? {} : { nextPageToken: token }),
     });
     const items: RunView[] = [];
-    for (const raw of res.executions ?? []) {
-      const info = await executionInfoFromRaw(raw, client.options.loadedDataConverter, raw, client.options.namespace);
-      items.push(this.view(info));
-    }
-    const token = res.nextPageToken;
-    return { items, nextPageToken: token && token.length > 0 ? Buffer.from(token).toString('base64url') : null };
+    for (const raw of res.executions ?? []) items.push(this.view(await decodeExecution(client, raw)));
+    const next = res.nextPageToken;
+    return { items, nextPageToken: next && next.length > 0 ? sealPageToken(next, query) : null };
   }
 
-  /** One run, with its result or error when it has finished. @throws RunNotFoundError */
-  async get(workflowId: string, runId?: string): Promise<RunView> {
-    const handle = this.deps.client.workflow.getHandle(workflowId, runId);
+  /**
+   * A job run's description. Only runs of Sundial's jobs are found: a workflow of another type
+   * (a breaker, a multi-step job's attempt, another application's) or without `SundialJobId`
+   * is not a run, and the runs API must not read, cancel or terminate it.
+   * @returns the description and a handle on exactly that execution.
+   * @throws RunNotFoundError
+   */
+  private async describeRun(workflowId: string, runId?: string): Promise<{ info: Omit<WorkflowExecutionInfo, 'raw'>; handle: WorkflowHandle }> {
     let info: Omit<WorkflowExecutionInfo, 'raw'>;
     try {
-      info = await handle.describe();
+      info = await this.deps.client.workflow.getHandle(workflowId, runId).describe();
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new RunNotFoundError(workflowId);
       throw err;
     }
+    const jobId = info.typedSearchAttributes.get(SundialJobId);
+    if (info.type !== JOB_WORKFLOW_TYPE || typeof jobId !== 'string' || jobId === '') throw new RunNotFoundError(workflowId);
+    // Acted on by its run id: a workflow started under this id since the describe is not touched.
+    return { info, handle: this.deps.client.workflow.getHandle(workflowId, info.runId) };
+  }
+
+  /** One run, with its result or error when it has finished. @throws RunNotFoundError */
+  async get(workflowId: string, runId?: string): Promise<RunView> {
+    const { info, handle } = await this.describeRun(workflowId, runId);
     const status = statusOf(info);
     if (status === 'succeeded') {
       const outcome = (await handle.result()) as RunOutcome;
@@ -171,21 +189,38 @@ export class RunStore {
     return this.view(info);
   }
 
+  /** Asks a job run to cancel. @throws RunNotFoundError */
   async cancel(workflowId: string, runId?: string): Promise<void> {
+    const { handle } = await this.describeRun(workflowId, runId);
     try {
-      await this.deps.client.workflow.getHandle(workflowId, runId).cancel();
+      await handle.cancel();
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new RunNotFoundError(workflowId);
       throw err;
     }
   }
 
+  /** Terminates a job run. @throws RunNotFoundError */
   async terminate(workflowId: string, reason: string, runId?: string): Promise<void> {
+    const { handle } = await this.describeRun(workflowId, runId);
     try {
-      await this.deps.client.workflow.getHandle(workflowId, runId).terminate(reason);
+      await handle.terminate(reason);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new RunNotFoundError(workflowId);
       throw err;
     }
+  }
+}
+
+/**
+ * A listed execution, decoded. A memo this process cannot decode (encrypted with a codec key it
+ * does not have, e.g. dropped in a rotation too early) costs that run its outcome summary, not
+ * the whole page: one such run would otherwise stop every list and the metrics sweep at it.
+ */
+async function decodeExecution(client: Client, raw: temporal.api.workflow.v1.IWorkflowExecutionInfo): Promise<Omit<WorkflowExecutionInfo, 'raw'>> {
+  try {
+    return await executionInfoFromRaw(raw, client.options.loadedDataConverter, raw, client.options.namespace);
+  } catch {
+    return executionInfoFromRaw({ ...raw, memo: null }, client.options.loadedDataConverter, raw, client.options.namespace);
   }
 }

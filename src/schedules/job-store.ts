@@ -1,10 +1,12 @@
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type Client, type ScheduleDescription, type ScheduleExecutionResult } from '@temporalio/client';
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, WorkflowNotFoundError, type Client, type ScheduleDescription, type ScheduleExecutionResult } from '@temporalio/client';
+import type { EgressPolicy } from '../egress/policy';
 import { checkTask, type JobRegistry } from '../jobs/registry';
 import { planRun } from '../jobs/plan';
 import { parseJobSpec, type JobSpec, type JobSpecInput, type OverlapPolicy } from '../jobs/spec';
 import { applyMergePatch } from '../util/merge-patch';
 import { createSchedule, updateScheduleIfUnchanged } from './compare-and-set';
-import { listSchedulePage, openPageToken, RevisionCache, scheduleListQuery, sealPageToken, type JobListFilter, type ListedSchedule } from './listing';
+import { listSchedulePage, RevisionCache, scheduleListQuery, type JobListFilter, type ListedSchedule } from './listing';
+import { openPageToken, sealPageToken } from '../temporal/page-token';
 import { mapWithConcurrency } from '../util/concurrency';
 import { CodeJobConflictError, InvalidJobSpecError, InvalidRequestError, JobExistsError, JobNotFoundError, StaleVersionError } from './errors';
 import { dstWarnings } from './dst';
@@ -43,6 +45,11 @@ export interface JobStoreDeps {
   readonly taskQueue: string;
   /** Base URL of the Temporal Web UI, for deep links. */
   readonly webUiUrl: string;
+  /**
+   * Writes of HTTP jobs whose URL is a literal address this policy refuses are invalid. Unset:
+   * not checked here (the API always sets it; workers check every connection anyway).
+   */
+  readonly egress?: EgressPolicy;
 }
 
 /** gRPC's FAILED_PRECONDITION: what UpdateSchedule answers to a stale conflict token. */
@@ -63,13 +70,21 @@ export class JobStore {
     return this.deps.client.schedule.getHandle(id);
   }
 
+  /**
+   * A job's schedule. A schedule without Sundial's memo was not made by Sundial (another
+   * application's, in the same namespace): it is not a job, and no route may read or change it.
+   * @throws JobNotFoundError
+   */
   private async describe(id: string): Promise<ScheduleDescription> {
+    let desc: ScheduleDescription;
     try {
-      return await this.handle(id).describe();
+      desc = await this.handle(id).describe();
     } catch (err) {
       if (err instanceof ScheduleNotFoundError) throw new JobNotFoundError(id);
       throw err;
     }
+    if (readMemo(desc.action) === undefined && readMemo(desc) === undefined) throw new JobNotFoundError(id);
+    return desc;
   }
 
   private validate(input: unknown): JobSpec {
@@ -81,7 +96,7 @@ export class JobStore {
         typeof type === 'string' && type !== 'http' && type !== '' && this.deps.registry.codeFor(type) === undefined && !parsed.problems.some((p) => p.path === 'task.type');
       throw new InvalidJobSpecError(unknownType ? [...parsed.problems, { path: 'task.type', message: `no job type ${JSON.stringify(type)} is defined in code (see GET /api/v1/job-types)` }] : parsed.problems);
     }
-    const problems = checkTask(parsed.spec, (n) => this.deps.registry.codeFor(n));
+    const problems = checkTask(parsed.spec, (n) => this.deps.registry.codeFor(n), this.deps.egress);
     if (problems.length > 0) throw new InvalidJobSpecError(problems);
     return parsed.spec;
   }
@@ -223,6 +238,7 @@ export class JobStore {
   }
 
   async delete(id: string): Promise<void> {
+    await this.describe(id);
     this.written.delete(id);
     try {
       await this.handle(id).delete();
@@ -268,18 +284,20 @@ export class JobStore {
 
   /**
    * Starts a run now, once per idempotency key: the run's workflow id is
-   * `<jobId>-trigger-<key>`, started directly with the schedule's action (same workflow, task
-   * queue, input and memo) and refused by Temporal while one with that id exists or is retained.
-   * So a trigger sent again after a lost answer (an API replica died mid-request) finds the first
-   * run instead of starting a second one. Not subject to the schedule's overlap policy: use the
-   * keyless trigger for that.
+   * {@link keyedTriggerWorkflowId} (`<jobId>:trigger:<key>`), started directly with the schedule's
+   * action (same workflow, task queue, input and memo) and refused by Temporal while one with that
+   * id exists or is retained. So a trigger sent again after a lost answer (an API replica died
+   * mid-request) finds the first run instead of starting a second one. Not subject to the
+   * schedule's overlap policy: use the keyless trigger for that.
    * @returns the run's workflow id, and whether an earlier request with this key had started it.
    * @throws JobNotFoundError
    */
   async triggerOnce(id: string, key: string): Promise<{ workflowId: string; replayed: boolean }> {
     const desc = await this.describe(id);
     const action = desc.action;
-    const workflowId = `${id}-trigger-${key}`;
+    const legacy = await this.legacyKeyedRun(id, key);
+    if (legacy !== undefined) return { workflowId: legacy, replayed: true };
+    const workflowId = keyedTriggerWorkflowId(id, key);
     try {
       await this.deps.client.workflow.start(action.workflowType, {
         workflowId,
@@ -296,6 +314,23 @@ export class JobStore {
       return { workflowId, replayed: false };
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) return { workflowId, replayed: true };
+      throw err;
+    }
+  }
+
+  /**
+   * The run an older Sundial started for this key under the former id `<jobId>-trigger-<key>`,
+   * when it is this job's (that id could also be another job's: job `a` with key `b-trigger-c` and
+   * job `a-trigger-b` with key `c`). Keeps a retry sent across the upgrade from starting a second
+   * run; such ids live for the namespace's retention only, after which this lookup can go.
+   */
+  private async legacyKeyedRun(id: string, key: string): Promise<string | undefined> {
+    const workflowId = `${id}-trigger-${key}`;
+    try {
+      const info = await this.deps.client.workflow.getHandle(workflowId).describe();
+      return info.typedSearchAttributes.get(SundialJobId) === id ? workflowId : undefined;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;
     }
   }
@@ -343,6 +378,15 @@ export class JobStore {
     const token = page.nextPageToken;
     return { items: items.filter((v): v is JobListItem => v !== undefined), nextPageToken: token === undefined ? null : sealPageToken(token, query) };
   }
+}
+
+/**
+ * The workflow id of a keyed trigger's run: `<jobId>:trigger:<key>`. One-to-one: a job id has no
+ * `:` (JOB_ID_PATTERN), so the job is everything before the first one, and a scheduled run's id
+ * (`<jobId>-<time>Z`, with an upper-case `T` before its first `:`) is never of this form.
+ */
+export function keyedTriggerWorkflowId(jobId: string, key: string): string {
+  return `${jobId}:trigger:${key}`;
 }
 
 /** What only a write of the spec changes: one value per revision. */

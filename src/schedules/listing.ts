@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { decodeScheduleRecentActions } from '@temporalio/client/lib/schedule-helpers';
 import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
@@ -25,36 +24,6 @@ export function scheduleListQuery(filter: JobListFilter): string | undefined {
   if (filter.paused !== undefined) clauses.push(`TemporalSchedulePaused = ${filter.paused}`);
   if (filter.idPrefix !== undefined) clauses.push(`ScheduleId STARTS_WITH ${JSON.stringify(filter.idPrefix)}`);
   return clauses.length === 0 ? undefined : clauses.join(' AND ');
-}
-
-/** Bytes of the check in front of a page token. */
-const TOKEN_CHECK_BYTES = 8;
-
-function tokenCheck(query: string | undefined, token: Uint8Array): Buffer {
-  return createHash('sha256')
-    .update(query ?? '')
-    .update('\0')
-    .update(token)
-    .digest()
-    .subarray(0, TOKEN_CHECK_BYTES);
-}
-
-/**
- * The API's page token: Temporal's, behind a check of it and of the query it continues.
- * Temporal answers a page token it cannot read with an internal error, and one from another
- * query with pages of that other query; the check turns both into a client error. Not a secret:
- * it guards against mistakes, not forgery (a forged token is Temporal's to refuse).
- */
-export function sealPageToken(token: Uint8Array, query: string | undefined): string {
-  return Buffer.concat([tokenCheck(query, token), token]).toString('base64url');
-}
-
-/** Temporal's page token inside a sealed one; undefined when it is not one of this query's. */
-export function openPageToken(sealed: string, query: string | undefined): Uint8Array | undefined {
-  const raw = Buffer.from(sealed, 'base64url');
-  if (raw.length <= TOKEN_CHECK_BYTES) return undefined;
-  const token = raw.subarray(TOKEN_CHECK_BYTES);
-  return tokenCheck(query, token).equals(raw.subarray(0, TOKEN_CHECK_BYTES)) ? token : undefined;
 }
 
 /** One schedule of a listing, with what Sundial reads from it. */
@@ -91,7 +60,9 @@ export async function listSchedulePage(
 }
 
 async function decodeEntry(client: Client, entry: temporal.api.schedule.v1.IScheduleListEntry): Promise<ListedSchedule> {
-  const memo = await decodeMapFromPayloads(client.options.loadedDataConverter, entry.memo?.fields);
+  // A memo this process cannot decode (another application's codec, or a codec key it does not
+  // have) makes that schedule unreadable here, not the whole page.
+  const memo = await decodeMapFromPayloads(client.options.loadedDataConverter, entry.memo?.fields).catch(() => undefined);
   const revision = decodeTypedSearchAttributes(entry.searchAttributes?.indexedFields).get(SundialRevision);
   const info = entry.info;
   return {

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { TemporalConfig, TemporalTls } from '../config/env';
+import { sundialDataConverter } from './codec';
 import { TemporalUnavailableError } from './errors';
 import { installRuntime } from './runtime';
 import type { Logger } from '../observability/logger';
@@ -65,7 +66,8 @@ async function firstThatAnswers<T>(addresses: readonly string[], timeoutMs: numb
 
 /**
  * Connects a client through the first of `addresses` that answers and checks that the namespace
- * exists there, each address within `connectTimeoutMs`.
+ * exists there, each address within `connectTimeoutMs`. Its payloads go through the codec when
+ * `cfg.codecKeys` are set.
  * @throws TemporalUnavailableError naming the address(es); never hangs.
  */
 export async function connectClient(cfg: TemporalConfig, addresses: readonly string[]): Promise<Client> {
@@ -78,7 +80,7 @@ export async function connectClient(cfg: TemporalConfig, addresses: readonly str
       await connection.close();
       throw err;
     }
-    return new Client({ connection, namespace: cfg.namespace });
+    return new Client({ connection, namespace: cfg.namespace, dataConverter: sundialDataConverter(cfg.codecKeys) });
   });
   return value;
 }

@@ -15,6 +15,8 @@ export interface DevServerOptions {
   readonly port: number;
   /** Web UI port; undefined runs headless. */
   readonly uiPort: number | undefined;
+  /** The codec endpoint the Web UI decodes payloads through (`--ui-codec-endpoint`), e.g. http://127.0.0.1:8080/codec. */
+  readonly uiCodecEndpoint?: string;
   readonly namespace: string;
   /** SQLite pragmas for the file database (ignored in memory). @default SQLITE_PRAGMAS */
   readonly sqlitePragmas?: Readonly<Record<string, string>>;
@@ -155,6 +157,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   if (opts.metricsPort !== undefined) args.push('--metrics-port', String(opts.metricsPort));
   if (opts.uiPort === undefined) args.push('--headless');
   else args.push('--ui-port', String(opts.uiPort));
+  if (opts.uiPort !== undefined && opts.uiCodecEndpoint !== undefined) args.push('--ui-codec-endpoint', opts.uiCodecEndpoint);
   let logFile: string | undefined;
   let stdio: ['ignore', number | 'ignore', number | 'ignore'] = ['ignore', 'ignore', 'ignore'];
   let fd: number | undefined;

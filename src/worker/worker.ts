@@ -1,8 +1,10 @@
 import { hostname } from 'node:os';
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import type { EgressPolicy } from '../egress/policy';
 import type { JobRegistry } from '../jobs/registry';
 import type { Logger } from '../observability/logger';
+import { sundialDataConverter, type CodecKey } from '../temporal/codec';
 
 export interface SundialWorkerOptions {
   readonly connection: NativeConnection;
@@ -12,8 +14,14 @@ export interface SundialWorkerOptions {
   readonly logger: Logger;
   /** How long running activities may finish on shutdown before being cancelled, in ms. */
   readonly shutdownGraceMs: number;
+  /** Where HTTP jobs may connect (the configuration's `egress`). */
+  readonly egress: EgressPolicy;
   /** @default `<pid>@<hostname>` */
   readonly identity?: string;
+  /** Payload codec keys (config `temporal.codecKeys`); none: payloads as the SDK writes them. */
+  readonly codecKeys?: readonly CodecKey[] | undefined;
+  /** Values of secret references, by name (config `secrets`). @default none */
+  readonly secrets?: ReadonlyMap<string, string>;
 }
 
 /** See stickyQueueScheduleToStartTimeout below. */
@@ -43,7 +51,8 @@ export async function createSundialWorker(opts: SundialWorkerOptions): Promise<W
     taskQueue: opts.taskQueue,
     identity,
     workflowsPath: WORKFLOWS_PATH,
-    activities: createActivities({ registry: opts.registry, logger: opts.logger, userAgent: `sundial (worker ${identity})` }),
+    activities: createActivities({ registry: opts.registry, logger: opts.logger, userAgent: `sundial (worker ${identity})`, egress: opts.egress, secrets: opts.secrets ?? new Map() }),
+    dataConverter: sundialDataConverter(opts.codecKeys),
     // A workflow's next task goes first to the worker that has it cached. If that worker died
     // (kill -9), the task waits this long before any worker may take it: the SDK's 10 s default
     // would dominate failover time. A cache miss costs a replay, cheap for our short workflows.

@@ -48,7 +48,7 @@ describe('POST /api/v1/jobs/{id}/trigger with an Idempotency-Key', () => {
     const trigger = () => call(api, 'POST', `/api/v1/jobs/${id}/trigger`, {}, { 'Idempotency-Key': key });
     const first = await trigger();
     assert.equal(first.status, 202, JSON.stringify(first.body));
-    assert.equal(first.body.workflowId, `${id}-trigger-${key}`);
+    assert.equal(first.body.workflowId, `${id}:trigger:${key}`);
     assert.equal(first.headers.get('idempotent-replayed'), null);
     const again = await Promise.all([trigger(), trigger(), trigger()]);
     for (const res of again) {
@@ -78,7 +78,7 @@ describe('POST /api/v1/jobs/{id}/trigger with an Idempotency-Key', () => {
     const before = calls.get(id)?.length ?? 0;
     const res = await call(api, 'POST', `/api/v1/jobs/${id}/trigger`, {}, { 'Idempotency-Key': 'deploy-42:retry.ok_1' });
     assert.equal(res.status, 202);
-    assert.equal(res.body.workflowId, `${id}-trigger-deploy-42:retry.ok_1`);
+    assert.equal(res.body.workflowId, `${id}:trigger:deploy-42:retry.ok_1`);
     await waitFor('the second run', 30_000, () => ((calls.get(id)?.length ?? 0) === before + 1 ? true : undefined));
   });
 

@@ -15,6 +15,7 @@ import { Client, Connection, WithStartWorkflowOperation, WorkflowFailedError, ty
 import { NativeConnection } from '@temporalio/worker';
 import { admitUpdate, BREAKER_WORKFLOW_TYPE, breakerWorkflowId, resetUpdate } from '../../src/breaker/contract';
 import { defineJob, type DefinedJob } from '../../src/jobs/define';
+import { PUBLIC_ONLY, withLoopback } from '../../src/egress/policy';
 import { JobRegistry } from '../../src/jobs/registry';
 import { JOB_WORKFLOW_TYPE, type HttpRequestPlan } from '../../src/jobs/run-types';
 import { createLogger } from '../../src/observability/logger';
@@ -105,7 +106,7 @@ async function main(): Promise<void> {
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection });
   const native = await NativeConnection.connect({ address: server.address });
-  const worker = await createSundialWorker({ connection: native, namespace: 'default', taskQueue: TASK_QUEUE, registry, logger, shutdownGraceMs: 1_000 });
+  const worker = await createSundialWorker({ connection: native, namespace: 'default', taskQueue: TASK_QUEUE, registry, logger, shutdownGraceMs: 1_000, egress: withLoopback(PUBLIC_ONLY) });
   const running = worker.run();
   const saved: Saved = [];
   const start = (jobId: string, name = jobId): Promise<WorkflowHandle> =>

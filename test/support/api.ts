@@ -4,7 +4,7 @@ import { createApp, type ApiDeps } from '../../src/api/app';
 import { startApi, type RunningApi } from '../../src/api/server';
 import { JobRegistry } from '../../src/jobs/registry';
 import { startJobMetricsCollector, type TemporalCollectorOptions } from '../../src/observability/temporal-collector';
-import { testLogger } from './temporal';
+import { TEST_EGRESS, testLogger } from './temporal';
 
 export const TEST_WEB_UI = 'http://127.0.0.1:8233';
 
@@ -25,6 +25,7 @@ export async function startTestApi(
     webUiUrl: TEST_WEB_UI,
     // Generous: a CI machine running server, workers and tests on two cores can be slow.
     temporalTimeoutMs: 15_000,
+    egress: TEST_EGRESS,
     ...deps,
   });
   const api = await startApi(app, '127.0.0.1', 0);

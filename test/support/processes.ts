@@ -17,6 +17,9 @@ export interface SundialProcess {
   readonly exited: Promise<number | string>;
 }
 
+/** The egress allow-list of test processes: loopback, where the tests' dependencies listen. */
+export const TEST_HTTP_ALLOW = '127.0.0.0/8,::1';
+
 /**
  * Starts `dist/src/main/<entry>.js` with the given environment added, or with `viaNpm` the npm
  * script a user types (`npm start`, `npm run worker`), to test what npm does with signals.
@@ -27,8 +30,9 @@ export function startSundial(entry: 'worker' | 'api' | 'embedded', env: Record<s
     : [process.execPath, [path.join(ROOT, 'dist', 'src', 'main', `${entry}.js`)]];
   const child = spawn(command, args, {
     cwd: ROOT,
-    // The SDK's metrics port is fixed by default; tests that want it give their own.
-    env: { ...process.env, LOG_LEVEL: 'info', SUNDIAL_SDK_METRICS_ADDRESS: 'off', ...env },
+    // The SDK's metrics port is fixed by default; tests that want it give their own. The tests'
+    // dependencies listen on loopback, which the egress policy refuses unless allowed.
+    env: { ...process.env, LOG_LEVEL: 'info', SUNDIAL_SDK_METRICS_ADDRESS: 'off', SUNDIAL_HTTP_ALLOW: TEST_HTTP_ALLOW, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, so a test's clean-up can kill npm and the node it started together.
     detached: true,

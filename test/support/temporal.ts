@@ -3,9 +3,11 @@ import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
+import { PUBLIC_ONLY, withLoopback, type EgressPolicy } from '../../src/egress/policy';
 import type { DefinedJob } from '../../src/jobs/define';
 import { JobRegistry } from '../../src/jobs/registry';
 import { createLogger, type Logger } from '../../src/observability/logger';
+import { sundialDataConverter, type CodecKey } from '../../src/temporal/codec';
 import { installRuntime } from '../../src/temporal/runtime';
 import { createSundialWorker } from '../../src/worker/worker';
 
@@ -29,9 +31,10 @@ export function unique(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
 }
 
-export async function testClient(): Promise<Client> {
+/** A client of the test server; with `codecKeys`, its payloads go through the codec as Sundial's do. */
+export async function testClient(codecKeys?: readonly CodecKey[]): Promise<Client> {
   const connection = await Connection.connect({ address: testAddress() });
-  return new Client({ connection, namespace: 'default' });
+  return new Client({ connection, namespace: 'default', dataConverter: sundialDataConverter(codecKeys) });
 }
 
 /** A client that counts the gRPC calls it makes, by method name (`DescribeSchedule`, ...). */
@@ -46,13 +49,20 @@ export async function countingClient(): Promise<{ client: Client; calls: Map<str
   return { client: new Client({ connection, namespace: 'default' }), calls };
 }
 
+/** The tests' egress policy: public addresses and loopback, where their dependencies listen. */
+export const TEST_EGRESS: EgressPolicy = withLoopback(PUBLIC_ONLY);
+
 export interface TestWorker {
   readonly worker: Worker;
   stop(): Promise<void>;
 }
 
-/** An in-process Sundial worker on its own task queue, serving the given jobs. */
-export async function startTestWorker(jobs: DefinedJob[] | JobRegistry, taskQueue: string, opts: { shutdownGraceMs?: number } = {}): Promise<TestWorker> {
+/** An in-process Sundial worker on its own task queue, serving the given jobs; `egress` defaults to {@link TEST_EGRESS}. */
+export async function startTestWorker(
+  jobs: DefinedJob[] | JobRegistry,
+  taskQueue: string,
+  opts: { shutdownGraceMs?: number; egress?: EgressPolicy; logger?: Logger; secrets?: ReadonlyMap<string, string>; codecKeys?: readonly CodecKey[] } = {},
+): Promise<TestWorker> {
   const registry = jobs instanceof JobRegistry ? jobs : JobRegistry.create(jobs);
   installRuntime(testLogger);
   const env = await TestWorkflowEnvironment.createFromExistingServer({ address: testAddress(), namespace: 'default' });
@@ -61,8 +71,11 @@ export async function startTestWorker(jobs: DefinedJob[] | JobRegistry, taskQueu
     namespace: 'default',
     taskQueue,
     registry,
-    logger: testLogger,
+    logger: opts.logger ?? testLogger,
     shutdownGraceMs: opts.shutdownGraceMs ?? 2_000,
+    egress: opts.egress ?? TEST_EGRESS,
+    ...(opts.secrets === undefined ? {} : { secrets: opts.secrets }),
+    ...(opts.codecKeys === undefined ? {} : { codecKeys: opts.codecKeys }),
   });
   const running = worker.run();
   return {

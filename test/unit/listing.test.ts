@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { openPageToken, RevisionCache, scheduleListQuery, sealPageToken } from '../../src/schedules/listing';
+import { RevisionCache, scheduleListQuery } from '../../src/schedules/listing';
+import { openPageToken, sealPageToken } from '../../src/temporal/page-token';
 import { revisionHash } from '../../src/schedules/mapping';
 
 describe('the job list query', () => {
