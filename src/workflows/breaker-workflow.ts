@@ -1,4 +1,5 @@
 import { allHandlersFinished, condition, continueAsNew, log, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
+import { evictions } from '../breaker/cache';
 import { admitUpdate, cachedQuery, forceOpenUpdate, recordUpdate, resetUpdate, stateQuery, type BreakerView, type CachedResult } from '../breaker/contract';
 import { initialState, step, type BreakerConfig, type BreakerEvent, type BreakerState, type BreakerStateName } from '../breaker/state';
 import { workflowNow } from './clock';
@@ -32,6 +33,18 @@ export async function breakerWorkflow(input: BreakerWorkflowInput): Promise<void
   const cache: Record<string, CachedResult> = { ...(input.cache ?? {}) };
   const transitions: Record<BreakerStateName, number> = { closed: 0, half_open: 0, open: 0, ...input.transitions };
   let handled = 0;
+  // Each cached result's size, computed once (JSON characters); not carried over continue-as-new.
+  const sizes = new Map<string, number>();
+  const sizeOf = (jobId: string): number => {
+    let n = sizes.get(jobId);
+    if (n === undefined) {
+      n = JSON.stringify(cache[jobId]?.result ?? null).length;
+      sizes.set(jobId, n);
+    }
+    return n;
+  };
+  // A cache carried over from a release without the bound is trimmed at once.
+  for (const id of evictions(cache, sizeOf)) delete cache[id];
 
   const view = (): BreakerView => ({
     key: input.key,
@@ -65,7 +78,15 @@ export async function breakerWorkflow(input: BreakerWorkflowInput): Promise<void
     config = req.config;
     jobs.add(req.jobId);
     apply({ type: req.released === true ? 'release' : req.ok ? 'success' : 'failure', permit: req.permit });
-    if (req.ok && req.cache !== undefined) cache[req.jobId] = { result: req.cache.result, cachedAt: new Date(workflowNow()).toISOString() };
+    if (req.ok && req.cache !== undefined) {
+      cache[req.jobId] = { result: req.cache.result, cachedAt: new Date(workflowNow()).toISOString() };
+      sizes.delete(req.jobId);
+      // Oldest results go first, so the continue-as-new input stays under the payload limit.
+      for (const id of evictions(cache, sizeOf)) {
+        delete cache[id];
+        sizes.delete(id);
+      }
+    }
     return view();
   });
   setHandler(resetUpdate, (req) => {

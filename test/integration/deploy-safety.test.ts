@@ -4,18 +4,22 @@
  */
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { makeBreakerActivities } from '../../src/activities/breaker';
-import { breakerWorkflowId, stateQuery, type AdmitRequest, type AdmitResponse, type BreakerView, type RecordRequest } from '../../src/breaker/contract';
-import { defineJob, type JobContext } from '../../src/jobs/define';
+import { MAX_CACHE_TOTAL_CHARS } from '../../src/breaker/cache';
+import { breakerWorkflowId, cachedQuery, resetUpdate, stateQuery, type AdmitRequest, type AdmitResponse, type BreakerView, type RecordRequest } from '../../src/breaker/contract';
+import { defineJob } from '../../src/jobs/define';
 import { JobRegistry } from '../../src/jobs/registry';
 import type { RunOutcome } from '../../src/jobs/run-types';
 import { call, startTestApi } from '../support/api';
+import { jobs as shutdownJobs } from '../fixtures/shutdown-jobs';
+import { FIXTURES, killGroup, startSundial, type SundialProcess } from '../support/processes';
 import { runOnce } from '../support/runs';
-import { startTestWorker, testClient, unique, waitFor, type TestWorker } from '../support/temporal';
+import { startTestWorker, testAddress, testClient, unique, waitFor, type TestWorker } from '../support/temporal';
 
 /** Gates the test opens, and what the jobs saw, by job id. */
 const gates = new Map<string, { open: Promise<void>; release: () => void }>();
@@ -47,12 +51,20 @@ describe('deploy safety: breaker faults, worker shutdown, jitter and Retry-After
   const taskQueue = unique('deploy-safety');
   const key = (name: string) => `${name}-${taskQueue}`;
   let dependency: { url: string; close(): Promise<void> };
+  const shutdownQueue = unique('deploy-safety-shutdown');
+  const processes: SundialProcess[] = [];
 
   before(async () => {
     client = await testClient();
     // A dependency that answers 429 with Retry-After: 2 the first time, then 200.
     let limited = 0;
-    const server = createServer((_req, res) => {
+    const server = createServer((req, res) => {
+      if (req.url === '/cut') {
+        note('cut-by-shutdown');
+        // The first call hangs until its caller gives up (the old worker's shutdown aborts it).
+        if (seen('cut-by-shutdown').length > 1) res.writeHead(200).end('ok');
+        return;
+      }
       note('http-429');
       if (limited++ === 0) {
         res.writeHead(429, { 'retry-after': '2' }).end('slow down');
@@ -61,9 +73,17 @@ describe('deploy safety: breaker faults, worker shutdown, jitter and Retry-After
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    dependency = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(() => r())) };
+    dependency = {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: () => {
+        server.closeAllConnections();
+        return new Promise((r) => server.close(() => r()));
+      },
+    };
+    process.env.SHUTDOWN_TEST_URL = dependency.url;
+    process.env.SHUTDOWN_TEST_KEY = key('cut-by-shutdown');
 
-    const breakerJob = (id: string, run: (ctx: JobContext) => Promise<unknown>, extra: object = {}) =>
+    const breakerJob = (id: string, run: () => Promise<unknown>, extra: object = {}) =>
       defineJob({ id, schedule: { cron: '@yearly' }, paused: true, breaker: { key: key(id), failureThreshold: 3, openFor: '30s' }, retry: { initialInterval: '100ms', maximumAttempts: 2 }, run, ...extra });
     registry = JobRegistry.create([
       breakerJob('record-lost', async () => {
@@ -86,19 +106,7 @@ describe('deploy safety: breaker faults, worker shutdown, jitter and Retry-After
         note('admit-lost');
         return { done: true };
       }),
-      breakerJob(
-        'cut-by-shutdown',
-        async (ctx) => {
-          note('cut-by-shutdown');
-          // The first attempt runs until its worker shuts down and aborts it, as a job that
-          // honours its signal does.
-          if (seen('cut-by-shutdown').length === 1) {
-            await new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted by the worker\'s shutdown'))));
-          }
-          return { done: true };
-        },
-        { retry: { initialInterval: '100ms', maximumAttempts: 1 }, timeouts: { startToClose: '1m' } },
-      ),
+      ...shutdownJobs(),
       defineJob({
         id: 'http-429',
         schedule: { cron: '@yearly' },
@@ -124,9 +132,10 @@ describe('deploy safety: breaker faults, worker shutdown, jitter and Retry-After
         }),
       ),
     ]);
-    worker = await startTestWorker(registry, taskQueue, { shutdownGraceMs: 500 });
+    worker = await startTestWorker(registry, taskQueue);
   });
   after(async () => {
+    for (const p of processes) killGroup(p);
     for (const g of gates.values()) g.release();
     await worker?.stop();
     await dependency?.close();
@@ -158,6 +167,43 @@ describe('deploy safety: breaker faults, worker shutdown, jitter and Retry-After
     const other = await record(new MockActivityEnvironment({ ...info, activityId: '5' }, { client }), { jobId: 'ambiguous', config, permit: first.permit!, ok: false });
     assert.equal(other.failures, 2);
     await client.workflow.getHandle(breakerWorkflowId(breakerKey)).terminate('test done');
+  });
+
+  it('when 50 jobs on one key cache 60 KiB results, then the breaker keeps the newest within its bound and survives continue-as-new', async () => {
+    const acts = makeBreakerActivities();
+    const breakerKey = key('big-cache');
+    const config = { failureThreshold: 5, openForMs: 30_000, maxOpenForMs: 60_000, halfOpenProbes: 1 };
+    const handle = client.workflow.getHandle(breakerWorkflowId(breakerKey));
+    const result = (i: number) => `${String(i).padStart(4, '0')}:${'x'.repeat(60 * 1024)}`;
+    let firstRun: string | undefined;
+    for (let i = 0; i < 50; i++) {
+      const info = { activityId: String(i), taskQueue, workflowExecution: { workflowId: `big-cache-${i}`, runId: unique('run') } };
+      const env = new MockActivityEnvironment(info, { client });
+      const { permit } = (await env.run(acts.breakerAdmit, breakerKey, { jobId: `job-${i}`, config, leaseMs: 60_000 })) as AdmitResponse;
+      firstRun ??= (await handle.describe()).runId;
+      await new MockActivityEnvironment({ ...info, activityId: `${i}-record` }, { client }).run(acts.breakerRecord, breakerKey, { jobId: `job-${i}`, config, permit: permit!, ok: true, cache: { result: result(i) } });
+    }
+    // Updates until the entity continues as new (every 500, or sooner when its history is
+    // large), carrying its cache along.
+    for (let i = 0; i < 600; i++) {
+      if (i % 50 === 0 && (await handle.describe()).runId !== firstRun) break;
+      await handle.executeUpdate(resetUpdate, { args: [{}] }).catch(() => undefined);
+    }
+    const next = await waitFor('the breaker to continue as new', 60_000, async () => {
+      const d = await handle.describe();
+      return d.runId !== firstRun && d.status.name === 'RUNNING' ? d : undefined;
+    });
+    assert.equal(next.status.name, 'RUNNING', 'not terminated over the payload limit');
+    const newest = await handle.query(cachedQuery, 'job-49');
+    assert.equal(newest?.result, result(49), 'the newest result is served after continue-as-new');
+    assert.equal(await handle.query(cachedQuery, 'job-0'), null, 'the oldest was evicted');
+    let kept = 0;
+    for (let i = 0; i < 50; i++) if ((await handle.query(cachedQuery, `job-${i}`)) !== null) kept++;
+    process.stderr.write(`breaker cache: ${kept} of 50 results of 60 KiB kept within ${MAX_CACHE_TOTAL_CHARS} characters\n`);
+    assert.ok(kept >= 15 && kept <= 17, `${kept} results kept`);
+    const state = await handle.query(stateQuery);
+    assert.equal(state.jobs.length, 50, 'every job on the key is still known');
+    await handle.terminate('test done');
   });
 
   /** Puts a running workflow with no breaker handlers where the breaker entity of `id` lives. */
@@ -192,26 +238,38 @@ describe('deploy safety: breaker faults, worker shutdown, jitter and Retry-After
     await client.workflow.getHandle(breakerWorkflowId(key('record-lost'))).terminate('test done');
   });
 
-  it('when a worker shuts down mid-attempt, then the attempt is made again uncounted and the breaker counts no failure', async () => {
-    const run = runOnce(client, registry, 'cut-by-shutdown', taskQueue);
-    await waitFor('the attempt to start', 30_000, () => (seen('cut-by-shutdown').length >= 1 ? true : undefined));
-    // A rolling deploy: a new worker comes up, the old one stops (its attempt cut off after the
-    // 500 ms grace).
-    const old = worker;
-    worker = await startTestWorker(registry, taskQueue, { shutdownGraceMs: 500 });
-    // The SDK's test environment may refuse to close the old worker's connection right after a
-    // forced drain; the worker itself has stopped by then, which is what this test needs.
-    await old.stop().catch((err: Error) => {
-      if (err.name !== 'IllegalStateError') throw err;
+  it('when a worker process is stopped mid-attempt (a deploy), then the attempt is made again uncounted and the breaker counts no failure', async () => {
+    // The old worker: a process of its own, serving only this job's queue, stopped with SIGTERM.
+    const old = startSundial('worker', {
+      TEMPORAL_ADDRESS: testAddress(),
+      TEMPORAL_TASK_QUEUE: shutdownQueue,
+      SUNDIAL_JOBS_MODULE: path.join(FIXTURES, 'shutdown-jobs.js'),
+      SHUTDOWN_TEST_KEY: process.env.SHUTDOWN_TEST_KEY!,
+      SHUTDOWN_TEST_URL: process.env.SHUTDOWN_TEST_URL!,
+      SUNDIAL_SHUTDOWN_GRACE: '1s',
     });
-    const outcome = await run;
-    assert.equal(outcome.status, 'succeeded', JSON.stringify(outcome));
-    assert.equal(outcome.attempts, 1, 'maximumAttempts is 1, and the cut-off attempt was not counted');
-    assert.equal(seen('cut-by-shutdown').length, 2);
-    const state = await client.workflow.getHandle(breakerWorkflowId(key('cut-by-shutdown'))).query(stateQuery);
-    assert.equal(state.failures, 0);
-    assert.equal(state.state, 'closed');
-    await client.workflow.getHandle(breakerWorkflowId(key('cut-by-shutdown'))).terminate('test done');
+    processes.push(old);
+    await old.waitForLog((l) => l.msg === 'worker running', 60_000);
+    const run = runOnce(client, registry, 'cut-by-shutdown', shutdownQueue);
+    await waitFor('the attempt to call the dependency', 30_000, () => (seen('cut-by-shutdown').length >= 1 ? true : undefined));
+    // The deploy: the old worker is told to stop (its attempt aborted after the 1 s grace), and
+    // a new one takes over the queue.
+    old.child.kill('SIGTERM');
+    await old.exited;
+    const successor = await startTestWorker(registry, shutdownQueue);
+    try {
+      const outcome = await run;
+      assert.equal(outcome.status, 'succeeded', JSON.stringify(outcome));
+      assert.equal(outcome.attempts, 1, 'maximumAttempts is 1, and the cut-off attempt was not counted');
+      assert.equal(seen('cut-by-shutdown').length, 2);
+      const state = await client.workflow.getHandle(breakerWorkflowId(process.env.SHUTDOWN_TEST_KEY!)).query(stateQuery);
+      assert.equal(state.failures, 0);
+      assert.equal(state.state, 'closed');
+      assert.ok(old.output().includes('WorkerShutdown'), 'the old worker reported the attempt as cut off by its shutdown');
+    } finally {
+      await successor.stop();
+      await client.workflow.getHandle(breakerWorkflowId(process.env.SHUTDOWN_TEST_KEY!)).terminate('test done');
+    }
   });
 
   it('when a dependency answers 429 with Retry-After, then the workflow-managed retry waits that long', async () => {

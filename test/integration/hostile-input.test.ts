@@ -104,6 +104,14 @@ const rows: Row[] = [
   { name: 'a patch as text/plain', method: 'PATCH', path: (w) => `/api/v1/jobs/${w.probe}`, headers: () => ({ 'content-type': 'text/plain' }), body: () => ({ paused: false }), status: 415, type: 'unsupported-media-type', field: 'header.content-type' },
   { name: 'a patch as json-patch', method: 'PATCH', path: (w) => `/api/v1/jobs/${w.probe}`, headers: () => ({ 'content-type': 'application/json-patch+json' }), body: () => [{ op: 'replace', path: '/paused', value: false }], status: 415, type: 'unsupported-media-type', field: 'header.content-type' },
   { name: 'terminate a run as text/plain', method: 'POST', path: (w) => `/api/v1/runs/${w.foreignWorkflow}/terminate`, headers: () => ({ 'content-type': 'text/plain' }), body: () => ({ reason: 'x' }), status: 415, type: 'unsupported-media-type', field: 'header.content-type' },
+  // SSRF: HTTP jobs aimed at cloud metadata or link-local, in any disguise (the egress policy).
+  createRow('an HTTP job aimed at cloud metadata', 'task.url', () => ({ task: { type: 'http', url: 'http://169.254.169.254/latest/meta-data/iam/' } })),
+  createRow('an HTTP job aimed at metadata, as a decimal address', 'task.url', () => ({ task: { type: 'http', url: 'http://2852039166/' } })),
+  createRow('an HTTP job aimed at metadata, as IPv4-mapped IPv6', 'task.url', () => ({ task: { type: 'http', url: 'http://[::ffff:169.254.169.254]/' } })),
+  { name: 'a patch aiming the probe at metadata', method: 'PATCH', path: (w) => `/api/v1/jobs/${w.probe}`, body: () => ({ task: { type: 'http', url: 'http://0xa9fea9fe/' } }), status: 400, type: 'validation', field: 'task.url' },
+  // Secrets: the API's placeholder for a hidden header value is never stored as a value.
+  createRow('a header value that is the API\'s redaction placeholder', 'task.headers.authorization', () => ({ task: { type: 'http', url: 'https://example.com/', headers: { authorization: '[redacted]' } } })),
+  createRow('a secret reference with a bad name', 'task.headers.authorization', () => ({ task: { type: 'http', url: 'https://example.com/', headers: { authorization: { secret: 'lower-case' } } } })),
   // Charsets: JSON is UTF-8.
   { name: 'a create in latin1', method: 'POST', path: () => '/api/v1/jobs', headers: () => ({ 'content-type': 'application/json; charset=latin1' }), body: (w) => good(w.fresh('latin1')), status: 415, type: 'unsupported-media-type', field: 'header.content-type', detail: /latin1/, absent: (w) => [w.fresh('latin1')] },
   { name: 'a create in utf-7', method: 'POST', path: () => '/api/v1/jobs', headers: () => ({ 'content-type': 'application/json;charset="UTF-7"' }), body: (w) => good(w.fresh('utf7')), status: 415, type: 'unsupported-media-type', field: 'header.content-type', absent: (w) => [w.fresh('utf7')] },
