@@ -111,7 +111,7 @@ const rows: Row[] = [
   { name: 'a patch aiming the probe at metadata', method: 'PATCH', path: (w) => `/api/v1/jobs/${w.probe}`, body: () => ({ task: { type: 'http', url: 'http://0xa9fea9fe/' } }), status: 400, type: 'validation', field: 'task.url' },
   // Secrets: the API's placeholder for a hidden header value is never stored as a value.
   createRow('a header value that is the API\'s redaction placeholder', 'task.headers.authorization', () => ({ task: { type: 'http', url: 'https://example.com/', headers: { authorization: '[redacted]' } } })),
-  createRow('a secret reference with a bad name', 'task.headers.authorization', () => ({ task: { type: 'http', url: 'https://example.com/', headers: { authorization: { secret: 'lower-case' } } } })),
+  createRow('a secret reference with a bad name', 'task.headers.authorization.secret', () => ({ task: { type: 'http', url: 'https://example.com/', headers: { authorization: { secret: 'lower-case' } } } })),
   // Charsets: JSON is UTF-8.
   { name: 'a create in latin1', method: 'POST', path: () => '/api/v1/jobs', headers: () => ({ 'content-type': 'application/json; charset=latin1' }), body: (w) => good(w.fresh('latin1')), status: 415, type: 'unsupported-media-type', field: 'header.content-type', detail: /latin1/, absent: (w) => [w.fresh('latin1')] },
   { name: 'a create in utf-7', method: 'POST', path: () => '/api/v1/jobs', headers: () => ({ 'content-type': 'application/json;charset="UTF-7"' }), body: (w) => good(w.fresh('utf7')), status: 415, type: 'unsupported-media-type', field: 'header.content-type', absent: (w) => [w.fresh('utf7')] },
