@@ -8,6 +8,9 @@ import type { Logger } from './logger';
 import type { Registry } from 'prom-client';
 import { createJobMetrics, type CollectorPart, type JobMetrics } from './metrics';
 
+/** What a read returns when its target did not answer this time (not: "it is gone"). */
+const SKIPPED = Symbol('skipped');
+
 /** How much one cycle may read, and how often cycles run. Every field has a default. */
 export interface CollectorBudget {
   /** Pause between the end of a cycle and the start of the next, in ms. @default 15000 */
@@ -107,6 +110,7 @@ interface CycleReport {
   described: number;
   lastSuccessLookups: number;
   breakersQueried: number;
+  breakerQueryFailures: number;
 }
 
 /**
@@ -222,7 +226,7 @@ export class TemporalMetricsCollector {
   private async refreshLongestAgo<K, E extends { readAt?: number }, V>(
     entries: Map<K, E>,
     n: number,
-    read: (key: K) => Promise<V | undefined>,
+    read: (key: K) => Promise<V | undefined | typeof SKIPPED>,
     apply: (key: K, entry: E, value: V) => void,
     forget: (key: K) => void,
   ): Promise<void> {
@@ -234,6 +238,11 @@ export class TemporalMetricsCollector {
       const entry = entries.get(key);
       if (entry === undefined) return; // forgotten meanwhile
       if (value === undefined) return forget(key);
+      // Unanswered: its turn comes again after the others'.
+      if (value === SKIPPED) {
+        entry.readAt = readAt;
+        return;
+      }
       apply(key, entry, value);
       entry.readAt = readAt;
     });
@@ -408,7 +417,14 @@ export class TemporalMetricsCollector {
       this.budget.breakerQueriesPerCycle,
       (key) => {
         this.report.breakersQueried++;
-        return this.breakers.find(key);
+        // One breaker that cannot answer (its task queue has no worker any more, e.g. left by a
+        // renamed queue) is skipped, its series kept: the listing that found it proved Temporal
+        // answers, and a stray entity must not hold `sundial_collector_up` at 0 for good.
+        return this.breakers.find(key).catch((err: unknown): typeof SKIPPED => {
+          this.report.breakerQueryFailures++;
+          this.opts.logger.debug({ breaker: key, error_msg: (err as Error).message }, 'a breaker did not answer its state query');
+          return SKIPPED;
+        });
       },
       (key, entry, view) => {
         metrics.breakerState.set({ key }, BREAKER_STATE_VALUE[view.state]);
@@ -476,7 +492,7 @@ function oldestRead(entries: Map<unknown, { readAt?: number }>, ifNone: number |
 }
 
 function emptyReport(): CycleReport {
-  return { requests: 0, runsRead: 0, runsCounted: 0, schedulesListed: 0, described: 0, lastSuccessLookups: 0, breakersQueried: 0 };
+  return { requests: 0, runsRead: 0, runsCounted: 0, schedulesListed: 0, described: 0, lastSuccessLookups: 0, breakersQueried: 0, breakerQueryFailures: 0 };
 }
 
 /**

@@ -428,6 +428,8 @@ describe('hostile input: each class is refused with its status and problem, and 
         ends: 'succeeded',
       },
     ];
+    // Their breaker entities outlive the test's worker: terminated with the rest in `after`.
+    started.push(breakerWorkflowId(`${tag}-min`), breakerWorkflowId(`${tag}-max`));
     for (const job of jobs) {
       created.push(job.id);
       const res = await json('POST', '/api/v1/jobs', good(job.id, job.spec));

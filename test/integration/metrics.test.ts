@@ -5,6 +5,7 @@ import type { RunningApi } from '../../src/api/server';
 import { defineJob } from '../../src/jobs/define';
 import { NonRetryableJobError } from '../../src/jobs/errors';
 import { JobRegistry } from '../../src/jobs/registry';
+import { BREAKER_WORKFLOW_TYPE, breakerWorkflowId } from '../../src/breaker/contract';
 import { createMetrics } from '../../src/observability/metrics';
 import { call, startTestApi } from '../support/api';
 import { sampleValue, samples } from '../support/exposition';
@@ -205,6 +206,20 @@ describe('job metrics read from Temporal', () => {
         samples(again, 'sundial_job_runs_total').filter((s) => s.labels.job === id),
         samples(text, 'sundial_job_runs_total').filter((s) => s.labels.job === id),
       );
+    }
+  });
+
+  it('when a breaker entity cannot answer (no worker on its queue), then the collector skips it and stays up', async () => {
+    // A breaker left on a task queue no worker polls any more: its state query fails.
+    const stray = breakerWorkflowId(unique('stray'));
+    await client.workflow.start(BREAKER_WORKFLOW_TYPE, { taskQueue: unique('no-worker-here'), workflowId: stray, args: [{ key: stray }] });
+    try {
+      // Several collector cycles (250 ms apart here), each of which queries the stray breaker.
+      await new Promise((r) => setTimeout(r, 3_000));
+      const text = await (await fetch(`${api.url}/metrics`)).text();
+      assert.equal(sampleValue(text, 'sundial_collector_up', {}), 1);
+    } finally {
+      await client.workflow.getHandle(stray).terminate('test over');
     }
   });
 });
