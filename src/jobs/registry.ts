@@ -52,8 +52,32 @@ export class JobRegistry {
       }
       jobs.push({ written: d.spec, spec: parsed.spec, run: planRun(parsed.spec, (name) => code.get(name)) });
     }
+    // Jobs that share a breaker key share one breaker: its thresholds must be declared once.
+    const byKey = new Map<string, RegisteredJob>();
+    for (const job of jobs) {
+      const key = job.run.breaker?.key;
+      if (key === undefined) continue;
+      const first = byKey.get(key);
+      if (first === undefined) byKey.set(key, job);
+      else {
+        const problem = breakerConflict(job.run, first);
+        if (problem !== undefined) problems.push({ jobId: job.spec.id, ...problem });
+      }
+    }
     if (problems.length > 0) throw new JobDefinitionError(problems);
     return new JobRegistry(jobs, code);
+  }
+
+  /**
+   * A job declaring breaker `key` with other thresholds than a code job on the same key: the API
+   * refuses it, as the registry refuses two such code jobs. (Two API jobs are not compared: that
+   * needs every job's spec; the breaker then runs with the config of whichever ran last.)
+   */
+  breakerConflictFor(run: JobRunInput): FieldProblem | undefined {
+    const key = run.breaker?.key;
+    if (key === undefined) return undefined;
+    const other = this.jobs.find((j) => j.run.breaker?.key === key && j.spec.id !== run.jobId);
+    return other === undefined ? undefined : breakerConflict(run, other);
   }
 
   /** The code of a job type, or undefined when this process does not have it. */
@@ -102,4 +126,15 @@ export function checkTask(spec: JobSpec, codeFor: (name: string) => JobCode | un
   // The job's code sees each reference as the secret's value: a string.
   const parsed = code.argsSchema.safeParse(refs.length === 0 ? task.args : replaceSecretRefs(task.args, () => REDACTED));
   return parsed.success ? [] : issuesToProblems(parsed.error.issues, ['task', 'args']);
+}
+
+/** The problem when `run` declares its breaker key with other thresholds than `other` does. */
+function breakerConflict(run: JobRunInput, other: RegisteredJob): FieldProblem | undefined {
+  const mine = run.breaker;
+  const theirs = other.run.breaker;
+  if (mine === undefined || theirs === undefined || JSON.stringify(mine.config) === JSON.stringify(theirs.config)) return undefined;
+  return {
+    path: 'breaker',
+    message: `breaker ${JSON.stringify(mine.key)} is also declared by job ${JSON.stringify(other.spec.id)} with other thresholds; jobs sharing a key share one breaker: declare the same failureThreshold, failureRate, openFor, maxOpenFor and halfOpenProbes`,
+  };
 }

@@ -98,6 +98,8 @@ export class JobStore {
     }
     const problems = checkTask(parsed.spec, (n) => this.deps.registry.codeFor(n), this.deps.egress);
     if (problems.length > 0) throw new InvalidJobSpecError(problems);
+    const conflict = this.deps.registry.breakerConflictFor(planRun(parsed.spec, (n) => this.deps.registry.codeFor(n)));
+    if (conflict !== undefined) throw new InvalidJobSpecError([conflict]);
     return parsed.spec;
   }
 

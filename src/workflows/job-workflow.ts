@@ -176,18 +176,28 @@ function attemptError(err: unknown, input: JobRunInput): { error: RunError; retr
  * Exactly one attempt, no retries: an activity with maximumAttempts 1, or one child workflow.
  * Returns the result and, for activities, the attempt's stamp.
  */
-async function runOneAttempt(input: JobRunInput, attempt: number, idempotencyKey: string, scheduledAt: string): Promise<{ result: unknown; stamp: Partial<AttemptStamp> }> {
+async function runOneAttempt(
+  input: JobRunInput,
+  attempt: number,
+  idempotencyKey: string,
+  scheduledAt: string,
+  remainingMs: number | undefined,
+): Promise<{ result: unknown; stamp: Partial<AttemptStamp> }> {
   const task = input.task;
   const { timeouts } = input;
   if (task.type === 'code' && task.mode === 'workflow') {
+    // The child gets what is left of scheduleToClose (all attempts together), and startToClose
+    // for itself: without them, a child with only scheduleToClose set had no timeout at all.
     const result: unknown = await executeChild(task.workflowType, {
       workflowId: `${workflowInfo().workflowId}/attempt-${attempt}`,
       args: task.args === undefined ? [] : [task.args],
       ...(timeouts.startToCloseMs === undefined ? {} : { workflowRunTimeout: timeouts.startToCloseMs }),
+      ...(remainingMs === undefined ? {} : { workflowExecutionTimeout: remainingMs }),
     });
     return { result, stamp: {} };
   }
-  const acts = taskActivities(input, { maximumAttempts: 1 });
+  // One attempt may take what is left of scheduleToClose, not all of it again.
+  const acts = taskActivities(remainingMs === undefined ? input : { ...input, timeouts: { ...timeouts, scheduleToCloseMs: remainingMs } }, { maximumAttempts: 1 });
   const res =
     task.type === 'http'
       ? await acts.runHttpTask({ jobId: input.jobId, request: task.request, idempotencyKey, scheduledAt, attempt })
@@ -264,7 +274,8 @@ async function runWithManagedRetries(input: JobRunInput, idempotencyKey: string,
     if (attempt === 1) firstStartedAt = new Date(workflowNow()).toISOString();
     let failure: unknown;
     try {
-      const { result, stamp } = await runOneAttempt(input, attempt, idempotencyKey, scheduledAt);
+      const remainingMs = timeouts.scheduleToCloseMs === undefined ? undefined : Math.max(1, timeouts.scheduleToCloseMs - (workflowNow() - started));
+      const { result, stamp } = await runOneAttempt(input, attempt, idempotencyKey, scheduledAt, remainingMs);
       if (attempt === 1 && stamp.firstStartedAt !== undefined) firstStartedAt = stamp.firstStartedAt;
       const cacheable = input.fallback !== undefined && JSON.stringify(result ?? null).length <= MAX_CACHED_RESULT_CHARS;
       // Outside the attempt's error handling: a breaker that cannot be told never turns this

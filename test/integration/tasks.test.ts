@@ -32,6 +32,8 @@ describe('the built-in HTTP task and multi-step jobs', () => {
 
   before(async () => {
     dep = await startDependency((req, res) => {
+      // A step that never answers: only the job's timeouts end it.
+      if (req.url === '/hang') return;
       const statuses = script.get(req.url ?? '') ?? [200];
       const status = statuses.length > 1 ? statuses.shift()! : statuses[0]!;
       res.writeHead(status, { 'content-type': 'application/json', ...(headers.get(req.url ?? '') ?? {}) }).end(JSON.stringify({ status }));
@@ -60,6 +62,14 @@ describe('the built-in HTTP task and multi-step jobs', () => {
           ] satisfies HttpRequestPlan[],
         },
         retry: { initialInterval: '300ms', backoffCoefficient: 1, maximumAttempts: 3 },
+      }),
+      defineJob({
+        id: 'sequence-out-of-time',
+        schedule: { intervals: [{ every: '1h' }] },
+        workflow: 'httpSequenceWorkflow',
+        args: { steps: [{ url: `${dep.url}/hang`, method: 'POST', headers: {}, timeoutMs: 120_000 }] satisfies HttpRequestPlan[] },
+        retry: { initialInterval: '300ms', backoffCoefficient: 1, maximumAttempts: 3 },
+        timeouts: { scheduleToClose: '3s' },
       }),
     ]);
     script.set('/step-a', [200]);
@@ -126,5 +136,14 @@ describe('the built-in HTTP task and multi-step jobs', () => {
     const stepB = dep.seen.filter((s) => s.idempotencyKey?.endsWith('/step-2'));
     assert.equal(stepB.length, 2);
     assert.equal(new Set(stepB.map((s) => s.idempotencyKey)).size, 1, 'a step keeps its idempotency key across the job\'s attempts');
+  });
+
+  it('a multi-step job with only scheduleToClose gets that budget across all its attempts', async () => {
+    const outcome = await runOnce(client, registry, 'sequence-out-of-time', taskQueue);
+    assert.equal(outcome.status, 'failed');
+    // Its step would wait 120 s; the job's budget is 3 s for everything (generous bound: a
+    // child without a timeout ran until the step gave up, then again).
+    assert.ok(outcome.durationMs < 30_000, `the run ended after ${outcome.durationMs} ms`);
+    assert.equal(outcome.attempts, 1, 'no attempt is started once the budget is spent');
   });
 });
