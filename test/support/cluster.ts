@@ -92,6 +92,15 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
+/**
+ * Dynamic config that creates new schedules on the CHASM scheduler (server 1.31: a schedule is
+ * a state machine inside the history service instead of a workflow run by the internal worker;
+ * `history.enableChasm` is on by default). Existing schedules stay where they are (no migration);
+ * list, describe and update are routed to CHASM first with a fallback to V1. No sentinels: they
+ * only guard one id against creation on both stacks while a fleet switches.
+ */
+export const CHASM_SCHEDULER: Readonly<Record<string, DynamicConfigValue>> = { 'history.enableCHASMSchedulerCreation': true };
+
 const DEFAULT_PG: PostgresTarget = { host: '127.0.0.1', port: 5432, user: 'postgres', password: '' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
