@@ -62,18 +62,19 @@ export interface BenchTarget {
 
 /**
  * The server a benchmark measures, chosen by the environment:
- * - BENCH_SERVER: `dev` (default; as the embedded default: the CLI's dev server on a SQLite file)
- *   or `full` (the full server {@link TEMPORAL_SERVER_VERSION}, one node on the local PostgreSQL,
- *   BENCH_SHARDS history shards, default 4; test/support/cluster.ts);
+ * - BENCH_SERVER: `dev` (default; as the embedded default: the CLI's dev server on a SQLite file),
+ *   `full` (the full server {@link TEMPORAL_SERVER_VERSION}, one node on the local PostgreSQL,
+ *   BENCH_SHARDS history shards, default 4; test/support/cluster.ts) or `full-sqlite` (the same
+ *   server on a SQLite file in a temporary folder, BENCH_SHARDS default 1 as the dev server's);
  * - BENCH_SCHEDULER: `v1` (default) or `chasm` (new schedules on the CHASM scheduler; `full` only);
  * - BENCH_DYNAMIC_CONFIG: JSON object of extra dynamic config, for experiments.
  */
 export async function startBenchTarget(log: (line: string) => void): Promise<BenchTarget> {
   const kind = process.env.BENCH_SERVER ?? 'dev';
   const scheduler = process.env.BENCH_SCHEDULER ?? 'v1';
-  if (kind !== 'dev' && kind !== 'full') throw new Error(`BENCH_SERVER must be dev or full, not ${JSON.stringify(kind)}`);
+  if (kind !== 'dev' && kind !== 'full' && kind !== 'full-sqlite') throw new Error(`BENCH_SERVER must be dev, full or full-sqlite, not ${JSON.stringify(kind)}`);
   if (scheduler !== 'v1' && scheduler !== 'chasm') throw new Error(`BENCH_SCHEDULER must be v1 or chasm, not ${JSON.stringify(scheduler)}`);
-  if (scheduler === 'chasm' && kind !== 'full') throw new Error('BENCH_SCHEDULER=chasm needs BENCH_SERVER=full (the CLI v1.5.1 embeds server 1.29)');
+  if (scheduler === 'chasm' && kind === 'dev') throw new Error('BENCH_SCHEDULER=chasm needs the full server (the CLI v1.5.1 embeds server 1.29)');
   const extra = process.env.BENCH_DYNAMIC_CONFIG === undefined ? {} : (JSON.parse(process.env.BENCH_DYNAMIC_CONFIG) as Record<string, DynamicConfigValue>);
   const dynamicConfig = { ...(scheduler === 'chasm' ? CHASM_SCHEDULER : {}), ...extra };
   const started = performance.now();
@@ -81,14 +82,27 @@ export async function startBenchTarget(log: (line: string) => void): Promise<Ben
     const bench = await startBenchServer({ dynamicConfig });
     return { address: bench.server.address, description: `dev server (CLI ${path.basename(path.dirname(bench.cliPath))}, SQLite file) ${JSON.stringify(dynamicConfig)}`, startMs: since(started), stop: () => bench.stop() };
   }
-  const shards = Number(process.env.BENCH_SHARDS ?? 4);
+  const sqlite = kind === 'full-sqlite';
+  const shards = Number(process.env.BENCH_SHARDS ?? (sqlite ? 1 : 4));
   const binaries = await ensureServerBinaries(log);
-  const cluster = await startCluster({ binaries, dbPrefix: `sundial_bench_${process.pid}_`, nodes: 1, numHistoryShards: shards, dynamicConfig, progress: log });
+  const dataDir = sqlite ? mkdtempSync(path.join(tmpdir(), 'sundial-bench-')) : undefined;
+  const cluster = await startCluster({
+    binaries,
+    dbPrefix: `sundial_bench_${process.pid}_`,
+    nodes: 1,
+    numHistoryShards: shards,
+    dynamicConfig,
+    progress: log,
+    ...(dataDir === undefined ? {} : { sqliteFile: path.join(dataDir, 'temporal.db') }),
+  });
   return {
     address: cluster.frontendAddresses[0]!,
-    description: `full server ${TEMPORAL_SERVER_VERSION}, 1 node on PostgreSQL, ${shards} history shards, ${scheduler} scheduler ${JSON.stringify(dynamicConfig)}`,
+    description: `full server ${TEMPORAL_SERVER_VERSION}, 1 node on ${sqlite ? 'a SQLite file' : 'PostgreSQL'}, ${shards} history shard(s), ${scheduler} scheduler ${JSON.stringify(dynamicConfig)}`,
     startMs: since(started),
-    stop: () => cluster.stop(),
+    async stop() {
+      await cluster.stop();
+      if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
+    },
   };
 }
 
