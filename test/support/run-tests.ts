@@ -4,15 +4,17 @@
  * time with node's test runner against it, and stops the server. Tests that need their own
  * server (restart, embedded start) start it themselves.
  *
- * Usage: `run-tests.js [--suite=default|ha] [--server=dev|full|full-chasm] [files...]`. The
+ * Usage: `run-tests.js [--suite=default|ha] [--server=dev|full|full-chasm|full-sqlite-chasm] [files...]`. The
  * default suite is every test under dist/test except dist/test/ha; `--suite=ha` is the
  * fault-injection tests under dist/test/ha (slow, minutes: killed workers, API replicas and
  * servers). `--server=full` runs them against the full Temporal server (one node on the local
  * PostgreSQL, test/support/cluster.ts) instead of the dev server; `full-chasm` the same with new
- * schedules created on the CHASM scheduler, to check Sundial against it.
+ * schedules created on the CHASM scheduler, to check Sundial against it; `full-sqlite-chasm` that
+ * on a SQLite file (one history shard), as a candidate embedded default would run.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../../src/observability/logger';
 import { ensureTemporalCli } from '../../src/temporal/cli';
@@ -29,11 +31,12 @@ const SUITES = {
 } as const;
 type Suite = keyof typeof SUITES;
 
-/** The Temporal servers a run can use: dynamic config on top of the cluster's, or the dev server. */
+/** The Temporal servers a run can use: the dev server, or the full server with its store and dynamic config. */
 const SERVERS = {
   dev: undefined,
-  full: {},
-  'full-chasm': CHASM_SCHEDULER,
+  full: { sqlite: false, dynamicConfig: {} },
+  'full-chasm': { sqlite: false, dynamicConfig: CHASM_SCHEDULER },
+  'full-sqlite-chasm': { sqlite: true, dynamicConfig: CHASM_SCHEDULER },
 } as const;
 type ServerKind = keyof typeof SERVERS;
 
@@ -66,13 +69,26 @@ function parseArgs(argv: string[]): { suite: Suite; server: ServerKind; only: st
 
 /** The server the tests talk to: the in-memory dev server, or a one-node full server. */
 async function startServer(kind: ServerKind, cliPath: string, logger: ReturnType<typeof createLogger>): Promise<{ address: string; stop(): Promise<void> }> {
-  const dynamicConfig = SERVERS[kind];
-  if (dynamicConfig === undefined) {
+  const full = SERVERS[kind];
+  if (full === undefined) {
     const server = await startDevServer({ cliPath, dataDir: undefined, port: await freePort(), uiPort: undefined, namespace: 'default', logger });
     return { address: server.address, stop: () => server.stop() };
   }
-  const cluster = await startCluster({ binaries: await ensureServerBinaries(), dbPrefix: `sundial_tests_${process.pid}_`, nodes: 1, dynamicConfig });
-  return { address: cluster.frontendAddresses[0]!, stop: () => cluster.stop() };
+  const dataDir = full.sqlite ? mkdtempSync(path.join(tmpdir(), 'sundial-tests-')) : undefined;
+  const cluster = await startCluster({
+    binaries: await ensureServerBinaries(),
+    dbPrefix: `sundial_tests_${process.pid}_`,
+    nodes: 1,
+    dynamicConfig: full.dynamicConfig,
+    ...(dataDir === undefined ? {} : { sqliteFile: path.join(dataDir, 'temporal.db'), numHistoryShards: 1 }),
+  });
+  return {
+    address: cluster.frontendAddresses[0]!,
+    async stop() {
+      await cluster.stop();
+      if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }
 
 async function main(): Promise<number> {
