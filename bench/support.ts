@@ -10,15 +10,17 @@ import type { JobRegistry } from '../src/jobs/registry';
 import { createLogger, type Logger } from '../src/observability/logger';
 import { ensureTemporalCli } from '../src/temporal/cli';
 import { connectWorker } from '../src/temporal/connection';
-import { startDevServer, type DevServer } from '../src/temporal/dev-server';
+import { startDevServer, type DevServer, type DynamicConfigValue } from '../src/temporal/dev-server';
 import { createSundialWorker } from '../src/worker/worker';
+import { CHASM_SCHEDULER, startCluster } from '../test/support/cluster';
 import { freePort } from '../test/support/ports';
+import { ensureServerBinaries, TEMPORAL_SERVER_VERSION } from '../test/support/server-binaries';
 
 export const benchLogger = createLogger('error');
 
 /** A dev server like the embedded default's (SQLite file in a temporary folder). */
 export async function startBenchServer(
-  opts: { dynamicConfig?: Record<string, string | number>; sqlitePragmas?: Record<string, string>; metricsPort?: number } = {},
+  opts: { dynamicConfig?: Record<string, DynamicConfigValue>; sqlitePragmas?: Record<string, string>; metricsPort?: number } = {},
 ): Promise<{
   server: DevServer;
   cliPath: string;
@@ -45,6 +47,62 @@ export async function startBenchServer(
     async stop() {
       await server.stop();
       rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The Temporal server a benchmark started, whichever kind. */
+export interface BenchTarget {
+  readonly address: string;
+  /** What it is, with the dynamic config added to the defaults, for the report. */
+  readonly description: string;
+  /** From the start (schema set-up included) to ready, in ms. */
+  readonly startMs: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * The server a benchmark measures, chosen by the environment:
+ * - BENCH_SERVER: `dev` (default; as the embedded default: the CLI's dev server on a SQLite file),
+ *   `full` (the full server {@link TEMPORAL_SERVER_VERSION}, one node on the local PostgreSQL,
+ *   BENCH_SHARDS history shards, default 4; test/support/cluster.ts) or `full-sqlite` (the same
+ *   server on a SQLite file in a temporary folder, BENCH_SHARDS default 1 as the dev server's);
+ * - BENCH_SCHEDULER: `v1` (default) or `chasm` (new schedules on the CHASM scheduler; `full` only);
+ * - BENCH_DYNAMIC_CONFIG: JSON object of extra dynamic config, for experiments.
+ */
+export async function startBenchTarget(log: (line: string) => void): Promise<BenchTarget> {
+  const kind = process.env.BENCH_SERVER ?? 'dev';
+  const scheduler = process.env.BENCH_SCHEDULER ?? 'v1';
+  if (kind !== 'dev' && kind !== 'full' && kind !== 'full-sqlite') throw new Error(`BENCH_SERVER must be dev, full or full-sqlite, not ${JSON.stringify(kind)}`);
+  if (scheduler !== 'v1' && scheduler !== 'chasm') throw new Error(`BENCH_SCHEDULER must be v1 or chasm, not ${JSON.stringify(scheduler)}`);
+  if (scheduler === 'chasm' && kind === 'dev') throw new Error('BENCH_SCHEDULER=chasm needs the full server (the CLI v1.5.1 embeds server 1.29)');
+  const extra = process.env.BENCH_DYNAMIC_CONFIG === undefined ? {} : (JSON.parse(process.env.BENCH_DYNAMIC_CONFIG) as Record<string, DynamicConfigValue>);
+  const dynamicConfig = { ...(scheduler === 'chasm' ? CHASM_SCHEDULER : {}), ...extra };
+  const started = performance.now();
+  if (kind === 'dev') {
+    const bench = await startBenchServer({ dynamicConfig });
+    return { address: bench.server.address, description: `dev server (CLI ${path.basename(path.dirname(bench.cliPath))}, SQLite file) ${JSON.stringify(dynamicConfig)}`, startMs: since(started), stop: () => bench.stop() };
+  }
+  const sqlite = kind === 'full-sqlite';
+  const shards = Number(process.env.BENCH_SHARDS ?? (sqlite ? 1 : 4));
+  const binaries = await ensureServerBinaries(log);
+  const dataDir = sqlite ? mkdtempSync(path.join(tmpdir(), 'sundial-bench-')) : undefined;
+  const cluster = await startCluster({
+    binaries,
+    dbPrefix: `sundial_bench_${process.pid}_`,
+    nodes: 1,
+    numHistoryShards: shards,
+    dynamicConfig,
+    progress: log,
+    ...(dataDir === undefined ? {} : { sqliteFile: path.join(dataDir, 'temporal.db') }),
+  });
+  return {
+    address: cluster.frontendAddresses[0]!,
+    description: `full server ${TEMPORAL_SERVER_VERSION}, 1 node on ${sqlite ? 'a SQLite file' : 'PostgreSQL'}, ${shards} history shard(s), ${scheduler} scheduler ${JSON.stringify(dynamicConfig)}`,
+    startMs: since(started),
+    async stop() {
+      await cluster.stop();
+      if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

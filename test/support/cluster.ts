@@ -42,6 +42,11 @@ export interface ClusterOptions {
   readonly dynamicConfig?: Readonly<Record<string, DynamicConfigValue>>;
   /** @default 127.0.0.1:5432, user postgres, no password */
   readonly postgres?: PostgresTarget;
+  /**
+   * Instead of PostgreSQL: this SQLite file (WAL, synchronous=NORMAL, like the embedded default),
+   * created with its schema by the server itself; one node only. The file is left to the caller.
+   */
+  readonly sqliteFile?: string;
   /** Per node, for the whole start including schema setup, in ms. @default 120000 */
   readonly readyTimeoutMs?: number;
   /** Progress lines (stderr by default). */
@@ -91,6 +96,15 @@ export interface Cluster {
   /** Stops every node still running (SIGKILL), drops both databases, removes workDir. */
   stop(): Promise<void>;
 }
+
+/**
+ * Dynamic config that creates new schedules on the CHASM scheduler (server 1.31: a schedule is
+ * a state machine inside the history service instead of a workflow run by the internal worker;
+ * `history.enableChasm` is on by default). Existing schedules stay where they are (no migration);
+ * list, describe and update are routed to CHASM first with a fallback to V1. No sentinels: they
+ * only guard one id against creation on both stacks while a fleet switches.
+ */
+export const CHASM_SCHEDULER: Readonly<Record<string, DynamicConfigValue>> = { 'history.enableCHASMSchedulerCreation': true };
 
 const DEFAULT_PG: PostgresTarget = { host: '127.0.0.1', port: 5432, user: 'postgres', password: '' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -147,8 +161,24 @@ async function pickPorts(taken: Set<number>): Promise<NodePorts> {
   };
 }
 
-function nodeConfig(ports: NodePorts, pg: PostgresTarget, dbs: Cluster['databases'], shards: number, dynamicConfigFile: string): unknown {
-  const datastore = (databaseName: string, maxConns: number) => ({
+/** Where a node keeps its data. */
+type Store = { readonly kind: 'postgres'; readonly pg: PostgresTarget; readonly dbs: Cluster['databases'] } | { readonly kind: 'sqlite'; readonly file: string };
+
+function nodeConfig(ports: NodePorts, store: Store, shards: number, dynamicConfigFile: string): unknown {
+  const sqlite = (databaseName: string) => ({
+    sql: {
+      pluginName: 'sqlite',
+      databaseName,
+      connectAddr: 'localhost',
+      connectProtocol: 'tcp',
+      // setup: the server creates the schema when the file has none.
+      connectAttributes: { cache: 'private', setup: 'true', journal_mode: 'wal', synchronous: '1' },
+      maxConns: 1,
+      maxIdleConns: 1,
+      maxConnLifetime: '1h',
+    },
+  });
+  const postgres = (pg: PostgresTarget, databaseName: string, maxConns: number) => ({
     sql: {
       pluginName: 'postgres12',
       databaseName,
@@ -168,7 +198,10 @@ function nodeConfig(ports: NodePorts, pg: PostgresTarget, dbs: Cluster['database
       defaultStore: 'default',
       visibilityStore: 'visibility',
       numHistoryShards: shards,
-      datastores: { default: datastore(dbs.temporal, 20), visibility: datastore(dbs.visibility, 5) },
+      datastores:
+        store.kind === 'sqlite'
+          ? { default: sqlite(store.file), visibility: sqlite(store.file) }
+          : { default: postgres(store.pg, store.dbs.temporal, 20), visibility: postgres(store.pg, store.dbs.visibility, 5) },
     },
     global: { membership: { maxJoinDuration: '30s', broadcastAddress: '127.0.0.1' } },
     services: {
@@ -312,13 +345,15 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const shards = opts.numHistoryShards ?? 4;
   const readyMs = opts.readyTimeoutMs ?? 120_000;
   const databases = { temporal: `${opts.dbPrefix}temporal`, visibility: `${opts.dbPrefix}visibility` };
+  if (opts.sqliteFile !== undefined && count !== 1) throw new ClusterError(`a SQLite file serves one node, not ${count}`);
+  const store: Store = opts.sqliteFile === undefined ? { kind: 'postgres', pg, dbs: databases } : { kind: 'sqlite', file: opts.sqliteFile };
   const workDir = mkdtempSync(path.join(tmpdir(), 'sundial-cluster-'));
   const nodes: Array<ReturnType<typeof startNode>> = [];
 
   const stop = async () => {
     await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
     try {
-      for (const db of [databases.temporal, databases.visibility]) await dropDatabase(opts.binaries, pg, db);
+      if (store.kind === 'postgres') for (const db of [databases.temporal, databases.visibility]) await dropDatabase(opts.binaries, pg, db);
     } finally {
       rmSync(workDir, { recursive: true, force: true });
     }
@@ -326,9 +361,11 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 
   try {
     const started = Date.now();
-    await createSchema(opts.binaries, pg, databases.temporal, 'postgresql/v12/temporal');
-    await createSchema(opts.binaries, pg, databases.visibility, 'postgresql/v12/visibility');
-    progress(`  cluster: schemas ready in ${databases.temporal}, ${databases.visibility} (${Date.now() - started} ms)`);
+    if (store.kind === 'postgres') {
+      await createSchema(opts.binaries, pg, databases.temporal, 'postgresql/v12/temporal');
+      await createSchema(opts.binaries, pg, databases.visibility, 'postgresql/v12/visibility');
+      progress(`  cluster: schemas ready in ${databases.temporal}, ${databases.visibility} (${Date.now() - started} ms)`);
+    }
 
     const dynamicConfigFile = path.join(workDir, 'dynamic-config.yaml');
     const dynamic = { ...SCHEDULER_TUNING, ...opts.dynamicConfig };
@@ -338,7 +375,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const launch = async (index: number) => {
       const ports = await pickPorts(taken);
       const configFile = path.join(workDir, `node-${index}.yaml`);
-      writeFileSync(configFile, stringify(nodeConfig(ports, pg, databases, shards, dynamicConfigFile)));
+      writeFileSync(configFile, stringify(nodeConfig(ports, store, shards, dynamicConfigFile)));
       const node = startNode(index, opts.binaries, configFile, path.join(workDir, `node-${index}.log`), ports);
       nodes.push(node);
       await waitUntil(
