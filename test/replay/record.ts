@@ -82,6 +82,15 @@ function jobs(depUrl: string): DefinedJob[] {
       },
       fallbackRun: () => ({ from: 'fallback' }),
     }),
+    // The workflow's own retry loop taking its patched branch (sundial-breaker-failures-handled):
+    // a jittered sleep between a failed attempt and a good one.
+    defineJob({
+      id: 'breaker-retried',
+      schedule: hourly,
+      retry: fast,
+      breaker: { key: 'replay-retried', failureThreshold: 5, openFor: '1h' },
+      run: (ctx) => (ctx.attempt < 2 ? Promise.reject(new Error('first attempt fails')) : { ok: true }),
+    }),
   ];
 }
 
@@ -158,6 +167,7 @@ async function main(): Promise<void> {
     await run('breaker-cache', 'breaker-cache-degraded');
     await run('breaker-function', 'breaker-function-degraded');
     saved.push({ name: 'breaker-entity-cache', handle: client.workflow.getHandle(breakerWorkflowId('replay-cache')) });
+    await run('breaker-retried');
 
     // A breaker entity long enough to continue as new, and its next run.
     const key = `replay-entity-${label}`;
@@ -187,7 +197,7 @@ async function main(): Promise<void> {
       writeFileSync(file, `${historyToJson(handle.workflowId, await handle.fetchHistory())}\n`);
       process.stdout.write(`${path.relative(projectRoot(), file)}\n`);
     }
-    for (const id of [breakerWorkflowId(key), breakerWorkflowId('replay-cache'), breakerWorkflowId('replay-function')]) {
+    for (const id of [breakerWorkflowId(key), breakerWorkflowId('replay-cache'), breakerWorkflowId('replay-function'), breakerWorkflowId('replay-retried')]) {
       await client.workflow.getHandle(id).terminate('recorded').catch(() => undefined);
     }
   } finally {
