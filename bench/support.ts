@@ -321,6 +321,8 @@ export async function startSundial(address: string, env: Record<string, string> 
     SUNDIAL_SHUTDOWN_GRACE: '1s',
     LOG_LEVEL: 'info',
     PORT: String(port),
+    // The benchmarks' HTTP jobs call a recorder on this machine: loopback, refused by default.
+    SUNDIAL_HTTP_ALLOW: '127.0.0.0/8,::1',
     ...env,
   };
   const worker = startSundialProcess('worker', common);
