@@ -56,6 +56,19 @@ export const DEV_SERVER_RUN_COST_TUNING: Readonly<Record<string, DynamicConfigVa
   'matching.numTaskqueueWritePartitions': 1,
 };
 
+/**
+ * The frontend's rate limit on visibility requests (ListSchedules, ListWorkflowExecutions) is 10
+ * per second per namespace by default, with a burst of as many. Past it the server answers
+ * RESOURCE_EXHAUSTED and the SDK retries after about 2 s: that was the whole ~1.9 s p99 of the job
+ * list under 10 clients (bench/README.md, "Page-of-20 tail"), with the raw ListSchedules showing
+ * the same tail against the same server. The job list, the runs list and the metrics collector are
+ * visibility requests; a cluster's operators set their own limit (README, "Production topology").
+ */
+export const VISIBILITY_TUNING: Readonly<Record<string, DynamicConfigValue>> = {
+  'frontend.namespaceRPS.visibility': 1000,
+  'frontend.namespaceBurstRatio.visibility': 2,
+};
+
 /** A dynamic-config value: a scalar, or an object for settings such as worker options. */
 export type DynamicConfigValue = string | number | boolean | Readonly<Record<string, number | string | boolean>>;
 
@@ -151,7 +164,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const ip = opts.ip ?? '127.0.0.1';
   const args = ['server', 'start-dev', '--ip', ip, '--port', String(opts.port), '--namespace', opts.namespace, '--log-level', 'warn'];
   for (const key of SUNDIAL_SEARCH_ATTRIBUTES) args.push('--search-attribute', `${key.name}=Keyword`);
-  for (const [key, value] of Object.entries({ ...SCHEDULER_TUNING, ...DEV_SERVER_RUN_COST_TUNING, ...opts.dynamicConfig })) {
+  for (const [key, value] of Object.entries({ ...SCHEDULER_TUNING, ...VISIBILITY_TUNING, ...DEV_SERVER_RUN_COST_TUNING, ...opts.dynamicConfig })) {
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
   if (opts.metricsPort !== undefined) args.push('--metrics-port', String(opts.metricsPort));

@@ -12,7 +12,7 @@ import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { stringify } from 'yaml';
 import { createLogger } from '../../src/observability/logger';
-import { SCHEDULER_TUNING, type DynamicConfigValue } from '../../src/temporal/dev-server';
+import { SCHEDULER_TUNING, VISIBILITY_TUNING, type DynamicConfigValue } from '../../src/temporal/dev-server';
 import { ensureSearchAttributes } from '../../src/temporal/register-search-attributes';
 import { SUNDIAL_SEARCH_ATTRIBUTES, SundialJobId } from '../../src/temporal/search-attributes';
 import { freePort } from './ports';
@@ -368,7 +368,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     }
 
     const dynamicConfigFile = path.join(workDir, 'dynamic-config.yaml');
-    const dynamic = { ...SCHEDULER_TUNING, ...opts.dynamicConfig };
+    const dynamic = { ...SCHEDULER_TUNING, ...VISIBILITY_TUNING, ...opts.dynamicConfig };
     writeFileSync(dynamicConfigFile, stringify(Object.fromEntries(Object.entries(dynamic).map(([k, v]) => [k, [{ value: v }]]))));
 
     const taken = new Set<number>();
