@@ -20,7 +20,7 @@ import { defineSearchAttributeKey, RetryState, SearchAttributeType } from '@temp
 import type { createActivities } from '../activities';
 import { MAX_CACHED_RESULT_CHARS, type RecordRequest } from '../breaker/contract';
 import type { Permit } from '../breaker/state';
-import { retryDelayMs } from '../jobs/backoff';
+import { backoffMs, retryDelayMs } from '../jobs/backoff';
 import {
   OUTCOME_MEMO_KEY,
   type AttemptOutcomes,
@@ -318,9 +318,9 @@ async function runWithManagedRetries(input: JobRunInput, idempotencyKey: string,
  */
 function managedRetryDelayMs(input: JobRunInput, attempt: number, failure: unknown): number {
   const { retry } = input;
-  if (!patched(BREAKER_FAILURES_HANDLED)) {
-    return Math.min(retry.initialIntervalMs * retry.backoffCoefficient ** (attempt - 1), retry.maximumIntervalMs ?? retry.initialIntervalMs * 100);
-  }
+  if (!patched(BREAKER_FAILURES_HANDLED)) return backoffMs(retry, attempt);
+  // Math.random here is the workflow sandbox's: seeded per run and replayed identically, so the
+  // jitter is deterministic (and the sleep's duration is not part of what replay compares).
   return requestedDelayMs(failure) ?? retryDelayMs(retry, attempt, Math.random());
 }
 

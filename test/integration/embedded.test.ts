@@ -1,25 +1,13 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { sampleValue } from '../support/exposition';
-import { freePort } from '../support/ports';
+import { freePort, portOpen } from '../support/ports';
 import { FIXTURES, killGroup, startSundial, type SundialProcess } from '../support/processes';
 import { testCliPath, waitFor } from '../support/temporal';
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect(port, '127.0.0.1');
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
-  });
-}
 
 async function completedRuns(address: string, jobId: string): Promise<string[]> {
   const connection = await Connection.connect({ address });

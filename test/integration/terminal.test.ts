@@ -7,25 +7,13 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { projectRoot } from '../../src/util/paths';
-import { freePort } from '../support/ports';
+import { freePort, portOpen } from '../support/ports';
 import { FIXTURES, isAlive } from '../support/processes';
 import { testCliPath, waitFor } from '../support/temporal';
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect(port, '127.0.0.1');
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
-  });
-}
 
 /** One tmux server of its own (its own socket), with one window running an interactive bash. */
 class Terminal {
@@ -104,6 +92,13 @@ describe('npm start in a real terminal', () => {
     return { term, api: `http://127.0.0.1:${apiPort}`, temporalPort, uiPort, apiPort, serverPid };
   }
 
+  /** Triggers the four-second job and waits until its run has started: it is in flight at the Ctrl-C. */
+  async function startDrainProbe(s: { api: string; term: Terminal }): Promise<void> {
+    const trigger = await fetch(`${s.api}/api/v1/jobs/drain-probe/trigger`, { method: 'POST' });
+    assert.equal(trigger.status, 202, await trigger.text());
+    await s.term.waitFor('the triggered run to start', /"msg":"run started"[^\n]*"task_name":"drain-probe"|"task_name":"drain-probe"[^\n]*"msg":"run started"/, 30_000);
+  }
+
   async function assertAllGone(s: { temporalPort: number; uiPort: number; apiPort: number; serverPid: number }): Promise<void> {
     await waitFor('the dev server to be gone', 15_000, () => (isAlive(s.serverPid) ? undefined : true));
     for (const port of [s.temporalPort, s.uiPort, s.apiPort]) assert.equal(await portOpen(port), false, `port ${port} is free`);
@@ -111,9 +106,7 @@ describe('npm start in a real terminal', () => {
 
   it('one Ctrl-C drains the running job, stops the dev server and exits 0', async () => {
     const s = await startInTerminal('once');
-    const trigger = await fetch(`${s.api}/api/v1/jobs/drain-probe/trigger`, { method: 'POST' });
-    assert.equal(trigger.status, 202, await trigger.text());
-    await s.term.waitFor('the triggered run to start', /"msg":"run started"[^\n]*"task_name":"drain-probe"|"task_name":"drain-probe"[^\n]*"msg":"run started"/, 30_000);
+    await startDrainProbe(s);
 
     s.term.ctrlC();
     await s.term.waitFor('npm to exit', /SUNDIAL_EXIT=(\d+)/, 60_000);
@@ -130,9 +123,7 @@ describe('npm start in a real terminal', () => {
 
   it('a second Ctrl-C, pressed while the worker drains, still stops the dev server', async () => {
     const s = await startInTerminal('twice');
-    const trigger = await fetch(`${s.api}/api/v1/jobs/drain-probe/trigger`, { method: 'POST' });
-    assert.equal(trigger.status, 202, await trigger.text());
-    await s.term.waitFor('the triggered run to start', /"msg":"run started"[^\n]*"task_name":"drain-probe"|"task_name":"drain-probe"[^\n]*"msg":"run started"/, 30_000);
+    await startDrainProbe(s);
 
     s.term.ctrlC();
     await s.term.waitFor('the stop to begin', /"msg":"shutting down"/, 10_000);

@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 function canBind(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -19,4 +19,16 @@ export async function freePort(): Promise<number> {
     if (await canBind(port)) return port;
   }
   throw new Error('no free port found in 20000-31999');
+}
+
+/** Whether something accepts connections on 127.0.0.1:`port` right now. */
+export function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(port, '127.0.0.1');
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
 }

@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../../src/config/env';
-
-function problem(env: Record<string, string>): ConfigError {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError);
-    return err;
-  }
-  assert.fail('expected a ConfigError');
-}
+import { loadConfig } from '../../src/config/env';
+import { problem } from '../support/config';
 
 describe('configuration from the environment', () => {
   it('has documented defaults: the embedded default on 7233/8233, API on 127.0.0.1:8080', () => {

@@ -5,22 +5,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
-import { ConfigError, loadConfig } from '../../src/config/env';
+import { loadConfig } from '../../src/config/env';
+import { problem } from '../support/config';
 import { redactSpec } from '../../src/api/redact';
 import type { JobCode } from '../../src/jobs/define';
 import { checkTask } from '../../src/jobs/registry';
 import { parseJobSpec } from '../../src/jobs/spec';
 import { resolveHeaders, scrubError, scrubValue, SecretInvalidError, SecretMissingError } from '../../src/secrets/resolve';
-
-function problem(env: Record<string, string>): ConfigError {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError);
-    return err;
-  }
-  assert.fail('expected a ConfigError');
-}
 
 describe('secrets and codec keys from the environment', () => {
   it('reads codec keys, the first one encrypting, and never echoes a key in an error', () => {
