@@ -70,8 +70,8 @@ export class JobRegistry {
 
   /**
    * A job declaring breaker `key` with other thresholds than a code job on the same key: the API
-   * refuses it, as the registry refuses two such code jobs. (Two API jobs are not compared: that
-   * needs every job's spec; the breaker then runs with the config of whichever ran last.)
+   * refuses it, as the registry refuses two such code jobs. (The job store compares API jobs
+   * with each other, through the schedules' SundialBreakerKey.)
    */
   breakerConflictFor(run: JobRunInput): FieldProblem | undefined {
     const key = run.breaker?.key;
@@ -130,11 +130,16 @@ export function checkTask(spec: JobSpec, codeFor: (name: string) => JobCode | un
 
 /** The problem when `run` declares its breaker key with other thresholds than `other` does. */
 function breakerConflict(run: JobRunInput, other: RegisteredJob): FieldProblem | undefined {
+  return breakerConflictWith(run, other.run);
+}
+
+/** Two jobs' runs declaring one breaker key with different thresholds: the problem, naming the other job. */
+export function breakerConflictWith(run: JobRunInput, other: JobRunInput): FieldProblem | undefined {
   const mine = run.breaker;
-  const theirs = other.run.breaker;
-  if (mine === undefined || theirs === undefined || JSON.stringify(mine.config) === JSON.stringify(theirs.config)) return undefined;
+  const theirs = other.breaker;
+  if (mine === undefined || theirs === undefined || mine.key !== theirs.key || JSON.stringify(mine.config) === JSON.stringify(theirs.config)) return undefined;
   return {
     path: 'breaker',
-    message: `breaker ${JSON.stringify(mine.key)} is also declared by job ${JSON.stringify(other.spec.id)} with other thresholds; jobs sharing a key share one breaker: declare the same failureThreshold, failureRate, openFor, maxOpenFor and halfOpenProbes`,
+    message: `breaker ${JSON.stringify(mine.key)} is also declared by job ${JSON.stringify(other.jobId)} with other thresholds; jobs sharing a key share one breaker: declare the same failureThreshold, failureRate, openFor, maxOpenFor and halfOpenProbes`,
   };
 }

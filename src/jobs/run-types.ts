@@ -71,6 +71,21 @@ export interface JobRunInput {
   readonly timeouts: TimeoutsPlan;
   readonly breaker?: { readonly key: string; readonly config: BreakerConfig };
   readonly fallback?: { readonly type: 'cache'; readonly maxStalenessMs?: number } | { readonly type: 'function' };
+  /** Set only on a run that continued as new: where its earlier executions left off. */
+  readonly continued?: ContinuedRun;
+}
+
+/**
+ * What a run's managed retries carry across continue-as-new, so that its outcome (attempts,
+ * duration, lag) and its overall `scheduleToClose` budget count from the run's real start.
+ */
+export interface ContinuedRun {
+  /** Attempts made so far, all of them failed retryably. */
+  readonly attempts: number;
+  readonly firstStartedAt?: string;
+  /** The run's start (its first execution's), ISO 8601. */
+  readonly startedAt: string;
+  readonly scheduledAt: string;
 }
 
 /** The final state of a run as the workflow reports it. */

@@ -32,6 +32,9 @@ const EXECUTION_STATUS: Record<Exclude<RunStatus, 'degraded'>, string> = {
   timed_out: 'TimedOut',
 };
 
+/** The executions a run left behind when it continued as new: not runs of their own. */
+const CONTINUED_LEFT_OUT = 'ExecutionStatus != "ContinuedAsNew"';
+
 export interface RunView {
   readonly workflowId: string;
   readonly runId: string;
@@ -108,7 +111,8 @@ export class RunStore {
 
   /** A job's runs, newest first, from visibility. */
   async list(jobId: string, opts: { status?: RunStatus; pageSize: number; pageToken?: string }): Promise<RunPage> {
-    const clauses = [`${SundialJobId.name} = ${JSON.stringify(jobId)}`];
+    // A run that continued as new is one run: its earlier executions are left out.
+    const clauses = [`${SundialJobId.name} = ${JSON.stringify(jobId)}`, CONTINUED_LEFT_OUT];
     if (opts.status === 'degraded') clauses.push(`${SundialStatus.name} = "degraded"`);
     else if (opts.status === 'succeeded') clauses.push(`ExecutionStatus = "Completed" AND ${SundialStatus.name} != "degraded"`);
     else if (opts.status !== undefined) clauses.push(`ExecutionStatus = ${JSON.stringify(EXECUTION_STATUS[opts.status])}`);
@@ -120,7 +124,7 @@ export class RunStore {
    * metrics collector. Child workflows of multi-step jobs are not runs and are left out.
    */
   async closedSince(since: Date, opts: { pageSize: number; pageToken?: string }): Promise<RunPage> {
-    return this.query(`WorkflowType = "${JOB_WORKFLOW_TYPE}" AND CloseTime >= "${since.toISOString()}"`, opts.pageSize, opts.pageToken);
+    return this.query(`WorkflowType = "${JOB_WORKFLOW_TYPE}" AND CloseTime >= "${since.toISOString()}" AND ${CONTINUED_LEFT_OUT}`, opts.pageSize, opts.pageToken);
   }
 
   private async query(query: string, pageSize: number, pageToken: string | undefined): Promise<RunPage> {

@@ -1,6 +1,6 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, WorkflowNotFoundError, type Client, type ScheduleDescription, type ScheduleExecutionResult } from '@temporalio/client';
 import type { EgressPolicy } from '../egress/policy';
-import { checkTask, type JobRegistry } from '../jobs/registry';
+import { breakerConflictWith, checkTask, type JobRegistry } from '../jobs/registry';
 import { planRun } from '../jobs/plan';
 import { parseJobSpec, type JobSpec, type JobSpecInput, type OverlapPolicy } from '../jobs/spec';
 import { applyMergePatch } from '../util/merge-patch';
@@ -11,7 +11,8 @@ import { mapWithConcurrency } from '../util/concurrency';
 import { CodeJobConflictError, InvalidJobSpecError, InvalidRequestError, JobExistsError, JobNotFoundError, StaleVersionError } from './errors';
 import { dstWarnings } from './dst';
 import { newWriteStamp, OVERLAP_TO_TEMPORAL, readMemo, toSchedule, toScheduleUpdate, type JobOrigin, type WriteStamp } from './mapping';
-import { SundialJobId, SundialStatus } from '../temporal/search-attributes';
+import { SundialBreakerKey, SundialJobId, SundialStatus } from '../temporal/search-attributes';
+import type { JobRunInput } from '../jobs/run-types';
 
 /** A job as the API shows it. */
 export interface JobView {
@@ -32,6 +33,9 @@ export interface JobView {
 /** A job as the job list shows it: a listing has no conflict token, so no version. */
 export type JobListItem = Omit<JobView, 'version'>;
 
+
+/** How many other jobs on one breaker key a write compares with (they all agree, so any few will do). */
+const BREAKER_PEERS_CHECKED = 20;
 
 /** How many schedules are described at once (list entries this process cannot answer). */
 const DESCRIBE_CONCURRENCY = 8;
@@ -101,6 +105,25 @@ export class JobStore {
     const conflict = this.deps.registry.breakerConflictFor(planRun(parsed.spec, (n) => this.deps.registry.codeFor(n)));
     if (conflict !== undefined) throw new InvalidJobSpecError([conflict]);
     return parsed.spec;
+  }
+
+  /**
+   * The other jobs on the spec's breaker key, found by their schedules' SundialBreakerKey (a
+   * visibility query: a job written in the last second may not be seen yet), must declare the
+   * same thresholds. Only jobs sharing the key are described.
+   * @throws InvalidJobSpecError naming the other job
+   */
+  private async checkBreakerPeers(spec: JobSpec): Promise<void> {
+    const run = planRun(spec, (n) => this.deps.registry.codeFor(n));
+    if (run.breaker === undefined) return;
+    const { schedules } = await listSchedulePage(this.deps.client, { pageSize: BREAKER_PEERS_CHECKED, query: `${SundialBreakerKey.name} = ${JSON.stringify(run.breaker.key)}` });
+    for (const peer of schedules) {
+      if (peer.scheduleId === spec.id) continue;
+      const desc = await this.handle(peer.scheduleId).describe().catch(() => undefined);
+      const theirs = desc?.action.type === 'startWorkflow' ? (desc.action.args?.[0] as JobRunInput | undefined) : undefined;
+      const problem = theirs === undefined ? undefined : breakerConflictWith(run, theirs);
+      if (problem !== undefined) throw new InvalidJobSpecError([problem]);
+    }
   }
 
   private plan(written: JobSpecInput, spec: JobSpec, origin: JobOrigin, stamp: WriteStamp) {
@@ -183,6 +206,7 @@ export class JobStore {
    */
   async create(input: unknown): Promise<JobView> {
     const spec = this.validate(input);
+    await this.checkBreakerPeers(spec);
     const stamp = newWriteStamp();
     const desired = this.plan(input as JobSpecInput, spec, 'api', stamp);
     let token: Uint8Array;
@@ -215,6 +239,7 @@ export class JobStore {
     const written = applyMergePatch(current.spec, patch) as JobSpecInput;
     if (written.id !== id) throw new InvalidJobSpecError([{ path: 'id', message: 'cannot be changed' }]);
     const spec = this.validate(written);
+    await this.checkBreakerPeers(spec);
     const desired = this.plan(written, spec, current.origin, newWriteStamp());
     const revision = desired.memo.revision;
     // `paused` in a patch is applied to the schedule's state, like POST /pause and /unpause;

@@ -5,7 +5,7 @@ import { compileScheduleCrons } from '../jobs/cron';
 import type { JobSpec, JobSpecInput, OverlapPolicy } from '../jobs/spec';
 import { JOB_WORKFLOW_TYPE, type JobRunInput } from '../jobs/run-types';
 import { parseDuration } from '../util/duration';
-import { SundialJobId, SundialOrigin, SundialRevision, SundialStatus } from '../temporal/search-attributes';
+import { SundialBreakerKey, SundialJobId, SundialOrigin, SundialRevision, SundialStatus } from '../temporal/search-attributes';
 
 /**
  * Bump when the mapping below changes, so reconciliation rewrites every schedule once.
@@ -79,6 +79,8 @@ function stableJson(value: unknown): string {
 export interface DesiredSchedule {
   readonly scheduleId: string;
   readonly memo: SundialMemo;
+  /** The breaker key its runs declare, if any: a search attribute of the schedule. */
+  readonly breakerKey?: string;
   readonly options: ScheduleOptions;
 }
 
@@ -151,13 +153,13 @@ export function toSchedule(
     },
     memo: { [MEMO_KEY]: memo },
     // Rewritten by every update (unlike the memo): what the job list filters and checks on.
-    typedSearchAttributes: scheduleSearchAttributes(memo),
+    typedSearchAttributes: scheduleSearchAttributes(memo, job.run.breaker?.key),
     state: {
       paused: spec.paused,
       ...(spec.paused ? { note: 'created paused' } : {}),
     },
   };
-  return { scheduleId: spec.id, memo, options };
+  return { scheduleId: spec.id, memo, ...(job.run.breaker === undefined ? {} : { breakerKey: job.run.breaker.key }), options };
 }
 
 /**
@@ -169,15 +171,16 @@ export function toScheduleUpdate(desired: DesiredSchedule, current: { paused: bo
   const { scheduleId: _id, memo: _memo, state: _state, typedSearchAttributes: _attrs, ...rest } = desired.options;
   return {
     ...rest,
-    typedSearchAttributes: new TypedSearchAttributes(scheduleSearchAttributes(desired.memo)),
+    typedSearchAttributes: new TypedSearchAttributes(scheduleSearchAttributes(desired.memo, desired.breakerKey)),
     state: { paused: current.paused, ...(current.note === undefined ? {} : { note: current.note }) },
   };
 }
 
-function scheduleSearchAttributes(memo: SundialMemo) {
+function scheduleSearchAttributes(memo: SundialMemo, breakerKey: string | undefined) {
   return [
     { key: SundialOrigin, value: memo.origin },
     { key: SundialRevision, value: memo.revision },
+    ...(breakerKey === undefined ? [] : [{ key: SundialBreakerKey, value: breakerKey }]),
   ];
 }
 

@@ -16,4 +16,10 @@ export const SundialOrigin = defineSearchAttributeKey('SundialOrigin', SearchAtt
  */
 export const SundialRevision = defineSearchAttributeKey('SundialRevision', SearchAttributeType.KEYWORD);
 
-export const SUNDIAL_SEARCH_ATTRIBUTES = [SundialJobId, SundialStatus, SundialOrigin, SundialRevision] as const;
+/**
+ * On each job's schedule whose runs declare a breaker: its key, so that creating or updating a
+ * job finds the other jobs on the key (to compare their thresholds) without reading every job.
+ */
+export const SundialBreakerKey = defineSearchAttributeKey('SundialBreakerKey', SearchAttributeType.KEYWORD);
+
+export const SUNDIAL_SEARCH_ATTRIBUTES = [SundialJobId, SundialStatus, SundialOrigin, SundialRevision, SundialBreakerKey] as const;

@@ -3,7 +3,10 @@ import {
   ApplicationFailure,
   CancellationScope,
   ChildWorkflowFailure,
+  ContinueAsNew,
+  TemporalFailure,
   TimeoutFailure,
+  continueAsNew,
   executeChild,
   isCancellation,
   log,
@@ -25,6 +28,7 @@ import {
   OUTCOME_MEMO_KEY,
   type AttemptOutcomes,
   type AttemptStamp,
+  type ContinuedRun,
   type FallbackInfo,
   type JobRunInput,
   type RunError,
@@ -47,6 +51,23 @@ export const STATUS_SET_AT_START = 'sundial-status-set-at-start';
  * worker's shutdown is given back to the breaker and retried without counting.
  */
 export const BREAKER_FAILURES_HANDLED = 'sundial-breaker-failures-handled';
+
+/**
+ * Patch id, taken only on the paths it changes: a failure no other path expected (a bug, a
+ * fallback whose cache cannot be read) ends the run with its outcome (before: the run failed
+ * without one, or, for an error that is not a Temporal failure, its workflow task failed until a
+ * fix was deployed).
+ */
+export const OUTCOME_ON_ANY_FAILURE = 'sundial-outcome-on-any-failure';
+
+/**
+ * Patch id, taken only when the server suggests it: a run whose managed retries have filled its
+ * history continues as new (before: it went on until the history limit terminated it).
+ */
+export const CONTINUE_LONG_RETRIES = 'sundial-continue-long-retries';
+
+/** The run's error type for a failure in Sundial's own workflow code. */
+export const INTERNAL_ERROR = 'SundialInternalError';
 
 /** The run's error type when its breaker could not be asked. */
 export const BREAKER_UNAVAILABLE = 'BreakerUnavailable';
@@ -148,6 +169,18 @@ function isNonRetryable(err: unknown, input: JobRunInput): boolean {
   const cause = err instanceof ChildWorkflowFailure || err instanceof ActivityFailure ? err.cause : err;
   if (!(cause instanceof ApplicationFailure)) return false;
   return cause.nonRetryable || input.retry.nonRetryableErrorTypes.includes(cause.type ?? '');
+}
+
+/**
+ * The run's error for a failure no path expected: a Temporal failure keeps its type (an activity's
+ * or child's, from its cause); anything else is a bug in Sundial's workflow code.
+ */
+function unexpectedError(err: unknown): RunError {
+  const cause = (err instanceof ActivityFailure || err instanceof ChildWorkflowFailure) && err.cause !== undefined ? err.cause : err;
+  if (cause instanceof ApplicationFailure) return { type: cause.type ?? 'Error', message: cause.message };
+  if (cause instanceof TemporalFailure) return { type: cause.name, message: cause.message };
+  const e = cause instanceof Error ? cause : new Error(String(cause));
+  return { type: INTERNAL_ERROR, message: `${e.name}: ${e.message}` };
 }
 
 /** A run the breaker refused, served from the fallback. Every attempt before it failed retryably. */
@@ -253,13 +286,16 @@ async function recordAttempt(input: JobRunInput, req: Omit<RecordRequest, 'jobId
  * attempts are counted exactly and each gets its own child). An open breaker ends the retries:
  * the run goes to its fallback, so an outage costs one attempt per run, not maximumAttempts.
  */
-async function runWithManagedRetries(input: JobRunInput, idempotencyKey: string, scheduledAt: string): Promise<TaskResult | ServedFromFallback> {
+async function runWithManagedRetries(input: JobRunInput, idempotencyKey: string, run: RunClock, progress: Progress): Promise<TaskResult | ServedFromFallback> {
   const { retry, timeouts, breaker } = input;
-  const started = workflowNow();
+  const scheduledAt = run.scheduledAt;
+  const started = Date.parse(run.startedAt);
   // Each attempt here is a fresh activity or child, so the first one's start is known exactly
   // for activities (their stamp) and to within a workflow task for children.
-  let firstStartedAt: string | undefined;
-  for (let attempt = 1; ; attempt++) {
+  let firstStartedAt: string | undefined = input.continued?.firstStartedAt;
+  for (let attempt = (input.continued?.attempts ?? 0) + 1; ; attempt++) {
+    progress.attempts = attempt - 1;
+    progress.firstStartedAt = firstStartedAt;
     let permit: Permit | undefined;
     if (breaker !== undefined) {
       try {
@@ -309,6 +345,12 @@ async function runWithManagedRetries(input: JobRunInput, idempotencyKey: string,
     if (!retryable || exhausted || outOfTime) throw new TaskFailed(error, attempt, retryable, firstStartedAt);
     log.warn('attempt failed; retrying', { task_name: input.jobId, attempt, error_type: error.type, error_msg: error.message, retry_in_ms: delay });
     await sleep(delay);
+    // Unlimited (or many) attempts would fill the history until the server terminates the run.
+    if (workflowInfo().continueAsNewSuggested && patched(CONTINUE_LONG_RETRIES)) {
+      log.info('continuing the run as new: its retries filled the history', { task_name: input.jobId, attempt });
+      const continued: ContinuedRun = { attempts: attempt, startedAt: run.startedAt, scheduledAt, ...(firstStartedAt === undefined ? {} : { firstStartedAt }) };
+      await continueAsNew<typeof jobWorkflow>({ ...input, continued });
+    }
   }
 }
 
@@ -353,9 +395,22 @@ async function serveFallback(input: JobRunInput, attempts: number, firstStartedA
   throw new TaskFailed({ type: 'CircuitOpen', message: `breaker ${key} is open` }, attempts, true, firstStartedAt);
 }
 
-async function runTask(input: JobRunInput, idempotencyKey: string, scheduledAt: string): Promise<TaskResult | ServedFromFallback> {
+/** When the run was due and when it started: its first execution's, across continue-as-new. */
+interface RunClock {
+  readonly scheduledAt: string;
+  readonly startedAt: string;
+}
+
+/** How far the run got, for an outcome after a failure no path expected. */
+interface Progress {
+  attempts: number;
+  firstStartedAt: string | undefined;
+}
+
+async function runTask(input: JobRunInput, idempotencyKey: string, run: RunClock, progress: Progress): Promise<TaskResult | ServedFromFallback> {
   const task = input.task;
-  if (input.breaker !== undefined || (task.type === 'code' && task.mode === 'workflow')) return runWithManagedRetries(input, idempotencyKey, scheduledAt);
+  const scheduledAt = run.scheduledAt;
+  if (input.breaker !== undefined || (task.type === 'code' && task.mode === 'workflow')) return runWithManagedRetries(input, idempotencyKey, run, progress);
   const acts = taskActivities(input);
   try {
     // With the retry policy, each failed attempt sets its own jittered next retry delay.
@@ -382,8 +437,9 @@ async function runTask(input: JobRunInput, idempotencyKey: string, scheduledAt: 
  */
 export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
   const info = workflowInfo();
-  const startedAt = new Date(workflowNow());
-  const scheduledAt = ((info.typedSearchAttributes.get(TemporalScheduledStartTime) as Date | undefined) ?? info.startTime).toISOString();
+  const continued = input.continued;
+  const startedAt = continued === undefined ? new Date(workflowNow()) : new Date(continued.startedAt);
+  const scheduledAt = continued?.scheduledAt ?? ((info.typedSearchAttributes.get(TemporalScheduledStartTime) as Date | undefined) ?? info.startTime).toISOString();
   // The workflow id is `<jobId>-<tick time>` for scheduled runs: stable across attempts and
   // distinct per tick, which is exactly what an idempotency key needs.
   const idempotencyKey = info.workflowId;
@@ -395,8 +451,10 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
   // Every run line carries the same fields (the SDK adds workflow and run ids), so a log
   // pipeline can treat start and end alike.
   const runFields = { task_name: input.jobId, scheduled_time: scheduledAt, start_time: startedAt.toISOString() };
-  // The runtime's log adapter completes the field set (RUN_LOG_FIELDS) with nulls.
-  log.info('run started', { ...runFields, attempt: 1, status: 'running' });
+  // The runtime's log adapter completes the field set (RUN_LOG_FIELDS) with nulls. A run that
+  // continued as new started once.
+  if (continued === undefined) log.info('run started', { ...runFields, attempt: 1, status: 'running' });
+  const progress: Progress = { attempts: continued?.attempts ?? 0, firstStartedAt: continued?.firstStartedAt };
   const base = (firstStartedAt: string | undefined, attemptOutcomes: AttemptOutcomes) => {
     const finishedAt = new Date(workflowNow());
     // A run that made no attempt (its breaker was open), or whose first attempt died before
@@ -428,7 +486,7 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
     return outcome;
   };
   try {
-    const ran = await runTask(input, idempotencyKey, scheduledAt);
+    const ran = await runTask(input, idempotencyKey, { scheduledAt, startedAt: startedAt.toISOString() }, progress);
     if (ran instanceof ServedFromFallback) {
       const outcomes = { success: 0, retryable_error: ran.attempts, non_retryable_error: 0 };
       return finish({ ...base(ran.firstStartedAt, outcomes), status: 'degraded', attempts: ran.attempts, result: ran.result, fallback: ran.fallback });
@@ -441,11 +499,19 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
       log.info('run finished', { ...runFields, status: 'cancelled', duration_ms: workflowNow() - startedAt.getTime(), error_type: 'Cancelled', error_msg: 'the run was cancelled' });
       throw err;
     }
-    if (!(err instanceof TaskFailed)) throw err;
-    const outcomes = err.finalRetryable
-      ? { success: 0, retryable_error: err.attempts, non_retryable_error: 0 }
-      : { success: 0, retryable_error: err.attempts - 1, non_retryable_error: 1 };
-    const outcome = finish({ ...base(err.firstStartedAt, outcomes), status: 'failed', attempts: err.attempts, error: err.error });
-    throw ApplicationFailure.create({ type: err.error.type, message: err.error.message, nonRetryable: true, details: [outcome] });
+    if (err instanceof ContinueAsNew) throw err;
+    let failed: TaskFailed;
+    if (err instanceof TaskFailed) failed = err;
+    else {
+      // Histories from before the patch failed here without an outcome: they still do.
+      if (!patched(OUTCOME_ON_ANY_FAILURE)) throw err;
+      failed = new TaskFailed(unexpectedError(err), progress.attempts, true, progress.firstStartedAt);
+      log.error('the run met a failure Sundial did not expect', { task_name: input.jobId, error_type: failed.error.type, error_msg: failed.error.message });
+    }
+    const outcomes = failed.finalRetryable
+      ? { success: 0, retryable_error: failed.attempts, non_retryable_error: 0 }
+      : { success: 0, retryable_error: failed.attempts - 1, non_retryable_error: 1 };
+    const outcome = finish({ ...base(failed.firstStartedAt, outcomes), status: 'failed', attempts: failed.attempts, error: failed.error });
+    throw ApplicationFailure.create({ type: failed.error.type, message: failed.error.message, nonRetryable: true, details: [outcome] });
   }
 }

@@ -321,4 +321,38 @@ describe('deploy safety: breaker faults, worker shutdown, jitter and Retry-After
       await api.stop();
     }
   });
+
+  it('when two API jobs declare one breaker key with different thresholds, then the second write is refused naming the first job', async () => {
+    const api = await startTestApi(client, { taskQueue });
+    const breakerKey = unique('shared-key');
+    const [first, second, third] = [unique('peer-a'), unique('peer-b'), unique('peer-c')];
+    const job = (id: string, failureThreshold: number) => ({
+      id,
+      schedule: { cron: '@yearly' },
+      paused: true,
+      task: { type: 'http', url: 'http://127.0.0.1:9/x' },
+      breaker: { key: breakerKey, failureThreshold, openFor: '30s' },
+    });
+    try {
+      assert.equal((await call(api, 'POST', '/api/v1/jobs', job(first, 3))).status, 201);
+      // The check reads the schedules' visibility, which lags a write by up to a second or so.
+      await waitFor('the first job in the schedule listing', 30_000, async () => {
+        for await (const s of client.schedule.list({ query: `SundialBreakerKey = "${breakerKey}"` })) if (s.scheduleId === first) return true;
+        return undefined;
+      });
+      const refused = await call(api, 'POST', '/api/v1/jobs', job(second, 5));
+      assert.equal(refused.status, 400, JSON.stringify(refused.body));
+      const problem = refused.body.errors.find((e: { path: string }) => e.path === 'breaker');
+      assert.match(problem?.message ?? '', new RegExp(`declared by job "${first}" with other thresholds`));
+      assert.equal((await call(api, 'GET', `/api/v1/jobs/${second}`)).status, 404, 'the refused job was not created');
+      // The same thresholds are accepted; a patch that changes them is refused the same way.
+      assert.equal((await call(api, 'POST', '/api/v1/jobs', job(third, 3))).status, 201);
+      const patched = await call(api, 'PATCH', `/api/v1/jobs/${third}`, { breaker: { failureThreshold: 7 } });
+      assert.equal(patched.status, 400, JSON.stringify(patched.body));
+      assert.equal((await call(api, 'GET', `/api/v1/jobs/${third}`)).body.spec.breaker.failureThreshold, 3);
+    } finally {
+      for (const id of [first, second, third]) await call(api, 'DELETE', `/api/v1/jobs/${id}`);
+      await api.stop();
+    }
+  });
 });

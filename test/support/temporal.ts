@@ -32,8 +32,8 @@ export function unique(prefix: string): string {
 }
 
 /** A client of the test server; with `codecKeys`, its payloads go through the codec as Sundial's do. */
-export async function testClient(codecKeys?: readonly CodecKey[]): Promise<Client> {
-  const connection = await Connection.connect({ address: testAddress() });
+export async function testClient(codecKeys?: readonly CodecKey[], address = testAddress()): Promise<Client> {
+  const connection = await Connection.connect({ address });
   return new Client({ connection, namespace: 'default', dataConverter: sundialDataConverter(codecKeys) });
 }
 
@@ -61,11 +61,11 @@ export interface TestWorker {
 export async function startTestWorker(
   jobs: DefinedJob[] | JobRegistry,
   taskQueue: string,
-  opts: { shutdownGraceMs?: number; egress?: EgressPolicy; logger?: Logger; secrets?: ReadonlyMap<string, string>; codecKeys?: readonly CodecKey[] } = {},
+  opts: { shutdownGraceMs?: number; egress?: EgressPolicy; logger?: Logger; secrets?: ReadonlyMap<string, string>; codecKeys?: readonly CodecKey[]; address?: string } = {},
 ): Promise<TestWorker> {
   const registry = jobs instanceof JobRegistry ? jobs : JobRegistry.create(jobs);
   installRuntime(testLogger);
-  const env = await TestWorkflowEnvironment.createFromExistingServer({ address: testAddress(), namespace: 'default' });
+  const env = await TestWorkflowEnvironment.createFromExistingServer({ address: opts.address ?? testAddress(), namespace: 'default' });
   const worker = await createSundialWorker({
     connection: env.nativeConnection,
     namespace: 'default',
