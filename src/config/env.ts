@@ -46,7 +46,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 export const LOG_FORMATS = ['pretty', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
-/** The environment variables Sundial reads, with their defaults. README.md documents each one. */
+/** The environment variables Sundial reads, with their defaults. docs/configuration.md documents each one. */
 const envSchema = z.object({
   // A comma list names several frontends of one cluster: see src/temporal/frontend-failover.ts.
   TEMPORAL_ADDRESS: nonEmpty
