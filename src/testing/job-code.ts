@@ -7,6 +7,7 @@ import { NonRetryableJobError } from '../jobs/errors';
 import { JobRegistry } from '../jobs/registry';
 import type { RunError } from '../jobs/run-types';
 import { createLogger, type Logger } from '../observability/logger';
+import { referencedValues, scrubbingLogs, scrubError, scrubValue } from '../secrets/resolve';
 
 /** How {@link runJobCode} calls a job's code: each field is what a real attempt would get. */
 export interface RunJobCodeOptions {
@@ -42,7 +43,7 @@ export type JobCodeOutcome = (
        * an ApplicationFailure marked non-retryable, or a type the job lists in `nonRetryableErrorTypes`.
        */
       readonly retryable: boolean;
-      /** What the code threw, as it threw it. */
+      /** What the code threw (its message scrubbed of referenced secret values, as a worker's is). */
       readonly thrown: unknown;
     }
 ) & {
@@ -57,7 +58,9 @@ const silent = createLogger('silent', { write: () => undefined });
 /**
  * Calls a code job's `run` (or `fallbackRun`) once, with a context built exactly as a worker's
  * attempt builds it (the same function, src/activities/code-task.ts), but without Temporal: for
- * unit tests of a job's code. The job is validated as the registry validates it.
+ * unit tests of a job's code. The job is validated as the registry validates it; the values of
+ * the secrets its args reference are scrubbed from its result, error and log lines, as a
+ * worker scrubs them.
  * @throws JobDefinitionError when the job is invalid; TypeError when it is not a code job (or has no fallbackRun when `fallback` is set).
  */
 export async function runJobCode(job: DefinedJob, options: RunJobCodeOptions = {}): Promise<JobCodeOutcome> {
@@ -72,11 +75,15 @@ export async function runJobCode(job: DefinedJob, options: RunJobCodeOptions = {
   const workflowId = `${job.spec.id}-test-${randomUUID()}`;
   const attempt = options.attempt ?? 1;
   const secrets = options.secrets instanceof Map ? options.secrets : new Map(Object.entries(options.secrets ?? {}));
+  const args = 'args' in options ? options.args : task.args;
+  // What a worker scrubs (src/activities/index.ts): the referenced secrets' values, from the
+  // result, the error and the lines logged during the attempt.
+  const values = secrets.size === 0 ? [] : referencedValues(args, secrets);
   const context = jobContext(
     {
       jobId: job.spec.id,
       name: task.name,
-      args: 'args' in options ? options.args : task.args,
+      args,
       idempotencyKey: options.idempotencyKey ?? workflowId,
       scheduledAt: (options.scheduledAt ?? new Date()).toISOString(),
     },
@@ -94,11 +101,11 @@ export async function runJobCode(job: DefinedJob, options: RunJobCodeOptions = {
     secrets,
   );
   try {
-    const result = await run(context);
+    const result = await scrubbingLogs(values, async () => run(context));
     // A worker records `undefined` as null, as Temporal's payloads would.
-    return { status: 'succeeded', result: result ?? null, heartbeats, context };
+    return { status: 'succeeded', result: scrubValue(result ?? null, values), heartbeats, context };
   } catch (thrown) {
-    const err = thrown instanceof Error ? thrown : new Error(String(thrown));
+    const err = scrubError(thrown instanceof Error ? thrown : new Error(String(thrown)), values) as Error;
     const type = err instanceof ApplicationFailure ? (err.type ?? 'Error') : errorTypeName(err);
     const nonRetryable =
       err instanceof NonRetryableJobError || (err instanceof ApplicationFailure && err.nonRetryable === true) || registered.run.retry.nonRetryableErrorTypes.includes(type);

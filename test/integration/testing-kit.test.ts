@@ -62,12 +62,12 @@ describe("the test kit: a job's code with a fake context", () => {
         const args = ctx.args as unknown as { bucket: string; token: string };
         if (args.bucket === 'missing') throw new NonRetryableJobError('no such bucket');
         if (args.bucket === 'quota') throw Object.assign(new Error('over quota'), { name: 'QuotaError' });
-        return { bucket: args.bucket, tokenLength: args.token.length };
+        return { bucket: args.bucket, tokenLength: args.token.length, echo: args.token };
       },
     });
     const secrets = { KIT_TOKEN: 'sixteen-chars-xx' };
     const declared = await runJobCode(job, { secrets });
-    assert.deepEqual(declared.status === 'succeeded' && declared.result, { bucket: 'declared', tokenLength: 16 });
+    assert.deepEqual(declared.status === 'succeeded' && declared.result, { bucket: 'declared', tokenLength: 16, echo: '[redacted]' }, 'the secret reached the code, and is scrubbed from its result as a worker scrubs it');
     const missing = await runJobCode(job, { args: { bucket: 'missing', token: { secret: 'KIT_TOKEN' } }, secrets });
     assert.equal(missing.status === 'failed' && missing.retryable, false);
     const quota = await runJobCode(job, { args: { bucket: 'quota', token: 'plain' } });
