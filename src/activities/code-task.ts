@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { JobContext } from '../jobs/define';
+import type { JobContext, JobHandler } from '../jobs/define';
 import type { JobRegistry } from '../jobs/registry';
 import type { AttemptStamp, RetryPlan, TaskResult } from '../jobs/run-types';
 import type { Logger } from '../observability/logger';
@@ -31,45 +31,76 @@ interface WrappedHeartbeat extends AttemptStamp {
   readonly details?: unknown;
 }
 
+/**
+ * What runs an attempt provides: Temporal's activity context in a worker, the test kit's fake
+ * one in a user's tests (src/testing/job-code.ts). Both build the job's context with
+ * {@link jobContext}, so what job code sees in a test cannot drift from what it sees in a run.
+ */
+export interface AttemptHost {
+  readonly workflowId: string;
+  readonly runId: string;
+  /** Fires when the run is cancelled, the attempt timed out, or the worker shuts down. */
+  readonly signal: AbortSignal;
+  /** Receives what the job passes to `ctx.heartbeat`, as the job passed it. */
+  heartbeat(details: unknown): void;
+}
+
+/**
+ * The context a job's code receives for one attempt of `input`: a logger bound to the run,
+ * and the args with their secret references resolved (the values never travel through Temporal).
+ */
+export function jobContext(input: CodeTaskInput, attempt: number, host: AttemptHost, logger: Logger, secrets: ReadonlyMap<string, string>): JobContext {
+  return {
+    jobId: input.jobId,
+    workflowId: host.workflowId,
+    runId: host.runId,
+    scheduledAt: new Date(input.scheduledAt),
+    attempt,
+    idempotencyKey: input.idempotencyKey,
+    signal: host.signal,
+    heartbeat: (details?: unknown) => host.heartbeat(details),
+    logger: logger.child({ task_name: input.jobId, workflow_id: host.workflowId, run_id: host.runId, attempt }),
+    args: resolveArgs(input.args, secrets),
+  };
+}
+
+/** The code an attempt of `input` runs: the job's `run`, or its `fallbackRun` when asked; undefined when this registry has none. */
+export function codeToRun(registry: JobRegistry, input: Pick<CodeTaskInput, 'name' | 'useFallback'>): JobHandler | undefined {
+  const found = registry.codeFor(input.name);
+  if (found?.mode !== 'activity') return undefined;
+  return input.useFallback ? found.fallbackRun : found.run;
+}
+
 export function makeRunCodeTask(registry: JobRegistry, logger: Logger, secrets: ReadonlyMap<string, string> = new Map()) {
   return async function runCodeTask(input: CodeTaskInput): Promise<TaskResult> {
     const ctx = Context.current();
     const attempt = input.attempt ?? ctx.info.attempt;
-    const workflowId = ctx.info.workflowExecution?.workflowId ?? '';
-    const runId = ctx.info.workflowExecution?.runId ?? '';
-    const found = registry.codeFor(input.name);
-    const code = found?.mode === 'activity' && input.useFallback ? (found.fallbackRun === undefined ? undefined : { ...found, run: found.fallbackRun }) : found;
-    if (code === undefined || code.mode !== 'activity') {
+    const run = codeToRun(registry, input);
+    if (run === undefined) {
       // A worker without this job's code is misdeployed; another worker may have it, so retry.
       throw ApplicationFailure.retryable(`this worker has no code for job type ${JSON.stringify(input.name)}`, 'JobCodeMissing', stampAttempt(ctx, attempt));
     }
     const stamp = stampAttempt(ctx, attempt);
-    const log = logger.child({
-      task_name: input.jobId,
-      workflow_id: workflowId,
-      run_id: runId,
+    const jobCtx = jobContext(
+      input,
       attempt,
-    });
-    const jobCtx: JobContext = {
-      jobId: input.jobId,
-      workflowId,
-      runId,
-      scheduledAt: new Date(input.scheduledAt),
-      attempt,
-      idempotencyKey: input.idempotencyKey,
-      signal: ctx.cancellationSignal,
-      heartbeat: (details?: unknown) => ctx.heartbeat({ ...stamp, details } satisfies WrappedHeartbeat),
-      logger: log,
-      args: input.args,
-    };
+      {
+        workflowId: ctx.info.workflowExecution?.workflowId ?? '',
+        runId: ctx.info.workflowExecution?.runId ?? '',
+        signal: ctx.cancellationSignal,
+        heartbeat: (details) => ctx.heartbeat({ ...stamp, details } satisfies WrappedHeartbeat),
+      },
+      logger,
+      secrets,
+    );
+    const log = jobCtx.logger;
     // Record the attempt at once, so even an attempt that dies silently is counted, and the
     // next attempt learns when the first one started.
     ctx.heartbeat(stamp satisfies WrappedHeartbeat);
     const started = Date.now();
     log.info({ scheduled_time: input.scheduledAt }, 'attempt started');
     try {
-      // Secret references resolved in the attempt: the values never travel through Temporal.
-      const result = await code.run({ ...jobCtx, args: resolveArgs(input.args, secrets) });
+      const result = await run(jobCtx);
       log.info({ duration_ms: Date.now() - started, status: 'success' }, 'attempt finished');
       return { result: result ?? null, ...stamp };
     } catch (err) {

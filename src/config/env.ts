@@ -42,7 +42,11 @@ const duration = z.string().transform((value, ctx) => {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-/** The environment variables Sundial reads, with their defaults. README.md documents each one. */
+/** How log lines are written: `pretty` for a person at a terminal, `json` lines for machines. */
+export const LOG_FORMATS = ['pretty', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/** The environment variables Sundial reads, with their defaults. docs/configuration.md documents each one. */
 const envSchema = z.object({
   // A comma list names several frontends of one cluster: see src/temporal/frontend-failover.ts.
   TEMPORAL_ADDRESS: nonEmpty
@@ -81,6 +85,8 @@ const envSchema = z.object({
   SUNDIAL_CODEC_KEYS_FILE: nonEmpty.optional(),
   SUNDIAL_SECRETS_FILE: nonEmpty.optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  // Unset: pretty when stdout is a terminal, JSON lines otherwise (src/observability/logger.ts).
+  LOG_FORMAT: z.enum(LOG_FORMATS, { message: `must be one of ${LOG_FORMATS.join(', ')}` }).optional(),
 });
 
 type Env = z.output<typeof envSchema>;
@@ -233,6 +239,8 @@ export interface Config {
   /** How long running activities may take to finish on shutdown before they are cancelled, in ms. */
   readonly shutdownGraceMs: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  /** `LOG_FORMAT`; undefined: pretty when stdout is a terminal, else JSON lines. */
+  readonly logFormat: LogFormat | undefined;
   /**
    * Where HTTP jobs may connect beyond public addresses (`SUNDIAL_HTTP_ALLOW`); link-local and
    * cloud metadata addresses never. The embedded default adds loopback.
@@ -335,6 +343,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, role: ProcessRo
     pruneOrphans: e.SUNDIAL_PRUNE_ORPHANS,
     shutdownGraceMs: e.SUNDIAL_SHUTDOWN_GRACE,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     egress,
     metrics: { port: e.SUNDIAL_METRICS_PORT, sdkAddress: e.SUNDIAL_SDK_METRICS_ADDRESS, collectorIntervalMs: e.SUNDIAL_METRICS_INTERVAL },
   };

@@ -1,11 +1,11 @@
 import { ConfigError, loadConfig, type Config, type ProcessRole } from '../config/env';
-import { createLogger, type Logger } from '../observability/logger';
+import { createLogger, defaultLogFormat, type Logger } from '../observability/logger';
 
 /** Loads the configuration or exits with status 2 and a message naming the bad variable. */
 export function configOrExit(role: ProcessRole = 'api'): { config: Config; logger: Logger } {
   try {
     const config = loadConfig(process.env, role);
-    return { config, logger: createLogger(config.logLevel) };
+    return { config, logger: createLogger(config.logLevel, undefined, config.logFormat ?? defaultLogFormat()) };
   } catch (err) {
     const logger = createLogger('info');
     if (err instanceof ConfigError) {

@@ -2,7 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 
 /**
  * One prom-client registry per process, with Node's process metrics. Metric definitions live
- * here so that names and labels are in one place; README.md lists each one.
+ * here so that names and labels are in one place; docs/observability.md lists each one.
  */
 export interface Metrics {
   readonly registry: Registry;

@@ -33,7 +33,7 @@ export interface DevServerOptions {
  * SQLite settings of the embedded default's file database. WAL with synchronous=NORMAL halved
  * fire lag and doubled throughput against SQLite's defaults here (bench/README.md). It loses
  * nothing when a process dies; a power loss or OS crash may roll back the last transactions
- * (never corrupts the file). README.md says so.
+ * (never corrupts the file). docs/availability.md says so.
  */
 export const SQLITE_PRAGMAS: Readonly<Record<string, string>> = { journal_mode: 'WAL', synchronous: 'NORMAL' };
 
@@ -62,7 +62,7 @@ export const DEV_SERVER_RUN_COST_TUNING: Readonly<Record<string, DynamicConfigVa
  * RESOURCE_EXHAUSTED and the SDK retries after about 2 s: that was the whole ~1.9 s p99 of the job
  * list under 10 clients (bench/README.md, "Page-of-20 tail"), with the raw ListSchedules showing
  * the same tail against the same server. The job list, the runs list and the metrics collector are
- * visibility requests; a cluster's operators set their own limit (README, "Production topology").
+ * visibility requests; a cluster's operators set their own limit (docs/running.md, "Production topology").
  */
 export const VISIBILITY_TUNING: Readonly<Record<string, DynamicConfigValue>> = {
   'frontend.namespaceRPS.visibility': 1000,

@@ -32,12 +32,20 @@ export function installRuntime(logger: Logger, sdkMetricsAddress?: string): void
   }
 }
 
+/**
+ * The webpack statistics the SDK's bundler logs at INFO when a worker starts: some forty lines
+ * of assets and modules, of use only when debugging the bundle. A failed build stays an error.
+ */
+export function isBundlerStats(entry: { readonly level: LogLevel; readonly message: string }): boolean {
+  return entry.level === 'INFO' && /^webpack \S+ compiled\b/m.test(entry.message);
+}
+
 function install(sdkLogger: Logger, sdkMetricsAddress: string | undefined): void {
   Runtime.install({
     logger: new DefaultLogger('INFO', (entry) => {
       const { sdkComponent, workflowId, runId, workflowRunId, taskToken: _opaque, ...meta } = (entry.meta ?? {}) as Record<string, unknown>;
       // Sundial logs every failed attempt and run itself, with the run's fields; the SDK's copies are noise.
-      const level = entry.message === 'Activity failed' || entry.message === 'Workflow failed' ? 'debug' : PINO_LEVEL[entry.level];
+      const level = entry.message === 'Activity failed' || entry.message === 'Workflow failed' || isBundlerStats(entry) ? 'debug' : PINO_LEVEL[entry.level];
       const fields: Record<string, unknown> = { ...meta, workflow_id: workflowId, run_id: runId ?? workflowRunId, sdk_component: sdkComponent };
       // The workflow logger drops null attributes; a run line gets its full field set back.
       if (RUN_LOG_MESSAGES.includes(entry.message)) for (const f of RUN_LOG_FIELDS) fields[f] ??= null;

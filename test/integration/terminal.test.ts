@@ -74,6 +74,8 @@ describe('npm start in a real terminal', () => {
       SUNDIAL_SDK_METRICS_ADDRESS: 'off',
       SUNDIAL_API_KEYS: '',
       LOG_LEVEL: 'info',
+      // A terminal gets pretty lines by default; this test reads the JSON ones (test/integration/logs.test.ts checks the pretty ones).
+      LOG_FORMAT: 'json',
     };
     // What a person would type: go to the project, set a few variables, `npm start`; then the
     // shell prints npm's exit status.

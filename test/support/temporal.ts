@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { PUBLIC_ONLY, withLoopback, type EgressPolicy } from '../../src/egress/policy';
 import type { DefinedJob } from '../../src/jobs/define';
 import { JobRegistry } from '../../src/jobs/registry';
 import { createLogger, type Logger } from '../../src/observability/logger';
 import { sundialDataConverter, type CodecKey } from '../../src/temporal/codec';
 import { installRuntime } from '../../src/temporal/runtime';
-import { createSundialWorker } from '../../src/worker/worker';
+import { startWorker, type RunningWorker } from '../../src/testing/worker';
 
 /** The dev server `npm test` started for this run. */
 export function testAddress(): string {
@@ -52,10 +51,7 @@ export async function countingClient(): Promise<{ client: Client; calls: Map<str
 /** The tests' egress policy: public addresses and loopback, where their dependencies listen. */
 export const TEST_EGRESS: EgressPolicy = withLoopback(PUBLIC_ONLY);
 
-export interface TestWorker {
-  readonly worker: Worker;
-  stop(): Promise<void>;
-}
+export type TestWorker = RunningWorker;
 
 /** An in-process Sundial worker on its own task queue, serving the given jobs; `egress` defaults to {@link TEST_EGRESS}. */
 export async function startTestWorker(
@@ -65,9 +61,9 @@ export async function startTestWorker(
 ): Promise<TestWorker> {
   const registry = jobs instanceof JobRegistry ? jobs : JobRegistry.create(jobs);
   installRuntime(testLogger);
-  const env = await TestWorkflowEnvironment.createFromExistingServer({ address: opts.address ?? testAddress(), namespace: 'default' });
-  const worker = await createSundialWorker({
-    connection: env.nativeConnection,
+  const connection = await NativeConnection.connect({ address: opts.address ?? testAddress() });
+  const running = await startWorker({
+    connection,
     namespace: 'default',
     taskQueue,
     registry,
@@ -76,14 +72,15 @@ export async function startTestWorker(
     egress: opts.egress ?? TEST_EGRESS,
     ...(opts.secrets === undefined ? {} : { secrets: opts.secrets }),
     ...(opts.codecKeys === undefined ? {} : { codecKeys: opts.codecKeys }),
+  }).catch(async (err: unknown) => {
+    await connection.close();
+    throw err;
   });
-  const running = worker.run();
   return {
-    worker,
+    worker: running.worker,
     async stop() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running;
-      await env.teardown();
+      await running.stop();
+      await connection.close();
     },
   };
 }

@@ -29,6 +29,8 @@ describe('configuration from the environment', () => {
     assert.equal(problem({ SUNDIAL_TEMPORAL_PORT: '-1' }).variable, 'SUNDIAL_TEMPORAL_PORT');
     assert.equal(problem({ TEMPORAL_ADDRESS: 'http://temporal:7233' }).variable, 'TEMPORAL_ADDRESS');
     assert.equal(problem({ LOG_LEVEL: 'loud' }).variable, 'LOG_LEVEL');
+    assert.equal(problem({ LOG_FORMAT: 'yaml' }).variable, 'LOG_FORMAT');
+    assert.match(problem({ LOG_FORMAT: 'yaml' }).message, /pretty, json/);
     assert.equal(problem({ SUNDIAL_SHUTDOWN_GRACE: '10' }).variable, 'SUNDIAL_SHUTDOWN_GRACE');
     assert.equal(problem({ SUNDIAL_PRUNE_ORPHANS: 'maybe' }).variable, 'SUNDIAL_PRUNE_ORPHANS');
   });

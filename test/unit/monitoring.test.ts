@@ -9,8 +9,8 @@ import { allPanels, dashboardQueries, loadAlertRules, loadDashboard, type Dashbo
 import { metricNames, selectors } from '../support/promql';
 
 /**
- * The dashboard and the alert rules read only metrics Sundial exports (README.md, "Metrics,
- * dashboard and alerts"), run metrics are combined across API replicas with max (each replica
+ * The dashboard and the alert rules read only metrics Sundial exports (docs/observability.md,
+ * "Metrics, dashboard and alerts"), run metrics are combined across API replicas with max (each replica
  * exports the same values), and the dashboard has the panels issue 5 asks for.
  */
 
@@ -245,18 +245,18 @@ describe('alert rules', () => {
   });
 });
 
-describe('README', () => {
-  const readme = readFileSync(path.join(projectRoot(), 'README.md'), 'utf8');
-  const start = readme.indexOf('## Metrics, dashboard and alerts');
-  const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+describe('docs/observability.md', () => {
+  const page = readFileSync(path.join(projectRoot(), 'docs', 'observability.md'), 'utf8');
+  const start = page.indexOf('## Metrics, dashboard and alerts');
+  const section = page.slice(start, page.indexOf('\n## ', start + 1));
 
   it('lists every metric in a table line of its own and explains every alert', () => {
-    assert.ok(start >= 0, 'README.md has no "Metrics, dashboard and alerts" section');
+    assert.ok(start >= 0, 'docs/observability.md has no "Metrics, dashboard and alerts" section');
     for (const name of Object.keys(SUNDIAL_METRICS)) {
-      assert.match(section, new RegExp(`^\\| \`${name}\` \\|`, 'm'), `README does not list ${name}`);
+      assert.match(section, new RegExp(`^\\| \`${name}\` \\|`, 'm'), `docs/observability.md does not list ${name}`);
     }
     for (const rule of loadAlertRules()) {
-      assert.match(section, new RegExp(`^\\| \`${rule.alert}\` \\(${rule.labels?.severity}, for ${rule.for}\\) \\|`, 'm'), `README does not explain ${rule.alert} with its severity and for:`);
+      assert.match(section, new RegExp(`^\\| \`${rule.alert}\` \\(${rule.labels?.severity}, for ${rule.for}\\) \\|`, 'm'), `docs/observability.md does not explain ${rule.alert} with its severity and for:`);
     }
   });
 });
