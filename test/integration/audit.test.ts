@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client } from '@temporalio/client';
 import { apiKeyId } from '../../src/api/auth';
 import type { RunningApi } from '../../src/api/server';
-import { auditWorkflowId } from '../../src/audit/contract';
+import { AUDIT_WORKFLOW_TYPE, auditBeginSignal, auditEndSignal, auditPageQuery, auditWorkflowId, MAX_AUDIT_CHARS, type AuditBegin } from '../../src/audit/contract';
 import { JobRegistry } from '../../src/jobs/registry';
 import { call, startTestApi } from '../support/api';
 import { startTestWorker, testClient, unique, waitFor, type TestWorker } from '../support/temporal';
@@ -214,5 +214,70 @@ describe('GET /api/v1/jobs/{id}/history: the audit of changes over the API', () 
     } finally {
       await other.stop();
     }
+  });
+});
+
+describe('auditWorkflow: the audit entity', () => {
+  let client: Client;
+  let worker: TestWorker;
+  const taskQueue = unique('audit-entity');
+  const by = { keyId: 'abc123abc123', role: 'write' as const };
+
+  before(async () => {
+    client = await testClient();
+    worker = await startTestWorker(JobRegistry.create([]), taskQueue);
+  });
+  after(async () => {
+    await worker?.stop();
+    await client?.connection.close();
+  });
+
+  const start = (jobId: string, keepAfterDeleteMs: number, begin: AuditBegin) =>
+    client.workflow.signalWithStart(AUDIT_WORKFLOW_TYPE, {
+      workflowId: auditWorkflowId(jobId),
+      taskQueue,
+      args: [{ jobId, keepAfterDeleteMs }],
+      signal: auditBeginSignal,
+      signalArgs: [begin],
+    });
+
+  it('When a signal is delivered twice, then it is recorded once; when entries outgrow the size bound, then the oldest are dropped and counted', async () => {
+    const jobId = unique('entity-bound');
+    const handle = await start(jobId, 3600_000, { id: 'first', action: 'create', by });
+    await handle.signal(auditBeginSignal, { id: 'first', action: 'create', by });
+    await handle.signal(auditEndSignal, { id: 'first', outcome: 'applied', status: 201, diff: { id: jobId } });
+    await handle.signal(auditEndSignal, { id: 'first', outcome: 'failed', status: 500 });
+    let page = await handle.query(auditPageQuery, { pageSize: 10 });
+    assert.deepEqual(page.items.map((e) => [e.seq, e.outcome, e.status]), [[1, 'applied', 201]], 'one entry, ended once');
+
+    // 40 entries of ~15 KiB: over MAX_AUDIT_CHARS (512 KiB) together.
+    const big = 'x'.repeat(15 * 1024);
+    for (let i = 0; i < 40; i++) await handle.signal(auditBeginSignal, { id: `big-${i}`, action: 'patch', by, request: { description: big } });
+    page = await handle.query(auditPageQuery, { pageSize: 100 });
+    assert.ok(page.dropped > 0, `dropped ${page.dropped}`);
+    assert.equal(page.items.length + page.dropped, 41);
+    assert.equal(page.items[0]!.seq, 41, 'the newest is kept');
+    assert.ok(JSON.stringify(page.items).length <= MAX_AUDIT_CHARS + 10_000);
+    await handle.terminate('test done');
+  });
+
+  it('When its job was deleted, then the entity ends after the keep time without a new change, and a change in that time keeps it', async () => {
+    const jobId = unique('entity-keep');
+    const handle = await start(jobId, 3_000, { id: 'c', action: 'create', by });
+    await handle.signal(auditEndSignal, { id: 'c', outcome: 'applied', status: 201 });
+    await handle.signal(auditBeginSignal, { id: 'd', action: 'delete', by });
+    await handle.signal(auditEndSignal, { id: 'd', outcome: 'applied', status: 204, diff: null });
+    await new Promise((r) => setTimeout(r, 1_500));
+    // A new change within the keep time: the entity goes on.
+    await handle.signal(auditBeginSignal, { id: 'c2', action: 'create', by });
+    await handle.signal(auditEndSignal, { id: 'c2', outcome: 'applied', status: 201 });
+    await new Promise((r) => setTimeout(r, 4_000));
+    assert.equal((await handle.describe()).status.name, 'RUNNING', 'a job that exists keeps its audit');
+    await handle.signal(auditBeginSignal, { id: 'd2', action: 'delete', by });
+    await handle.signal(auditEndSignal, { id: 'd2', outcome: 'applied', status: 204, diff: null });
+    await waitFor('the entity to end', 20_000, async () => ((await handle.describe()).status.name === 'COMPLETED' ? true : undefined));
+    // Still readable from its closed history.
+    const page = await handle.query(auditPageQuery, { pageSize: 10 });
+    assert.deepEqual(page.items.map((e) => e.action), ['delete', 'create', 'delete', 'create']);
   });
 });
