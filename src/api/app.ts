@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { JobRegistry } from '../jobs/registry';
 import type { Logger } from '../observability/logger';
 import { BreakerStore } from '../breaker/store';
+import { AuditStore } from '../audit/store';
 import { RunStore } from '../runs/run-store';
 import { JobStore } from '../schedules/job-store';
 import type { ApiKey } from '../config/env';
@@ -73,6 +74,11 @@ export function createApp(deps: ApiDeps): Express {
   const jobs = new JobStore({ client: deps.client, registry: deps.registry, taskQueue: deps.taskQueue, webUiUrl: deps.webUiUrl, egress: deps.egress ?? PUBLIC_ONLY });
   const runs = new RunStore({ client: deps.client, webUiUrl: deps.webUiUrl });
   const breakers = new BreakerStore(deps.client);
+  const audit = new AuditStore({
+    client: deps.client,
+    taskQueue: deps.taskQueue,
+    onEndFailed: (jobId, err) => deps.logger.warn({ job_id: jobId, error_type: (err as Error)?.name, error_msg: (err as Error)?.message }, 'audit: the end of a change was not recorded (its entry stays pending)'),
+  });
 
   // A scrape only serializes: the job metrics are computed in the background, so it answers in
   // the same time however many jobs there are.
@@ -126,7 +132,7 @@ export function createApp(deps: ApiDeps): Express {
         }),
     );
   });
-  app.use(API_PREFIX, apiKeyAuth(deps.apiKeys ?? []), apiRoutes(jobs, runs, deps.registry, breakers));
+  app.use(API_PREFIX, apiKeyAuth(deps.apiKeys ?? []), apiRoutes(jobs, runs, deps.registry, breakers, audit));
 
   app.use((req, res) => {
     sendProblem(res, { type: 'about:blank', title: 'Not Found', status: 404, detail: `no route for ${req.method} ${req.path}` });

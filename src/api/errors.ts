@@ -1,7 +1,8 @@
 import type { NextFunction, Request, Response } from 'express';
 import { ServiceError } from '@temporalio/client';
 import type { Logger } from '../observability/logger';
-import { CodeJobConflictError, InvalidJobSpecError, InvalidRequestError, JobExistsError, JobNotFoundError, StaleVersionError } from '../schedules/errors';
+import { AuditUnavailableError } from '../audit/store';
+import { CodeJobConflictError, IdempotencyKeyReusedError, InvalidJobSpecError, InvalidRequestError, JobExistsError, JobNotFoundError, StaleVersionError } from '../schedules/errors';
 import { BreakerNotFoundError } from '../breaker/store';
 import { RunNotFoundError } from '../runs/errors';
 import { sendProblem, type Problem } from './problem';
@@ -46,6 +47,8 @@ export function toProblem(err: unknown): Problem | undefined {
   if (err instanceof RunNotFoundError) return { type: `${TYPE}run-not-found`, title: 'Run not found', status: 404, detail: err.message };
   if (err instanceof JobExistsError) return { type: `${TYPE}job-exists`, title: 'Job exists', status: 409, detail: err.message };
   if (err instanceof CodeJobConflictError) return { type: `${TYPE}code-job`, title: 'Job is defined in code', status: 409, detail: err.message };
+  if (err instanceof IdempotencyKeyReusedError) return { type: `${TYPE}idempotency-key-reused`, title: 'Idempotency-Key reused', status: 422, detail: err.message };
+  if (err instanceof AuditUnavailableError) return { type: `${TYPE}audit-unavailable`, title: 'Audit unavailable', status: 503, detail: err.message };
   if (err instanceof StaleVersionError) return { type: `${TYPE}stale-version`, title: 'Precondition failed', status: 412, detail: err.message };
   const code = grpcCode(err);
   // A backstop: what the API sends Temporal is validated first, so Temporal refusing it as

@@ -4,6 +4,7 @@ import {
   acceptedSchema,
   breakerListSchema,
   breakerSchema,
+  historyPageSchema,
   jobPageSchema,
   jobSchema,
   jobTypeListSchema,
@@ -13,7 +14,7 @@ import {
   triggerResultSchema,
 } from './schemas';
 import { JSON_MEDIA_TYPE, MERGE_PATCH_MEDIA_TYPE } from './request-guards';
-import { backfillBody, cancelBody, IDEMPOTENCY_KEY_PATTERN, jobListQuery, noteBody, patchQuery, runQuery, runsQuery, terminateBody, triggerBody } from './validation';
+import { backfillBody, cancelBody, historyQuery, IDEMPOTENCY_KEY_PATTERN, jobListQuery, noteBody, patchQuery, runQuery, runsQuery, terminateBody, triggerBody } from './validation';
 
 type Method = 'get' | 'post' | 'patch' | 'delete';
 
@@ -64,7 +65,8 @@ export const OPERATIONS: readonly Operation[] = [
   {
     method: 'post',
     path: '/api/v1/jobs/:id/trigger',
-    summary: 'Run now (default overlap allow_all). With an Idempotency-Key, safe to retry: one run per key.',
+    summary:
+      'Run now (default overlap allow_all), optionally with `args` overriding the job\'s for this run only and a `reason`; the run records who (API key id), why and the overrides. With an Idempotency-Key, safe to retry: one run per key (the same key with another body: 422).',
     write: true,
     body: triggerBody,
     requestHeaders: [
@@ -72,7 +74,7 @@ export const OPERATIONS: readonly Operation[] = [
         name: 'Idempotency-Key',
         pattern: IDEMPOTENCY_KEY_PATTERN.source,
         description:
-          'Makes the trigger safe to send again (e.g. to another replica after a lost answer): the run is `<jobId>:trigger:<key>`, and a repeat answers with that run (header `Idempotent-Replayed: true`) instead of starting another. Only with overlap allow_all.',
+          'Makes the trigger safe to send again (e.g. to another replica after a lost answer): the run is `<jobId>:trigger:<key>`, and a repeat with the same body answers with that run (header `Idempotent-Replayed: true`) instead of starting another; the same key with other args or reason is refused with 422. Only with overlap allow_all.',
       },
     ],
     ok: { status: 202, schema: triggerResultSchema, headers: ['Idempotent-Replayed'] },
@@ -82,6 +84,14 @@ export const OPERATIONS: readonly Operation[] = [
   { method: 'get', path: '/api/v1/breakers/:key', summary: "A breaker's state.", write: false, ok: { status: 200, schema: breakerSchema } },
   { method: 'post', path: '/api/v1/breakers/:key/reset', summary: 'Close a breaker now.', write: true, ok: { status: 200, schema: breakerSchema } },
   { method: 'post', path: '/api/v1/breakers/:key/open', summary: 'Open a breaker now.', write: true, ok: { status: 200, schema: breakerSchema } },
+  {
+    method: 'get',
+    path: '/api/v1/jobs/:id/history',
+    summary: 'The audit of a job: every create, patch, pause, unpause, trigger, backfill and delete over the API, newest first, with the API key id and a diff (docs/audit.md).',
+    write: false,
+    query: historyQuery,
+    ok: { status: 200, schema: historyPageSchema },
+  },
   { method: 'get', path: '/api/v1/jobs/:id/runs', summary: "A job's runs, newest first.", write: false, query: runsQuery, ok: { status: 200, schema: runPageSchema } },
   { method: 'get', path: '/api/v1/runs/:workflowId', summary: 'One run, with its result or error.', write: false, query: runQuery, ok: { status: 200, schema: runSchema } },
   { method: 'post', path: '/api/v1/runs/:workflowId/cancel', summary: 'Request cancellation of a run.', write: true, query: runQuery, body: cancelBody, ok: { status: 202, schema: acceptedSchema } },
@@ -122,6 +132,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
     RunPage: runPageSchema,
     JobTypeList: jobTypeListSchema,
     TriggerResult: triggerResultSchema,
+    HistoryPage: historyPageSchema,
     Breaker: breakerSchema,
     BreakerList: breakerListSchema,
     Accepted: acceptedSchema,
@@ -159,6 +170,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
       );
       if (op.path.includes(':')) responses['404'] = problemResponse('No such job or run.');
       if (op.method === 'post' && op.path === '/api/v1/jobs') responses['409'] = problemResponse('A job with this id exists.');
+      if (op.path === '/api/v1/jobs/:id/trigger') responses['422'] = problemResponse('The Idempotency-Key was used for a trigger with another body (args, reason).');
       if (op.method === 'patch') {
         responses['409'] = problemResponse('The job is defined in code (use ?force=true).');
         responses['412'] = problemResponse('If-Match is stale.');
@@ -167,7 +179,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
         responses['413'] = problemResponse('The body is over the size limit.');
         responses['415'] = problemResponse(`A body that is not ${op.method === 'patch' ? 'application/merge-patch+json or application/json' : 'application/json'} in UTF-8.`);
       }
-      responses['503'] = problemResponse('Temporal is unavailable; see Retry-After.');
+      responses['503'] = problemResponse(op.write && op.path.startsWith('/api/v1/jobs') ? 'Temporal is unavailable, or the change could not be recorded in the audit (and was not made); see Retry-After.' : 'Temporal is unavailable; see Retry-After.');
     } else if (op.path === '/readyz') {
       responses['503'] = problemResponse('Temporal is unavailable.');
     }

@@ -1,7 +1,10 @@
 import { Router, type Request, type Response } from 'express';
 import { z, type ZodType } from 'zod';
 import type { JobRegistry } from '../jobs/registry';
-import { httpRequestSchema } from '../jobs/spec';
+import { httpRequestSchema, JOB_ID_PATTERN } from '../jobs/spec';
+import type { AuditAction } from '../audit/contract';
+import type { AuditStore } from '../audit/store';
+import { createMergePatch } from '../util/merge-patch';
 import type { BreakerStore } from '../breaker/store';
 import type { JobListItem, JobStore, JobView } from '../schedules/job-store';
 import type { RunStore } from '../runs/run-store';
@@ -9,6 +12,7 @@ import {
   backfillBody,
   breakerKeyParam,
   cancelBody,
+  historyQuery,
   jobIdParam,
   jobListQuery,
   noteBody,
@@ -21,7 +25,8 @@ import {
   triggerHeaders,
   workflowIdParam,
 } from './validation';
-import { RequestValidationError } from './errors';
+import { RequestValidationError, toProblem } from './errors';
+import { callerOf } from './auth';
 import { redactSpec } from './redact';
 
 /** The API's Job: the spec as written (header values redacted), plus what Temporal knows about its schedule. */
@@ -48,9 +53,39 @@ const jsonSchema = (schema: ZodType): Record<string, unknown> => {
   return rest;
 };
 
-/** /api/v1 routes over the job and run stores. */
-export function apiRoutes(jobs: JobStore, runs: RunStore, registry: JobRegistry, breakers: BreakerStore): Router {
+/** What a change did, for its audit entry: see AuditEnd. */
+interface Change<T> {
+  readonly result: T;
+  readonly status: number;
+  readonly diff?: unknown;
+  readonly details?: Record<string, unknown>;
+}
+
+/** /api/v1 routes over the job and run stores; every write to a job is audited. */
+export function apiRoutes(jobs: JobStore, runs: RunStore, registry: JobRegistry, breakers: BreakerStore, audit: AuditStore): Router {
   const r = Router();
+
+  /**
+   * Records a change in the job's audit before making it (no record, no change: 503), then how it
+   * ended: applied with its diff, or failed with the status the route answers (docs/audit.md).
+   */
+  async function audited<T>(res: Response, jobId: string, action: AuditAction, request: unknown, change: () => Promise<Change<T>>): Promise<T> {
+    const record = await audit.begin(jobId, action, callerOf(res), request);
+    let done: Change<T>;
+    try {
+      done = await change();
+    } catch (err) {
+      await record.end({ outcome: 'failed', status: toProblem(err)?.status ?? 500 });
+      throw err;
+    }
+    await record.end({
+      outcome: 'applied',
+      status: done.status,
+      ...(done.diff === undefined ? {} : { diff: done.diff }),
+      ...(done.details === undefined ? {} : { details: done.details }),
+    });
+    return done.result;
+  }
 
   r.get('/breakers', async (_req, res) => {
     res.json({ items: await breakers.list() });
@@ -96,7 +131,15 @@ export function apiRoutes(jobs: JobStore, runs: RunStore, registry: JobRegistry,
     if (req.body === undefined || typeof req.body !== 'object' || Array.isArray(req.body) || req.body === null) {
       throw new RequestValidationError([{ path: 'body', message: 'must be a JobSpec object' }]);
     }
-    const view = await jobs.create(req.body);
+    const id = (req.body as { id?: unknown }).id;
+    // A spec without a valid id has no job to file an audit entry under: it is refused (400) unrecorded.
+    const view =
+      typeof id === 'string' && JOB_ID_PATTERN.test(id)
+        ? await audited(res, id, 'create', undefined, async () => {
+            const created = await jobs.create(req.body);
+            return { result: created, status: 201, diff: createMergePatch({}, created.spec) ?? {} };
+          })
+        : await jobs.create(req.body);
     res.setHeader('Location', `${req.baseUrl}/jobs/${encodeURIComponent(view.id)}`);
     sendJob(res, view, 201);
   });
@@ -116,50 +159,90 @@ export function apiRoutes(jobs: JobStore, runs: RunStore, registry: JobRegistry,
       throw new RequestValidationError([{ path: 'body', message: 'must be a JSON merge patch object' }]);
     }
     const match = ifMatch(req);
-    sendJob(res, await jobs.patch(id, req.body, { ...(match === undefined ? {} : { ifMatch: match }), force: q.force === 'true' }));
+    const view = await audited(res, id, 'patch', req.body, async () => {
+      const { view: after, previous } = await jobs.patchDetailed(id, req.body, { ...(match === undefined ? {} : { ifMatch: match }), force: q.force === 'true' });
+      return { result: after, status: 200, diff: createMergePatch(previous, after.spec) ?? {} };
+    });
+    sendJob(res, view);
   });
 
   r.delete('/jobs/:id', async (req, res) => {
     const { id } = parse(jobIdParam, req.params, 'path');
-    await jobs.delete(id);
+    await audited(res, id, 'delete', undefined, async () => {
+      await jobs.delete(id);
+      return { result: undefined, status: 204, diff: null };
+    });
     res.status(204).end();
   });
 
   r.post('/jobs/:id/pause', async (req, res) => {
     const { id } = parse(jobIdParam, req.params, 'path');
     const { note } = parse(noteBody, body(req), 'body');
-    sendJob(res, await jobs.pause(id, note));
+    const view = await audited(res, id, 'pause', note === undefined ? undefined : { note }, async () => {
+      const after = await jobs.pause(id, note);
+      return { result: after, status: 200, diff: { state: after.state } };
+    });
+    sendJob(res, view);
   });
 
   r.post('/jobs/:id/unpause', async (req, res) => {
     const { id } = parse(jobIdParam, req.params, 'path');
     const { note } = parse(noteBody, body(req), 'body');
-    sendJob(res, await jobs.unpause(id, note));
+    const view = await audited(res, id, 'unpause', note === undefined ? undefined : { note }, async () => {
+      const after = await jobs.unpause(id, note);
+      return { result: after, status: 200, diff: { state: after.state } };
+    });
+    sendJob(res, view);
   });
 
   r.post('/jobs/:id/trigger', async (req, res) => {
     const { id } = parse(jobIdParam, req.params, 'path');
-    const { overlap } = parse(triggerBody, body(req), 'body');
+    const { overlap, args, reason } = parse(triggerBody, body(req), 'body');
     const { 'Idempotency-Key': key } = parse(triggerHeaders, { 'Idempotency-Key': req.header('idempotency-key') }, 'header');
-    if (key !== undefined) {
-      // Safe to send again: a retry with the same key answers with the run the first one started.
+    const request = { ...(overlap === undefined ? {} : { overlap }), ...(args === undefined ? {} : { args }), ...(reason === undefined ? {} : { reason }), ...(key === undefined ? {} : { idempotencyKey: key }) };
+    if (key !== undefined || args !== undefined || reason !== undefined) {
+      // Started directly, not through the schedule (which can neither carry args nor record who
+      // asked). With a key, safe to send again: a retry answers with the run the first one started.
       if (overlap !== undefined && overlap !== 'allow_all') {
-        throw new RequestValidationError([{ path: 'overlap', message: 'only allow_all can be combined with an Idempotency-Key (a keyed trigger starts its run directly, not through the schedule)' }]);
+        throw new RequestValidationError([
+          { path: 'overlap', message: 'only allow_all can be combined with an Idempotency-Key, args or reason (such a trigger starts its run directly, not through the schedule)' },
+        ]);
       }
-      const once = await jobs.triggerOnce(id, key);
+      const once = await audited(res, id, 'trigger', request, async () => {
+        const started = await jobs.startRun(id, { key, args, reason, by: callerOf(res) });
+        return { result: started, status: 202, details: { workflowId: started.workflowId, ...(started.replayed ? { replayed: true } : {}) } };
+      });
       if (once.replayed) res.setHeader('Idempotent-Replayed', 'true');
       res.status(202).json({ workflowId: once.workflowId });
       return;
     }
-    const workflowId = await jobs.trigger(id, overlap);
+    const workflowId = await audited(res, id, 'trigger', request, async () => {
+      const started = await jobs.trigger(id, overlap);
+      return { result: started, status: 202, details: { workflowId: started ?? null } };
+    });
     res.status(202).json({ workflowId: workflowId ?? null, ...(workflowId === undefined ? { note: 'no new run appeared: Temporal drops a second trigger within the same second' } : {}) });
   });
 
   r.post('/jobs/:id/backfill', async (req, res) => {
     const { id } = parse(jobIdParam, req.params, 'path');
     const b = parse(backfillBody, body(req), 'body');
-    await jobs.backfill(id, new Date(b.start), new Date(b.end), b.overlap);
+    await audited(res, id, 'backfill', b, async () => {
+      await jobs.backfill(id, new Date(b.start), new Date(b.end), b.overlap);
+      return { result: undefined, status: 202 };
+    });
     res.status(202).json({ jobId: id, start: b.start, end: b.end });
+  });
+
+  r.get('/jobs/:id/history', async (req, res) => {
+    const { id } = parse(jobIdParam, req.params, 'path');
+    const q = parse(historyQuery, req.query, 'query');
+    const page = await audit.page(id, { pageSize: q.pageSize, ...(q.pageToken === undefined ? {} : { before: Number(q.pageToken) }) });
+    if (page === undefined) {
+      await jobs.get(id); // 404 for an unknown job; a job never changed over the API has no entries
+      res.json({ jobId: id, items: [], nextPageToken: null, dropped: 0 });
+      return;
+    }
+    res.json({ jobId: id, items: page.items, nextPageToken: page.nextBefore === null ? null : String(page.nextBefore), dropped: page.dropped });
   });
 
   r.get('/jobs/:id/runs', async (req, res) => {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { jobSpecSchema, OverlapPolicy } from '../jobs/spec';
 import { RunStatus } from '../runs/run-store';
+import { AuditAction } from '../audit/contract';
 
 /**
  * Response shapes, for the OpenAPI document. Requests are described by the very schemas the
@@ -45,6 +46,14 @@ export const jobSchema = jobSpecSchema
   })
   .describe('A job: its spec as written plus what the schedule knows.');
 
+/** Who made a change or triggered a run. */
+export const actorSchema = z
+  .object({
+    keyId: z.string().nullable().describe('The API key\'s id: the first 12 hex digits of its SHA-256, never the key; null on an API without keys (loopback only).'),
+    role: z.enum(['read', 'write']).nullable(),
+  })
+  .describe('Who: an API key id, never the key.');
+
 export const runSchema = z
   .object({
     workflowId: z.string(),
@@ -66,6 +75,16 @@ export const runSchema = z
     fallback: z
       .union([z.object({ servedFrom: z.literal('cache'), cachedAt: z.iso.datetime(), ageMs: z.number() }), z.object({ servedFrom: z.literal('function') })])
       .optional(),
+    trigger: z
+      .object({
+        by: actorSchema,
+        at: z.iso.datetime(),
+        reason: z.string().optional(),
+        overrides: z.unknown().optional().describe('The trigger\'s `args` as sent (header values redacted; secret references stay references).'),
+        idempotencyKey: z.string().optional(),
+      })
+      .optional()
+      .describe('For a run started by hand over the API with args, a reason or an Idempotency-Key (directly, not through the schedule): who, when, why, with what. Also in the run\'s Temporal memo `sundialTrigger`.'),
     webUrl: z.url(),
   })
 ;
@@ -85,3 +104,28 @@ export const jobTypeListSchema = z.object({ items: z.array(jobTypeSchema) });
 export const triggerResultSchema = z.object({ workflowId: z.string().nullable(), note: z.string().optional() });
 export const acceptedSchema = z.object({}).passthrough();
 export const overlapSchema = z.enum(Object.values(OverlapPolicy) as [OverlapPolicy, ...OverlapPolicy[]]);
+
+export const auditEntrySchema = z
+  .object({
+    seq: z.number().int().describe('1, 2, 3, ... in the order the changes were recorded.'),
+    id: z.string(),
+    action: z.enum(Object.values(AuditAction) as [AuditAction, ...AuditAction[]]),
+    by: actorSchema,
+    at: z.iso.datetime().describe('When the change was recorded, just before it was made.'),
+    outcome: z
+      .enum(['pending', 'applied', 'failed'])
+      .describe('pending: recorded before the change, its end never recorded (the change may or may not have been made; the job says which).'),
+    status: z.number().int().optional().describe('The HTTP status the route answered.'),
+    completedAt: z.iso.datetime().optional(),
+    request: z.unknown().optional().describe('The request as sent: a merge patch, a note, a trigger\'s body, a backfill range (header values redacted).'),
+    diff: z.unknown().optional().describe('What changed, as a JSON merge patch of the job (spec, or state for pause/unpause); null for a delete.'),
+    details: z.record(z.string(), z.unknown()).optional().describe('The run a trigger started.'),
+    truncated: z.boolean().optional().describe('The request or diff was over 16 KiB (JSON) and left out.'),
+  })
+  .describe('One change to a job over the API.');
+export const historyPageSchema = z.object({
+  jobId: z.string(),
+  items: z.array(auditEntrySchema).describe('Newest first.'),
+  nextPageToken: z.string().nullable(),
+  dropped: z.number().int().describe('Oldest entries dropped to keep the audit bounded (1,000 entries, 512 KiB).'),
+});

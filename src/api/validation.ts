@@ -48,7 +48,20 @@ export const runQuery = z.object({ runId: z.string().regex(RUN_ID_PATTERN, 'must
 export const patchQuery = z.object({ force: z.enum(['true', 'false']).optional() }).strict();
 
 export const noteBody = z.object({ note: z.string().max(1000).optional() }).strict();
-export const triggerBody = z.object({ overlap: overlap.optional() }).strict();
+/** The longest `reason` a trigger may give, in characters. */
+export const MAX_TRIGGER_REASON = 500;
+export const triggerBody = z
+  .object({
+    overlap: overlap.optional(),
+    args: z
+      .unknown()
+      .optional()
+      .describe(
+        "Overrides for this run only, as a JSON merge patch: over a code job's args (validated by its job type's argsSchema), or over an HTTP job's request fields (url, method, headers, body, timeout, expectStatus, followRedirects). Secret references stay references. The run starts directly (not through the schedule), like a keyed trigger.",
+      ),
+    reason: z.string().trim().min(1).max(MAX_TRIGGER_REASON).optional().describe('Why: recorded in the run (and its Temporal memo) with the API key id.'),
+  })
+  .strict();
 /** The trigger's optional `Idempotency-Key`: it becomes part of the run's workflow id. */
 export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export const triggerHeaders = z.object({
@@ -63,3 +76,11 @@ export const backfillBody = z
   .strict();
 export const terminateBody = z.object({ reason: z.string().min(1).max(1000) }).strict();
 export const cancelBody = z.object({ reason: z.string().max(1000).optional() }).strict();
+
+/** A page of a job's audit history: newest first; the token is the seq the next page starts below. */
+export const historyQuery = z
+  .object({
+    pageSize: z.coerce.number().int().min(1).max(100).default(20),
+    pageToken: z.string().regex(/^[1-9][0-9]{0,15}$/, 'must be the nextPageToken of the previous page').optional(),
+  })
+  .strict();

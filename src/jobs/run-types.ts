@@ -161,3 +161,23 @@ export interface RunSummary {
   readonly error?: RunError;
   readonly fallback?: FallbackInfo;
 }
+
+/** Memo key under which a run started by hand over the API keeps its {@link TriggerInfo}. */
+export const TRIGGER_MEMO_KEY = 'sundialTrigger';
+
+/** Who triggered a run, why and with what: in the run's memo, shown by the API and the Web UI. */
+export interface TriggerInfo {
+  /** The API key's id (never the key); null for an API without keys (loopback only). */
+  readonly by: { readonly keyId: string | null; readonly role: 'read' | 'write' | null };
+  /** When the API started the run, ISO 8601. */
+  readonly at: string;
+  readonly reason?: string;
+  /**
+   * The `args` of the trigger as sent (a JSON merge patch over the job's args, or over an HTTP
+   * job's request fields), with header values redacted; secret references stay references.
+   */
+  readonly overrides?: unknown;
+  readonly idempotencyKey?: string;
+  /** SHA-256 of the trigger's body (args and reason): a key sent again with another body is refused. */
+  readonly requestHash: string;
+}

@@ -2,7 +2,7 @@ import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowE
 import { ApplicationFailure, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { executionInfoFromRaw } from '@temporalio/client/lib/helpers';
 import type { temporal } from '@temporalio/proto';
-import { JOB_WORKFLOW_TYPE, OUTCOME_MEMO_KEY, type AttemptOutcomes, type FallbackInfo, type RunError, type RunOutcome, type RunSummary } from '../jobs/run-types';
+import { JOB_WORKFLOW_TYPE, OUTCOME_MEMO_KEY, TRIGGER_MEMO_KEY, type AttemptOutcomes, type FallbackInfo, type RunError, type RunOutcome, type RunSummary, type TriggerInfo } from '../jobs/run-types';
 import { SundialJobId, SundialStatus } from '../temporal/search-attributes';
 import { InvalidRequestError } from '../schedules/errors';
 import { openPageToken, sealPageToken } from '../temporal/page-token';
@@ -51,6 +51,8 @@ export interface RunView {
   readonly result?: unknown;
   readonly error?: RunError;
   readonly fallback?: FallbackInfo;
+  /** For a run started by hand over the API (directly, not through the schedule): who, when, why, with what. */
+  readonly trigger?: Omit<TriggerInfo, 'requestHash'>;
   readonly webUrl: string;
 }
 
@@ -90,6 +92,7 @@ export class RunStore {
   private view(info: Omit<WorkflowExecutionInfo, 'raw'>, extra: Partial<RunView> = {}): RunView {
     const summary = info.memo?.[OUTCOME_MEMO_KEY] as RunSummary | undefined;
     const scheduled = info.typedSearchAttributes.get(TemporalScheduledStartTime) as Date | undefined;
+    const trigger = info.memo?.[TRIGGER_MEMO_KEY] as TriggerInfo | undefined;
     return {
       workflowId: info.workflowId,
       runId: info.runId,
@@ -104,6 +107,7 @@ export class RunStore {
       durationMs: summary?.durationMs ?? (info.closeTime === undefined ? null : info.closeTime.getTime() - info.startTime.getTime()),
       ...(summary?.error === undefined ? {} : { error: summary.error }),
       ...(summary?.fallback === undefined ? {} : { fallback: summary.fallback }),
+      ...(trigger === undefined ? {} : { trigger: triggerView(trigger) }),
       webUrl: this.webUrlForRun(info.workflowId, info.runId),
       ...extra,
     };
@@ -227,4 +231,10 @@ async function decodeExecution(client: Client, raw: temporal.api.workflow.v1.IWo
   } catch {
     return executionInfoFromRaw({ ...raw, memo: null }, client.options.loadedDataConverter, raw, client.options.namespace);
   }
+}
+
+/** A run's trigger record as the API shows it: the body's hash is the API's own business. */
+function triggerView(t: TriggerInfo): Omit<TriggerInfo, 'requestHash'> {
+  const { requestHash: _hash, ...shown } = t;
+  return shown;
 }

@@ -47,3 +47,14 @@ export class InvalidRequestError extends Error {
     super(problems.map((p) => `${p.path}: ${p.message}`).join('; '));
   }
 }
+
+/** An Idempotency-Key already used for a trigger with another body (other args or reason). */
+export class IdempotencyKeyReusedError extends Error {
+  override readonly name = 'IdempotencyKeyReusedError';
+  constructor(
+    readonly jobId: string,
+    readonly workflowId: string,
+  ) {
+    super(`this Idempotency-Key already started run ${JSON.stringify(workflowId)} of job ${JSON.stringify(jobId)} with another body (args or reason): use a new key for a different trigger`);
+  }
+}

@@ -1,18 +1,20 @@
+import { createHash, randomUUID } from 'node:crypto';
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, WorkflowNotFoundError, type Client, type ScheduleDescription, type ScheduleExecutionResult } from '@temporalio/client';
 import type { EgressPolicy } from '../egress/policy';
 import { breakerConflictWith, checkTask, type JobRegistry } from '../jobs/registry';
 import { planRun } from '../jobs/plan';
-import { parseJobSpec, type JobSpec, type JobSpecInput, type OverlapPolicy } from '../jobs/spec';
+import { isHttpTask, parseJobSpec, type FieldProblem, type JobSpec, type JobSpecInput, type OverlapPolicy } from '../jobs/spec';
+import { TRIGGER_MEMO_KEY, type JobRunInput, type TriggerInfo } from '../jobs/run-types';
+import { redactHeaderValues } from '../audit/store';
 import { applyMergePatch } from '../util/merge-patch';
 import { createSchedule, updateScheduleIfUnchanged } from './compare-and-set';
 import { listSchedulePage, RevisionCache, scheduleListQuery, type JobListFilter, type ListedSchedule } from './listing';
 import { openPageToken, sealPageToken } from '../temporal/page-token';
 import { mapWithConcurrency } from '../util/concurrency';
-import { CodeJobConflictError, InvalidJobSpecError, InvalidRequestError, JobExistsError, JobNotFoundError, StaleVersionError } from './errors';
+import { CodeJobConflictError, IdempotencyKeyReusedError, InvalidJobSpecError, InvalidRequestError, JobExistsError, JobNotFoundError, StaleVersionError } from './errors';
 import { dstWarnings } from './dst';
-import { newWriteStamp, OVERLAP_TO_TEMPORAL, readMemo, toSchedule, toScheduleUpdate, type JobOrigin, type WriteStamp } from './mapping';
+import { newWriteStamp, OVERLAP_TO_TEMPORAL, readMemo, stableJson, toSchedule, toScheduleUpdate, type JobOrigin, type WriteStamp } from './mapping';
 import { SundialBreakerKey, SundialJobId, SundialStatus } from '../temporal/search-attributes';
-import type { JobRunInput } from '../jobs/run-types';
 
 /** A job as the API shows it. */
 export interface JobView {
@@ -232,6 +234,11 @@ export class JobStore {
    * @throws JobNotFoundError, CodeJobConflictError, InvalidJobSpecError, StaleVersionError
    */
   async patch(id: string, patch: unknown, opts: { ifMatch?: string; force?: boolean }): Promise<JobView> {
+    return (await this.patchDetailed(id, patch, opts)).view;
+  }
+
+  /** {@link patch}, also answering the spec as written before the change (for the audit's diff). */
+  async patchDetailed(id: string, patch: unknown, opts: { ifMatch?: string; force?: boolean }): Promise<{ view: JobView; previous: JobSpecInput }> {
     const desc = await this.describe(id);
     const current = this.toView(desc);
     if (opts.ifMatch !== undefined && opts.ifMatch !== current.version) throw new StaleVersionError(id);
@@ -261,7 +268,7 @@ export class JobStore {
     const after = await this.describe(id);
     if (readMemo(after.action)?.revision !== revision) throw new StaleVersionError(id);
     this.remember(after);
-    return this.toView(after);
+    return { view: this.toView(after), previous: current.spec };
   }
 
   async delete(id: string): Promise<void> {
@@ -310,27 +317,59 @@ export class JobStore {
   }
 
   /**
-   * Starts a run now, once per idempotency key: the run's workflow id is
-   * {@link keyedTriggerWorkflowId} (`<jobId>:trigger:<key>`), started directly with the schedule's
-   * action (same workflow, task queue, input and memo) and refused by Temporal while one with that
-   * id exists or is retained. So a trigger sent again after a lost answer (an API replica died
-   * mid-request) finds the first run instead of starting a second one. Not subject to the
-   * schedule's overlap policy: use the keyless trigger for that.
-   * @returns the run's workflow id, and whether an earlier request with this key had started it.
+   * Starts a run now, once per idempotency key: see {@link startRun} (no overrides, no reason).
    * @throws JobNotFoundError
    */
   async triggerOnce(id: string, key: string): Promise<{ workflowId: string; replayed: boolean }> {
+    return this.startRun(id, { key, by: { keyId: null, role: null } });
+  }
+
+  /**
+   * Starts a run now, directly rather than through the schedule (which can neither carry other
+   * args nor record who asked): the schedule's action (same workflow, task queue and memo) with
+   * the job's input, or with the input of the job's spec with `args` merged in (a JSON merge
+   * patch over a code job's args, or over an HTTP job's request fields), validated as a write of
+   * the spec would be. The run's memo records who, why and the overrides ({@link TriggerInfo}).
+   *
+   * Its workflow id is {@link keyedTriggerWorkflowId} (`<jobId>:trigger:<key>`, a random key when
+   * none is given), refused by Temporal while one with that id exists or is retained: a trigger
+   * sent again with the same key after a lost answer finds the first run instead of starting a
+   * second one, and one with the same key and another body (args, reason) is refused. Not
+   * subject to the schedule's overlap policy: use {@link trigger} for that.
+   * @returns the run's workflow id, and whether an earlier request with this key had started it.
+   * @throws JobNotFoundError, InvalidRequestError (args naming the field), IdempotencyKeyReusedError
+   */
+  async startRun(
+    id: string,
+    opts: { key?: string | undefined; args?: unknown; reason?: string | undefined; by: TriggerInfo['by'] },
+  ): Promise<{ workflowId: string; replayed: boolean }> {
     const desc = await this.describe(id);
     const action = desc.action;
-    const legacy = await this.legacyKeyedRun(id, key);
-    if (legacy !== undefined) return { workflowId: legacy, replayed: true };
-    const workflowId = keyedTriggerWorkflowId(id, key);
+    const hasArgs = opts.args !== undefined;
+    const requestHash = createHash('sha256').update(stableJson({ args: opts.args ?? null, reason: opts.reason ?? null })).digest('hex');
+    const input = hasArgs ? planRun(this.withOverrides(desc, opts.args), (n) => this.deps.registry.codeFor(n)) : undefined;
+    if (opts.key !== undefined) {
+      const legacy = await this.legacyKeyedRun(id, opts.key);
+      if (legacy !== undefined) {
+        if (hasArgs || opts.reason !== undefined) throw new IdempotencyKeyReusedError(id, legacy);
+        return { workflowId: legacy, replayed: true };
+      }
+    }
+    const workflowId = keyedTriggerWorkflowId(id, opts.key ?? randomUUID());
+    const trigger: TriggerInfo = {
+      by: opts.by,
+      at: new Date().toISOString(),
+      ...(opts.reason === undefined ? {} : { reason: opts.reason }),
+      ...(hasArgs ? { overrides: redactHeaderValues(opts.args) } : {}),
+      ...(opts.key === undefined ? {} : { idempotencyKey: opts.key }),
+      requestHash,
+    };
     try {
       await this.deps.client.workflow.start(action.workflowType, {
         workflowId,
         taskQueue: action.taskQueue,
-        args: action.args,
-        ...(action.memo === undefined ? {} : { memo: action.memo }),
+        args: input === undefined ? action.args : [input],
+        memo: { ...(action.memo ?? {}), [TRIGGER_MEMO_KEY]: trigger },
         typedSearchAttributes: [
           { key: SundialJobId, value: id },
           { key: SundialStatus, value: 'running' },
@@ -340,8 +379,41 @@ export class JobStore {
       });
       return { workflowId, replayed: false };
     } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) return { workflowId, replayed: true };
-      throw err;
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+    // The key was used: the same body answers with that run, another body is refused.
+    const first = await this.deps.client.workflow.getHandle(workflowId).describe();
+    const recorded = (first.memo?.[TRIGGER_MEMO_KEY] as Partial<TriggerInfo> | undefined)?.requestHash;
+    const noBody = !hasArgs && opts.reason === undefined;
+    if (recorded === undefined ? !noBody : recorded !== requestHash) throw new IdempotencyKeyReusedError(id, workflowId);
+    return { workflowId, replayed: true };
+  }
+
+  /**
+   * The job's spec as written with a trigger's `args` merged in, validated; problems are named
+   * under `args` as sent (`args.count`, `args.url`).
+   * @throws InvalidRequestError
+   */
+  private withOverrides(desc: ScheduleDescription, args: unknown): JobSpec {
+    const written = (readMemo(desc.action) ?? readMemo(desc))?.spec;
+    if (written === undefined) throw new InvalidRequestError([{ path: 'args', message: 'this job has no spec Sundial wrote: it cannot take overrides' }]);
+    const task = written.task as { type: string; args?: unknown };
+    const http = task.type === 'http';
+    if (http && (args === null || typeof args !== 'object' || Array.isArray(args))) {
+      throw new InvalidRequestError([{ path: 'args', message: 'for an HTTP job, must be an object of request fields to change (url, method, headers, body, timeout, expectStatus, followRedirects)' }]);
+    }
+    if (http && Object.hasOwn(args as object, 'type')) throw new InvalidRequestError([{ path: 'args.type', message: 'cannot be changed by a trigger' }]);
+    const merged = { ...written, task: http ? applyMergePatch(task, args) : { ...task, args: applyMergePatch(task.args, args) } };
+    try {
+      const spec = this.validate(merged);
+      if (!http && isHttpTask(spec.task)) throw new InvalidRequestError([{ path: 'args', message: 'cannot change the task type' }]);
+      return spec;
+    } catch (err) {
+      if (!(err instanceof InvalidJobSpecError)) throw err;
+      const prefix = http ? 'task.' : 'task.args';
+      throw new InvalidRequestError(
+        err.problems.map((p): FieldProblem => (p.path === prefix || p.path.startsWith(http ? prefix : `${prefix}.`) ? { path: `args${p.path.slice(prefix.length - (http ? 1 : 0))}`, message: p.message } : p)),
+      );
     }
   }
 

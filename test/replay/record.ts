@@ -3,9 +3,10 @@
  * run the current workflow code produces, saved as `test/replay/histories/<label>.<scenario>.json`.
  * Run by hand, once per release (and after a workflow change, to record its new shape):
  *
- *   npm run replay:record -- [label]
+ *   npm run replay:record -- [label] [scenario prefix]
  *
- * `label` defaults to the package version. It starts its own in-memory dev server (the same
+ * `label` defaults to the package version; with a scenario prefix (e.g. `audit-`), only the
+ * histories of the scenarios whose names start with it are saved (a new workflow's first ones). It starts its own in-memory dev server (the same
  * dynamic configuration as every server Sundial starts) and an in-process worker, and takes
  * about a minute, most of it the breaker's 500 updates before its continue-as-new.
  */
@@ -14,6 +15,7 @@ import path from 'node:path';
 import { Client, Connection, WithStartWorkflowOperation, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { admitUpdate, BREAKER_WORKFLOW_TYPE, breakerWorkflowId, resetUpdate } from '../../src/breaker/contract';
+import { AUDIT_WORKFLOW_TYPE, auditBeginSignal, auditEndSignal, auditWorkflowId } from '../../src/audit/contract';
 import { defineJob, type DefinedJob } from '../../src/jobs/define';
 import { PUBLIC_ONLY, withLoopback } from '../../src/egress/policy';
 import { JobRegistry } from '../../src/jobs/registry';
@@ -35,6 +37,8 @@ const logger = createLogger(process.env.LOG_LEVEL ?? 'error');
 const TASK_QUEUE = 'replay-recorder';
 /** breakerWorkflow's EVENTS_BEFORE_CONTINUE, plus a margin. */
 const UPDATES_BEFORE_CONTINUE = 510;
+/** auditWorkflow's EVENTS_BEFORE_CONTINUE, plus a margin. */
+const SIGNALS_BEFORE_CONTINUE = 510;
 
 /** What the dependency answers per path: the first status until popped, the last one forever. */
 const answers = new Map<string, number[]>();
@@ -191,12 +195,54 @@ async function main(): Promise<void> {
     if ((await latest.describe()).runId === firstRunId) throw new Error('the breaker entity did not continue as new');
     saved.push({ name: 'breaker-entity-after-continue', handle: latest });
 
+    // An audit entity long enough to continue as new, its next run, and one that ends after its job's delete.
+    const by = { keyId: 'c0ffee000000', role: 'write' as const };
+    const auditJob = `replay-audit-${label}`;
+    const audit = await client.workflow.signalWithStart(AUDIT_WORKFLOW_TYPE, {
+      workflowId: auditWorkflowId(auditJob),
+      taskQueue: TASK_QUEUE,
+      args: [{ jobId: auditJob }],
+      signal: auditBeginSignal,
+      signalArgs: [{ id: 'create', action: 'create', by }],
+    });
+    const auditFirstRun = (await audit.describe()).runId;
+    await audit.signal(auditEndSignal, { id: 'create', outcome: 'applied', status: 201, diff: { id: auditJob } });
+    for (let sent = 2; sent < SIGNALS_BEFORE_CONTINUE; sent += 20) {
+      await Promise.all(
+        Array.from({ length: 10 }, async (_, i) => {
+          const id = `patch-${sent + 2 * i}`;
+          await audit.signal(auditBeginSignal, { id, action: 'patch', by, request: { description: id } });
+          await audit.signal(auditEndSignal, { id, outcome: 'applied', status: 200, diff: { description: id } });
+        }),
+      );
+    }
+    saved.push({ name: 'audit-entity-before-continue', handle: client.workflow.getHandle(auditWorkflowId(auditJob), auditFirstRun) });
+    await audit.signal(auditBeginSignal, { id: 'delete', action: 'delete', by });
+    await audit.signal(auditEndSignal, { id: 'delete', outcome: 'applied', status: 204, diff: null });
+    if ((await audit.describe()).runId === auditFirstRun) throw new Error('the audit entity did not continue as new');
+    saved.push({ name: 'audit-entity-after-continue', handle: client.workflow.getHandle(auditWorkflowId(auditJob)) });
+    const endedJob = `replay-audit-ended-${label}`;
+    const ended = await client.workflow.signalWithStart(AUDIT_WORKFLOW_TYPE, {
+      workflowId: auditWorkflowId(endedJob),
+      taskQueue: TASK_QUEUE,
+      args: [{ jobId: endedJob, keepAfterDeleteMs: 1_000 }],
+      signal: auditBeginSignal,
+      signalArgs: [{ id: 'create', action: 'create', by }],
+    });
+    await ended.signal(auditEndSignal, { id: 'create', outcome: 'applied', status: 201 });
+    await ended.signal(auditBeginSignal, { id: 'delete', action: 'delete', by });
+    await ended.signal(auditEndSignal, { id: 'delete', outcome: 'applied', status: 204, diff: null });
+    await ended.result();
+    saved.push({ name: 'audit-entity-ended', handle: ended });
+
+    const only = process.argv[3];
     mkdirSync(HISTORIES_DIR, { recursive: true });
-    for (const { name, handle } of saved) {
+    for (const { name, handle } of saved.filter((s) => only === undefined || s.name.startsWith(only))) {
       const file = path.join(HISTORIES_DIR, `${label}.${name}.json`);
       writeFileSync(file, `${historyToJson(handle.workflowId, await handle.fetchHistory())}\n`);
       process.stdout.write(`${path.relative(projectRoot(), file)}\n`);
     }
+    await client.workflow.getHandle(auditWorkflowId(auditJob)).terminate('recorded').catch(() => undefined);
     for (const id of [breakerWorkflowId(key), breakerWorkflowId('replay-cache'), breakerWorkflowId('replay-function'), breakerWorkflowId('replay-retried')]) {
       await client.workflow.getHandle(id).terminate('recorded').catch(() => undefined);
     }

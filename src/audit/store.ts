@@ -1,0 +1,118 @@
+import { randomUUID } from 'node:crypto';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { REDACTED } from '../secrets/reference';
+import {
+  AUDIT_WORKFLOW_TYPE,
+  auditBeginSignal,
+  auditEndSignal,
+  auditPageQuery,
+  auditWorkflowId,
+  MAX_ENTRY_PART_CHARS,
+  type AuditAction,
+  type AuditActor,
+  type AuditEnd,
+  type AuditPage,
+} from './contract';
+import type { AuditWorkflowInput } from '../workflows/audit-workflow';
+
+/** The change could not be recorded before it was made: it is not made (the route answers 503). */
+export class AuditUnavailableError extends Error {
+  override readonly name = 'AuditUnavailableError';
+  constructor(
+    readonly jobId: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`the change to job ${JSON.stringify(jobId)} could not be recorded in its audit, so it was not made; retry later`, options);
+  }
+}
+
+/**
+ * `value` with the string values of every `headers` object (at any depth) replaced by
+ * "[redacted]": HTTP header values are credentials more often than not (as in redactSpec).
+ * Secret references (`{ "secret": NAME }`) are names, and stay.
+ */
+export function redactHeaderValues(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactHeaderValues);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    const redacted =
+      k === 'headers' && v !== null && typeof v === 'object' && !Array.isArray(v)
+        ? Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([h, hv]) => [h, typeof hv === 'string' ? REDACTED : redactHeaderValues(hv)]))
+        : redactHeaderValues(v);
+    Object.defineProperty(out, k, { value: redacted, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+/** A part of an entry, redacted, or left out when larger than MAX_ENTRY_PART_CHARS. */
+function bounded(value: unknown): { value?: unknown; truncated?: true } {
+  if (value === undefined) return {};
+  const redacted = redactHeaderValues(value);
+  return JSON.stringify(redacted).length > MAX_ENTRY_PART_CHARS ? { truncated: true } : { value: redacted };
+}
+
+/** One change being recorded: begun, then ended once. */
+export interface AuditRecord {
+  readonly id: string;
+  end(end: Omit<AuditEnd, 'id' | 'truncated'>): Promise<void>;
+}
+
+/**
+ * Records changes in each job's audit entity and reads them back. A change is recorded before it
+ * is made ({@link begin}: signal-with-start, so the entity need not exist and no worker need be up)
+ * and its end after ({@link AuditRecord.end}).
+ */
+export class AuditStore {
+  constructor(private readonly deps: { client: Client; taskQueue: string; onEndFailed?: (jobId: string, err: unknown) => void }) {}
+
+  /**
+   * Records that a change is about to be made. @throws AuditUnavailableError when Temporal did
+   * not accept the record (the caller must then not make the change).
+   */
+  async begin(jobId: string, action: AuditAction, by: AuditActor, request?: unknown): Promise<AuditRecord> {
+    const id = randomUUID();
+    const part = bounded(request);
+    try {
+      await this.deps.client.workflow.signalWithStart(AUDIT_WORKFLOW_TYPE, {
+        workflowId: auditWorkflowId(jobId),
+        taskQueue: this.deps.taskQueue,
+        args: [{ jobId } satisfies AuditWorkflowInput],
+        signal: auditBeginSignal,
+        signalArgs: [{ id, action, by, ...(part.value === undefined ? {} : { request: part.value }), ...(part.truncated ? { truncated: true } : {}) }],
+      });
+    } catch (err) {
+      throw new AuditUnavailableError(jobId, { cause: err });
+    }
+    return {
+      id,
+      end: async (end) => {
+        const diff = end.diff === null ? { value: null } : bounded(end.diff);
+        const details = bounded(end.details);
+        try {
+          await this.deps.client.workflow.getHandle(auditWorkflowId(jobId)).signal(auditEndSignal, {
+            id,
+            outcome: end.outcome,
+            status: end.status,
+            ...(diff.value === undefined ? {} : { diff: diff.value }),
+            ...(details.value === undefined ? {} : { details: details.value as Record<string, unknown> }),
+            ...(diff.truncated || details.truncated ? { truncated: true } : {}),
+          });
+        } catch (err) {
+          // The entry stays `pending`: recorded as attempted, its outcome unknown to the audit.
+          this.deps.onEndFailed?.(jobId, err);
+        }
+      },
+    };
+  }
+
+  /** A page of a job's entries, newest first; undefined when it has no audit entity. */
+  async page(jobId: string, req: { pageSize: number; before?: number }): Promise<AuditPage | undefined> {
+    try {
+      return await this.deps.client.workflow.getHandle(auditWorkflowId(jobId)).query(auditPageQuery, req);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError || (err as { code?: unknown }).code === 5) return undefined;
+      throw err;
+    }
+  }
+}
