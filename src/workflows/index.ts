@@ -5,3 +5,4 @@
 export { jobWorkflow } from './job-workflow';
 export { httpSequenceWorkflow } from './jobs/http-sequence';
 export { breakerWorkflow } from './breaker-workflow';
+export { notifyStateWorkflow, notifyWorkflow } from './notify-workflow';
