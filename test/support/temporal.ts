@@ -61,7 +61,7 @@ export interface TestWorker {
 export async function startTestWorker(
   jobs: DefinedJob[] | JobRegistry,
   taskQueue: string,
-  opts: { shutdownGraceMs?: number; egress?: EgressPolicy; logger?: Logger; secrets?: ReadonlyMap<string, string>; codecKeys?: readonly CodecKey[] } = {},
+  opts: { shutdownGraceMs?: number; egress?: EgressPolicy; logger?: Logger; secrets?: ReadonlyMap<string, string>; codecKeys?: readonly CodecKey[]; webUiUrl?: string } = {},
 ): Promise<TestWorker> {
   const registry = jobs instanceof JobRegistry ? jobs : JobRegistry.create(jobs);
   installRuntime(testLogger);
@@ -76,6 +76,7 @@ export async function startTestWorker(
     egress: opts.egress ?? TEST_EGRESS,
     ...(opts.secrets === undefined ? {} : { secrets: opts.secrets }),
     ...(opts.codecKeys === undefined ? {} : { codecKeys: opts.codecKeys }),
+    ...(opts.webUiUrl === undefined ? {} : { webUiUrl: opts.webUiUrl }),
   });
   const running = worker.run();
   return {
