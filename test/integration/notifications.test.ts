@@ -239,7 +239,7 @@ describe('notifications', () => {
     }
   });
 
-  it('when the receiver is down, then the run ends promptly with its outcome and the delivery is retried until it arrives once', async () => {
+  it('when the receiver is down, then the run ends promptly with its outcome and the delivery is retried until it arrives once', async (t) => {
     // A port that nobody listens on, until the receiver comes up on it.
     const probe = createServer();
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
@@ -254,6 +254,12 @@ describe('notifications', () => {
     // The run's own time is its attempt, not the delivery's retries.
     assert.ok(run.durationMs < 5_000, `the run took ${run.durationMs} ms`);
     assert.ok(Date.parse(run.closedAt) - triggeredAt < 10_000, `the run closed ${Date.parse(run.closedAt) - triggeredAt} ms after the trigger`);
+    // For the record: the same failing run without rules.
+    const control = unique('notify-none');
+    taskAnswers.set(control, [500]);
+    await createJob(control, []);
+    const plain = await runToEnd(await trigger(control), 15_000);
+    t.diagnostic(`failed run, receiver down: ${run.durationMs} ms (closed ${Date.parse(run.closedAt) - triggeredAt} ms after the trigger); the same run without rules: ${plain.durationMs} ms`);
     const pending = await waitFor('the notification, pending', 15_000, async () => {
       const r = await api_('GET', `/api/v1/jobs/${id}/notifications`);
       return r.body.items?.[0]?.status === 'pending' ? r.body.items[0] : undefined;
