@@ -343,6 +343,21 @@ describe('notifications', () => {
     assert.equal(deliveriesOf(id).length, 1);
   });
 
+  it('when a target names a secret the worker does not have, then the delivery gives up at once and says so, and the run is unaffected', async () => {
+    const id = unique('notify-nosecret');
+    taskAnswers.set(id, [500]);
+    await createJob(id, [{ on: ['failed'], to: { type: 'slack', webhookUrl: { secret: 'NOT_ON_THIS_WORKER' } } }]);
+    const run = await runToEnd(await trigger(id));
+    assert.equal(run.status, 'failed');
+    assert.equal(run.error.type, 'HttpServerError');
+    const item = await waitFor('the notification, given up', 20_000, async () => {
+      const r = await api_('GET', `/api/v1/jobs/${id}/notifications`);
+      return r.body.items?.[0]?.status === 'failed' ? r.body.items[0] : undefined;
+    });
+    assert.equal(item.deliveries[0].error.type, 'SecretMissing');
+    assert.match(item.deliveries[0].error.message, /NOT_ON_THIS_WORKER/);
+  });
+
   it('when notify is invalid, then the API answers 400 naming each field', async () => {
     const spec = (notify: unknown) => ({ id: unique('notify-bad'), schedule: { cron: '0 0 1 1 *' }, task: { type: 'http', url: `${base}/task/x` }, notify });
     const cases: Array<[unknown, string]> = [
