@@ -87,12 +87,6 @@ export function needsState(plan: NotifyPlan): boolean {
   return plan.rules.some((r) => r.on.some((e) => e.kind === 'recovered' || e.kind === 'consecutive_failures'));
 }
 
-/** The shortest `late:` of a plan, in ms; undefined when no rule has one. */
-export function lateAfterMs(plan: NotifyPlan): number | undefined {
-  const all = plan.rules.flatMap((r) => r.on.flatMap((e) => (e.kind === 'late' ? [e.afterMs] : [])));
-  return all.length === 0 ? undefined : Math.min(...all);
-}
-
 /** The late events of a plan, each once, shortest first. */
 export function lateEvents(plan: NotifyPlan): Array<Extract<NotifyEvent, { kind: 'late' }>> {
   const byName = new Map<string, Extract<NotifyEvent, { kind: 'late' }>>();
