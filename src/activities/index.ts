@@ -5,6 +5,9 @@ import { referencedValues, scrubbingLogs, scrubError, scrubValue } from '../secr
 import { makeBreakerActivities } from './breaker';
 import { makeRunCodeTask, type CodeTaskInput } from './code-task';
 import { makeRunHttpTask, type HttpTaskInput } from './http-task';
+import { makeNotifyActivities } from './notify';
+import type { NotificationMetrics } from '../observability/metrics';
+import type { DeliveryPlan } from '../notify/plan';
 
 export interface ActivityDeps {
   readonly registry: JobRegistry;
@@ -15,6 +18,10 @@ export interface ActivityDeps {
   readonly egress: EgressPolicy;
   /** Values of secret references, by name. @default none */
   readonly secrets?: ReadonlyMap<string, string>;
+  /** Base URL of Temporal's Web UI, for links in notifications. @default none (the payload's webUrl is null) */
+  readonly webUiUrl?: string;
+  /** Where notification deliveries are counted. @default not counted */
+  readonly notificationMetrics?: NotificationMetrics;
 }
 
 /**
@@ -41,5 +48,21 @@ export function createActivities(deps: ActivityDeps) {
     runCodeTask: scrubbingSecrets(secrets, (i: CodeTaskInput) => i.args, makeRunCodeTask(deps.registry, deps.logger, secrets)),
     runHttpTask: scrubbingSecrets(secrets, (i: HttpTaskInput) => i.request.headers, makeRunHttpTask(deps.logger, deps.userAgent, deps.egress, secrets)),
     ...makeBreakerActivities(),
+    ...withScrubbedDelivery(
+      secrets,
+      makeNotifyActivities({
+        logger: deps.logger,
+        userAgent: deps.userAgent,
+        egress: deps.egress,
+        secrets,
+        ...(deps.webUiUrl === undefined ? {} : { webUiUrl: deps.webUiUrl }),
+        ...(deps.notificationMetrics === undefined ? {} : { metrics: deps.notificationMetrics }),
+      }),
+    ),
   };
+}
+
+/** The delivery activity with its target's secret values (a Slack URL, a signing secret) scrubbed from what it reports. */
+function withScrubbedDelivery<T extends { deliverNotification: (plan: DeliveryPlan) => Promise<unknown> }>(secrets: ReadonlyMap<string, string>, acts: T): T {
+  return { ...acts, deliverNotification: scrubbingSecrets(secrets, (p: DeliveryPlan) => p.to, acts.deliverNotification) } as T;
 }

@@ -8,13 +8,14 @@ import {
   jobPageSchema,
   jobSchema,
   jobTypeListSchema,
+  notificationPageSchema,
   problemSchema,
   runPageSchema,
   runSchema,
   triggerResultSchema,
 } from './schemas';
 import { JSON_MEDIA_TYPE, MERGE_PATCH_MEDIA_TYPE } from './request-guards';
-import { backfillBody, cancelBody, historyQuery, IDEMPOTENCY_KEY_PATTERN, jobListQuery, noteBody, patchQuery, runQuery, runsQuery, terminateBody, triggerBody } from './validation';
+import { backfillBody, cancelBody, historyQuery, IDEMPOTENCY_KEY_PATTERN, jobListQuery, noteBody, notificationsQuery, patchQuery, runQuery, runsQuery, terminateBody, triggerBody } from './validation';
 
 type Method = 'get' | 'post' | 'patch' | 'delete';
 
@@ -93,6 +94,14 @@ export const OPERATIONS: readonly Operation[] = [
     ok: { status: 200, schema: historyPageSchema },
   },
   { method: 'get', path: '/api/v1/jobs/:id/runs', summary: "A job's runs, newest first.", write: false, query: runsQuery, ok: { status: 200, schema: runPageSchema } },
+  {
+    method: 'get',
+    path: '/api/v1/jobs/:id/notifications',
+    summary: "A job's notifications (one per run and event, with each delivery's state), newest first; from visibility, so a moment late.",
+    write: false,
+    query: notificationsQuery,
+    ok: { status: 200, schema: notificationPageSchema },
+  },
   { method: 'get', path: '/api/v1/runs/:workflowId', summary: 'One run, with its result or error.', write: false, query: runQuery, ok: { status: 200, schema: runSchema } },
   { method: 'post', path: '/api/v1/runs/:workflowId/cancel', summary: 'Request cancellation of a run.', write: true, query: runQuery, body: cancelBody, ok: { status: 202, schema: acceptedSchema } },
   { method: 'post', path: '/api/v1/runs/:workflowId/terminate', summary: 'Terminate a run.', write: true, query: runQuery, body: terminateBody, bodyRequired: true, ok: { status: 202, schema: acceptedSchema } },
@@ -130,6 +139,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
     Run: runSchema,
     JobPage: jobPageSchema,
     RunPage: runPageSchema,
+    NotificationPage: notificationPageSchema,
     JobTypeList: jobTypeListSchema,
     TriggerResult: triggerResultSchema,
     HistoryPage: historyPageSchema,

@@ -16,6 +16,7 @@ import {
   jobIdParam,
   jobListQuery,
   noteBody,
+  notificationsQuery,
   parse,
   patchQuery,
   runQuery,
@@ -250,6 +251,13 @@ export function apiRoutes(jobs: JobStore, runs: RunStore, registry: JobRegistry,
     const q = parse(runsQuery, req.query, 'query');
     await jobs.get(id); // 404 for an unknown job rather than an empty list
     res.json(await runs.list(id, { pageSize: q.pageSize, ...(q.pageToken === undefined ? {} : { pageToken: q.pageToken }), ...(q.status === undefined ? {} : { status: q.status }) }));
+  });
+
+  r.get('/jobs/:id/notifications', async (req, res) => {
+    const { id } = parse(jobIdParam, req.params, 'path');
+    const q = parse(notificationsQuery, req.query, 'query');
+    await jobs.get(id); // 404 for an unknown job rather than an empty list
+    res.json(await runs.notifications(id, { pageSize: q.pageSize, ...(q.pageToken === undefined ? {} : { pageToken: q.pageToken }) }));
   });
 
   r.get('/runs/:workflowId', async (req, res) => {

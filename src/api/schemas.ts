@@ -89,6 +89,31 @@ export const runSchema = z
   })
 ;
 
+export const notificationSchema = z
+  .object({
+    event: z.string().describe('The event as the rule names it: failed, degraded, recovered, consecutive_failures:N, late:DURATION.'),
+    workflowId: z.string().describe('The run it is about.'),
+    runId: z.string(),
+    status: z.enum(['pending', 'delivered', 'failed']).describe('pending while any delivery is being tried (with retries, up to a day).'),
+    deliveries: z.array(
+      z.object({
+        key: z.string().describe('Idempotency key: the webhook-id and Idempotency-Key headers, the same on every retry.'),
+        event: z.string(),
+        target: z.enum(['webhook', 'slack']),
+        state: z.enum(['pending', 'delivered', 'failed']),
+        attempts: z.number().int().optional(),
+        httpStatus: z.number().int().optional(),
+        error: z.object({ type: z.string(), message: z.string() }).optional(),
+        deliveredAt: z.iso.datetime().optional(),
+      }),
+    ),
+    startedAt: z.iso.datetime(),
+    closedAt: z.iso.datetime().nullable(),
+    webUrl: z.url().describe('The notification workflow in the Web UI: pending attempts and their last failure.'),
+  })
+  .describe('One event of one run, and its deliveries.');
+export const notificationPageSchema = z.object({ items: z.array(notificationSchema), nextPageToken: z.string().nullable() });
+
 export const jobTypeSchema = z
   .object({
     name: z.string(),

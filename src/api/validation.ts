@@ -41,6 +41,7 @@ export const jobListQuery = z
   })
   .strict();
 
+export const notificationsQuery = pageQuery.strict();
 export const runsQuery = pageQuery.extend({ status: z.enum(Object.values(RunStatus) as [RunStatus, ...RunStatus[]]).optional() }).strict();
 /** Temporal's run ids are UUIDs; anything else is a client's mistake, not a question for Temporal. */
 const RUN_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { AllowListError, parseAllowList, type EgressPolicy } from '../egress/policy';
+import { notifySchema, type NotifyRules } from '../notify/schema';
+import { issuesToProblems } from '../jobs/spec';
 import { parseDuration } from '../util/duration';
 import { SECRET_ENV_PREFIX, SECRET_NAME_PATTERN } from '../secrets/reference';
 import { CODEC_KEY_BYTES, type CodecKey } from '../temporal/codec';
@@ -84,6 +86,7 @@ const envSchema = z.object({
   SUNDIAL_CODEC_KEYS: z.string().optional(),
   SUNDIAL_CODEC_KEYS_FILE: nonEmpty.optional(),
   SUNDIAL_SECRETS_FILE: nonEmpty.optional(),
+  SUNDIAL_NOTIFY_DEFAULTS: z.string().optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   // Unset: pretty when stdout is a terminal, JSON lines otherwise (src/observability/logger.ts).
   LOG_FORMAT: z.enum(LOG_FORMATS, { message: `must be one of ${LOG_FORMATS.join(', ')}` }).optional(),
@@ -193,6 +196,27 @@ function codecKeys(e: { SUNDIAL_CODEC_KEYS?: string | undefined; SUNDIAL_CODEC_K
 }
 
 /**
+ * SUNDIAL_NOTIFY_DEFAULTS: a JSON array of notification rules, as a job's `notify` field. The
+ * error names the rule's field; the text is not echoed (a rule may hold a URL with a token).
+ */
+function parseNotifyDefaults(text: string | undefined): NotifyRules | undefined {
+  if (text === undefined) return undefined;
+  const variable = 'SUNDIAL_NOTIFY_DEFAULTS';
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ConfigError(variable, 'must be a JSON array of rules, e.g. [{"on":["failed"],"to":{"type":"slack","webhookUrl":{"secret":"SLACK_WEBHOOK"}}}]');
+  }
+  const parsed = notifySchema.safeParse(json);
+  if (!parsed.success) {
+    const p = issuesToProblems(parsed.error.issues)[0]!;
+    throw new ConfigError(variable, `${p.path === '(root)' ? '' : `${p.path}: `}${p.message}`);
+  }
+  return parsed.data.length === 0 ? undefined : parsed.data;
+}
+
+/**
  * The secrets a worker can resolve: SUNDIAL_SECRETS_FILE (a JSON object of names to strings),
  * then every SUNDIAL_SECRET_<NAME> variable, which wins over the file. Errors name the variable
  * and the secret's name, never a value.
@@ -246,6 +270,8 @@ export interface Config {
    * cloud metadata addresses never. The embedded default adds loopback.
    */
   readonly egress: EgressPolicy;
+  /** Notification rules of every job without its own `notify` (SUNDIAL_NOTIFY_DEFAULTS); undefined: none. */
+  readonly notifyDefaults: NotifyRules | undefined;
   readonly metrics: {
     /** Port of a worker process's own `/metrics`; undefined means none (the API serves its own). */
     readonly port: number | undefined;
@@ -345,6 +371,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, role: ProcessRo
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT,
     egress,
+    notifyDefaults: parseNotifyDefaults(e.SUNDIAL_NOTIFY_DEFAULTS),
     metrics: { port: e.SUNDIAL_METRICS_PORT, sdkAddress: e.SUNDIAL_SDK_METRICS_ADDRESS, collectorIntervalMs: e.SUNDIAL_METRICS_INTERVAL },
   };
 }

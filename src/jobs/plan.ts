@@ -1,3 +1,4 @@
+import { compileNotify, type NotifyRules } from '../notify/schema';
 import { parseDuration } from '../util/duration';
 import type { JobRunInput, TaskPlan } from './run-types';
 import { HTTP_ATTEMPT_MARGIN_MS, HTTP_MAX_REDIRECTS, isHttpTask, LOCAL_MAX_START_TO_CLOSE_MS, type JobSpec } from './spec';
@@ -24,8 +25,12 @@ export const MAX_OPEN_FOR_MS = 10 * 60_000;
 
 const optMs = (d: string | number | undefined): number | undefined => (d === undefined ? undefined : parseDuration(d));
 
-/** Compiles a validated spec into the input every run of the job receives. Pure. */
-export function planRun(spec: JobSpec, codeFor: (name: string) => JobCode | undefined): JobRunInput {
+/**
+ * Compiles a validated spec into the input every run of the job receives. Pure. A job without
+ * `notify` gets `notifyDefaults` (SUNDIAL_NOTIFY_DEFAULTS); `notify: []` gets none.
+ */
+export function planRun(spec: JobSpec, codeFor: (name: string) => JobCode | undefined, notifyDefaults?: NotifyRules): JobRunInput {
+  const notify = compileNotify(spec.notify ?? notifyDefaults);
   const t = spec.task;
   const task: TaskPlan =
     isHttpTask(t)
@@ -76,6 +81,8 @@ export function planRun(spec: JobSpec, codeFor: (name: string) => JobCode | unde
       : spec.fallback.type === 'function'
         ? { fallback: { type: 'function' as const } }
         : { fallback: { type: 'cache' as const, ...(spec.fallback.maxStaleness === undefined ? {} : { maxStalenessMs: parseDuration(spec.fallback.maxStaleness) }) } }),
+    // Absent without rules: inputs (and hashes) of jobs that notify nobody are unchanged.
+    ...(notify === undefined ? {} : { notify }),
     retry: {
       initialIntervalMs: parseDuration(spec.retry.initialInterval),
       backoffCoefficient: spec.retry.backoffCoefficient,

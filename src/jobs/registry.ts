@@ -1,4 +1,5 @@
 import { checkUrlHost, refusalMessage, type EgressPolicy } from '../egress/policy';
+import type { NotifyRules } from '../notify/schema';
 import { findSecretRefs, REDACTED, replaceSecretRefs } from '../secrets/reference';
 import type { DefinedJob, JobCode } from './define';
 import { JobDefinitionError } from './errors';
@@ -19,15 +20,18 @@ export class JobRegistry {
   private constructor(
     readonly jobs: ReadonlyArray<RegisteredJob>,
     private readonly code: ReadonlyMap<string, JobCode>,
+    /** Rules of every job without its own `notify` (SUNDIAL_NOTIFY_DEFAULTS); compiled into runs by planRun. */
+    readonly notifyDefaults?: NotifyRules,
   ) {}
 
   /**
    * Validates every definition and builds the registry. With `egress`, an HTTP job whose URL is
    * a literal address (or localhost) that policy refuses is a bad `task.url`; the processes
-   * pass their configuration's policy (names are checked when the job connects).
+   * pass their configuration's policy (names are checked when the job connects); so is a
+   * notification webhook's URL. `notifyDefaults` go to every job without its own `notify`.
    * @throws JobDefinitionError listing every bad field of every job, and duplicate ids.
    */
-  static create(defined: ReadonlyArray<DefinedJob>, opts: { readonly egress?: EgressPolicy } = {}): JobRegistry {
+  static create(defined: ReadonlyArray<DefinedJob>, opts: { readonly egress?: EgressPolicy; readonly notifyDefaults?: NotifyRules } = {}): JobRegistry {
     const problems: Array<{ jobId: string; path: string; message: string }> = [];
     const code = new Map<string, JobCode>();
     const seen = new Set<string>();
@@ -50,7 +54,7 @@ export class JobRegistry {
         for (const p of taskProblems) problems.push({ jobId, ...p });
         continue;
       }
-      jobs.push({ written: d.spec, spec: parsed.spec, run: planRun(parsed.spec, (name) => code.get(name)) });
+      jobs.push({ written: d.spec, spec: parsed.spec, run: planRun(parsed.spec, (name) => code.get(name), opts.notifyDefaults) });
     }
     // Jobs that share a breaker key share one breaker: its thresholds must be declared once.
     const byKey = new Map<string, RegisteredJob>();
@@ -65,7 +69,7 @@ export class JobRegistry {
       }
     }
     if (problems.length > 0) throw new JobDefinitionError(problems);
-    return new JobRegistry(jobs, code);
+    return new JobRegistry(jobs, code, opts.notifyDefaults);
   }
 
   /**
@@ -100,6 +104,21 @@ export class JobRegistry {
  * args match that type's schema; an HTTP task's URL is not a literal address `egress` refuses.
  */
 export function checkTask(spec: JobSpec, codeFor: (name: string) => JobCode | undefined, egress?: EgressPolicy): FieldProblem[] {
+  const refused = egress === undefined ? [] : notifyEgressProblems(spec, egress);
+  const own = checkTaskItself(spec, codeFor, egress);
+  return [...own, ...refused];
+}
+
+/** Notification webhooks whose URL is a literal address `egress` refuses (a delivery would be refused). */
+function notifyEgressProblems(spec: JobSpec, egress: EgressPolicy): FieldProblem[] {
+  return (spec.notify ?? []).flatMap((rule, i) => {
+    if (rule.to.type !== 'webhook') return [];
+    const decision = checkUrlHost(egress, rule.to.url);
+    return decision === undefined || decision.allowed ? [] : [{ path: `notify.${i}.to.url`, message: refusalMessage(decision) }];
+  });
+}
+
+function checkTaskItself(spec: JobSpec, codeFor: (name: string) => JobCode | undefined, egress?: EgressPolicy): FieldProblem[] {
   const task = spec.task;
   if (spec.fallback?.type === 'function') {
     const code = isHttpTask(task) ? undefined : codeFor(task.type);

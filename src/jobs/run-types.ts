@@ -1,4 +1,5 @@
 import type { BreakerConfig } from '../breaker/state';
+import type { NotifyPlan } from '../notify/plan';
 import type { SecretRef } from '../secrets/reference';
 
 /**
@@ -71,6 +72,8 @@ export interface JobRunInput {
   readonly timeouts: TimeoutsPlan;
   readonly breaker?: { readonly key: string; readonly config: BreakerConfig };
   readonly fallback?: { readonly type: 'cache'; readonly maxStalenessMs?: number } | { readonly type: 'function' };
+  /** Who is told about this run's events (the job's `notify`, or the defaults); absent: nobody. */
+  readonly notify?: NotifyPlan;
   /** Set only on a run that continued as new: where its earlier executions left off. */
   readonly continued?: ContinuedRun;
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { durationRangeProblem, MAX_SCHEDULE_DURATION_MS, MAX_TIMER_MS, parseDuration, type DurationRange } from '../util/duration';
 import { isValidTimeZone } from '../util/time-zone';
 import { findSecretRefs, REDACTED, SECRET_NAME_PATTERN } from '../secrets/reference';
+import { notifySchema } from '../notify/schema';
 import { CALENDAR_FIELDS, checkCron, checkCronField, cronZones } from './cron';
 
 /**
@@ -329,6 +330,7 @@ export const jobSpecSchema = z
     task: taskSchema,
     breaker: breakerSchema.optional(),
     fallback: fallbackSchema.optional(),
+    notify: notifySchema.optional(),
     execution: z
       .enum([Execution.activity, Execution.local])
       .optional()

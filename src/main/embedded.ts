@@ -14,7 +14,7 @@ import { ensureSearchAttributes } from '../temporal/register-search-attributes';
 import { startDevServer } from '../temporal/dev-server';
 import { buildRegistry, configuredApiUrl } from './jobs';
 import { runWorker } from './run-worker';
-import { createMetrics } from '../observability/metrics';
+import { createMetrics, createNotificationMetrics } from '../observability/metrics';
 import { startJobMetricsCollector } from '../observability/temporal-collector';
 import { configOrExit, failStartup, onShutdownSignal } from './process';
 import { EMBEDDED_SDK_METRICS_ADDRESS, sdkMetricsAddress, type Config } from '../config/env';
@@ -106,7 +106,8 @@ async function main(running: Running, logger: Logger, configured: Config): Promi
   logger.info(reconcileSummary(report), 'schedules reconciled');
 
   const sdkMetrics = sdkMetricsAddress(config, EMBEDDED_SDK_METRICS_ADDRESS);
-  const worker = await runWorker(config, addresses, registry, logger, sdkMetrics);
+  // One process: the worker's notification deliveries are counted on the API's /metrics.
+  const worker = await runWorker(config, addresses, registry, logger, sdkMetrics, { webUiUrl, metrics: createNotificationMetrics(metrics.registry) });
   running.worker = () => worker.stop();
   worker.done.catch(async (err: unknown) => {
     logger.fatal({ error_type: (err as Error).name, error_msg: (err as Error).message }, 'worker stopped unexpectedly');

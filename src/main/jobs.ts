@@ -9,8 +9,9 @@ import { JobRegistry } from '../jobs/registry';
  * API is not (a worker whose policy refuses it fails that job's runs with EgressDenied).
  */
 export function buildRegistry(config: Config, apiUrl: string): JobRegistry {
-  if (config.jobsModule === undefined) return JobRegistry.create(exampleJobs(apiUrl));
-  return JobRegistry.create(loadJobsModule(config.jobsModule, { apiUrl }), { egress: config.egress });
+  const notify = config.notifyDefaults === undefined ? {} : { notifyDefaults: config.notifyDefaults };
+  if (config.jobsModule === undefined) return JobRegistry.create(exampleJobs(apiUrl), notify);
+  return JobRegistry.create(loadJobsModule(config.jobsModule, { apiUrl }), { egress: config.egress, ...notify });
 }
 
 /** The API URL jobs may call; known before the API listens unless the port is 0. */

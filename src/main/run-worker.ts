@@ -1,6 +1,7 @@
 import type { Config } from '../config/env';
 import type { JobRegistry } from '../jobs/registry';
 import type { Logger } from '../observability/logger';
+import type { NotificationMetrics } from '../observability/metrics';
 import { connectWorker } from '../temporal/connection';
 import { followFrontends } from '../temporal/frontend-failover';
 import { createSundialWorker } from '../worker/worker';
@@ -20,7 +21,14 @@ export interface RunningWorker {
  * (src/temporal/frontend-failover.ts) when its own stops answering. `sdkMetricsAddress`: where
  * the Temporal SDK's Prometheus exporter listens (undefined: no exporter).
  */
-export async function runWorker(config: Config, addresses: readonly string[], registry: JobRegistry, logger: Logger, sdkMetricsAddress?: string): Promise<RunningWorker> {
+export async function runWorker(
+  config: Config,
+  addresses: readonly string[],
+  registry: JobRegistry,
+  logger: Logger,
+  sdkMetricsAddress?: string,
+  notifications: { readonly webUiUrl?: string; readonly metrics?: NotificationMetrics } = {},
+): Promise<RunningWorker> {
   const { connection, address } = await connectWorker(config.temporal, addresses, logger, sdkMetricsAddress);
   const worker = await createSundialWorker({
     connection,
@@ -32,6 +40,8 @@ export async function runWorker(config: Config, addresses: readonly string[], re
     egress: config.egress,
     codecKeys: config.temporal.codecKeys,
     secrets: config.secrets,
+    ...(notifications.webUiUrl === undefined ? {} : { webUiUrl: notifications.webUiUrl }),
+    ...(notifications.metrics === undefined ? {} : { notificationMetrics: notifications.metrics }),
   });
   const failover = addresses.length > 1 ? followFrontends({ worker, connection, address, addresses, temporal: config.temporal, logger }) : undefined;
   const done = worker.run();

@@ -10,7 +10,7 @@ import { buildRegistry, configuredApiUrl } from './jobs';
 import { runWorker } from './run-worker';
 import { configOrExit, failStartup, onShutdownSignal } from './process';
 import { sdkMetricsAddress } from '../config/env';
-import { createMetrics } from '../observability/metrics';
+import { createMetrics, createNotificationMetrics } from '../observability/metrics';
 import { startMetricsServer } from '../observability/metrics-server';
 
 const { config, logger } = configOrExit('worker');
@@ -33,9 +33,13 @@ async function main(): Promise<void> {
   logger.info(reconcileSummary(report), 'schedules reconciled');
   await client.connection.close();
 
-  metrics = config.metrics.port === undefined ? undefined : await startMetricsServer(createMetrics().registry, config.metrics.port);
+  const registryOfMetrics = createMetrics().registry;
+  metrics = config.metrics.port === undefined ? undefined : await startMetricsServer(registryOfMetrics, config.metrics.port);
   const sdkMetrics = sdkMetricsAddress(config);
-  worker = await runWorker(config, addresses, registry, logger, sdkMetrics);
+  worker = await runWorker(config, addresses, registry, logger, sdkMetrics, {
+    ...(config.temporal.uiUrl === undefined ? {} : { webUiUrl: config.temporal.uiUrl }),
+    metrics: createNotificationMetrics(registryOfMetrics),
+  });
   logger.info(
     {
       temporal: worker.address,

@@ -157,3 +157,24 @@ export function createJobMetrics(registry: Registry): JobMetrics {
     }),
   };
 }
+
+/**
+ * Notification deliveries, counted by the worker that made each attempt (a worker's own
+ * `/metrics`; the embedded default's API `/metrics`): unlike the job metrics, every worker
+ * counts only its own attempts, so aggregate with `sum`. An attempt cut off by a worker's
+ * death is not counted.
+ */
+export interface NotificationMetrics {
+  readonly deliveries: Counter<'job' | 'event' | 'target' | 'outcome'>;
+}
+
+export function createNotificationMetrics(registry: Registry): NotificationMetrics {
+  return {
+    deliveries: new Counter({
+      name: 'sundial_notification_deliveries_total',
+      help: 'Notification delivery attempts, by job, event, target (webhook, slack) and outcome (delivered, retrying, failed: given up as not retryable).',
+      labelNames: ['job', 'event', 'target', 'outcome'] as const,
+      registers: [registry],
+    }),
+  };
+}

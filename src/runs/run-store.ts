@@ -3,6 +3,7 @@ import { ApplicationFailure, defineSearchAttributeKey, SearchAttributeType } fro
 import { executionInfoFromRaw } from '@temporalio/client/lib/helpers';
 import type { temporal } from '@temporalio/proto';
 import { JOB_WORKFLOW_TYPE, OUTCOME_MEMO_KEY, TRIGGER_MEMO_KEY, type AttemptOutcomes, type FallbackInfo, type RunError, type RunOutcome, type RunSummary, type TriggerInfo } from '../jobs/run-types';
+import { NOTIFY_MEMO_KEY, NOTIFY_WORKFLOW_TYPE, notifyWorkflowPrefix, type DeliveryRecord, type NotifyMemo } from '../notify/plan';
 import { SundialJobId, SundialStatus } from '../temporal/search-attributes';
 import { InvalidRequestError } from '../schedules/errors';
 import { openPageToken, sealPageToken } from '../temporal/page-token';
@@ -80,6 +81,26 @@ export interface RunPage {
   readonly nextPageToken: string | null;
 }
 
+/** One event of one run, as notified: where it went and how each delivery went. */
+export interface NotificationView {
+  readonly event: string;
+  /** The run it is about. */
+  readonly workflowId: string;
+  readonly runId: string;
+  /** `pending` while any delivery is still being tried, `delivered` when all were, else `failed`. */
+  readonly status: 'pending' | 'delivered' | 'failed';
+  readonly deliveries: readonly DeliveryRecord[];
+  readonly startedAt: string;
+  readonly closedAt: string | null;
+  /** The notification workflow in Temporal's Web UI (its pending attempts and their last failure). */
+  readonly webUrl: string;
+}
+
+export interface NotificationPage {
+  readonly items: NotificationView[];
+  readonly nextPageToken: string | null;
+}
+
 /** Runs of Sundial's jobs, read from Temporal's visibility and histories. */
 export class RunStore {
   constructor(private readonly deps: { client: Client; webUiUrl: string }) {}
@@ -131,7 +152,41 @@ export class RunStore {
     return this.query(`WorkflowType = "${JOB_WORKFLOW_TYPE}" AND CloseTime >= "${since.toISOString()}" AND ${CONTINUED_LEFT_OUT}`, opts.pageSize, opts.pageToken);
   }
 
+  /**
+   * A job's notifications, newest first: one per run and event, from the notification
+   * workflows' memos in visibility (so a moment late, like the run list).
+   */
+  async notifications(jobId: string, opts: { pageSize: number; pageToken?: string }): Promise<NotificationPage> {
+    const query = `WorkflowType = "${NOTIFY_WORKFLOW_TYPE}" AND WorkflowId STARTS_WITH ${JSON.stringify(notifyWorkflowPrefix(jobId))}`;
+    const { executions, nextPageToken } = await this.page(query, opts.pageSize, opts.pageToken);
+    const items: NotificationView[] = [];
+    for (const info of executions) {
+      const memo = info.memo?.[NOTIFY_MEMO_KEY] as NotifyMemo | undefined;
+      if (memo === undefined) continue;
+      const deliveries = memo.deliveries;
+      const running = info.closeTime === undefined;
+      const status = running || deliveries.some((d) => d.state === 'pending') ? 'pending' : deliveries.every((d) => d.state === 'delivered') ? 'delivered' : 'failed';
+      items.push({
+        event: memo.event,
+        workflowId: memo.workflowId,
+        runId: memo.runId,
+        status,
+        deliveries,
+        startedAt: info.startTime.toISOString(),
+        closedAt: info.closeTime?.toISOString() ?? null,
+        webUrl: this.webUrlForRun(info.workflowId, info.runId),
+      });
+    }
+    return { items, nextPageToken };
+  }
+
   private async query(query: string, pageSize: number, pageToken: string | undefined): Promise<RunPage> {
+    const { executions, nextPageToken } = await this.page(query, pageSize, pageToken);
+    return { items: executions.map((info) => this.view(info)), nextPageToken };
+  }
+
+  /** One page of a visibility query, decoded; page tokens sealed to the query. */
+  private async page(query: string, pageSize: number, pageToken: string | undefined): Promise<{ executions: Array<Omit<WorkflowExecutionInfo, 'raw'>>; nextPageToken: string | null }> {
     const { client } = this.deps;
     const token = pageToken === undefined ? undefined : openPageToken(pageToken, query);
     if (pageToken !== undefined && token === undefined) {
@@ -143,10 +198,10 @@ export class RunStore {
       pageSize,
       ...(token === undefined ? {} : { nextPageToken: token }),
     });
-    const items: RunView[] = [];
-    for (const raw of res.executions ?? []) items.push(this.view(await decodeExecution(client, raw)));
+    const executions: Array<Omit<WorkflowExecutionInfo, 'raw'>> = [];
+    for (const raw of res.executions ?? []) executions.push(await decodeExecution(client, raw));
     const next = res.nextPageToken;
-    return { items, nextPageToken: next && next.length > 0 ? sealPageToken(next, query) : null };
+    return { executions, nextPageToken: next && next.length > 0 ? sealPageToken(next, query) : null };
   }
 
   /**

@@ -104,7 +104,7 @@ export class JobStore {
     }
     const problems = checkTask(parsed.spec, (n) => this.deps.registry.codeFor(n), this.deps.egress);
     if (problems.length > 0) throw new InvalidJobSpecError(problems);
-    const conflict = this.deps.registry.breakerConflictFor(planRun(parsed.spec, (n) => this.deps.registry.codeFor(n)));
+    const conflict = this.deps.registry.breakerConflictFor(planRun(parsed.spec, (n) => this.deps.registry.codeFor(n), this.deps.registry.notifyDefaults));
     if (conflict !== undefined) throw new InvalidJobSpecError([conflict]);
     return parsed.spec;
   }
@@ -129,7 +129,7 @@ export class JobStore {
   }
 
   private plan(written: JobSpecInput, spec: JobSpec, origin: JobOrigin, stamp: WriteStamp) {
-    return toSchedule({ written, spec, run: planRun(spec, (n) => this.deps.registry.codeFor(n)) }, this.deps.taskQueue, origin, stamp);
+    return toSchedule({ written, spec, run: planRun(spec, (n) => this.deps.registry.codeFor(n), this.deps.registry.notifyDefaults) }, this.deps.taskQueue, origin, stamp);
   }
 
   webUrlForJob(id: string): string {

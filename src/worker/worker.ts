@@ -4,6 +4,7 @@ import { createActivities } from '../activities';
 import type { EgressPolicy } from '../egress/policy';
 import type { JobRegistry } from '../jobs/registry';
 import type { Logger } from '../observability/logger';
+import type { NotificationMetrics } from '../observability/metrics';
 import { sundialDataConverter, type CodecKey } from '../temporal/codec';
 
 export interface SundialWorkerOptions {
@@ -22,6 +23,10 @@ export interface SundialWorkerOptions {
   readonly codecKeys?: readonly CodecKey[] | undefined;
   /** Values of secret references, by name (config `secrets`). @default none */
   readonly secrets?: ReadonlyMap<string, string>;
+  /** Base URL of Temporal's Web UI, for the links notifications carry. @default none (webUrl null) */
+  readonly webUiUrl?: string;
+  /** Where this worker counts its notification deliveries. @default not counted */
+  readonly notificationMetrics?: NotificationMetrics;
 }
 
 /** See stickyQueueScheduleToStartTimeout below. */
@@ -51,7 +56,15 @@ export async function createSundialWorker(opts: SundialWorkerOptions): Promise<W
     taskQueue: opts.taskQueue,
     identity,
     workflowsPath: WORKFLOWS_PATH,
-    activities: createActivities({ registry: opts.registry, logger: opts.logger, userAgent: `sundial (worker ${identity})`, egress: opts.egress, secrets: opts.secrets ?? new Map() }),
+    activities: createActivities({
+      registry: opts.registry,
+      logger: opts.logger,
+      userAgent: `sundial (worker ${identity})`,
+      egress: opts.egress,
+      secrets: opts.secrets ?? new Map(),
+      ...(opts.webUiUrl === undefined ? {} : { webUiUrl: opts.webUiUrl }),
+      ...(opts.notificationMetrics === undefined ? {} : { notificationMetrics: opts.notificationMetrics }),
+    }),
     dataConverter: sundialDataConverter(opts.codecKeys),
     // A workflow's next task goes first to the worker that has it cached. If that worker died
     // (kill -9), the task waits this long before any worker may take it: the SDK's 10 s default

@@ -6,3 +6,4 @@ export { jobWorkflow } from './job-workflow';
 export { httpSequenceWorkflow } from './jobs/http-sequence';
 export { breakerWorkflow } from './breaker-workflow';
 export { auditWorkflow } from './audit-workflow';
+export { notifyStateWorkflow, notifyWorkflow } from './notify-workflow';

@@ -38,6 +38,7 @@ import {
 } from '../jobs/run-types';
 import { SundialStatus } from '../temporal/search-attributes';
 import { workflowNow } from './clock';
+import { NOTIFY_AFTER_RUN, notifyFinished, runFacts, watchLate } from './notify';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -455,6 +456,18 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
   // continued as new started once.
   if (continued === undefined) log.info('run started', { ...runFields, attempt: 1, status: 'running' });
   const progress: Progress = { attempts: continued?.attempts ?? 0, firstStartedAt: continued?.firstStartedAt };
+  // Only runs of jobs with notification rules take this path (and record the patch): inputs from
+  // before notifications existed have none.
+  const notify = input.notify !== undefined && patched(NOTIFY_AFTER_RUN) ? input.notify : undefined;
+  // A run continues as new only after its retries filled a history (hours of them): its `late`
+  // deadlines were met in an earlier execution, which notified them once already.
+  const lateWatch = notify === undefined || continued !== undefined ? undefined : watchLate(notify, runFacts(input.jobId, scheduledAt, startedAt.toISOString()));
+  /** Ends the run's notification work: late events stop, the finished run's events start. Never throws. */
+  const notifyEnd = async (outcome: RunOutcome): Promise<void> => {
+    if (notify === undefined) return;
+    lateWatch?.cancel();
+    await notifyFinished(notify, outcome);
+  };
   const base = (firstStartedAt: string | undefined, attemptOutcomes: AttemptOutcomes) => {
     const finishedAt = new Date(workflowNow());
     // A run that made no attempt (its breaker was open), or whose first attempt died before
@@ -489,10 +502,14 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
     const ran = await runTask(input, idempotencyKey, { scheduledAt, startedAt: startedAt.toISOString() }, progress);
     if (ran instanceof ServedFromFallback) {
       const outcomes = { success: 0, retryable_error: ran.attempts, non_retryable_error: 0 };
-      return finish({ ...base(ran.firstStartedAt, outcomes), status: 'degraded', attempts: ran.attempts, result: ran.result, fallback: ran.fallback });
+      const degraded = finish({ ...base(ran.firstStartedAt, outcomes), status: 'degraded', attempts: ran.attempts, result: ran.result, fallback: ran.fallback });
+      await notifyEnd(degraded);
+      return degraded;
     }
     const outcomes = { success: 1, retryable_error: ran.attempt - 1, non_retryable_error: 0 };
-    return finish({ ...base(ran.firstStartedAt, outcomes), status: 'succeeded', attempts: ran.attempt, result: ran.result });
+    const succeeded = finish({ ...base(ran.firstStartedAt, outcomes), status: 'succeeded', attempts: ran.attempt, result: ran.result });
+    await notifyEnd(succeeded);
+    return succeeded;
   } catch (err) {
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(async () => upsertSearchAttributes([{ key: SundialStatus, value: 'cancelled' }]));
@@ -512,6 +529,7 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
       ? { success: 0, retryable_error: failed.attempts, non_retryable_error: 0 }
       : { success: 0, retryable_error: failed.attempts - 1, non_retryable_error: 1 };
     const outcome = finish({ ...base(failed.firstStartedAt, outcomes), status: 'failed', attempts: failed.attempts, error: failed.error });
+    await notifyEnd(outcome);
     throw ApplicationFailure.create({ type: failed.error.type, message: failed.error.message, nonRetryable: true, details: [outcome] });
   }
 }

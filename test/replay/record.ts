@@ -20,6 +20,7 @@ import { defineJob, type DefinedJob } from '../../src/jobs/define';
 import { PUBLIC_ONLY, withLoopback } from '../../src/egress/policy';
 import { JobRegistry } from '../../src/jobs/registry';
 import { JOB_WORKFLOW_TYPE, type HttpRequestPlan } from '../../src/jobs/run-types';
+import { notifyStateWorkflowId, notifyWorkflowId } from '../../src/notify/plan';
 import { createLogger } from '../../src/observability/logger';
 import { toSchedule } from '../../src/schedules/mapping';
 import { ensureTemporalCli } from '../../src/temporal/cli';
@@ -94,6 +95,23 @@ function jobs(depUrl: string): DefinedJob[] {
       retry: fast,
       breaker: { key: 'replay-retried', failureThreshold: 5, openFor: '1h' },
       run: (ctx) => (ctx.attempt < 2 ? Promise.reject(new Error('first attempt fails')) : { ok: true }),
+    }),
+    // Notifications (sundial-notify-after-run): a failed run reads the job's state and starts a
+    // notification per event; a slow run fires late while it runs.
+    defineJob({
+      id: 'notify-failed',
+      schedule: hourly,
+      retry: { ...fast, maximumAttempts: 1 },
+      notify: [{ on: ['failed', 'recovered', 'consecutive_failures:1'], to: { type: 'webhook', url: `${depUrl}/hook` } }],
+      run: () => {
+        throw new Error('fails, and tells');
+      },
+    }),
+    defineJob({
+      id: 'notify-late',
+      schedule: hourly,
+      notify: [{ on: ['late:1s'], to: { type: 'webhook', url: `${depUrl}/hook` } }],
+      run: () => new Promise((r) => setTimeout(() => r({ ok: true }), 2_000)),
     }),
   ];
 }
@@ -173,6 +191,13 @@ async function main(): Promise<void> {
     saved.push({ name: 'breaker-entity-cache', handle: client.workflow.getHandle(breakerWorkflowId('replay-cache')) });
     await run('breaker-retried');
 
+    await run('notify-failed', 'notify-run-failed');
+    const notification = client.workflow.getHandle(notifyWorkflowId('notify-failed', (await client.workflow.getHandle(`notify-run-failed-${label}`).describe()).runId, 'failed'));
+    await settle(notification);
+    saved.push({ name: 'notify-delivery', handle: notification });
+    saved.push({ name: 'notify-state', handle: client.workflow.getHandle(notifyStateWorkflowId('notify-failed')) });
+    await run('notify-late');
+
     // A breaker entity long enough to continue as new, and its next run.
     const key = `replay-entity-${label}`;
     const config = { failureThreshold: 5, openForMs: 30_000, maxOpenForMs: 600_000, halfOpenProbes: 1 };
@@ -243,7 +268,7 @@ async function main(): Promise<void> {
       process.stdout.write(`${path.relative(projectRoot(), file)}\n`);
     }
     await client.workflow.getHandle(auditWorkflowId(auditJob)).terminate('recorded').catch(() => undefined);
-    for (const id of [breakerWorkflowId(key), breakerWorkflowId('replay-cache'), breakerWorkflowId('replay-function'), breakerWorkflowId('replay-retried')]) {
+    for (const id of [breakerWorkflowId(key), breakerWorkflowId('replay-cache'), breakerWorkflowId('replay-function'), breakerWorkflowId('replay-retried'), notifyStateWorkflowId('notify-failed')]) {
       await client.workflow.getHandle(id).terminate('recorded').catch(() => undefined);
     }
   } finally {

@@ -57,7 +57,7 @@ export type TestWorker = RunningWorker;
 export async function startTestWorker(
   jobs: DefinedJob[] | JobRegistry,
   taskQueue: string,
-  opts: { shutdownGraceMs?: number; egress?: EgressPolicy; logger?: Logger; secrets?: ReadonlyMap<string, string>; codecKeys?: readonly CodecKey[]; address?: string } = {},
+  opts: { shutdownGraceMs?: number; egress?: EgressPolicy; logger?: Logger; secrets?: ReadonlyMap<string, string>; codecKeys?: readonly CodecKey[]; address?: string; webUiUrl?: string } = {},
 ): Promise<TestWorker> {
   const registry = jobs instanceof JobRegistry ? jobs : JobRegistry.create(jobs);
   installRuntime(testLogger);
@@ -72,6 +72,7 @@ export async function startTestWorker(
     egress: opts.egress ?? TEST_EGRESS,
     ...(opts.secrets === undefined ? {} : { secrets: opts.secrets }),
     ...(opts.codecKeys === undefined ? {} : { codecKeys: opts.codecKeys }),
+    ...(opts.webUiUrl === undefined ? {} : { webUiUrl: opts.webUiUrl }),
   }).catch(async (err: unknown) => {
     await connection.close();
     throw err;

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { createJobMetrics, createMetrics } from '../../src/observability/metrics';
+import { createJobMetrics, createMetrics, createNotificationMetrics } from '../../src/observability/metrics';
 import { projectRoot } from '../../src/util/paths';
 import { allPanels, dashboardQueries, loadAlertRules, loadDashboard, type DashboardPanel } from '../support/monitoring';
 import { metricNames, selectors } from '../support/promql';
@@ -14,7 +14,7 @@ import { metricNames, selectors } from '../support/promql';
  * exports the same values), and the dashboard has the panels issue 5 asks for.
  */
 
-/** Sundial's metrics on the API's /metrics, with their labels: the contract the dashboard and rules are written against, checked against the code's registry below. */
+/** Sundial's metrics (on the API's /metrics; the notification counter on workers'), with their labels: the contract the dashboard and rules are written against, checked against the code's registry below. */
 const SUNDIAL_METRICS: Record<string, { readonly type: 'counter' | 'gauge' | 'histogram'; readonly labels: readonly string[] }> = {
   sundial_job_runs_total: { type: 'counter', labels: ['job', 'status'] },
   sundial_job_attempts_total: { type: 'counter', labels: ['job', 'outcome'] },
@@ -30,11 +30,12 @@ const SUNDIAL_METRICS: Record<string, { readonly type: 'counter' | 'gauge' | 'hi
   sundial_schedule_paused: { type: 'gauge', labels: ['job'] },
   sundial_collector_up: { type: 'gauge', labels: [] },
   sundial_collector_age_seconds: { type: 'gauge', labels: ['part'] },
+  sundial_notification_deliveries_total: { type: 'counter', labels: ['job', 'event', 'target', 'outcome'] },
   http_request_duration_seconds: { type: 'histogram', labels: ['method', 'route', 'status'] },
 };
 
 /** Per process, not read from Temporal: every other sundial_* metric is the same on every API replica. */
-const PER_PROCESS = new Set(['sundial_collector_up', 'sundial_collector_age_seconds', 'http_request_duration_seconds']);
+const PER_PROCESS = new Set(['sundial_collector_up', 'sundial_collector_age_seconds', 'http_request_duration_seconds', 'sundial_notification_deliveries_total']);
 
 /**
  * The Temporal SDK metrics the dashboard reads (the core's Prometheus exporter on the workers'
@@ -89,6 +90,8 @@ describe('the metric contract', () => {
   it('is what the code registers on the API: names, types and labels', async () => {
     const { registry } = createMetrics();
     createJobMetrics(registry);
+    // A worker's (and the embedded default's) counter: each process counts its own deliveries.
+    createNotificationMetrics(registry);
     const registered: Record<string, { type: string; labels: string[] }> = {};
     for (const { name } of registry.getMetricsAsArray()) {
       if (!name.startsWith('sundial_') && !name.startsWith('http_')) continue;

@@ -20,7 +20,7 @@ describe('workflow code replays the recorded histories of earlier releases', () 
     .sort();
 
   it('has histories of every kind of run to replay', () => {
-    for (const kind of ['code-ok-scheduled', 'code-failed', 'code-cancelled', 'http-retried', 'sequence', 'sequence-child', 'breaker-cache-degraded', 'breaker-function-degraded', 'breaker-entity-before-continue', 'breaker-entity-after-continue', 'breaker-retried', 'audit-entity-before-continue', 'audit-entity-after-continue', 'audit-entity-ended']) {
+    for (const kind of ['code-ok-scheduled', 'code-failed', 'code-cancelled', 'http-retried', 'sequence', 'sequence-child', 'breaker-cache-degraded', 'breaker-function-degraded', 'breaker-entity-before-continue', 'breaker-entity-after-continue', 'breaker-retried', 'audit-entity-before-continue', 'audit-entity-after-continue', 'audit-entity-ended', 'notify-run-failed', 'notify-delivery', 'notify-state', 'notify-late']) {
       assert.ok(
         files.some((f) => f.endsWith(`.${kind}.json`)),
         `no recorded history of ${kind}`,
