@@ -4,6 +4,7 @@ import type { JobRegistry } from '../jobs/registry';
 import type { Logger } from '../observability/logger';
 import { BreakerStore } from '../breaker/store';
 import { RunStore } from '../runs/run-store';
+import { TickLedger } from '../ticks/ledger';
 import { JobStore } from '../schedules/job-store';
 import type { ApiKey } from '../config/env';
 import { PUBLIC_ONLY, type EgressPolicy } from '../egress/policy';
@@ -73,6 +74,7 @@ export function createApp(deps: ApiDeps): Express {
   const jobs = new JobStore({ client: deps.client, registry: deps.registry, taskQueue: deps.taskQueue, webUiUrl: deps.webUiUrl, egress: deps.egress ?? PUBLIC_ONLY });
   const runs = new RunStore({ client: deps.client, webUiUrl: deps.webUiUrl });
   const breakers = new BreakerStore(deps.client);
+  const ticks = new TickLedger({ client: deps.client, jobs, runs });
 
   // A scrape only serializes: the job metrics are computed in the background, so it answers in
   // the same time however many jobs there are.
@@ -126,7 +128,7 @@ export function createApp(deps: ApiDeps): Express {
         }),
     );
   });
-  app.use(API_PREFIX, apiKeyAuth(deps.apiKeys ?? []), apiRoutes(jobs, runs, deps.registry, breakers));
+  app.use(API_PREFIX, apiKeyAuth(deps.apiKeys ?? []), apiRoutes(jobs, runs, deps.registry, breakers, ticks));
 
   app.use((req, res) => {
     sendProblem(res, { type: 'about:blank', title: 'Not Found', status: 404, detail: `no route for ${req.method} ${req.path}` });

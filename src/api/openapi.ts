@@ -10,10 +10,12 @@ import {
   problemSchema,
   runPageSchema,
   runSchema,
+  tickPageSchema,
+  tickSchema,
   triggerResultSchema,
 } from './schemas';
 import { JSON_MEDIA_TYPE, MERGE_PATCH_MEDIA_TYPE } from './request-guards';
-import { backfillBody, cancelBody, IDEMPOTENCY_KEY_PATTERN, jobListQuery, noteBody, patchQuery, runQuery, runsQuery, terminateBody, triggerBody } from './validation';
+import { backfillBody, cancelBody, IDEMPOTENCY_KEY_PATTERN, jobListQuery, noteBody, patchQuery, runQuery, runsQuery, terminateBody, ticksQuery, triggerBody } from './validation';
 
 type Method = 'get' | 'post' | 'patch' | 'delete';
 
@@ -83,6 +85,15 @@ export const OPERATIONS: readonly Operation[] = [
   { method: 'post', path: '/api/v1/breakers/:key/reset', summary: 'Close a breaker now.', write: true, ok: { status: 200, schema: breakerSchema } },
   { method: 'post', path: '/api/v1/breakers/:key/open', summary: 'Open a breaker now.', write: true, ok: { status: 200, schema: breakerSchema } },
   { method: 'get', path: '/api/v1/jobs/:id/runs', summary: "A job's runs, newest first.", write: false, query: runsQuery, ok: { status: 200, schema: runPageSchema } },
+  {
+    method: 'get',
+    path: '/api/v1/jobs/:id/ticks',
+    summary:
+      "Every time the job was due in [from, to) (at most 31 days), oldest first, with what became of it: ran, running, skipped_overlap, missed_catchup, paused, before_created, not_yet, and a reason. From the schedule's current spec (docs/ticks.md).",
+    write: false,
+    query: ticksQuery,
+    ok: { status: 200, schema: tickPageSchema },
+  },
   { method: 'get', path: '/api/v1/runs/:workflowId', summary: 'One run, with its result or error.', write: false, query: runQuery, ok: { status: 200, schema: runSchema } },
   { method: 'post', path: '/api/v1/runs/:workflowId/cancel', summary: 'Request cancellation of a run.', write: true, query: runQuery, body: cancelBody, ok: { status: 202, schema: acceptedSchema } },
   { method: 'post', path: '/api/v1/runs/:workflowId/terminate', summary: 'Terminate a run.', write: true, query: runQuery, body: terminateBody, bodyRequired: true, ok: { status: 202, schema: acceptedSchema } },
@@ -120,6 +131,8 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
     Run: runSchema,
     JobPage: jobPageSchema,
     RunPage: runPageSchema,
+    Tick: tickSchema,
+    TickPage: tickPageSchema,
     JobTypeList: jobTypeListSchema,
     TriggerResult: triggerResultSchema,
     Breaker: breakerSchema,

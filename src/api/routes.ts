@@ -5,6 +5,7 @@ import { httpRequestSchema } from '../jobs/spec';
 import type { BreakerStore } from '../breaker/store';
 import type { JobListItem, JobStore, JobView } from '../schedules/job-store';
 import type { RunStore } from '../runs/run-store';
+import type { TickLedger } from '../ticks/ledger';
 import {
   backfillBody,
   breakerKeyParam,
@@ -17,6 +18,7 @@ import {
   runQuery,
   runsQuery,
   terminateBody,
+  ticksQuery,
   triggerBody,
   triggerHeaders,
   workflowIdParam,
@@ -49,7 +51,7 @@ const jsonSchema = (schema: ZodType): Record<string, unknown> => {
 };
 
 /** /api/v1 routes over the job and run stores. */
-export function apiRoutes(jobs: JobStore, runs: RunStore, registry: JobRegistry, breakers: BreakerStore): Router {
+export function apiRoutes(jobs: JobStore, runs: RunStore, registry: JobRegistry, breakers: BreakerStore, ticks: TickLedger): Router {
   const r = Router();
 
   r.get('/breakers', async (_req, res) => {
@@ -167,6 +169,12 @@ export function apiRoutes(jobs: JobStore, runs: RunStore, registry: JobRegistry,
     const q = parse(runsQuery, req.query, 'query');
     await jobs.get(id); // 404 for an unknown job rather than an empty list
     res.json(await runs.list(id, { pageSize: q.pageSize, ...(q.pageToken === undefined ? {} : { pageToken: q.pageToken }), ...(q.status === undefined ? {} : { status: q.status }) }));
+  });
+
+  r.get('/jobs/:id/ticks', async (req, res) => {
+    const { id } = parse(jobIdParam, req.params, 'path');
+    const q = parse(ticksQuery, req.query, 'query');
+    res.json(await ticks.list(id, { from: new Date(q.from), to: new Date(q.to), pageSize: q.pageSize, pageToken: q.pageToken }));
   });
 
   r.get('/runs/:workflowId', async (req, res) => {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { jobSpecSchema, OverlapPolicy } from '../jobs/spec';
 import { RunStatus } from '../runs/run-store';
+import { TickState } from '../ticks/classify';
 
 /**
  * Response shapes, for the OpenAPI document. Requests are described by the very schemas the
@@ -85,3 +86,22 @@ export const jobTypeListSchema = z.object({ items: z.array(jobTypeSchema) });
 export const triggerResultSchema = z.object({ workflowId: z.string().nullable(), note: z.string().optional() });
 export const acceptedSchema = z.object({}).passthrough();
 export const overlapSchema = z.enum(Object.values(OverlapPolicy) as [OverlapPolicy, ...OverlapPolicy[]]);
+
+const tickRunSchema = z.object({
+  workflowId: z.string(),
+  runId: z.string(),
+  status: z.enum(Object.values(RunStatus) as [RunStatus, ...RunStatus[]]),
+  webUrl: z.url(),
+});
+
+export const tickSchema = z
+  .object({
+    at: z.iso.datetime().describe('When the job was due (the schedule\'s matching time; with jitter, the jittered time).'),
+    state: z.enum(Object.values(TickState) as [TickState, ...TickState[]]),
+    reason: z.string().describe('One line: why the tick is in this state, and what was inferred.'),
+    run: tickRunSchema.optional().describe('ran, running: the run this tick started (GET /api/v1/runs/{workflowId}).'),
+    lagMs: z.number().optional().describe("ran, running: from the tick to the first attempt's start."),
+    blockedBy: tickRunSchema.optional().describe('skipped_overlap: the run still open at the tick.'),
+  })
+  .describe('One time the job was due, and what became of it.');
+export const tickPageSchema = z.object({ items: z.array(tickSchema), nextPageToken: z.string().nullable() });
