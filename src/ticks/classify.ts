@@ -61,7 +61,18 @@ export interface TickFacts {
   readonly lastActionAt: Date | undefined;
   /** How long after its time a tick without a run is still taken for one starting, ms. */
   readonly startGraceMs: number;
+  readonly jobId: string;
+  /** Workflow ids of the schedule's recent and running actions (ahead of visibility). */
+  readonly startedIds: readonly string[];
 }
+
+/** The workflow id Temporal gives the run of a tick: `<jobId>-<RFC 3339, whole seconds>`. */
+export function scheduledWorkflowId(jobId: string, tick: Date): string {
+  return `${jobId}-${new Date(Math.floor(tick.getTime() / 1000) * 1000).toISOString().replace('.000Z', 'Z')}`;
+}
+
+/** A tick this soon after a recorded unpause may still have found the job paused: Temporal applies the change a moment after the request. */
+export const UNPAUSE_SETTLE_MS = 2_000;
 
 /** A tick due this recently without a run is still starting, not missed. @default */
 export const START_GRACE_MS = 60_000;
@@ -75,15 +86,25 @@ const ago = (ms: number): string => formatDuration(Math.max(0, Math.round(ms / 1
  * when the job is paused now with no open record (paused outside Sundial's API: the Temporal CLI,
  * `pauseOnFailure`), one from its last action or recorded unpause, marked as inferred.
  */
-function pausedPeriods(f: TickFacts): Array<{ from: number; to: number; note?: string | undefined; inferred: boolean }> {
-  const periods: Array<{ from: number; to: number; note?: string | undefined; inferred: boolean }> = [];
+interface PausedPeriod {
+  readonly from: number;
+  /** Exclusive; for a recorded unpause, {@link UNPAUSE_SETTLE_MS} after it. */
+  readonly to: number;
+  /** The end as recorded, for the reason. */
+  readonly until?: string | undefined;
+  readonly note?: string | undefined;
+  readonly inferred: boolean;
+}
+
+function pausedPeriods(f: TickFacts): PausedPeriod[] {
+  const periods: PausedPeriod[] = [];
   const actions = f.runs.map((r) => r.scheduledAt.getTime());
   if (f.lastActionAt !== undefined) actions.push(f.lastActionAt.getTime());
   for (const p of f.pauses) {
     const from = Date.parse(p.from);
     let to = p.to === undefined ? Number.POSITIVE_INFINITY : Date.parse(p.to);
     if (p.to === undefined && !f.pausedNow) to = Math.min(...actions.filter((a) => a > from), f.now.getTime());
-    periods.push({ from, to, note: p.note, inferred: false });
+    periods.push({ from, to: p.to === undefined ? to : to + UNPAUSE_SETTLE_MS, until: p.to, note: p.note, inferred: false });
   }
   const last = f.pauses[f.pauses.length - 1];
   if (f.pausedNow && (last === undefined || last.to !== undefined)) {
@@ -106,7 +127,9 @@ export function classifyTicks(f: TickFacts): Tick[] {
   const now = f.now.getTime();
   const periods = pausedPeriods(f);
   const byScheduled = [...f.runs].sort((a, b) => a.scheduledAt.getTime() - b.scheduledAt.getTime());
-  const latestAction = Math.max(f.lastActionAt?.getTime() ?? Number.NEGATIVE_INFINITY, ...f.runs.map((r) => r.scheduledAt.getTime()));
+  // Visible runs only: the schedule's own list of actions is ahead of visibility, where a tick's run may not be listed yet.
+  const latestVisible = Math.max(Number.NEGATIVE_INFINITY, ...f.runs.map((r) => r.scheduledAt.getTime()));
+  const started = new Set(f.startedIds);
   return f.ticks.map((tick): Tick => {
     const t = tick.getTime();
     const at = tick.toISOString();
@@ -126,7 +149,7 @@ export function classifyTicks(f: TickFacts): Tick[] {
       const note = period.note === undefined ? '' : ` (${JSON.stringify(period.note)})`;
       const reason = period.inferred
         ? `the job is paused${note} and has started nothing since ${new Date(period.from).toISOString()}; paused outside Sundial's API (e.g. pauseOnFailure or the Temporal CLI), so when exactly is not recorded`
-        : `the job was paused${note} from ${new Date(period.from).toISOString()}${Number.isFinite(period.to) ? ` to ${new Date(period.to).toISOString()}` : ''}`;
+        : `the job was paused${note} from ${new Date(period.from).toISOString()}${period.until === undefined ? (Number.isFinite(period.to) ? ` until its next run (unpaused outside Sundial's API)` : ' and still is') : ` to ${period.until}`}`;
       return { at, state: 'paused', reason };
     }
 
@@ -151,8 +174,12 @@ export function classifyTicks(f: TickFacts): Tick[] {
       }
     }
 
-    // Moments after its time a tick may still be starting, unless the schedule has since acted on a later one.
-    if (now - t < f.startGraceMs && !(latestAction > t)) return { at, state: 'not_yet', reason: `due ${ago(now - t)} ago; its run has not appeared yet (starting)` };
+    // Moments after its time a tick may still be starting (or its run not listed yet), unless a later one's run is listed.
+    if (now - t < f.startGraceMs) {
+      const id = scheduledWorkflowId(f.jobId, tick);
+      if (started.has(id)) return { at, state: 'not_yet', reason: `started as ${id}; not listed in visibility yet` };
+      if (!(latestVisible > t)) return { at, state: 'not_yet', reason: `due ${ago(now - t)} ago; its run has not appeared yet (starting)` };
+    }
 
     return {
       at,

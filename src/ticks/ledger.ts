@@ -78,7 +78,8 @@ export class TickLedger {
       const seen = new Set<string>();
       runs = [...a, ...b].filter((r) => !seen.has(r.runId) && (seen.add(r.runId), true));
     }
-    const actions = [...desc.info.recentActions.map((a) => a.scheduledAt.getTime())];
+    const actions = desc.info.recentActions.map((a) => a.scheduledAt.getTime());
+    const startedIds = [...desc.info.recentActions.map((a) => a.action.workflow.workflowId), ...desc.info.runningActions.map((a) => a.workflow.workflowId)];
     const items = classifyTicks({
       ticks,
       now,
@@ -92,6 +93,8 @@ export class TickLedger {
       runs: runs.map((r) => toLedgerRun(jobId, r)).filter((r): r is LedgerRun => r !== undefined),
       lastActionAt: actions.length === 0 ? undefined : new Date(Math.max(...actions)),
       startGraceMs: START_GRACE_MS,
+      jobId,
+      startedIds,
     });
     return { items, nextPageToken };
   }

@@ -57,15 +57,16 @@ export interface TestWorker {
   stop(): Promise<void>;
 }
 
-/** An in-process Sundial worker on its own task queue, serving the given jobs; `egress` defaults to {@link TEST_EGRESS}. */
+/** An in-process Sundial worker on its own task queue, serving the given jobs; `egress` defaults to {@link TEST_EGRESS}, the server to the run's. */
 export async function startTestWorker(
   jobs: DefinedJob[] | JobRegistry,
   taskQueue: string,
-  opts: { shutdownGraceMs?: number; egress?: EgressPolicy; logger?: Logger; secrets?: ReadonlyMap<string, string>; codecKeys?: readonly CodecKey[] } = {},
+  opts: { shutdownGraceMs?: number; egress?: EgressPolicy; logger?: Logger; secrets?: ReadonlyMap<string, string>; codecKeys?: readonly CodecKey[]; address?: string } = {},
 ): Promise<TestWorker> {
   const registry = jobs instanceof JobRegistry ? jobs : JobRegistry.create(jobs);
   installRuntime(testLogger);
-  const env = await TestWorkflowEnvironment.createFromExistingServer({ address: testAddress(), namespace: 'default' });
+  // `address`: a server of the test's own instead of the run's.
+  const env = await TestWorkflowEnvironment.createFromExistingServer({ address: opts.address ?? testAddress(), namespace: 'default' });
   const worker = await createSundialWorker({
     connection: env.nativeConnection,
     namespace: 'default',

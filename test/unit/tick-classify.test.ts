@@ -33,6 +33,8 @@ const facts = (over: Partial<TickFacts>): TickFacts => ({
   runs: [],
   lastActionAt: undefined,
   startGraceMs: 60_000,
+  jobId: 'job',
+  startedIds: [],
   ...over,
 });
 
@@ -65,6 +67,12 @@ describe('classifyTicks', () => {
       ['before_created', 'paused', 'paused', 'not_yet'],
     );
     assert.match(ticks[1]!.reason, /maintenance/);
+    // Temporal applies an unpause a moment after the request that recorded it.
+    const settling = classifyTicks(facts({ overlap: 'allow_all', ticks: [at(31), at(33)], pauses: [{ from: iso(-1), to: iso(30) }] }));
+    assert.deepEqual(
+      settling.map((t) => t.state),
+      ['paused', 'missed_catchup'],
+    );
   });
 
   it('when the job is paused now without a record, then ticks after its last action are paused, said to be inferred', () => {
@@ -81,6 +89,8 @@ describe('classifyTicks', () => {
     assert.equal(alone[0]!.state, 'not_yet');
     const passed = classifyTicks(facts({ overlap: 'allow_all', now: at(20), ticks: [at(10), at(15)], runs: [run(15, 0, 1)] }));
     assert.equal(passed[0]!.state, 'missed_catchup');
+    const unlisted = classifyTicks(facts({ overlap: 'allow_all', now: at(20), ticks: [at(10), at(15)], runs: [run(15, 0, 1)], startedIds: [run(10, 0, 1).workflowId] }));
+    assert.equal(unlisted[0]!.state, 'not_yet', 'started according to the schedule, not listed yet');
   });
 
   it('when buffer_one holds a tick behind a run that still runs, then it is not_yet; once that run is over, it was dropped', () => {
