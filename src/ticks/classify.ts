@@ -62,6 +62,8 @@ export interface TickFacts {
   /** How long after its time a tick without a run is still taken for one starting, ms. */
   readonly startGraceMs: number;
   readonly jobId: string;
+  /** The namespace's retention, ms: older runs are deleted. Undefined: unknown. */
+  readonly retentionMs?: number | undefined;
   /** Workflow ids of the schedule's recent and running actions (ahead of visibility). */
   readonly startedIds: readonly string[];
 }
@@ -181,6 +183,13 @@ export function classifyTicks(f: TickFacts): Tick[] {
       if (!(latestVisible > t)) return { at, state: 'not_yet', reason: `due ${ago(now - t)} ago; its run has not appeared yet (starting)` };
     }
 
+    if (f.retentionMs !== undefined && now - t > f.retentionMs) {
+      return {
+        at,
+        state: 'missed_catchup',
+        reason: `no run found for this tick, but it is older than the namespace's retention (${formatDuration(f.retentionMs)}): its run may have been deleted, so missed is not certain`,
+      };
+    }
     return {
       at,
       state: 'missed_catchup',

@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { msToTs, optionalTsToDate } from '@temporalio/common/lib/time';
+import { msToTs, optionalTsToDate, tsToMs } from '@temporalio/common/lib/time';
 import type { OverlapPolicy } from '../jobs/spec';
 import type { RunStore, RunView } from '../runs/run-store';
 import { InvalidRequestError } from '../schedules/errors';
@@ -28,7 +28,20 @@ const TEMPORAL_TO_OVERLAP = new Map(Object.entries(OVERLAP_TO_TEMPORAL).map(([k,
  * what became of each (see {@link classifyTicks}).
  */
 export class TickLedger {
+  /** The namespace's retention (ms) and when it was read: it changes rarely, and is read once an hour. */
+  private retention: { ms: number | undefined; readAt: number } | undefined;
+
   constructor(private readonly deps: { client: Client; jobs: JobStore; runs: RunStore; now?: () => Date }) {}
+
+  private async retentionMs(): Promise<number | undefined> {
+    if (this.retention !== undefined && Date.now() - this.retention.readAt < 3_600_000) return this.retention.ms;
+    const { client } = this.deps;
+    const ns = await client.workflowService.describeNamespace({ namespace: client.options.namespace });
+    const ttl = ns.config?.workflowExecutionRetentionTtl;
+    const ms = ttl === null || ttl === undefined ? undefined : tsToMs(ttl);
+    this.retention = { ms: ms === 0 ? undefined : ms, readAt: Date.now() };
+    return this.retention.ms;
+  }
 
   /**
    * One page of a job's ticks in [from, to), oldest first.
@@ -80,7 +93,9 @@ export class TickLedger {
     }
     const actions = desc.info.recentActions.map((a) => a.scheduledAt.getTime());
     const startedIds = [...desc.info.recentActions.map((a) => a.action.workflow.workflowId), ...desc.info.runningActions.map((a) => a.workflow.workflowId)];
+    const retentionMs = past.length > 0 && now.getTime() - past[0]!.getTime() > 86_400_000 ? await this.retentionMs() : undefined;
     const items = classifyTicks({
+      retentionMs,
       ticks,
       now,
       createdAt: desc.info.createdAt,

@@ -56,6 +56,9 @@ describe('classifyTicks', () => {
     const [, missed] = classifyTicks(facts({ overlap: 'allow_all', ticks: [at(0), at(10)], runs: [run(0, 0, 15)] }));
     assert.equal(missed!.state, 'missed_catchup');
     assert.match(missed!.reason, /catch-up window \(1m\)/);
+    const old = classifyTicks(facts({ overlap: 'allow_all', retentionMs: 100_000, ticks: [at(0)] }));
+    assert.equal(old[0]!.state, 'missed_catchup');
+    assert.match(old[0]!.reason, /older than the namespace's retention/);
   });
 
   it('when a tick falls in a recorded pause, then it is paused; before creation, before_created; in the future, not_yet', () => {
