@@ -10,7 +10,7 @@ import { openPageToken, sealPageToken } from '../temporal/page-token';
 import { mapWithConcurrency } from '../util/concurrency';
 import { CodeJobConflictError, InvalidJobSpecError, InvalidRequestError, JobExistsError, JobNotFoundError, StaleVersionError } from './errors';
 import { dstWarnings } from './dst';
-import { MEMO_KEY, newWriteStamp, OVERLAP_TO_TEMPORAL, readMemo, recordPauseChange, toSchedule, toScheduleUpdate, withPauses, type JobOrigin, type WriteStamp } from './mapping';
+import { MEMO_KEY, newWriteStamp, OVERLAP_TO_TEMPORAL, readMemo, recordPauseChange, toSchedule, toScheduleUpdate, withInitialPause, withPauses, type JobOrigin, type WriteStamp } from './mapping';
 import { SundialJobId, SundialStatus } from '../temporal/search-attributes';
 
 /** A job as the API shows it. */
@@ -187,7 +187,7 @@ export class JobStore {
   async create(input: unknown): Promise<JobView> {
     const spec = this.validate(input);
     const stamp = newWriteStamp();
-    const desired = this.plan(input as JobSpecInput, spec, 'api', stamp);
+    const desired = withInitialPause(this.plan(input as JobSpecInput, spec, 'api', stamp));
     let token: Uint8Array;
     try {
       token = await createSchedule(this.deps.client, desired.options);

@@ -69,6 +69,12 @@ export function recordPauseChange(pauses: readonly PauseRecord[] | undefined, pa
   return list.slice(-MAX_PAUSE_RECORDS);
 }
 
+/** For a create: a schedule created paused starts with that paused period on record. */
+export function withInitialPause(desired: DesiredSchedule): DesiredSchedule {
+  const at = desired.memo.writtenAt;
+  return desired.options.state?.paused === true && at !== undefined ? withPauses(desired, [{ from: at, note: 'created paused' }]) : desired;
+}
+
 /** The same schedule with these pause records in its action memo (the one updates rewrite). */
 export function withPauses(desired: DesiredSchedule, pauses: readonly PauseRecord[] | undefined): DesiredSchedule {
   if (pauses === undefined || pauses.length === 0) return desired;

@@ -6,7 +6,7 @@ import { InvalidJobSpecError, JobNotFoundError, StaleVersionError } from './erro
 import { JobStore } from './job-store';
 import { listSchedulePage, type ListedSchedule } from './listing';
 import { mapWithConcurrency } from '../util/concurrency';
-import { newWriteStamp, readMemo, revisionHash, toSchedule, toScheduleUpdate, withPauses, type DesiredSchedule } from './mapping';
+import { newWriteStamp, readMemo, revisionHash, toSchedule, toScheduleUpdate, withInitialPause, withPauses, type DesiredSchedule } from './mapping';
 
 export interface ReconcileReport {
   readonly created: string[];
@@ -46,7 +46,7 @@ async function reconcileOne(client: Client, desired: DesiredSchedule, listed: Li
   let current = listed === undefined ? undefined : await describeOrUndefined(client, desired.scheduleId);
   if (current === undefined) {
     try {
-      await client.schedule.create(desired.options);
+      await client.schedule.create(withInitialPause(desired).options);
       logger.info({ job: desired.scheduleId }, 'schedule created');
       return 'created';
     } catch (err) {

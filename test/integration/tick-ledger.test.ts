@@ -185,6 +185,18 @@ describe('the tick ledger (GET /api/v1/jobs/{id}/ticks)', () => {
     }
   });
 
+  it('when a job is created paused, then its ticks since are paused from its creation', async () => {
+    const id = unique('ticks-created-paused');
+    const createdAt = await create({ ...spec(id, 'tick-quick', { intervals: [{ every: '1s' }] }, { overlap: 'allow_all' }), paused: true });
+    await sleep(2_500);
+    const ticks = await ledger(api, id, createdAt, new Date());
+    assert.ok(ticks.length >= 2);
+    for (const t of ticks) {
+      assert.equal(t.state, 'paused', `${t.at}: ${t.reason}`);
+      assert.match(t.reason, /"created paused" from .* and still is/);
+    }
+  });
+
   it('when a daily 02:30 New York job spans the spring-forward day, then its ticks are those of an independent oracle: none that day', async () => {
     const id = unique('ticks-dst');
     await create(spec(id, 'tick-quick', { cron: '30 2 * * *', timezone: 'America/New_York' }, { overlap: 'skip' }));
