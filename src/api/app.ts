@@ -5,6 +5,7 @@ import type { Logger } from '../observability/logger';
 import { BreakerStore } from '../breaker/store';
 import { AuditStore } from '../audit/store';
 import { RunStore } from '../runs/run-store';
+import { TickLedger } from '../ticks/ledger';
 import { JobStore } from '../schedules/job-store';
 import type { ApiKey } from '../config/env';
 import { PUBLIC_ONLY, type EgressPolicy } from '../egress/policy';
@@ -79,6 +80,7 @@ export function createApp(deps: ApiDeps): Express {
     taskQueue: deps.taskQueue,
     onEndFailed: (jobId, err) => deps.logger.warn({ job_id: jobId, error_type: (err as Error)?.name, error_msg: (err as Error)?.message }, 'audit: the end of a change was not recorded (its entry stays pending)'),
   });
+  const ticks = new TickLedger({ client: deps.client, jobs, runs });
 
   // A scrape only serializes: the job metrics are computed in the background, so it answers in
   // the same time however many jobs there are.
@@ -132,7 +134,7 @@ export function createApp(deps: ApiDeps): Express {
         }),
     );
   });
-  app.use(API_PREFIX, apiKeyAuth(deps.apiKeys ?? []), apiRoutes(jobs, runs, deps.registry, breakers, audit));
+  app.use(API_PREFIX, apiKeyAuth(deps.apiKeys ?? []), apiRoutes(jobs, runs, deps.registry, breakers, audit, ticks));
 
   app.use((req, res) => {
     sendProblem(res, { type: 'about:blank', title: 'Not Found', status: 404, detail: `no route for ${req.method} ${req.path}` });

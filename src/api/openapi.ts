@@ -12,10 +12,12 @@ import {
   problemSchema,
   runPageSchema,
   runSchema,
+  tickPageSchema,
+  tickSchema,
   triggerResultSchema,
 } from './schemas';
 import { JSON_MEDIA_TYPE, MERGE_PATCH_MEDIA_TYPE } from './request-guards';
-import { backfillBody, cancelBody, historyQuery, IDEMPOTENCY_KEY_PATTERN, jobListQuery, noteBody, notificationsQuery, patchQuery, runQuery, runsQuery, terminateBody, triggerBody } from './validation';
+import { backfillBody, cancelBody, historyQuery, IDEMPOTENCY_KEY_PATTERN, jobListQuery, noteBody, notificationsQuery, patchQuery, runQuery, runsQuery, terminateBody, ticksQuery, triggerBody } from './validation';
 
 type Method = 'get' | 'post' | 'patch' | 'delete';
 
@@ -101,6 +103,12 @@ export const OPERATIONS: readonly Operation[] = [
     write: false,
     query: notificationsQuery,
     ok: { status: 200, schema: notificationPageSchema },
+    path: '/api/v1/jobs/:id/ticks',
+    summary:
+      "Every time the job was due in [from, to) (at most 31 days), oldest first, with what became of it: ran, running, skipped_overlap, missed_catchup, paused, before_created, not_yet, and a reason. From the schedule's current spec (docs/ticks.md).",
+    write: false,
+    query: ticksQuery,
+    ok: { status: 200, schema: tickPageSchema },
   },
   { method: 'get', path: '/api/v1/runs/:workflowId', summary: 'One run, with its result or error.', write: false, query: runQuery, ok: { status: 200, schema: runSchema } },
   { method: 'post', path: '/api/v1/runs/:workflowId/cancel', summary: 'Request cancellation of a run.', write: true, query: runQuery, body: cancelBody, ok: { status: 202, schema: acceptedSchema } },
@@ -140,6 +148,8 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
     JobPage: jobPageSchema,
     RunPage: runPageSchema,
     NotificationPage: notificationPageSchema,
+    Tick: tickSchema,
+    TickPage: tickPageSchema,
     JobTypeList: jobTypeListSchema,
     TriggerResult: triggerResultSchema,
     HistoryPage: historyPageSchema,

@@ -8,6 +8,7 @@ import { createMergePatch } from '../util/merge-patch';
 import type { BreakerStore } from '../breaker/store';
 import type { JobListItem, JobStore, JobView } from '../schedules/job-store';
 import type { RunStore } from '../runs/run-store';
+import type { TickLedger } from '../ticks/ledger';
 import {
   backfillBody,
   breakerKeyParam,
@@ -22,6 +23,7 @@ import {
   runQuery,
   runsQuery,
   terminateBody,
+  ticksQuery,
   triggerBody,
   triggerHeaders,
   workflowIdParam,
@@ -63,7 +65,7 @@ interface Change<T> {
 }
 
 /** /api/v1 routes over the job and run stores; every write to a job is audited. */
-export function apiRoutes(jobs: JobStore, runs: RunStore, registry: JobRegistry, breakers: BreakerStore, audit: AuditStore): Router {
+export function apiRoutes(jobs: JobStore, runs: RunStore, registry: JobRegistry, breakers: BreakerStore, audit: AuditStore, ticks: TickLedger): Router {
   const r = Router();
 
   /**
@@ -258,6 +260,10 @@ export function apiRoutes(jobs: JobStore, runs: RunStore, registry: JobRegistry,
     const q = parse(notificationsQuery, req.query, 'query');
     await jobs.get(id); // 404 for an unknown job rather than an empty list
     res.json(await runs.notifications(id, { pageSize: q.pageSize, ...(q.pageToken === undefined ? {} : { pageToken: q.pageToken }) }));
+  r.get('/jobs/:id/ticks', async (req, res) => {
+    const { id } = parse(jobIdParam, req.params, 'path');
+    const q = parse(ticksQuery, req.query, 'query');
+    res.json(await ticks.list(id, { from: new Date(q.from), to: new Date(q.to), pageSize: q.pageSize, pageToken: q.pageToken }));
   });
 
   r.get('/runs/:workflowId', async (req, res) => {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { jobSpecSchema, OverlapPolicy } from '../jobs/spec';
 import { RunStatus } from '../runs/run-store';
 import { AuditAction } from '../audit/contract';
+import { TickState } from '../ticks/classify';
 
 /**
  * Response shapes, for the OpenAPI document. Requests are described by the very schemas the
@@ -154,3 +155,21 @@ export const historyPageSchema = z.object({
   nextPageToken: z.string().nullable(),
   dropped: z.number().int().describe('Oldest entries dropped to keep the audit bounded (1,000 entries, 512 KiB).'),
 });
+const tickRunSchema = z.object({
+  workflowId: z.string(),
+  runId: z.string(),
+  status: z.enum(Object.values(RunStatus) as [RunStatus, ...RunStatus[]]),
+  webUrl: z.url(),
+});
+
+export const tickSchema = z
+  .object({
+    at: z.iso.datetime().describe('When the job was due (the schedule\'s matching time; with jitter, the jittered time).'),
+    state: z.enum(Object.values(TickState) as [TickState, ...TickState[]]),
+    reason: z.string().describe('One line: why the tick is in this state, and what was inferred.'),
+    run: tickRunSchema.optional().describe('ran, running: the run this tick started (GET /api/v1/runs/{workflowId}).'),
+    lagMs: z.number().optional().describe("ran, running: from the tick to the first attempt's start."),
+    blockedBy: tickRunSchema.optional().describe('skipped_overlap: the run still open at the tick.'),
+  })
+  .describe('One time the job was due, and what became of it.');
+export const tickPageSchema = z.object({ items: z.array(tickSchema), nextPageToken: z.string().nullable() });

@@ -42,6 +42,16 @@ export const jobListQuery = z
   .strict();
 
 export const notificationsQuery = pageQuery.strict();
+/** The tick ledger's query: a window [from, to) of at most 31 days, and a page of its ticks. */
+export const ticksQuery = z
+  .object({
+    from: z.iso.datetime({ offset: true }).describe('Start of the window (inclusive), RFC 3339 with Z or an offset.'),
+    to: z.iso.datetime({ offset: true }).describe('End of the window (exclusive), at most 31 days after from.'),
+    pageSize: z.coerce.number().int().min(1).max(500).default(100),
+    pageToken: z.string().min(1).optional().describe('From the previous page, with the same window.'),
+  })
+  .strict();
+
 export const runsQuery = pageQuery.extend({ status: z.enum(Object.values(RunStatus) as [RunStatus, ...RunStatus[]]).optional() }).strict();
 /** Temporal's run ids are UUIDs; anything else is a client's mistake, not a question for Temporal. */
 const RUN_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -180,6 +180,36 @@ export class RunStore {
     return { items, nextPageToken };
   }
 
+  /**
+   * A job's runs whose tick (`TemporalScheduledStartTime`) is in [from, to], at most `limit`:
+   * the runs a tick ledger joins to its ticks.
+   */
+  async scheduledBetween(jobId: string, from: Date, to: Date, limit: number): Promise<RunView[]> {
+    return this.upTo(
+      `${SundialJobId.name} = ${JSON.stringify(jobId)} AND ${TemporalScheduledStartTime.name} >= "${from.toISOString()}" AND ${TemporalScheduledStartTime.name} <= "${to.toISOString()}"`,
+      limit,
+    );
+  }
+
+  /** A job's runs open at some time in [from, to] (started by `to`, not closed before `from`), at most `limit`. */
+  async openBetween(jobId: string, from: Date, to: Date, limit: number): Promise<RunView[]> {
+    return this.upTo(
+      `${SundialJobId.name} = ${JSON.stringify(jobId)} AND StartTime <= "${to.toISOString()}" AND (ExecutionStatus = "Running" OR CloseTime >= "${from.toISOString()}")`,
+      limit,
+    );
+  }
+
+  private async upTo(query: string, limit: number): Promise<RunView[]> {
+    const items: RunView[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.query(query, Math.min(1000, limit - items.length), token);
+      items.push(...page.items);
+      token = page.nextPageToken ?? undefined;
+    } while (token !== undefined && items.length < limit);
+    return items;
+  }
+
   private async query(query: string, pageSize: number, pageToken: string | undefined): Promise<RunPage> {
     const { executions, nextPageToken } = await this.page(query, pageSize, pageToken);
     return { items: executions.map((info) => this.view(info)), nextPageToken };

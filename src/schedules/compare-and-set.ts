@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ScheduleAlreadyRunning, type Client, type ScheduleOptions, type ScheduleUpdateOptions } from '@temporalio/client';
+import { ScheduleAlreadyRunning, type Client, type ScheduleDescription, type ScheduleOptions, type ScheduleUpdateOptions } from '@temporalio/client';
 import {
   compileScheduleOptions,
   compileUpdatedScheduleOptions,
@@ -67,6 +67,38 @@ export async function updateScheduleIfUnchanged(client: Client, scheduleId: stri
       state: encodeScheduleState(compiled.state),
     },
     ...(compiled.typedSearchAttributes === undefined ? {} : { searchAttributes: { indexedFields: encodeUnifiedSearchAttributes(undefined, compiled.typedSearchAttributes) } }),
+    identity: client.options.identity,
+    requestId: randomUUID(),
+  });
+}
+
+/**
+ * Sets a schedule's paused state and note and one entry of its action's memo, leaving everything
+ * else as described: the described schedule is sent back as Temporal gave it (raw, so nothing is
+ * recompiled or re-encoded but the memo entry), against its conflict token. Used where a pause
+ * must be recorded with the state change (PatchSchedule cannot touch the memo).
+ * @throws the gRPC error (FAILED_PRECONDITION) when the token is stale.
+ */
+export async function updateStateAndActionMemo(
+  client: Client,
+  described: ScheduleDescription,
+  state: { paused: boolean; note: string },
+  memo: { key: string; value: unknown },
+): Promise<void> {
+  const schedule = described.raw.schedule;
+  const start = schedule?.action?.startWorkflow;
+  if (schedule === null || schedule === undefined || start === null || start === undefined) throw new Error(`schedule ${described.scheduleId} has no start-workflow action`);
+  const encoded = await encodeMapToPayloads(client.options.loadedDataConverter, { [memo.key]: memo.value });
+  await client.workflowService.updateSchedule({
+    namespace: client.options.namespace,
+    scheduleId: described.scheduleId,
+    conflictToken: described.raw.conflictToken ?? new Uint8Array(),
+    schedule: {
+      spec: schedule.spec,
+      policies: schedule.policies,
+      action: { startWorkflow: { ...start, memo: { fields: { ...(start.memo?.fields ?? {}), ...encoded } } } },
+      state: { ...schedule.state, paused: state.paused, notes: state.note },
+    },
     identity: client.options.identity,
     requestId: randomUUID(),
   });

@@ -7,13 +7,13 @@ import { isHttpTask, parseJobSpec, type FieldProblem, type JobSpec, type JobSpec
 import { TRIGGER_MEMO_KEY, type JobRunInput, type TriggerInfo } from '../jobs/run-types';
 import { redactHeaderValues } from '../audit/store';
 import { applyMergePatch } from '../util/merge-patch';
-import { createSchedule, updateScheduleIfUnchanged } from './compare-and-set';
+import { createSchedule, updateScheduleIfUnchanged, updateStateAndActionMemo } from './compare-and-set';
 import { listSchedulePage, RevisionCache, scheduleListQuery, type JobListFilter, type ListedSchedule } from './listing';
 import { openPageToken, sealPageToken } from '../temporal/page-token';
 import { mapWithConcurrency } from '../util/concurrency';
 import { CodeJobConflictError, IdempotencyKeyReusedError, InvalidJobSpecError, InvalidRequestError, JobExistsError, JobNotFoundError, StaleVersionError } from './errors';
 import { dstWarnings } from './dst';
-import { newWriteStamp, OVERLAP_TO_TEMPORAL, readMemo, stableJson, toSchedule, toScheduleUpdate, type JobOrigin, type WriteStamp } from './mapping';
+import { MEMO_KEY, newWriteStamp, OVERLAP_TO_TEMPORAL, readMemo, recordPauseChange, stableJson, toSchedule, toScheduleUpdate, withInitialPause, withPauses, type JobOrigin, type WriteStamp } from './mapping';
 import { SundialBreakerKey, SundialJobId, SundialStatus } from '../temporal/search-attributes';
 
 /** A job as the API shows it. */
@@ -57,6 +57,9 @@ export interface JobStoreDeps {
    */
   readonly egress?: EgressPolicy;
 }
+
+/** How many times a pause or unpause is tried against a schedule that keeps changing. */
+const PAUSE_WRITE_ATTEMPTS = 3;
 
 /** gRPC's FAILED_PRECONDITION: what UpdateSchedule answers to a stale conflict token. */
 const FAILED_PRECONDITION = 9;
@@ -210,7 +213,7 @@ export class JobStore {
     const spec = this.validate(input);
     await this.checkBreakerPeers(spec);
     const stamp = newWriteStamp();
-    const desired = this.plan(input as JobSpecInput, spec, 'api', stamp);
+    const desired = withInitialPause(this.plan(input as JobSpecInput, spec, 'api', stamp));
     let token: Uint8Array;
     try {
       token = await createSchedule(this.deps.client, desired.options);
@@ -256,7 +259,9 @@ export class JobStore {
       typeof wantPaused !== 'boolean' || wantPaused === desc.state.paused
         ? { paused: desc.state.paused, note: desc.state.note }
         : { paused: wantPaused, note: wantPaused ? 'paused over the API (PATCH)' : 'unpaused over the API (PATCH)' };
-    const update = toScheduleUpdate(desired, state);
+    // The paused periods recorded so far stay with the job; a change of `paused` adds to them.
+    const pauses = state.paused === desc.state.paused ? readMemo(desc.action)?.pauses : recordPauseChange(readMemo(desc.action)?.pauses, state.paused, new Date(), state.note);
+    const update = toScheduleUpdate(withPauses(desired, pauses), state);
     try {
       await updateScheduleIfUnchanged(this.deps.client, id, update, desc.raw.conflictToken ?? new Uint8Array());
     } catch (err) {
@@ -283,15 +288,50 @@ export class JobStore {
   }
 
   async pause(id: string, note: string | undefined): Promise<JobView> {
-    await this.describe(id);
-    await this.handle(id).pause(note ?? 'paused over the API');
-    return this.get(id);
+    return this.toView(await this.setPaused(id, true, note ?? 'paused over the API'));
   }
 
   async unpause(id: string, note: string | undefined): Promise<JobView> {
-    await this.describe(id);
-    await this.handle(id).unpause(note ?? 'unpaused over the API');
-    return this.get(id);
+    return this.toView(await this.setPaused(id, false, note ?? 'unpaused over the API'));
+  }
+
+  /**
+   * Pauses or unpauses, recording the paused period in the action memo with the state change (one
+   * UpdateSchedule against the described conflict token), so the tick ledger can tell a paused
+   * tick from a missed one. A write that lost a race (the server drops it silently) is read back
+   * and tried again.
+   * @returns the schedule as described after the change.
+   * @throws JobNotFoundError, StaleVersionError (lost the race every time)
+   */
+  private async setPaused(id: string, paused: boolean, note: string): Promise<ScheduleDescription> {
+    for (let attempt = 0; attempt < PAUSE_WRITE_ATTEMPTS; attempt++) {
+      const desc = await this.describe(id);
+      const memo = readMemo(desc.action);
+      if (memo === undefined) {
+        // A schedule from before Sundial kept its memo on the action: nowhere to record it.
+        await (paused ? this.handle(id).pause(note) : this.handle(id).unpause(note));
+        return this.describe(id);
+      }
+      const pauses = recordPauseChange(memo.pauses, paused, new Date(), paused ? note : undefined);
+      try {
+        await updateStateAndActionMemo(this.deps.client, desc, { paused, note }, { key: MEMO_KEY, value: { ...memo, pauses } });
+      } catch (err) {
+        if (isFailedPrecondition(err)) continue;
+        throw err;
+      }
+      const after = await this.describe(id);
+      if (after.state.paused === paused && JSON.stringify(readMemo(after.action)?.pauses ?? []) === JSON.stringify(pauses)) return after;
+    }
+    throw new StaleVersionError(id);
+  }
+
+  /**
+   * A job's schedule as Temporal describes it, for readers that need more than the job's view
+   * (the tick ledger: creation time, policies, paused periods).
+   * @throws JobNotFoundError
+   */
+  async schedule(id: string): Promise<ScheduleDescription> {
+    return this.describe(id);
   }
 
   /**

@@ -34,6 +34,53 @@ export interface SundialMemo {
   readonly revision: string;
   /** When this spec was written (ISO 8601); absent in memos of Sundial before mapping 2. */
   readonly writtenAt?: string;
+  /**
+   * The job's most recent paused periods, oldest first, as Sundial's own writes made them
+   * (pause, unpause, PATCH `paused`): Temporal keeps only the current state, and the tick ledger
+   * needs the past ones. In the action memo only (the one an update rewrites); bounded by
+   * {@link MAX_PAUSE_RECORDS}. Absent: none recorded.
+   */
+  readonly pauses?: readonly PauseRecord[];
+}
+
+/** A paused period of a job: from `from` to `to` (ISO 8601); no `to` while it lasts. */
+export interface PauseRecord {
+  readonly from: string;
+  readonly to?: string;
+  /** The note given when pausing, cut to {@link MAX_PAUSE_NOTE} characters. */
+  readonly note?: string;
+}
+
+/** How many paused periods a job keeps (the oldest go first): every run's memo carries them. */
+export const MAX_PAUSE_RECORDS = 20;
+/** How much of a pause's note is kept in its record. */
+export const MAX_PAUSE_NOTE = 100;
+
+/**
+ * The pause records after the job's paused state changes to `paused` at `at`: a pause opens a
+ * period (unless one is open), an unpause closes the open one (if any). Pure.
+ */
+export function recordPauseChange(pauses: readonly PauseRecord[] | undefined, paused: boolean, at: Date, note?: string): PauseRecord[] {
+  const list = [...(pauses ?? [])];
+  const last = list[list.length - 1];
+  const open = last !== undefined && last.to === undefined;
+  if (paused && !open) list.push({ from: at.toISOString(), ...(note === undefined || note === '' ? {} : { note: note.slice(0, MAX_PAUSE_NOTE) }) });
+  if (!paused && open) list[list.length - 1] = { ...last, to: at.toISOString() };
+  return list.slice(-MAX_PAUSE_RECORDS);
+}
+
+/** For a create: a schedule created paused starts with that paused period on record. */
+export function withInitialPause(desired: DesiredSchedule): DesiredSchedule {
+  const at = desired.memo.writtenAt;
+  return desired.options.state?.paused === true && at !== undefined ? withPauses(desired, [{ from: at, note: 'created paused' }]) : desired;
+}
+
+/** The same schedule with these pause records in its action memo (the one updates rewrite). */
+export function withPauses(desired: DesiredSchedule, pauses: readonly PauseRecord[] | undefined): DesiredSchedule {
+  if (pauses === undefined || pauses.length === 0) return desired;
+  const memo: SundialMemo = { ...desired.memo, pauses };
+  const action = desired.options.action;
+  return { ...desired, memo, options: { ...desired.options, action: { ...action, memo: { ...action.memo, [MEMO_KEY]: memo } } } };
 }
 
 /** Names one write of a schedule: see {@link SundialMemo.revision} and `writtenAt`. */

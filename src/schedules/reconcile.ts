@@ -6,7 +6,7 @@ import { InvalidJobSpecError, JobNotFoundError, StaleVersionError } from './erro
 import { JobStore } from './job-store';
 import { listSchedulePage, type ListedSchedule } from './listing';
 import { mapWithConcurrency } from '../util/concurrency';
-import { newWriteStamp, readMemo, revisionHash, toSchedule, toScheduleUpdate, type DesiredSchedule } from './mapping';
+import { newWriteStamp, readMemo, revisionHash, toSchedule, toScheduleUpdate, withInitialPause, withPauses, type DesiredSchedule } from './mapping';
 
 export interface ReconcileReport {
   readonly created: string[];
@@ -46,7 +46,7 @@ async function reconcileOne(client: Client, desired: DesiredSchedule, listed: Li
   let current = listed === undefined ? undefined : await describeOrUndefined(client, desired.scheduleId);
   if (current === undefined) {
     try {
-      await client.schedule.create(desired.options);
+      await client.schedule.create(withInitialPause(desired).options);
       logger.info({ job: desired.scheduleId }, 'schedule created');
       return 'created';
     } catch (err) {
@@ -65,8 +65,10 @@ async function reconcileOne(client: Client, desired: DesiredSchedule, listed: Li
     return 'conflicts';
   }
   const state = { paused: current.state.paused, note: current.state.note };
+  // The paused periods recorded so far stay with the job (the tick ledger reads them).
+  const update = toScheduleUpdate(withPauses(desired, readMemo(current.action)?.pauses), state);
   // Against the described version: a change made meanwhile (a forced PATCH) is not clobbered.
-  await updateScheduleIfUnchanged(client, desired.scheduleId, toScheduleUpdate(desired, state), current.raw.conflictToken ?? new Uint8Array());
+  await updateScheduleIfUnchanged(client, desired.scheduleId, update, current.raw.conflictToken ?? new Uint8Array());
   logger.info({ job: desired.scheduleId, from_hash: memo.hash, to_hash: desired.memo.hash }, 'schedule updated');
   return 'updated';
 }

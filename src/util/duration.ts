@@ -62,3 +62,8 @@ export function durationRangeProblem(msValue: number, range: DurationRange): str
   if (msValue > range.maxMs) return `must be at most ${shown(range.maxMs)}`;
   return undefined;
 }
+
+/** A duration for messages, rounded to its largest unit: `1m`, `2h`, `1d`, `500ms`. */
+export function formatDuration(msValue: number): string {
+  return ms(Math.round(msValue));
+}

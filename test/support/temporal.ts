@@ -53,7 +53,7 @@ export const TEST_EGRESS: EgressPolicy = withLoopback(PUBLIC_ONLY);
 
 export type TestWorker = RunningWorker;
 
-/** An in-process Sundial worker on its own task queue, serving the given jobs; `egress` defaults to {@link TEST_EGRESS}. */
+/** An in-process Sundial worker on its own task queue, serving the given jobs; `egress` defaults to {@link TEST_EGRESS}, the server to the run's. */
 export async function startTestWorker(
   jobs: DefinedJob[] | JobRegistry,
   taskQueue: string,
