@@ -103,6 +103,9 @@ export const OPERATIONS: readonly Operation[] = [
     write: false,
     query: notificationsQuery,
     ok: { status: 200, schema: notificationPageSchema },
+  },
+  {
+    method: 'get',
     path: '/api/v1/jobs/:id/ticks',
     summary:
       "Every time the job was due in [from, to) (at most 31 days), oldest first, with what became of it: ran, running, skipped_overlap, missed_catchup, paused, before_created, not_yet, and a reason. From the schedule's current spec (docs/ticks.md).",

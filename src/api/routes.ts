@@ -260,6 +260,8 @@ export function apiRoutes(jobs: JobStore, runs: RunStore, registry: JobRegistry,
     const q = parse(notificationsQuery, req.query, 'query');
     await jobs.get(id); // 404 for an unknown job rather than an empty list
     res.json(await runs.notifications(id, { pageSize: q.pageSize, ...(q.pageToken === undefined ? {} : { pageToken: q.pageToken }) }));
+  });
+
   r.get('/jobs/:id/ticks', async (req, res) => {
     const { id } = parse(jobIdParam, req.params, 'path');
     const q = parse(ticksQuery, req.query, 'query');
