@@ -85,3 +85,14 @@ export const jobTypeListSchema = z.object({ items: z.array(jobTypeSchema) });
 export const triggerResultSchema = z.object({ workflowId: z.string().nullable(), note: z.string().optional() });
 export const acceptedSchema = z.object({}).passthrough();
 export const overlapSchema = z.enum(Object.values(OverlapPolicy) as [OverlapPolicy, ...OverlapPolicy[]]);
+
+/**
+ * The API's answers as TypeScript types, derived from the schemas above (the CLI reads them).
+ * Input types: a job's spec is sent as written, so the fields a default fills may be absent.
+ */
+export type ProblemDocument = z.input<typeof problemSchema>;
+export type JobResponse = z.input<typeof jobSchema>;
+export type RunResponse = z.input<typeof runSchema>;
+export type JobPage = z.input<typeof jobPageSchema>;
+export type RunPage = z.input<typeof runPageSchema>;
+export type TriggerResult = z.input<typeof triggerResultSchema>;

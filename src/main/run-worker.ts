@@ -32,6 +32,7 @@ export async function runWorker(config: Config, addresses: readonly string[], re
     egress: config.egress,
     codecKeys: config.temporal.codecKeys,
     secrets: config.secrets,
+    workflowsPath: config.workflowsModule,
   });
   const failover = addresses.length > 1 ? followFrontends({ worker, connection, address, addresses, temporal: config.temporal, logger }) : undefined;
   const done = worker.run();

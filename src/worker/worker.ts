@@ -5,6 +5,7 @@ import type { EgressPolicy } from '../egress/policy';
 import type { JobRegistry } from '../jobs/registry';
 import type { Logger } from '../observability/logger';
 import { sundialDataConverter, type CodecKey } from '../temporal/codec';
+import { workflowsModule, type WorkflowsModule } from './workflows-module';
 
 export interface SundialWorkerOptions {
   readonly connection: NativeConnection;
@@ -22,6 +23,11 @@ export interface SundialWorkerOptions {
   readonly codecKeys?: readonly CodecKey[] | undefined;
   /** Values of secret references, by name (config `secrets`). @default none */
   readonly secrets?: ReadonlyMap<string, string>;
+  /**
+   * The user's workflows module (config `workflowsModule`), bundled together with Sundial's.
+   * @default Sundial's workflows only
+   */
+  readonly workflowsPath?: string | undefined;
 }
 
 /** See stickyQueueScheduleToStartTimeout below. */
@@ -36,8 +42,7 @@ export const STICKY_TIMEOUT_MS = 2_000;
  */
 export const WORKER_TUNING = { nonStickyToStickyPollRatio: 0.5 } as const satisfies Partial<WorkerOptions>;
 
-/** The compiled workflows module (job workflow and users' multi-step job workflows). */
-export const WORKFLOWS_PATH = require.resolve('../workflows');
+export { WORKFLOWS_PATH } from './workflows-module';
 
 /**
  * Creates a worker serving Sundial's workflows and activities on one task queue. Workers are
@@ -45,12 +50,23 @@ export const WORKFLOWS_PATH = require.resolve('../workflows');
  */
 export async function createSundialWorker(opts: SundialWorkerOptions): Promise<Worker> {
   const identity = opts.identity ?? `${process.pid}@${hostname()}`;
+  const workflows = workflowsModule(opts.workflowsPath);
+  try {
+    return await createWorker(opts, identity, workflows);
+  } finally {
+    // The bundle is built by now (or failed): the generated entry is not needed again.
+    workflows.dispose();
+  }
+}
+
+function createWorker(opts: SundialWorkerOptions, identity: string, workflows: WorkflowsModule): Promise<Worker> {
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     identity,
-    workflowsPath: WORKFLOWS_PATH,
+    workflowsPath: workflows.workflowsPath,
+    ...(workflows.webpackConfigHook === undefined ? {} : { bundlerOptions: { webpackConfigHook: workflows.webpackConfigHook } }),
     activities: createActivities({ registry: opts.registry, logger: opts.logger, userAgent: `sundial (worker ${identity})`, egress: opts.egress, secrets: opts.secrets ?? new Map() }),
     dataConverter: sundialDataConverter(opts.codecKeys),
     // A workflow's next task goes first to the worker that has it cached. If that worker died
