@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { DefinedJob } from './define';
 
 /** A jobs module exports its jobs as `jobs` or as the default export: an array or a function returning one. */
@@ -12,17 +11,23 @@ export class JobsModuleError extends Error {
 /** Extensions loaded through tsx: TypeScript as written, no build step. */
 const TYPESCRIPT = /\.(?:[cm]?ts|tsx)$/;
 
+let tsxRegistered = false;
+
 /**
- * Requires a user's module by path (relative to the working directory). TypeScript files go
- * through tsx's CommonJS loader, scoped to this one require: the process's own `require` and
- * every other module stay untouched, and the user's imports (`sundial`, their own files)
- * resolve from the file's folder as they would in their editor.
+ * Requires a user's module by path (relative to the working directory). A TypeScript file
+ * turns on tsx's CommonJS hook for the rest of the process (as `node --require tsx/cjs` would),
+ * so the user's imports (`sundial`, their own `.ts` files, a lazy `import()` inside a job) load
+ * as they would in their editor. Not tsx's scoped `require`: that one loads every module it
+ * reaches a second time under its own cache key, and a `NonRetryableJobError` thrown by the
+ * user's copy of Sundial would not be the class the worker checks for.
  */
 export function requireUserModule(modulePath: string): unknown {
   const resolved = path.resolve(modulePath);
-  if (!TYPESCRIPT.test(resolved)) return require(resolved) as unknown;
-  const tsx = require('tsx/cjs/api') as { require: (id: string, parentURL: string) => unknown };
-  return tsx.require(resolved, pathToFileURL(__filename).href);
+  if (TYPESCRIPT.test(resolved) && !tsxRegistered) {
+    (require('tsx/cjs/api') as { register: () => unknown }).register();
+    tsxRegistered = true;
+  }
+  return require(resolved) as unknown;
 }
 
 /**

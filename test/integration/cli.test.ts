@@ -145,7 +145,8 @@ describe('the sundial CLI over a real API', () => {
     assert.ok(workflowId.startsWith(`${id}-`), workflowId);
     const second = await sundial(['trigger', id, '--idempotency-key', unique('key')], env);
     assert.equal(second.code, 0, second.stderr);
-    assert.match(second.stdout, new RegExp(`^Triggered ${id}: run ${id}-`));
+    // A keyed trigger's run id carries the key: <jobId>:trigger:<key>.
+    assert.match(second.stdout, new RegExp(`^Triggered ${id}: run ${id}:trigger:`));
 
     const run = await waitFor('the run to succeed', 30_000, async () => {
       const r = await sundial(['runs', 'get', workflowId, '-o', 'json'], env);
@@ -161,7 +162,7 @@ describe('the sundial CLI over a real API', () => {
     const runs = await waitFor('both runs in the list', 20_000, async () => {
       const r = await sundial(['runs', 'list', id], env);
       assert.equal(r.code, 0, r.stderr);
-      return (r.stdout.match(new RegExp(`${id}-`, 'g')) ?? []).length === 2 ? r.stdout : undefined;
+      return (r.stdout.match(new RegExp(`${id}[-:]`, 'g')) ?? []).length === 2 ? r.stdout : undefined;
     });
     assert.match(runs, /WORKFLOW ID\s+│\s+STATUS/);
     assert.match(runs, new RegExp(`${workflowId}\\s+│\\s+succeeded`));
