@@ -173,3 +173,13 @@ export const tickSchema = z
   })
   .describe('One time the job was due, and what became of it.');
 export const tickPageSchema = z.object({ items: z.array(tickSchema), nextPageToken: z.string().nullable() });
+/**
+ * The API's answers as TypeScript types, derived from the schemas above (the CLI reads them).
+ * Input types: a job's spec is sent as written, so the fields a default fills may be absent.
+ */
+export type ProblemDocument = z.input<typeof problemSchema>;
+export type JobResponse = z.input<typeof jobSchema>;
+export type RunResponse = z.input<typeof runSchema>;
+export type JobPage = z.input<typeof jobPageSchema>;
+export type RunPage = z.input<typeof runPageSchema>;
+export type TriggerResult = z.input<typeof triggerResultSchema>;

@@ -73,6 +73,7 @@ const envSchema = z.object({
   SUNDIAL_TEMPORAL_PORT: port.default(7233),
   SUNDIAL_TEMPORAL_UI_PORT: port.default(8233),
   SUNDIAL_JOBS_MODULE: nonEmpty.optional(),
+  SUNDIAL_WORKFLOWS_MODULE: nonEmpty.optional(),
   SUNDIAL_PRUNE_ORPHANS: bool.default(false),
   SUNDIAL_SHUTDOWN_GRACE: duration.default(10_000),
   SUNDIAL_API_KEYS: z.string().optional(),
@@ -258,7 +259,13 @@ export interface Config {
   /** `url`: how workers and links reach the API; undefined means http://host:port. */
   readonly api: { readonly host: string; readonly port: number; readonly url?: string; readonly keys: readonly ApiKey[] };
   readonly embedded: { readonly dataDir: string; readonly temporalPort: number; readonly uiPort: number };
+  /** The user's jobs module (SUNDIAL_JOBS_MODULE, `.js` or `.ts`); undefined: the shipped examples. */
   readonly jobsModule: string | undefined;
+  /**
+   * The user's workflows module for multi-step jobs (SUNDIAL_WORKFLOWS_MODULE), bundled with
+   * Sundial's own workflows by every worker; undefined: Sundial's workflows only.
+   */
+  readonly workflowsModule: string | undefined;
   readonly pruneOrphans: boolean;
   /** How long running activities may take to finish on shutdown before they are cancelled, in ms. */
   readonly shutdownGraceMs: number;
@@ -366,6 +373,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, role: ProcessRo
     api: { host: e.HOST, port: e.PORT, keys, ...(e.SUNDIAL_API_URL === undefined ? {} : { url: e.SUNDIAL_API_URL.replace(/\/+$/, '') }) },
     embedded: { dataDir: e.SUNDIAL_DATA_DIR, temporalPort: e.SUNDIAL_TEMPORAL_PORT, uiPort: e.SUNDIAL_TEMPORAL_UI_PORT },
     jobsModule: e.SUNDIAL_JOBS_MODULE,
+    workflowsModule: e.SUNDIAL_WORKFLOWS_MODULE,
     pruneOrphans: e.SUNDIAL_PRUNE_ORPHANS,
     shutdownGraceMs: e.SUNDIAL_SHUTDOWN_GRACE,
     logLevel: e.LOG_LEVEL,

@@ -43,13 +43,19 @@ export interface ActivityJobDefinition<Args = unknown, Result = unknown> extends
 }
 
 /**
- * A multi-step job whose code is a whole workflow, exported from the worker's workflows module.
+ * A multi-step job whose code is a whole workflow, exported from the worker's workflows module
+ * (Sundial's own, or yours: SUNDIAL_WORKFLOWS_MODULE, `createWorker({ workflowsPath })`).
  * The job's retry policy then applies to the workflow as a whole.
  */
-export interface WorkflowJobDefinition extends Common {
-  readonly workflow: string;
-  readonly args?: unknown;
-  readonly argsSchema?: ZodType;
+export interface WorkflowJobDefinition<Args = unknown> extends Common {
+  /**
+   * The workflow type: its exported name, or the workflow function itself (imported from your
+   * workflows module, so that a rename is a compile error and `args` is checked against its
+   * parameter). A function's `name` must be the name it is exported under.
+   */
+  readonly workflow: string | ((args: Args) => Promise<unknown>);
+  readonly args?: Args;
+  readonly argsSchema?: ZodType<Args>;
 }
 
 /** A job that calls a URL, with no code. */
@@ -57,7 +63,7 @@ export interface HttpJobDefinition extends Common {
   readonly http: Omit<Extract<JobSpecInput['task'], { type: 'http' }>, 'type'>;
 }
 
-export type JobDefinition = ActivityJobDefinition<any, any> | WorkflowJobDefinition | HttpJobDefinition;
+export type JobDefinition = ActivityJobDefinition<any, any> | WorkflowJobDefinition<any> | HttpJobDefinition;
 
 /** The code behind a code job type. */
 export type JobCode = (
@@ -76,7 +82,8 @@ export interface DefinedJob {
  * definition is reported at once, naming the job and the field.
  */
 export function defineJob<Args, Result>(def: ActivityJobDefinition<Args, Result>): DefinedJob;
-export function defineJob(def: WorkflowJobDefinition | HttpJobDefinition): DefinedJob;
+export function defineJob<Args>(def: WorkflowJobDefinition<Args>): DefinedJob;
+export function defineJob(def: HttpJobDefinition): DefinedJob;
 export function defineJob(def: JobDefinition): DefinedJob {
   if ('http' in def) {
     const { http, ...rest } = def;
@@ -86,7 +93,7 @@ export function defineJob(def: JobDefinition): DefinedJob {
     const { workflow, args, argsSchema, ...rest } = def;
     return {
       spec: { ...rest, task: { type: def.id, args } },
-      code: { mode: 'workflow', workflowType: workflow, description: def.description ?? '', ...(argsSchema ? { argsSchema } : {}) },
+      code: { mode: 'workflow', workflowType: typeof workflow === 'string' ? workflow : workflow.name, description: def.description ?? '', ...(argsSchema ? { argsSchema } : {}) },
     };
   }
   const { run, args, argsSchema, fallbackRun, ...rest } = def;

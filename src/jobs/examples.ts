@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { defineJob, type DefinedJob } from './define';
-import { RetryableJobError } from './errors';
+// The shipped examples are written as a user's jobs module is: against the public API only.
+import { defineJob, RetryableJobError, type DefinedJob } from '../public';
 
 /**
  * The jobs the embedded default schedules, so something visibly runs in the first minute.

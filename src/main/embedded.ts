@@ -1,5 +1,5 @@
 /**
- * `npm start`: the embedded default. A Temporal dev server on a SQLite file in
+ * `npm start` / `sundial dev`: the embedded default. A Temporal dev server on a SQLite file in
  * SUNDIAL_DATA_DIR, one worker, the API, and the example (or configured) jobs scheduled.
  * Ctrl-C stops the API, drains the worker, then stops the dev server; exit code 0. A second
  * Ctrl-C (a separate keypress, not npm's forward of the first) stops the dev server at once; 130.
@@ -20,9 +20,10 @@ import { configOrExit, failStartup, onShutdownSignal } from './process';
 import { EMBEDDED_SDK_METRICS_ADDRESS, sdkMetricsAddress, type Config } from '../config/env';
 import { withLoopback } from '../egress/policy';
 import type { Logger } from '../observability/logger';
+import type { JobRegistry } from '../jobs/registry';
 
 /** What has started so far, stopped in this order: the API stops taking requests, the worker drains, the server goes last. */
-interface Running {
+export interface Running {
   api?: () => Promise<void>;
   worker?: () => Promise<void>;
   client?: () => Promise<void>;
@@ -34,13 +35,18 @@ interface Running {
 /** How long a forced stop gives the dev server before SIGKILL, in ms. */
 const FORCED_STOP_GRACE_MS = 3_000;
 
-async function stopAll(running: Running): Promise<void> {
+export async function stopAll(running: Running): Promise<void> {
   for (const step of [running.api, running.worker, running.client, running.devServer]) {
     if (step !== undefined) await step();
   }
 }
 
-async function main(running: Running, logger: Logger, configured: Config): Promise<void> {
+/**
+ * Starts the embedded default: the dev server (unless TEMPORAL_ADDRESS names a cluster), the
+ * API, the schedules of `registry` (default: the configured jobs module, else the examples) and
+ * a worker. `running` is filled in as pieces start, for {@link stopAll}.
+ */
+export async function startEmbedded(running: Running, logger: Logger, configured: Config, registryOf: (config: Config) => JobRegistry = (c) => buildRegistry(c, configuredApiUrl(c))): Promise<void> {
   // Everything runs on this machine, the example HTTP job calls this API: loopback is allowed.
   const config: Config = { ...configured, egress: withLoopback(configured.egress) };
   let addresses = config.temporal.addresses;
@@ -90,7 +96,7 @@ async function main(running: Running, logger: Logger, configured: Config): Promi
   // The dev server registers them on its command line; an existing cluster may not have them.
   if (config.temporal.addresses !== undefined) await ensureSearchAttributes(client, config.temporal.namespace, logger);
 
-  const registry = buildRegistry(config, configuredApiUrl(config));
+  const registry = registryOf(config);
   const webUiUrl = uiUrl ?? `http://127.0.0.1:${config.embedded.uiPort}`;
   const metrics = createMetrics();
   const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl, apiKeys: config.api.keys, metrics, egress: config.egress });
@@ -128,12 +134,17 @@ async function main(running: Running, logger: Logger, configured: Config): Promi
   );
 }
 
-const { config, logger } = configOrExit();
-const running: Running = {};
-// A signal during start-up still stops whatever has started. A second Ctrl-C skips the drain
-// but not the dev server's stop.
-onShutdownSignal(logger, () => stopAll(running), { force: () => running.forceDevServer?.() ?? Promise.resolve() });
-main(running, logger, config).catch(async (err: unknown) => {
-  await stopAll(running).catch(() => undefined);
-  failStartup(logger, err);
-});
+/** The embedded process (`npm start`, `sundial dev`): configuration from the environment, signals, exit codes. */
+export function runEmbeddedProcess(): void {
+  const { config, logger } = configOrExit();
+  const running: Running = {};
+  // A signal during start-up still stops whatever has started. A second Ctrl-C skips the drain
+  // but not the dev server's stop.
+  onShutdownSignal(logger, () => stopAll(running), { force: () => running.forceDevServer?.() ?? Promise.resolve() });
+  startEmbedded(running, logger, config).catch(async (err: unknown) => {
+    await stopAll(running).catch(() => undefined);
+    failStartup(logger, err);
+  });
+}
+
+if (require.main === module) runEmbeddedProcess();

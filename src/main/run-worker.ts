@@ -42,6 +42,7 @@ export async function runWorker(
     secrets: config.secrets,
     ...(notifications.webUiUrl === undefined ? {} : { webUiUrl: notifications.webUiUrl }),
     ...(notifications.metrics === undefined ? {} : { notificationMetrics: notifications.metrics }),
+    workflowsPath: config.workflowsModule,
   });
   const failover = addresses.length > 1 ? followFrontends({ worker, connection, address, addresses, temporal: config.temporal, logger }) : undefined;
   const done = worker.run();

@@ -1,3 +1,4 @@
+import { homedir } from 'node:os';
 import path from 'node:path';
 import { projectRoot } from '../util/paths';
 import { TemporalCliUnavailableError } from './errors';
@@ -19,9 +20,22 @@ export interface FoundCli {
   readonly source: CliSource;
 }
 
-/** Where the pinned CLI is kept once built: git-ignored, per version. */
-export function cachedCliPath(root = projectRoot()): string {
-  return path.join(root, '.cache', 'temporal', TEMPORAL_CLI_VERSION, 'temporal');
+/**
+ * Where Sundial keeps what it builds: `$SUNDIAL_CACHE_DIR` when set; in a checkout of this
+ * repository, its git-ignored `.cache/`; in an installed package, the user's cache folder
+ * (`$XDG_CACHE_HOME/sundial`, else `~/.cache/sundial`), shared by every project on the machine
+ * and kept across `npm ci`, which wipes node_modules (and node_modules may be read-only).
+ */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env, root = projectRoot()): string {
+  if (env.SUNDIAL_CACHE_DIR !== undefined && env.SUNDIAL_CACHE_DIR !== '') return path.resolve(env.SUNDIAL_CACHE_DIR);
+  if (!root.split(path.sep).includes('node_modules')) return path.join(root, '.cache');
+  const xdg = env.XDG_CACHE_HOME;
+  return path.join(xdg !== undefined && path.isAbsolute(xdg) ? xdg : path.join(homedir(), '.cache'), 'sundial');
+}
+
+/** Where the pinned CLI is kept once built, per version (see {@link cacheDir}). */
+export function cachedCliPath(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(cacheDir(env), 'temporal', TEMPORAL_CLI_VERSION, 'temporal');
 }
 
 /** Looks for the CLI without building: `$TEMPORAL_CLI`, then PATH, then the project's cache. */
@@ -33,7 +47,7 @@ export function findTemporalCli(env: NodeJS.ProcessEnv = process.env): FoundCli 
   }
   const fromPath = onPath('temporal', env.PATH);
   if (fromPath !== undefined) return { path: fromPath, source: 'path' };
-  const cached = cachedCliPath();
+  const cached = cachedCliPath(env);
   if (isExecutable(cached)) return { path: cached, source: 'cache' };
   return undefined;
 }
@@ -54,12 +68,12 @@ export async function ensureTemporalCli(
   if (go === undefined) {
     throw new TemporalCliUnavailableError(
       'No Temporal CLI found ($TEMPORAL_CLI, PATH, or ' +
-        `${cachedCliPath()}) and no Go >= ${MIN_GO.join('.')} to build one. Either install the Temporal CLI ` +
+        `${cachedCliPath(env)}) and no Go >= ${MIN_GO.join('.')} to build one. Either install the Temporal CLI ` +
         '(https://docs.temporal.io/cli) and put `temporal` on PATH or set TEMPORAL_CLI to it, or install Go >= 1.25 ' +
         `and Sundial builds ${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION} itself.`,
     );
   }
-  const target = cachedCliPath();
+  const target = cachedCliPath(env);
   progress(`Building the Temporal CLI ${TEMPORAL_CLI_VERSION} with ${go.version} into ${target} (once; a few minutes)...`);
   const started = Date.now();
   try {

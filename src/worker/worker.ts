@@ -6,6 +6,7 @@ import type { JobRegistry } from '../jobs/registry';
 import type { Logger } from '../observability/logger';
 import type { NotificationMetrics } from '../observability/metrics';
 import { sundialDataConverter, type CodecKey } from '../temporal/codec';
+import { workflowsModule, type WorkflowsModule } from './workflows-module';
 
 export interface SundialWorkerOptions {
   readonly connection: NativeConnection;
@@ -27,6 +28,11 @@ export interface SundialWorkerOptions {
   readonly webUiUrl?: string;
   /** Where this worker counts its notification deliveries. @default not counted */
   readonly notificationMetrics?: NotificationMetrics;
+  /**
+   * The user's workflows module (config `workflowsModule`), bundled together with Sundial's.
+   * @default Sundial's workflows only
+   */
+  readonly workflowsPath?: string | undefined;
 }
 
 /** See stickyQueueScheduleToStartTimeout below. */
@@ -41,8 +47,7 @@ export const STICKY_TIMEOUT_MS = 2_000;
  */
 export const WORKER_TUNING = { nonStickyToStickyPollRatio: 0.5 } as const satisfies Partial<WorkerOptions>;
 
-/** The compiled workflows module (job workflow and users' multi-step job workflows). */
-export const WORKFLOWS_PATH = require.resolve('../workflows');
+export { WORKFLOWS_PATH } from './workflows-module';
 
 /**
  * Creates a worker serving Sundial's workflows and activities on one task queue. Workers are
@@ -50,12 +55,23 @@ export const WORKFLOWS_PATH = require.resolve('../workflows');
  */
 export async function createSundialWorker(opts: SundialWorkerOptions): Promise<Worker> {
   const identity = opts.identity ?? `${process.pid}@${hostname()}`;
+  const workflows = workflowsModule(opts.workflowsPath);
+  try {
+    return await createWorker(opts, identity, workflows);
+  } finally {
+    // The bundle is built by now (or failed): the generated entry is not needed again.
+    workflows.dispose();
+  }
+}
+
+function createWorker(opts: SundialWorkerOptions, identity: string, workflows: WorkflowsModule): Promise<Worker> {
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     identity,
-    workflowsPath: WORKFLOWS_PATH,
+    workflowsPath: workflows.workflowsPath,
+    ...(workflows.webpackConfigHook === undefined ? {} : { bundlerOptions: { webpackConfigHook: workflows.webpackConfigHook } }),
     activities: createActivities({
       registry: opts.registry,
       logger: opts.logger,
