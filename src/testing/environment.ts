@@ -41,6 +41,11 @@ export interface TestEnvironmentOptions {
   readonly egress?: EgressPolicy;
   /** For the worker, the SDK and the dev server. @default LOG_LEVEL, else 'error' */
   readonly logger?: Logger;
+  /**
+   * The user's workflows module (a `.ts` or `.js` file), bundled with Sundial's, for multi-step jobs.
+   * @default Sundial's workflows only
+   */
+  readonly workflowsPath?: string;
   /** Path of the Temporal CLI for the dev server. @default found as `npm start` finds it ($TEMPORAL_CLI, PATH, Sundial's cache) */
   readonly temporalCli?: string;
 }
@@ -145,6 +150,7 @@ export async function createTestEnvironment(options: TestEnvironmentOptions): Pr
       shutdownGraceMs: 2_000,
       egress: options.egress ?? withLoopback(PUBLIC_ONLY),
       secrets,
+      ...(options.workflowsPath === undefined ? {} : { workflowsPath: options.workflowsPath }),
     });
     cleanup.push(() => worker.stop());
     const breakers = new BreakerStore(client);

@@ -155,7 +155,8 @@ describe('Sundial installed as a package in a new project', () => {
     const term = new Terminal(path.join(work, 'dev.transcript'));
     terminals.push(term);
     term.type(`source '${script}'`);
-    await term.waitFor('Sundial is up', /"msg":"Sundial is up"/, 180_000);
+    // On a terminal the lines are pretty (LOG_FORMAT unset), as a person sees them.
+    await term.waitFor('Sundial is up', /Sundial is up/, 180_000);
     // The embedded default keeps its data in the project's own .sundial/.
     const serverPid = Number(readFileSync(path.join(project, '.sundial', 'temporal-server.pid'), 'utf8').trim());
     pids.push(serverPid);
