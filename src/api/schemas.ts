@@ -183,3 +183,5 @@ export type RunResponse = z.input<typeof runSchema>;
 export type JobPage = z.input<typeof jobPageSchema>;
 export type RunPage = z.input<typeof runPageSchema>;
 export type TriggerResult = z.input<typeof triggerResultSchema>;
+export type TickPage = z.input<typeof tickPageSchema>;
+export type HistoryPage = z.input<typeof historyPageSchema>;

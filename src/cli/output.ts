@@ -1,5 +1,5 @@
 import Table from 'cli-table3';
-import type { JobPage, JobResponse, RunPage, RunResponse } from '../api/schemas';
+import type { HistoryPage, JobPage, JobResponse, RunPage, RunResponse, TickPage } from '../api/schemas';
 import { ApiProblemError, ApiResponseError, ApiUnreachableError } from './client';
 
 /** How a command prints what the API answered. */
@@ -55,6 +55,24 @@ function scheduleText(job: JobResponse): string {
 function taskText(job: JobResponse): string {
   const task = job.task as { type: string; url?: string; method?: string };
   return task.type === 'http' ? `http ${task.method ?? 'GET'} ${task.url ?? ''}` : task.type;
+}
+
+/** Prints a page of the tick ledger. */
+export function printTicks(format: OutputFormat, page: TickPage, out: Writer): void {
+  if (format === 'json') return out(`${JSON.stringify(page, null, 2)}\n`);
+  const t = table(['DUE', 'STATE', 'RUN', 'REASON']);
+  for (const tick of page.items) t.push([since(tick.at), tick.state, tick.run?.workflowId ?? tick.blockedBy?.workflowId ?? '-', tick.reason]);
+  out(`${page.items.length === 0 ? 'No ticks in this window.' : t.toString()}\n`);
+  if (page.nextPageToken !== null) out(`More: --page-token ${page.nextPageToken}\n`);
+}
+
+/** Prints a page of a job's audit history. */
+export function printHistory(format: OutputFormat, page: HistoryPage, out: Writer): void {
+  if (format === 'json') return out(`${JSON.stringify(page, null, 2)}\n`);
+  const t = table(['#', 'AT', 'ACTION', 'BY', 'OUTCOME', 'STATUS']);
+  for (const e of page.items) t.push([e.seq, since(e.at), e.action, e.by.keyId ?? '-', e.outcome, e.status ?? '-']);
+  out(`${page.items.length === 0 ? 'No changes recorded.' : t.toString()}\n`);
+  if (page.nextPageToken !== null) out(`More: --page-token ${page.nextPageToken}\n`);
 }
 
 /** Prints a page of jobs. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { jobPageSchema, jobSchema, runPageSchema, runSchema, triggerResultSchema } from '../api/schemas';
+import { historyPageSchema, jobPageSchema, jobSchema, runPageSchema, runSchema, tickPageSchema, triggerResultSchema } from '../api/schemas';
 import { OverlapPolicy } from '../jobs/spec';
 import { RunStatus } from '../runs/run-store';
 import { projectRoot } from '../util/paths';
@@ -9,7 +9,7 @@ import type * as ApiProcess from '../main/api';
 import type * as EmbeddedProcess from '../main/embedded';
 import type * as WorkerProcess from '../main/worker';
 import { ApiClient } from './client';
-import { ExitCode, OutputFormat, printDone, printJob, printJobs, printRun, printRuns, reportError, UsageError } from './output';
+import { ExitCode, OutputFormat, printDone, printHistory, printJob, printJobs, printRun, printRuns, printTicks, reportError, UsageError } from './output';
 
 /** Where the CLI writes; a test or an embedding program can capture it. */
 export interface CliIo {
@@ -36,6 +36,15 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
   return n;
+}
+
+/** A JSON option value (`--args '{"count":3}'`). */
+function parseJsonOption(value: string): unknown {
+  try {
+    return JSON.parse(value) as unknown;
+  } catch (err) {
+    throw new InvalidArgumentError(`is not JSON: ${(err as Error).message}`);
+  }
 }
 
 /** Reads a JSON file (`-` for stdin) for `jobs create -f`. */
@@ -131,10 +140,16 @@ export function buildProgram(io: CliIo = stdio): { program: Command; exitCode: (
       .argument('<jobId>')
       .addOption(new Option('--overlap <policy>', 'overlap policy for this run').choices(Object.values(OverlapPolicy)))
       .option('--idempotency-key <key>', 'a retry with the same key answers with the same run instead of starting another')
+      .option('--args <json>', "this run only: a JSON merge patch over the job's args (code jobs) or request fields (HTTP jobs)", parseJsonOption)
+      .option('--reason <text>', 'why: recorded in the run with your API key id')
       .action(
-        api(async (client, g, jobId: string, opts: { overlap?: string; idempotencyKey?: string }) => {
+        api(async (client, g, jobId: string, opts: { overlap?: string; idempotencyKey?: string; args?: unknown; reason?: string }) => {
           const body = await client.request('POST', `/jobs/${id(jobId)}/trigger`, triggerResultSchema, {
-            body: opts.overlap === undefined ? {} : { overlap: opts.overlap },
+            body: {
+              ...(opts.overlap === undefined ? {} : { overlap: opts.overlap }),
+              ...(opts.args === undefined ? {} : { args: opts.args }),
+              ...(opts.reason === undefined ? {} : { reason: opts.reason }),
+            },
             ...(opts.idempotencyKey === undefined ? {} : { headers: { 'idempotency-key': opts.idempotencyKey } }),
           });
           printDone(g.output, body.workflowId === null ? `Triggered ${jobId}: ${body.note ?? 'no new run'}` : `Triggered ${jobId}: run ${body.workflowId}`, body, io.out);
@@ -209,6 +224,34 @@ export function buildProgram(io: CliIo = stdio): { program: Command; exitCode: (
       api(async (client, g, jobId: string, opts: { start: string; end: string; overlap?: string }) => {
         const body = await client.request('POST', `/jobs/${id(jobId)}/backfill`, undefined, { body: { start: opts.start, end: opts.end, ...(opts.overlap === undefined ? {} : { overlap: opts.overlap }) } });
         printDone(g.output, `Backfill of ${jobId} from ${opts.start} to ${opts.end} accepted.`, body, io.out);
+      }),
+    );
+  jobs
+    .command('ticks')
+    .description('every time the job was due in a window, and what became of it (ran, skipped, missed, paused...) with a reason')
+    .argument('<jobId>')
+    .option('--from <time>', 'RFC 3339 start of the window (default: 24 hours ago)')
+    .option('--to <time>', 'RFC 3339 end of the window (default: now)')
+    .option('--page-size <n>', 'ticks per page (1-500)', positiveInt)
+    .option('--page-token <token>', 'the next page, from the previous answer')
+    .action(
+      api(async (client, g, jobId: string, opts: { from?: string; to?: string; pageSize?: number; pageToken?: string }) => {
+        const to = opts.to ?? new Date().toISOString();
+        const from = opts.from ?? new Date(Date.parse(to) - 24 * 3600_000).toISOString();
+        const page = await client.request('GET', `/jobs/${id(jobId)}/ticks`, tickPageSchema, { query: { from, to, pageSize: opts.pageSize, pageToken: opts.pageToken } });
+        printTicks(g.output, page, io.out);
+      }),
+    );
+  jobs
+    .command('history')
+    .description('who changed the job, when and how (the audit of API writes), newest first')
+    .argument('<jobId>')
+    .option('--page-size <n>', 'entries per page (1-100)', positiveInt)
+    .option('--page-token <token>', 'the next page, from the previous answer')
+    .action(
+      api(async (client, g, jobId: string, opts: { pageSize?: number; pageToken?: string }) => {
+        const page = await client.request('GET', `/jobs/${id(jobId)}/history`, historyPageSchema, { query: { pageSize: opts.pageSize, pageToken: opts.pageToken } });
+        printHistory(g.output, page, io.out);
       }),
     );
   jobs

@@ -168,6 +168,32 @@ describe('the sundial CLI over a real API', () => {
     assert.match(runs, new RegExp(`${workflowId}\\s+│\\s+succeeded`));
   });
 
+  it('when a job is triggered with --args and --reason, then the run has them, and `jobs history` and `jobs ticks` answer', async () => {
+    const id = await createJob('cli-counter');
+    const r = await sundial(['trigger', id, '--args', '{"count":3}', '--reason', 'checking the fix', '-o', 'json'], env);
+    assert.equal(r.code, 0, r.stderr);
+    const workflowId = (JSON.parse(r.stdout) as { workflowId: string }).workflowId;
+    const run = await waitFor('the overridden run to finish', 60_000, async () => {
+      const got = JSON.parse((await sundial(['runs', 'get', workflowId, '-o', 'json'], env)).stdout) as { status: string; result: unknown; trigger?: { reason?: string; by?: { keyId: string | null } } };
+      return got.status === 'succeeded' ? got : undefined;
+    });
+    assert.deepEqual(run.result, { args: { from: 'cli', count: 3 } }, 'the args were merged into the job\'s for this run');
+    assert.equal(run.trigger?.reason, 'checking the fix');
+    assert.ok(run.trigger?.by?.keyId, 'the run records the key id');
+    assert.ok(!r.stdout.includes(WRITE) && !JSON.stringify(run).includes(WRITE), 'never the key');
+    const history = await sundial(['jobs', 'history', id], env);
+    assert.equal(history.code, 0, history.stderr);
+    assert.match(history.stdout, /trigger\s.*applied/);
+    assert.match(history.stdout, /create\s.*applied/);
+    const ticks = await sundial(['jobs', 'ticks', id, '--from', new Date(Date.now() - 3_600_000).toISOString(), '--to', new Date(Date.now() + 2 * 3_600_000).toISOString(), '-o', 'json'], env);
+    assert.equal(ticks.code, 0, ticks.stderr);
+    const states = (JSON.parse(ticks.stdout) as { items: Array<{ state: string }> }).items.map((t) => t.state);
+    assert.ok(states.includes('not_yet'), `an hourly job has a tick due in the next two hours: ${states.join(',')}`);
+    const bad = await sundial(['trigger', id, '--args', '{not json'], env);
+    assert.equal(bad.code, ExitCode.usage);
+    assertNoStack(bad);
+  });
+
   it('when a running run is cancelled, then it ends cancelled', async () => {
     const id = await createJob('cli-slow');
     const workflowId = (JSON.parse((await sundial(['trigger', id, '-o', 'json'], env)).stdout) as { workflowId: string }).workflowId;
