@@ -349,7 +349,7 @@ describe('deploy safety: breaker faults, worker shutdown, jitter and Retry-After
       assert.equal((await call(api, 'POST', '/api/v1/jobs', job(third, 3))).status, 201);
       const patched = await call(api, 'PATCH', `/api/v1/jobs/${third}`, { breaker: { failureThreshold: 7 } });
       assert.equal(patched.status, 400, JSON.stringify(patched.body));
-      assert.equal((await call(api, 'GET', `/api/v1/jobs/${third}`)).body.spec.breaker.failureThreshold, 3);
+      assert.equal((await call(api, 'GET', `/api/v1/jobs/${third}`)).body.breaker.failureThreshold, 3);
     } finally {
       for (const id of [first, second, third]) await call(api, 'DELETE', `/api/v1/jobs/${id}`);
       await api.stop();
