@@ -244,7 +244,11 @@ async function main(): Promise<void> {
     saved.push({ name: 'audit-entity-before-continue', handle: client.workflow.getHandle(auditWorkflowId(auditJob), auditFirstRun) });
     await audit.signal(auditBeginSignal, { id: 'delete', action: 'delete', by });
     await audit.signal(auditEndSignal, { id: 'delete', outcome: 'applied', status: 204, diff: null });
-    if ((await audit.describe()).runId === auditFirstRun) throw new Error('the audit entity did not continue as new');
+    // The entity continues as new when its worker has handled the signals, a moment after they are sent.
+    for (let waited = 0; (await audit.describe()).runId === auditFirstRun; waited += 500) {
+      if (waited >= 30_000) throw new Error('the audit entity did not continue as new');
+      await new Promise((r) => setTimeout(r, 500));
+    }
     saved.push({ name: 'audit-entity-after-continue', handle: client.workflow.getHandle(auditWorkflowId(auditJob)) });
     const endedJob = `replay-audit-ended-${label}`;
     const ended = await client.workflow.signalWithStart(AUDIT_WORKFLOW_TYPE, {
