@@ -89,8 +89,16 @@ describe('every run ends with an outcome', () => {
           return { attempt: calls.get('long-retries') };
         },
       }),
+      defineJob({
+        id: 'long-steps',
+        schedule: { cron: '@yearly' },
+        paused: true,
+        workflow: 'flakyStepsWorkflow',
+        args: { firstSuccess: FAILURES_BEFORE_SUCCESS + 1 },
+        retry: { initialInterval: '50ms', backoffCoefficient: 1, maximumAttempts: 0, jitter: 0 },
+      }),
     ]);
-    worker = await startTestWorker(registry, taskQueue, { address: server.address });
+    worker = await startTestWorker(registry, taskQueue, { address: server.address, workflowsPath: require.resolve('../fixtures/long-retry-workflows') });
   });
   after(async () => {
     await worker?.stop();
@@ -129,27 +137,30 @@ describe('every run ends with an outcome', () => {
     assert.equal(status, 'failed');
   });
 
-  it('when unlimited retries fill the run\'s history, then it continues as new and stays one run with every attempt counted', async () => {
-    const outcome = await runOnce(client, registry, 'long-retries', taskQueue);
-    assert.equal(outcome.status, 'succeeded');
-    assert.equal(outcome.attempts, FAILURES_BEFORE_SUCCESS + 1);
-    assert.deepEqual(outcome.attemptOutcomes, { success: 1, retryable_error: FAILURES_BEFORE_SUCCESS, non_retryable_error: 0 });
-    assert.ok(outcome.durationMs >= FAILURES_BEFORE_SUCCESS * 50, `the duration counts from the run's first start (${outcome.durationMs} ms)`);
-    // The run did continue as new (this can fail: with no continue-as-new there are none) ...
-    const continued = await waitFor('the continued executions in visibility', 30_000, async () => {
-      const n = (await client.workflow.count(`WorkflowId = "${outcome.workflowId}" AND ExecutionStatus = "ContinuedAsNew"`)).count;
-      return n > 0 ? n : undefined;
+  for (const jobId of ['long-retries', 'long-steps']) {
+    it(`when unlimited retries fill the run's history (${jobId}), then it continues as new and stays one run with every attempt counted`, async () => {
+      const outcome = await runOnce(client, registry, jobId, taskQueue);
+      assert.equal(outcome.status, 'succeeded');
+      assert.equal(outcome.attempts, FAILURES_BEFORE_SUCCESS + 1);
+      assert.deepEqual(outcome.attemptOutcomes, { success: 1, retryable_error: FAILURES_BEFORE_SUCCESS, non_retryable_error: 0 });
+      assert.ok(outcome.durationMs >= FAILURES_BEFORE_SUCCESS * 50, `the duration counts from the run's first start (${outcome.durationMs} ms)`);
+      if (jobId === 'long-steps') assert.deepEqual(outcome.status === 'succeeded' ? outcome.result : undefined, { attempt: FAILURES_BEFORE_SUCCESS + 1 }, 'the child of the last attempt answered');
+      // The run did continue as new (this can fail: with no continue-as-new there are none) ...
+      const continued = await waitFor('the continued executions in visibility', 30_000, async () => {
+        const n = (await client.workflow.count(`WorkflowId = "${outcome.workflowId}" AND ExecutionStatus = "ContinuedAsNew"`)).count;
+        return n > 0 ? n : undefined;
+      });
+      assert.ok(continued >= 2, `continued ${continued} times`);
+      // ... and the runs API still shows one run, the last execution, with its outcome.
+      const runs = new RunStore({ client, webUiUrl: 'http://ui.invalid' });
+      const page = await waitFor('the finished run in visibility', 30_000, async () => {
+        const p = await runs.list(jobId, { pageSize: 50 });
+        return p.items.some((r) => r.workflowId === outcome.workflowId && r.status === 'succeeded') ? p : undefined;
+      });
+      const listed = page.items.filter((r) => r.workflowId === outcome.workflowId);
+      assert.equal(listed.length, 1, 'one run, not one per execution');
+      assert.equal(listed[0]!.attempts, FAILURES_BEFORE_SUCCESS + 1);
+      assert.equal(listed[0]!.runId, outcome.runId);
     });
-    assert.ok(continued >= 2, `continued ${continued} times`);
-    // ... and the runs API still shows one run, the last execution, with its outcome.
-    const runs = new RunStore({ client, webUiUrl: 'http://ui.invalid' });
-    const page = await waitFor('the finished run in visibility', 30_000, async () => {
-      const p = await runs.list('long-retries', { pageSize: 50 });
-      return p.items.some((r) => r.workflowId === outcome.workflowId && r.status === 'succeeded') ? p : undefined;
-    });
-    const listed = page.items.filter((r) => r.workflowId === outcome.workflowId);
-    assert.equal(listed.length, 1, 'one run, not one per execution');
-    assert.equal(listed[0]!.attempts, FAILURES_BEFORE_SUCCESS + 1);
-    assert.equal(listed[0]!.runId, outcome.runId);
-  });
+  }
 });

@@ -57,7 +57,7 @@ export type TestWorker = RunningWorker;
 export async function startTestWorker(
   jobs: DefinedJob[] | JobRegistry,
   taskQueue: string,
-  opts: { shutdownGraceMs?: number; egress?: EgressPolicy; logger?: Logger; secrets?: ReadonlyMap<string, string>; codecKeys?: readonly CodecKey[]; address?: string; webUiUrl?: string } = {},
+  opts: { shutdownGraceMs?: number; egress?: EgressPolicy; logger?: Logger; secrets?: ReadonlyMap<string, string>; codecKeys?: readonly CodecKey[]; address?: string; webUiUrl?: string; workflowsPath?: string } = {},
 ): Promise<TestWorker> {
   const registry = jobs instanceof JobRegistry ? jobs : JobRegistry.create(jobs);
   installRuntime(testLogger);
@@ -73,6 +73,7 @@ export async function startTestWorker(
     ...(opts.secrets === undefined ? {} : { secrets: opts.secrets }),
     ...(opts.codecKeys === undefined ? {} : { codecKeys: opts.codecKeys }),
     ...(opts.webUiUrl === undefined ? {} : { webUiUrl: opts.webUiUrl }),
+    ...(opts.workflowsPath === undefined ? {} : { workflowsPath: opts.workflowsPath }),
   }).catch(async (err: unknown) => {
     await connection.close();
     throw err;
