@@ -1,4 +1,4 @@
-import { REDACTED } from '../secrets/reference';
+import { redactHeaderMap } from '../secrets/redact';
 
 /**
  * A spec as the API shows it: every plain HTTP header value replaced by "[redacted]", to every
@@ -10,6 +10,6 @@ import { REDACTED } from '../secrets/reference';
 export function redactSpec<T>(spec: T): T {
   const task = (spec as { task?: { type?: unknown; headers?: unknown } } | null | undefined)?.task;
   if (task?.type !== 'http' || task.headers === null || typeof task.headers !== 'object') return spec;
-  const headers = Object.fromEntries(Object.entries(task.headers as Record<string, unknown>).map(([k, v]) => [k, typeof v === 'string' ? REDACTED : v]));
+  const headers = redactHeaderMap(task.headers as Record<string, unknown>);
   return { ...spec, task: { ...task, headers } };
 }

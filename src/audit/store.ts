@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { REDACTED } from '../secrets/reference';
+import { redactHeaderValues } from '../secrets/redact';
 import {
   AUDIT_WORKFLOW_TYPE,
   auditBeginSignal,
@@ -26,24 +26,6 @@ export class AuditUnavailableError extends Error {
   }
 }
 
-/**
- * `value` with the string values of every `headers` object (at any depth) replaced by
- * "[redacted]": HTTP header values are credentials more often than not (as in redactSpec).
- * Secret references (`{ "secret": NAME }`) are names, and stay.
- */
-export function redactHeaderValues(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(redactHeaderValues);
-  if (value === null || typeof value !== 'object') return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    const redacted =
-      k === 'headers' && v !== null && typeof v === 'object' && !Array.isArray(v)
-        ? Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([h, hv]) => [h, typeof hv === 'string' ? REDACTED : redactHeaderValues(hv)]))
-        : redactHeaderValues(v);
-    Object.defineProperty(out, k, { value: redacted, enumerable: true, writable: true, configurable: true });
-  }
-  return out;
-}
 
 /** A part of an entry, redacted, or left out when larger than MAX_ENTRY_PART_CHARS. */
 function bounded(value: unknown): { value?: unknown; truncated?: true } {

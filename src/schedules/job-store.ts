@@ -5,7 +5,7 @@ import { breakerConflictWith, checkTask, type JobRegistry } from '../jobs/regist
 import { planRun } from '../jobs/plan';
 import { isHttpTask, parseJobSpec, type FieldProblem, type JobSpec, type JobSpecInput, type OverlapPolicy } from '../jobs/spec';
 import { TRIGGER_MEMO_KEY, type JobRunInput, type TriggerInfo } from '../jobs/run-types';
-import { redactHeaderValues } from '../audit/store';
+import { redactHeaderValues } from '../secrets/redact';
 import { applyMergePatch } from '../util/merge-patch';
 import { createSchedule, updateScheduleIfUnchanged, updateStateAndActionMemo } from './compare-and-set';
 import { listSchedulePage, RevisionCache, scheduleListQuery, type JobListFilter, type ListedSchedule } from './listing';

@@ -173,14 +173,12 @@ function isNonRetryable(err: unknown, input: JobRunInput): boolean {
 }
 
 /**
- * The run's error for a failure no path expected: a Temporal failure keeps its type (an activity's
- * or child's, from its cause); anything else is a bug in Sundial's workflow code.
+ * The run's error for a failure no path expected: a Temporal failure keeps its type (as an
+ * attempt's error does); anything else is a bug in Sundial's workflow code.
  */
 function unexpectedError(err: unknown): RunError {
-  const cause = (err instanceof ActivityFailure || err instanceof ChildWorkflowFailure) && err.cause !== undefined ? err.cause : err;
-  if (cause instanceof ApplicationFailure) return { type: cause.type ?? 'Error', message: cause.message };
-  if (cause instanceof TemporalFailure) return { type: cause.name, message: cause.message };
-  const e = cause instanceof Error ? cause : new Error(String(cause));
+  if (err instanceof TemporalFailure) return runErrorOf(err);
+  const e = err instanceof Error ? err : new Error(String(err));
   return { type: INTERNAL_ERROR, message: `${e.name}: ${e.message}` };
 }
 
@@ -194,16 +192,19 @@ class ServedFromFallback {
   ) {}
 }
 
+/** A failure as a run error: an activity's or child's by its cause. */
+function runErrorOf(err: unknown): RunError {
+  const cause = err instanceof ActivityFailure || err instanceof ChildWorkflowFailure ? err.cause : (err as Error);
+  return cause instanceof ApplicationFailure
+    ? { type: cause.type ?? 'Error', message: cause.message }
+    : cause instanceof TimeoutFailure
+      ? { type: 'Timeout', message: cause.message }
+      : { type: cause?.name ?? 'Error', message: cause?.message ?? String(err) };
+}
+
 /** The error of one failed attempt and whether retrying could help. */
 function attemptError(err: unknown, input: JobRunInput): { error: RunError; retryable: boolean } {
-  const cause = err instanceof ActivityFailure || err instanceof ChildWorkflowFailure ? err.cause : (err as Error);
-  const error: RunError =
-    cause instanceof ApplicationFailure
-      ? { type: cause.type ?? 'Error', message: cause.message }
-      : cause instanceof TimeoutFailure
-        ? { type: 'Timeout', message: cause.message }
-        : { type: cause?.name ?? 'Error', message: cause?.message ?? String(err) };
-  return { error, retryable: !isNonRetryable(err, input) };
+  return { error: runErrorOf(err), retryable: !isNonRetryable(err, input) };
 }
 
 /**

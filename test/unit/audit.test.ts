@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { redactHeaderValues } from '../../src/audit/store';
+import { redactHeaderValues } from '../../src/secrets/redact';
 import { apiKeyId } from '../../src/api/auth';
 import { applyMergePatch, createMergePatch } from '../../src/util/merge-patch';
 
