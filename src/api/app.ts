@@ -134,7 +134,7 @@ export function createApp(deps: ApiDeps): Express {
         }),
     );
   });
-  app.use(API_PREFIX, apiKeyAuth(deps.apiKeys ?? []), apiRoutes(jobs, runs, deps.registry, breakers, audit, ticks));
+  app.use(API_PREFIX, apiKeyAuth(deps.apiKeys ?? []), apiRoutes(jobs, runs, deps.registry, breakers, audit, ticks, { temporalTimeoutMs: timeoutMs }));
 
   app.use((req, res) => {
     sendProblem(res, { type: 'about:blank', title: 'Not Found', status: 404, detail: `no route for ${req.method} ${req.path}` });

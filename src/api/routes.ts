@@ -65,7 +65,18 @@ interface Change<T> {
 }
 
 /** /api/v1 routes over the job and run stores; every write to a job is audited. */
-export function apiRoutes(jobs: JobStore, runs: RunStore, registry: JobRegistry, breakers: BreakerStore, audit: AuditStore, ticks: TickLedger): Router {
+export function apiRoutes(
+  jobs: JobStore,
+  runs: RunStore,
+  registry: JobRegistry,
+  breakers: BreakerStore,
+  audit: AuditStore,
+  ticks: TickLedger,
+  opts: { readonly temporalTimeoutMs: number },
+): Router {
+  // A trigger waits for its run to appear for at most half the request's Temporal deadline,
+  // leaving the rest for the calls around the wait (the audit, the trigger itself).
+  const triggerWaitMs = Math.floor(opts.temporalTimeoutMs / 2);
   const r = Router();
 
   /**
@@ -220,10 +231,10 @@ export function apiRoutes(jobs: JobStore, runs: RunStore, registry: JobRegistry,
       return;
     }
     const workflowId = await audited(res, id, 'trigger', request, async () => {
-      const started = await jobs.trigger(id, overlap);
+      const started = await jobs.trigger(id, overlap, triggerWaitMs);
       return { result: started, status: 202, details: { workflowId: started ?? null } };
     });
-    res.status(202).json({ workflowId: workflowId ?? null, ...(workflowId === undefined ? { note: 'no new run appeared: Temporal drops a second trigger within the same second' } : {}) });
+    res.status(202).json({ workflowId: workflowId ?? null, ...(workflowId === undefined ? { note: `the trigger was accepted, but no new run appeared within ${triggerWaitMs} ms: the server is slow to start it (see the job's runs), or it was a second trigger within the same second, which Temporal drops` } : {}) });
   });
 
   r.post('/jobs/:id/backfill', async (req, res) => {

@@ -76,6 +76,7 @@ const envSchema = z.object({
   SUNDIAL_WORKFLOWS_MODULE: nonEmpty.optional(),
   SUNDIAL_PRUNE_ORPHANS: bool.default(false),
   SUNDIAL_SHUTDOWN_GRACE: duration.default(10_000),
+  SUNDIAL_API_TEMPORAL_TIMEOUT: duration.refine((v) => v >= 500 && v <= 120_000, 'must be between 500ms and 2m').default(5_000),
   SUNDIAL_API_KEYS: z.string().optional(),
   SUNDIAL_API_KEYS_FILE: nonEmpty.optional(),
   SUNDIAL_METRICS_PORT: port.optional(),
@@ -257,7 +258,11 @@ export interface Config {
    */
   readonly secrets: ReadonlyMap<string, string>;
   /** `url`: how workers and links reach the API; undefined means http://host:port. */
-  readonly api: { readonly host: string; readonly port: number; readonly url?: string; readonly keys: readonly ApiKey[] };
+  /**
+   * `temporalTimeoutMs`: the deadline every Temporal call of one API request shares
+   * (SUNDIAL_API_TEMPORAL_TIMEOUT): past it the request is a 503, never a hang.
+   */
+  readonly api: { readonly host: string; readonly port: number; readonly url?: string; readonly keys: readonly ApiKey[]; readonly temporalTimeoutMs: number };
   readonly embedded: { readonly dataDir: string; readonly temporalPort: number; readonly uiPort: number };
   /** The user's jobs module (SUNDIAL_JOBS_MODULE, `.js` or `.ts`); undefined: the shipped examples. */
   readonly jobsModule: string | undefined;
@@ -370,7 +375,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, role: ProcessRo
       codecKeys: codecKeys(e),
     },
     secrets: loadSecrets(present as Record<string, string>, e.SUNDIAL_SECRETS_FILE),
-    api: { host: e.HOST, port: e.PORT, keys, ...(e.SUNDIAL_API_URL === undefined ? {} : { url: e.SUNDIAL_API_URL.replace(/\/+$/, '') }) },
+    api: { host: e.HOST, port: e.PORT, keys, temporalTimeoutMs: e.SUNDIAL_API_TEMPORAL_TIMEOUT, ...(e.SUNDIAL_API_URL === undefined ? {} : { url: e.SUNDIAL_API_URL.replace(/\/+$/, '') }) },
     embedded: { dataDir: e.SUNDIAL_DATA_DIR, temporalPort: e.SUNDIAL_TEMPORAL_PORT, uiPort: e.SUNDIAL_TEMPORAL_UI_PORT },
     jobsModule: e.SUNDIAL_JOBS_MODULE,
     workflowsModule: e.SUNDIAL_WORKFLOWS_MODULE,

@@ -31,7 +31,7 @@ export async function createApiService(config: Config, logger: Logger, registry:
   const client = await connectClient(config.temporal, addresses);
   const webUiUrl = config.temporal.uiUrl ?? `http://127.0.0.1:${config.embedded.uiPort}`;
   const metrics = createMetrics();
-  const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl, apiKeys: config.api.keys, metrics, egress: config.egress });
+  const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl, apiKeys: config.api.keys, temporalTimeoutMs: config.api.temporalTimeoutMs, metrics, egress: config.egress });
   const collector = startJobMetricsCollector({ client, registry: metrics.registry, logger, budget: { intervalMs: config.metrics.collectorIntervalMs } });
   return {
     app,

@@ -99,7 +99,7 @@ export async function startEmbedded(running: Running, logger: Logger, configured
   const registry = registryOf(config);
   const webUiUrl = uiUrl ?? `http://127.0.0.1:${config.embedded.uiPort}`;
   const metrics = createMetrics();
-  const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl, apiKeys: config.api.keys, metrics, egress: config.egress });
+  const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl, apiKeys: config.api.keys, temporalTimeoutMs: config.api.temporalTimeoutMs, metrics, egress: config.egress });
   if (config.api.keys.length === 0) logger.warn({ host: config.api.host }, 'the API is open: no SUNDIAL_API_KEYS are set, so it listens on loopback only');
   const api = await startApi(app, config.api.host, config.api.port);
   const collector = startJobMetricsCollector({ client, registry: metrics.registry, logger, budget: { intervalMs: config.metrics.collectorIntervalMs } });

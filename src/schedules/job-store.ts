@@ -337,23 +337,29 @@ export class JobStore {
   /**
    * Starts a run now, through the schedule (so it is listed with the schedule's runs).
    * Default overlap `allow_all`: a trigger runs even while another run is going.
-   * @returns the workflow id of the started run, or undefined when Temporal dropped it (a
-   *   second trigger in the same second has the same workflow id as the first).
+   *
+   * The schedule starts the run on its own time, so this waits up to `waitMs` for it to appear
+   * in the schedule's actions: bounded in time, not in calls, so a slow server ends the wait
+   * rather than the caller's deadline.
+   * @returns the workflow id of the started run, or undefined when none appeared within
+   *   `waitMs` (a slow server, or a second trigger in the same second, which Temporal drops: it
+   *   has the same workflow id as the first).
    */
-  async trigger(id: string, overlap: OverlapPolicy = 'allow_all'): Promise<string | undefined> {
+  async trigger(id: string, overlap: OverlapPolicy = 'allow_all', waitMs = 2_000): Promise<string | undefined> {
     const before = await this.describe(id);
     const seen = new Set(before.info.recentActions.map((a) => a.action.workflow.workflowId));
     for (const a of before.info.runningActions) seen.add(a.workflow.workflowId);
     await this.handle(id).trigger(OVERLAP_TO_TEMPORAL[overlap]);
-    for (let i = 0; i < 20; i++) {
+    const until = Date.now() + waitMs;
+    for (;;) {
       const after = await this.describe(id);
       const fresh = [...after.info.runningActions.map((a) => a.workflow.workflowId), ...after.info.recentActions.map((a) => a.action.workflow.workflowId)].find(
         (wf) => !seen.has(wf),
       );
       if (fresh !== undefined) return fresh;
+      if (Date.now() + 100 >= until) return undefined;
       await new Promise((r) => setTimeout(r, 100));
     }
-    return undefined;
   }
 
   /**

@@ -47,7 +47,8 @@ describe('what the dashboard and alerts read, scraped from running processes', (
     promtool = (await ensurePromtool()).path;
     const [apiPort, metricsPort, sdkPort] = [await freePort(), await freePort(), await freePort()];
     const common = { TEMPORAL_ADDRESS: testAddress(), TEMPORAL_TASK_QUEUE: taskQueue, SUNDIAL_JOBS_MODULE: path.join(FIXTURES, 'no-jobs.js') };
-    const api = startSundial('api', { ...common, PORT: String(apiPort), SUNDIAL_METRICS_INTERVAL: '1s' });
+    // A generous deadline: this suite shares the machine with the rest of `npm test`.
+    const api = startSundial('api', { ...common, PORT: String(apiPort), SUNDIAL_METRICS_INTERVAL: '1s', SUNDIAL_API_TEMPORAL_TIMEOUT: '30s' });
     const worker = startSundial('worker', { ...common, SUNDIAL_METRICS_PORT: String(metricsPort), SUNDIAL_SDK_METRICS_ADDRESS: `127.0.0.1:${sdkPort}` });
     procs.push(api, worker);
     await Promise.all([api.waitForLog((l) => l.msg === 'API listening', 60_000), worker.waitForLog((l) => l.msg === 'worker running', 60_000)]);

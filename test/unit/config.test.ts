@@ -9,7 +9,7 @@ describe('configuration from the environment', () => {
     assert.equal(c.temporal.addresses, undefined);
     assert.equal(c.temporal.namespace, 'default');
     assert.equal(c.temporal.taskQueue, 'sundial');
-    assert.deepEqual(c.api, { host: '127.0.0.1', port: 8080, keys: [] });
+    assert.deepEqual(c.api, { host: '127.0.0.1', port: 8080, keys: [], temporalTimeoutMs: 5_000 });
     assert.deepEqual(c.embedded, { dataDir: '.sundial', temporalPort: 7233, uiPort: 8233 });
     assert.equal(c.logLevel, 'info');
     assert.equal(c.shutdownGraceMs, 10_000);
@@ -20,6 +20,13 @@ describe('configuration from the environment', () => {
     assert.equal(loadConfig({ SUNDIAL_METRICS_INTERVAL: '30s' }).metrics.collectorIntervalMs, 30_000);
     for (const bad of ['15', '500ms', '2h', 'soon']) {
       assert.equal(problem({ SUNDIAL_METRICS_INTERVAL: bad }).variable, 'SUNDIAL_METRICS_INTERVAL', bad);
+    }
+  });
+
+  it("reads the API's Temporal deadline as a duration between 500ms and 2m", () => {
+    assert.equal(loadConfig({ SUNDIAL_API_TEMPORAL_TIMEOUT: '20s' }).api.temporalTimeoutMs, 20_000);
+    for (const bad of ['5000', '100ms', '3m', 'later']) {
+      assert.equal(problem({ SUNDIAL_API_TEMPORAL_TIMEOUT: bad }).variable, 'SUNDIAL_API_TEMPORAL_TIMEOUT', bad);
     }
   });
 
