@@ -19,6 +19,7 @@
  * overlap policy instead of Temporal's and Sundial's default `skip`), BENCH_DYNAMIC_CONFIG
  * (JSON, added to the server's).
  */
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Context } from '@temporalio/activity';
 import { Client, Connection, ScheduleOverlapPolicy } from '@temporalio/client';
@@ -105,11 +106,27 @@ interface PhaseResult {
   readonly visibilityPerRun: number;
   readonly topOperations: string;
   readonly load: string;
+  /** CPU per run over the window: the server process, and this process (the worker and its SDK core). */
+  readonly serverCpuMsPerRun: number;
+  readonly workerCpuMsPerRun: number;
+}
+
+/** CPU time (user + system) a process has used, in ms, from /proc (clock ticks of 10 ms). */
+function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // After "pid (comm) ", utime and stime are the 12th and 13th fields.
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** This process's CPU time (user + system), in ms. */
+function ownCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }
 
 async function phase(
   v: Variant,
-  ctx: { address: string; client: Client; native: NativeConnection; metricsUrl: string; rawBundle: Awaited<ReturnType<typeof bundleWorkflowCode>> },
+  ctx: { address: string; serverPid: number; client: Client; native: NativeConnection; metricsUrl: string; rawBundle: Awaited<ReturnType<typeof bundleWorkflowCode>> },
 ): Promise<PhaseResult> {
   const { client } = ctx;
   const taskQueue = `runcost-${v.kind}-${v.overlap}-${Date.now()}`;
@@ -161,7 +178,9 @@ async function phase(
   const from = Date.now();
   const a = await scrape(ctx.metricsUrl);
   const load0 = loadavg()[0]!;
+  const cpu0 = { server: processCpuMs(ctx.serverPid), worker: ownCpuMs() };
   await new Promise((r) => setTimeout(r, SECONDS * 1_000));
+  const cpu1 = { server: processCpuMs(ctx.serverPid), worker: ownCpuMs() };
   const b = await scrape(ctx.metricsUrl);
   const to = Date.now();
   const load1 = loadavg()[0]!;
@@ -204,6 +223,8 @@ async function phase(
     visibilityPerRun: perRun(total(visibility)),
     topOperations: top,
     load: `${load0.toFixed(1)}→${load1.toFixed(1)}`,
+    serverCpuMsPerRun: perRun(cpu1.server - cpu0.server),
+    workerCpuMsPerRun: perRun(cpu1.worker - cpu0.worker),
   };
 }
 
@@ -226,7 +247,7 @@ async function main(): Promise<void> {
   try {
     const rows: PhaseResult[] = [];
     for (const v of variants) {
-      const row = await phase(v, { address: bench.server.address, client, native, metricsUrl, rawBundle });
+      const row = await phase(v, { address: bench.server.address, serverPid: bench.server.pid, client, native, metricsUrl, rawBundle });
       rows.push(row);
       process.stdout.write(`${JSON.stringify(row)}\n`);
     }
@@ -234,11 +255,11 @@ async function main(): Promise<void> {
     const refRate = reference.length === 0 ? NaN : reference.reduce((s, r) => s + r.runsPerS, 0) / reference.length;
     const refPersistence = reference.length === 0 ? NaN : reference.reduce((s, r) => s + r.persistencePerRun, 0) / reference.length;
     process.stdout.write(
-      '\n| variant | runs/s | vs raw-local | lag p50 / p99 | events/run | transitions/run | persistence requests/run (writes) | vs raw-local | visibility requests/run | load |\n|---|---|---|---|---|---|---|---|---|---|\n',
+      '\n| variant | runs/s | vs raw-local | lag p50 / p99 | events/run | transitions/run | persistence requests/run (writes) | vs raw-local | visibility requests/run | server CPU ms/run | worker CPU ms/run | load |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n',
     );
     for (const r of rows) {
       process.stdout.write(
-        `| ${r.variant} | ${r.runsPerS} | ${(r.runsPerS / refRate).toFixed(2)} | ${r.lagP50Ms} / ${r.lagP99Ms} ms | ${r.eventsPerRun} | ${r.transitionsPerRun} | ${r.persistencePerRun} (${r.writesPerRun}) | ${(r.persistencePerRun / refPersistence).toFixed(2)} | ${r.visibilityPerRun} | ${r.load} |\n`,
+        `| ${r.variant} | ${r.runsPerS} | ${(r.runsPerS / refRate).toFixed(2)} | ${r.lagP50Ms} / ${r.lagP99Ms} ms | ${r.eventsPerRun} | ${r.transitionsPerRun} | ${r.persistencePerRun} (${r.writesPerRun}) | ${(r.persistencePerRun / refPersistence).toFixed(2)} | ${r.visibilityPerRun} | ${r.serverCpuMsPerRun} | ${r.workerCpuMsPerRun} | ${r.load} |\n`,
       );
     }
     process.stdout.write('\npersistence requests per run, top operations:\n');

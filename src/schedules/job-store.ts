@@ -96,7 +96,16 @@ export class JobStore {
     return desc;
   }
 
-  private validate(input: unknown): JobSpec {
+  /**
+   * The run a spec plans, with the registry's code and notification defaults: the one place a
+   * write, a peer check and a trigger with overrides all plan from.
+   */
+  private planFor(spec: JobSpec): JobRunInput {
+    return planRun(spec, (n) => this.deps.registry.codeFor(n), this.deps.registry.notifyDefaults);
+  }
+
+  /** The spec, validated, and the run it plans. @throws InvalidJobSpecError */
+  private validate(input: unknown): { spec: JobSpec; run: JobRunInput } {
     const parsed = parseJobSpec(input);
     if (!parsed.ok) {
       // Name an unknown job type too, even when other fields failed first.
@@ -107,9 +116,10 @@ export class JobStore {
     }
     const problems = checkTask(parsed.spec, (n) => this.deps.registry.codeFor(n), this.deps.egress);
     if (problems.length > 0) throw new InvalidJobSpecError(problems);
-    const conflict = this.deps.registry.breakerConflictFor(planRun(parsed.spec, (n) => this.deps.registry.codeFor(n), this.deps.registry.notifyDefaults));
+    const run = this.planFor(parsed.spec);
+    const conflict = this.deps.registry.breakerConflictFor(run);
     if (conflict !== undefined) throw new InvalidJobSpecError([conflict]);
-    return parsed.spec;
+    return { spec: parsed.spec, run };
   }
 
   /**
@@ -118,8 +128,7 @@ export class JobStore {
    * same thresholds. Only jobs sharing the key are described.
    * @throws InvalidJobSpecError naming the other job
    */
-  private async checkBreakerPeers(spec: JobSpec): Promise<void> {
-    const run = planRun(spec, (n) => this.deps.registry.codeFor(n));
+  private async checkBreakerPeers({ spec, run }: { spec: JobSpec; run: JobRunInput }): Promise<void> {
     if (run.breaker === undefined) return;
     const { schedules } = await listSchedulePage(this.deps.client, { pageSize: BREAKER_PEERS_CHECKED, query: `${SundialBreakerKey.name} = ${JSON.stringify(run.breaker.key)}` });
     for (const peer of schedules) {
@@ -131,8 +140,8 @@ export class JobStore {
     }
   }
 
-  private plan(written: JobSpecInput, spec: JobSpec, origin: JobOrigin, stamp: WriteStamp) {
-    return toSchedule({ written, spec, run: planRun(spec, (n) => this.deps.registry.codeFor(n), this.deps.registry.notifyDefaults) }, this.deps.taskQueue, origin, stamp);
+  private plan(written: JobSpecInput, planned: { spec: JobSpec; run: JobRunInput }, origin: JobOrigin, stamp: WriteStamp) {
+    return toSchedule({ written, ...planned }, this.deps.taskQueue, origin, stamp);
   }
 
   webUrlForJob(id: string): string {
@@ -210,10 +219,11 @@ export class JobStore {
    * @throws InvalidJobSpecError, JobExistsError
    */
   async create(input: unknown): Promise<JobView> {
-    const spec = this.validate(input);
-    await this.checkBreakerPeers(spec);
+    const planned = this.validate(input);
+    const { spec } = planned;
+    await this.checkBreakerPeers(planned);
     const stamp = newWriteStamp();
-    const desired = withInitialPause(this.plan(input as JobSpecInput, spec, 'api', stamp));
+    const desired = withInitialPause(this.plan(input as JobSpecInput, planned, 'api', stamp));
     let token: Uint8Array;
     try {
       token = await createSchedule(this.deps.client, desired.options);
@@ -248,9 +258,9 @@ export class JobStore {
     if (current.origin === 'code' && opts.force !== true) throw new CodeJobConflictError(id);
     const written = applyMergePatch(current.spec, patch) as JobSpecInput;
     if (written.id !== id) throw new InvalidJobSpecError([{ path: 'id', message: 'cannot be changed' }]);
-    const spec = this.validate(written);
-    await this.checkBreakerPeers(spec);
-    const desired = this.plan(written, spec, current.origin, newWriteStamp());
+    const planned = this.validate(written);
+    await this.checkBreakerPeers(planned);
+    const desired = this.plan(written, planned, current.origin, newWriteStamp());
     const revision = desired.memo.revision;
     // `paused` in a patch is applied to the schedule's state, like POST /pause and /unpause;
     // without it, the state is left as it is (a pause over the API is not undone by an edit).
@@ -393,7 +403,7 @@ export class JobStore {
     const action = desc.action;
     const hasArgs = opts.args !== undefined;
     const requestHash = createHash('sha256').update(stableJson({ args: opts.args ?? null, reason: opts.reason ?? null })).digest('hex');
-    const input = hasArgs ? planRun(this.withOverrides(desc, opts.args), (n) => this.deps.registry.codeFor(n)) : undefined;
+    const input = hasArgs ? this.withOverrides(desc, opts.args) : undefined;
     if (opts.key !== undefined) {
       const legacy = await this.legacyKeyedRun(id, opts.key);
       if (legacy !== undefined) {
@@ -436,11 +446,11 @@ export class JobStore {
   }
 
   /**
-   * The job's spec as written with a trigger's `args` merged in, validated; problems are named
-   * under `args` as sent (`args.count`, `args.url`).
+   * The run of the job's spec as written with a trigger's `args` merged in, validated; problems
+   * are named under `args` as sent (`args.count`, `args.url`).
    * @throws InvalidRequestError
    */
-  private withOverrides(desc: ScheduleDescription, args: unknown): JobSpec {
+  private withOverrides(desc: ScheduleDescription, args: unknown): JobRunInput {
     const written = (readMemo(desc.action) ?? readMemo(desc))?.spec;
     if (written === undefined) throw new InvalidRequestError([{ path: 'args', message: 'this job has no spec Sundial wrote: it cannot take overrides' }]);
     const task = written.task as { type: string; args?: unknown };
@@ -451,9 +461,9 @@ export class JobStore {
     if (http && Object.hasOwn(args as object, 'type')) throw new InvalidRequestError([{ path: 'args.type', message: 'cannot be changed by a trigger' }]);
     const merged = { ...written, task: http ? applyMergePatch(task, args) : { ...task, args: applyMergePatch(task.args, args) } };
     try {
-      const spec = this.validate(merged);
+      const { spec, run } = this.validate(merged);
       if (!http && isHttpTask(spec.task)) throw new InvalidRequestError([{ path: 'args', message: 'cannot change the task type' }]);
-      return spec;
+      return run;
     } catch (err) {
       if (!(err instanceof InvalidJobSpecError)) throw err;
       const prefix = http ? 'task.' : 'task.args';

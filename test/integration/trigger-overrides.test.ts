@@ -21,7 +21,7 @@ const HEADER_VALUE = `header-${randomUUID()}`;
 /** The args each run's code saw, by workflow id. */
 const seen = new Map<string, unknown>();
 
-const registry = JobRegistry.create([
+const jobs = [
   defineJob({
     id: 'counter',
     schedule: { intervals: [{ every: '1h' }] },
@@ -33,7 +33,8 @@ const registry = JobRegistry.create([
       return { counted: (ctx.args as { count: number }).count };
     },
   }),
-]);
+];
+const registry = JobRegistry.create(jobs);
 
 const auth = (key = WRITE_KEY) => ({ authorization: `Bearer ${key}` });
 
@@ -221,5 +222,30 @@ describe('POST /api/v1/jobs/{id}/trigger with args and a reason', () => {
     const history = historyText(await client.workflow.getHandle(res.body.workflowId).fetchHistory());
     assert.ok(!history.includes(SECRET_VALUE), 'the secret value never reaches Temporal');
     assert.ok(!JSON.stringify(run).includes(SECRET_VALUE));
+  });
+
+  it('When a job relies on the notification defaults, then a run triggered with args is told to them as its scheduled runs are', async () => {
+    // An API whose registry has SUNDIAL_NOTIFY_DEFAULTS; the run's notify plan is made there.
+    const defaults = [{ on: ['failed' as const], to: { type: 'slack' as const, webhookUrl: { secret: 'SLACK_HOOK' } } }];
+    const withDefaults = JobRegistry.create(jobs, { notifyDefaults: defaults });
+    const other = await startTestApi(client, { registry: withDefaults, taskQueue, apiKeys: [{ role: 'write', key: WRITE_KEY }] });
+    const id = unique('override-notify');
+    try {
+      const created = await call(other, 'POST', '/api/v1/jobs', { id, schedule: { intervals: [{ every: '1h' }] }, paused: true, task: { type: 'counter', args: { count: 1 } } }, auth());
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const scheduled = (await client.schedule.getHandle(id).describe()).action as { args?: Array<{ notify?: unknown }> };
+      assert.ok(scheduled.args?.[0]?.notify !== undefined, 'the schedule\'s runs carry the defaults');
+
+      const res = await call(other, 'POST', `/api/v1/jobs/${id}/trigger`, { args: { count: 2 } }, auth());
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      const history = await client.workflow.getHandle(res.body.workflowId).fetchHistory();
+      const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+      const input = JSON.parse(Buffer.from(payload!.data!).toString('utf8')) as { notify?: unknown; task?: { args?: unknown } };
+      assert.deepEqual(input.task?.args, { count: 2 });
+      assert.deepEqual(input.notify, scheduled.args?.[0]?.notify);
+    } finally {
+      await client.schedule.getHandle(id).delete().catch(() => undefined);
+      await other.stop();
+    }
   });
 });
