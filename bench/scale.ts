@@ -122,6 +122,7 @@ async function sundial(): Promise<{ settleMs: number; figures: Figures; scrape: 
       await res.arrayBuffer();
     });
     const [result, got] = await Promise.all([cannon, gets]);
+    if (got.failed > 0) log(`  single reads failed: ${got.errors.join('; ')}`);
 
     log(`scraping /metrics ${SCRAPES} times...`);
     const scrape = await runConcurrently(SCRAPES, 1, async () => {

@@ -202,12 +202,16 @@ export async function runConcurrently(count: number, clients: number, task: (i: 
   return { ms, failed, elapsedMs: since(start), ...(firstError === undefined ? {} : { firstError }) };
 }
 
-/** Calls `task` in a loop from `clients` concurrent clients until `stop` resolves; durations in ms. */
-export async function loadUntil(stop: PromiseLike<unknown>, clients: number, task: () => Promise<void>): Promise<{ ms: number[]; failed: number }> {
+/**
+ * Calls `task` in a loop from `clients` concurrent clients until `stop` resolves; durations in
+ * ms, how many threw, and the distinct errors (up to 5, each with its count).
+ */
+export async function loadUntil(stop: PromiseLike<unknown>, clients: number, task: () => Promise<void>): Promise<{ ms: number[]; failed: number; errors: string[] }> {
   let done = false;
   void Promise.resolve(stop).finally(() => (done = true));
   const ms: number[] = [];
   let failed = 0;
+  const errors = new Map<string, number>();
   await Promise.all(
     Array.from({ length: clients }, async () => {
       while (!done) {
@@ -215,13 +219,15 @@ export async function loadUntil(stop: PromiseLike<unknown>, clients: number, tas
         try {
           await task();
           ms.push(since(t));
-        } catch {
+        } catch (err) {
           failed++;
+          const message = (err as Error).message;
+          if (errors.has(message) || errors.size < 5) errors.set(message, (errors.get(message) ?? 0) + 1);
         }
       }
     }),
   );
-  return { ms, failed };
+  return { ms, failed, errors: [...errors].map(([m, n]) => `${n} x ${m}`) };
 }
 
 /** Throws unless `res` is 2xx, with the status and the start of the body. */

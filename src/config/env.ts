@@ -76,6 +76,12 @@ const envSchema = z.object({
   SUNDIAL_WORKFLOWS_MODULE: nonEmpty.optional(),
   SUNDIAL_PRUNE_ORPHANS: bool.default(false),
   SUNDIAL_SHUTDOWN_GRACE: duration.default(10_000),
+  SUNDIAL_WORKFLOW_CACHE: z.coerce
+    .number({ message: 'must be a number of workflows' })
+    .int('must be an integer')
+    .min(2, 'must be between 2 and 100000')
+    .max(100_000, 'must be between 2 and 100000')
+    .default(500),
   SUNDIAL_API_TEMPORAL_TIMEOUT: duration.refine((v) => v >= 500 && v <= 120_000, 'must be between 500ms and 2m').default(5_000),
   SUNDIAL_API_KEYS: z.string().optional(),
   SUNDIAL_API_KEYS_FILE: nonEmpty.optional(),
@@ -274,6 +280,8 @@ export interface Config {
   readonly pruneOrphans: boolean;
   /** How long running activities may take to finish on shutdown before they are cancelled, in ms. */
   readonly shutdownGraceMs: number;
+  /** Workers: how many workflows each keeps cached (SUNDIAL_WORKFLOW_CACHE); see src/worker/worker.ts. */
+  readonly workflowCacheSize: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
   /** `LOG_FORMAT`; undefined: pretty when stdout is a terminal, else JSON lines. */
   readonly logFormat: LogFormat | undefined;
@@ -381,6 +389,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, role: ProcessRo
     workflowsModule: e.SUNDIAL_WORKFLOWS_MODULE,
     pruneOrphans: e.SUNDIAL_PRUNE_ORPHANS,
     shutdownGraceMs: e.SUNDIAL_SHUTDOWN_GRACE,
+    workflowCacheSize: e.SUNDIAL_WORKFLOW_CACHE,
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT,
     egress,

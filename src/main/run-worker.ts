@@ -37,6 +37,7 @@ export async function runWorker(
     registry,
     logger,
     shutdownGraceMs: config.shutdownGraceMs,
+    maxCachedWorkflows: config.workflowCacheSize,
     egress: config.egress,
     codecKeys: config.temporal.codecKeys,
     secrets: config.secrets,

@@ -33,7 +33,18 @@ export interface SundialWorkerOptions {
    * @default Sundial's workflows only
    */
   readonly workflowsPath?: string | undefined;
+  /** Workflows kept cached (config `workflowCacheSize`). @default {@link DEFAULT_WORKFLOW_CACHE} */
+  readonly maxCachedWorkflows?: number;
 }
+
+/**
+ * How many workflows a worker keeps cached. The SDK's default grows with the heap limit (about
+ * 2,300 on a machine with 16 GiB or more), and every job has a long-lived audit entity that
+ * idles in the cache between writes: at ~0.4 MiB each, 2,000 jobs took a worker from 160 MiB to
+ * 870 MiB (bench/README.md, "Scale"). A workflow evicted from the cache replays its history on
+ * its next task: short for runs, at most ~1,000 events for an entity.
+ */
+export const DEFAULT_WORKFLOW_CACHE = 500;
 
 /** See stickyQueueScheduleToStartTimeout below. */
 export const STICKY_TIMEOUT_MS = 2_000;
@@ -86,6 +97,7 @@ function createWorker(opts: SundialWorkerOptions, identity: string, workflows: W
     // (kill -9), the task waits this long before any worker may take it: the SDK's 10 s default
     // would dominate failover time. A cache miss costs a replay, cheap for our short workflows.
     stickyQueueScheduleToStartTimeout: STICKY_TIMEOUT_MS,
+    maxCachedWorkflows: opts.maxCachedWorkflows ?? DEFAULT_WORKFLOW_CACHE,
     shutdownGraceTime: opts.shutdownGraceMs,
     // Activities cancelled at the end of the grace time get a moment to report back.
     shutdownForceTime: opts.shutdownGraceMs + 5_000,

@@ -13,6 +13,7 @@ describe('configuration from the environment', () => {
     assert.deepEqual(c.embedded, { dataDir: '.sundial', temporalPort: 7233, uiPort: 8233 });
     assert.equal(c.logLevel, 'info');
     assert.equal(c.shutdownGraceMs, 10_000);
+    assert.equal(c.workflowCacheSize, 500);
     assert.equal(c.metrics.collectorIntervalMs, 15_000);
   });
 
@@ -40,6 +41,8 @@ describe('configuration from the environment', () => {
     assert.match(problem({ LOG_FORMAT: 'yaml' }).message, /pretty, json/);
     assert.equal(problem({ SUNDIAL_SHUTDOWN_GRACE: '10' }).variable, 'SUNDIAL_SHUTDOWN_GRACE');
     assert.equal(problem({ SUNDIAL_PRUNE_ORPHANS: 'maybe' }).variable, 'SUNDIAL_PRUNE_ORPHANS');
+    for (const bad of ['1', '1.5', 'many', '1000000']) assert.equal(problem({ SUNDIAL_WORKFLOW_CACHE: bad }).variable, 'SUNDIAL_WORKFLOW_CACHE', bad);
+    assert.equal(loadConfig({ SUNDIAL_WORKFLOW_CACHE: '2000' }).workflowCacheSize, 2000);
   });
 
   it('reads one frontend or a comma list of them, each host:port', () => {
