@@ -36,6 +36,22 @@ export interface AuditActor {
   readonly role: 'read' | 'write' | null;
 }
 
+/**
+ * A job's creation as recorded with the job itself (its schedule's memo, written once with the
+ * schedule: the record and the change are one write), so a create does not start the entity.
+ * The entity takes it in with the job's next audited write ({@link AuditBegin.created}), ahead
+ * of that write; until then the API lists it from the memo.
+ */
+export interface AuditCreated {
+  readonly id: string;
+  readonly by: AuditActor;
+  /** When the job was created, ISO 8601. */
+  readonly at: string;
+  /** The spec as written at creation (redacted), as a merge patch from nothing. */
+  readonly diff?: unknown;
+  readonly truncated?: boolean;
+}
+
 /** Sent before the change is made. */
 export interface AuditBegin {
   /** Chosen by the API for this request (a UUID): the entry's id, so a repeated signal is recorded once. */
@@ -46,6 +62,8 @@ export interface AuditBegin {
   readonly request?: unknown;
   /** The request was larger than an entry keeps and was left out. */
   readonly truncated?: boolean;
+  /** The job's creation, recorded with the job: recorded first, once (by its id). */
+  readonly created?: AuditCreated;
 }
 
 /** Sent once the change has been made, or refused. */
@@ -86,6 +104,8 @@ export interface AuditPageRequest {
   readonly pageSize: number;
   /** Entries with a seq below this one; absent: from the newest. */
   readonly before?: number;
+  /** An entry id to look for among all kept entries (the job's creation, not yet taken in?). */
+  readonly hasId?: string;
 }
 
 export interface AuditPage {
@@ -95,6 +115,24 @@ export interface AuditPage {
   readonly nextBefore: number | null;
   /** Entries dropped from the front to keep the entity bounded (oldest first). */
   readonly dropped: number;
+  /** Whether the entity holds the entry `hasId` asked about; absent when not asked. */
+  readonly hasId?: boolean;
+}
+
+/** The entry a job's creation, recorded with the job, stands for. */
+export function createdEntry(c: AuditCreated, seq: number): AuditEntry {
+  return {
+    seq,
+    id: c.id,
+    action: 'create',
+    by: c.by,
+    at: c.at,
+    outcome: 'applied',
+    status: 201,
+    completedAt: c.at,
+    ...(c.diff === undefined ? {} : { diff: c.diff }),
+    ...(c.truncated === true ? { truncated: true } : {}),
+  };
 }
 
 /** The most entries an entity keeps; older ones are dropped (and counted). */

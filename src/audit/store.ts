@@ -10,6 +10,7 @@ import {
   MAX_ENTRY_PART_CHARS,
   type AuditAction,
   type AuditActor,
+  type AuditCreated,
   type AuditEnd,
   type AuditPage,
 } from './contract';
@@ -52,7 +53,7 @@ export class AuditStore {
    * Records that a change is about to be made. @throws AuditUnavailableError when Temporal did
    * not accept the record (the caller must then not make the change).
    */
-  async begin(jobId: string, action: AuditAction, by: AuditActor, request?: unknown): Promise<AuditRecord> {
+  async begin(jobId: string, action: AuditAction, by: AuditActor, request?: unknown, created?: AuditCreated): Promise<AuditRecord> {
     const id = randomUUID();
     const part = bounded(request);
     try {
@@ -61,7 +62,9 @@ export class AuditStore {
         taskQueue: this.deps.taskQueue,
         args: [{ jobId } satisfies AuditWorkflowInput],
         signal: auditBeginSignal,
-        signalArgs: [{ id, action, by, ...(part.value === undefined ? {} : { request: part.value }), ...(part.truncated ? { truncated: true } : {}) }],
+        signalArgs: [
+          { id, action, by, ...(part.value === undefined ? {} : { request: part.value }), ...(part.truncated ? { truncated: true } : {}), ...(created === undefined ? {} : { created }) },
+        ],
       });
     } catch (err) {
       throw new AuditUnavailableError(jobId, { cause: err });
@@ -89,7 +92,7 @@ export class AuditStore {
   }
 
   /** A page of a job's entries, newest first; undefined when it has no audit entity. */
-  async page(jobId: string, req: { pageSize: number; before?: number }): Promise<AuditPage | undefined> {
+  async page(jobId: string, req: { pageSize: number; before?: number; hasId?: string }): Promise<AuditPage | undefined> {
     try {
       return await this.deps.client.workflow.getHandle(auditWorkflowId(jobId)).query(auditPageQuery, req);
     } catch (err) {
@@ -97,4 +100,13 @@ export class AuditStore {
       throw err;
     }
   }
+}
+
+/**
+ * A job's creation as the audit lists it, from what the job's schedule recorded: the spec as
+ * written then, redacted and bounded like any entry's diff.
+ */
+export function auditCreated(record: { id: string; by: AuditActor; at: string }, specAsWritten: unknown): AuditCreated {
+  const diff = bounded(specAsWritten);
+  return { id: record.id, by: record.by, at: record.at, ...(diff.value === undefined ? {} : { diff: diff.value }), ...(diff.truncated ? { truncated: true } : {}) };
 }

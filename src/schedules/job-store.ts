@@ -13,7 +13,7 @@ import { openPageToken, sealPageToken } from '../temporal/page-token';
 import { mapWithConcurrency } from '../util/concurrency';
 import { CodeJobConflictError, IdempotencyKeyReusedError, InvalidJobSpecError, InvalidRequestError, JobExistsError, JobNotFoundError, StaleVersionError } from './errors';
 import { dstWarnings } from './dst';
-import { MEMO_KEY, newWriteStamp, OVERLAP_TO_TEMPORAL, readMemo, recordPauseChange, stableJson, toSchedule, toScheduleUpdate, withInitialPause, withPauses, type JobOrigin, type WriteStamp } from './mapping';
+import { CREATED_MEMO_KEY, MEMO_KEY, newWriteStamp, OVERLAP_TO_TEMPORAL, readMemo, recordPauseChange, stableJson, toSchedule, toScheduleUpdate, withInitialPause, withPauses, type CreatedRecord, type JobOrigin, type WriteStamp } from './mapping';
 import { SundialBreakerKey, SundialJobId, SundialStatus } from '../temporal/search-attributes';
 
 /** A job as the API shows it. */
@@ -207,6 +207,18 @@ export class JobStore {
     return written;
   }
 
+  /**
+   * Who created the job over the API and the spec as written then (its schedule's own memo,
+   * written once at creation); undefined for a job created from code or by an older Sundial.
+   * @throws JobNotFoundError
+   */
+  async created(id: string): Promise<{ record: CreatedRecord; spec: unknown } | undefined> {
+    const desc = await this.describe(id);
+    const record = desc.memo?.[CREATED_MEMO_KEY] as CreatedRecord | undefined;
+    const spec = readMemo(desc)?.spec;
+    return record === undefined || spec === undefined ? undefined : { record, spec };
+  }
+
   async get(id: string): Promise<JobView> {
     return this.toView(await this.describe(id));
   }
@@ -218,7 +230,7 @@ export class JobStore {
    * CreateSchedule returned.
    * @throws InvalidJobSpecError, JobExistsError
    */
-  async create(input: unknown): Promise<JobView> {
+  async create(input: unknown, created?: CreatedRecord): Promise<JobView> {
     const planned = this.validate(input);
     const { spec } = planned;
     await this.checkBreakerPeers(planned);
@@ -226,7 +238,8 @@ export class JobStore {
     const desired = withInitialPause(this.plan(input as JobSpecInput, planned, 'api', stamp));
     let token: Uint8Array;
     try {
-      token = await createSchedule(this.deps.client, desired.options);
+      const options = created === undefined ? desired.options : { ...desired.options, memo: { ...desired.options.memo, [CREATED_MEMO_KEY]: created } };
+      token = await createSchedule(this.deps.client, options);
     } catch (err) {
       if (err instanceof ScheduleAlreadyRunning) throw new JobExistsError(spec.id);
       throw err;

@@ -102,6 +102,19 @@ export function revisionHash(revision: string): string {
 
 export const MEMO_KEY = 'sundial';
 
+/**
+ * The schedule-level memo key of who created a job over the API, when and under which audit
+ * entry id (written once, with the schedule: see AuditCreated in src/audit/contract.ts).
+ */
+export const CREATED_MEMO_KEY = 'sundialCreated';
+
+/** Who created a job over the API, as its schedule records it. */
+export interface CreatedRecord {
+  readonly id: string;
+  readonly by: { readonly keyId: string | null; readonly role: 'read' | 'write' | null };
+  readonly at: string;
+}
+
 /** Sundial's overlap names to Temporal's. */
 export const OVERLAP_TO_TEMPORAL: Record<OverlapPolicy, ScheduleOverlapPolicy> = {
   skip: ScheduleOverlapPolicy.SKIP,

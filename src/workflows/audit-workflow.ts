@@ -6,6 +6,7 @@ import {
   auditPageQuery,
   MAX_AUDIT_CHARS,
   MAX_AUDIT_ENTRIES,
+  createdEntry,
   type AuditEntry,
   type AuditPage,
 } from '../audit/contract';
@@ -17,6 +18,8 @@ export interface AuditWorkflowInput {
   readonly entries?: AuditEntry[];
   readonly nextSeq?: number;
   readonly dropped?: number;
+  /** The id of the last job creation taken in (it may since have been dropped): never taken twice. */
+  readonly createdId?: string;
   /** @default AUDIT_KEEP_AFTER_DELETE_MS */
   readonly keepAfterDeleteMs?: number;
 }
@@ -36,6 +39,7 @@ export async function auditWorkflow(input: AuditWorkflowInput): Promise<void> {
   const entries: AuditEntry[] = [...(input.entries ?? [])];
   let nextSeq = input.nextSeq ?? 1;
   let dropped = input.dropped ?? 0;
+  let createdId = input.createdId;
   let handled = 0;
   const keepMs = input.keepAfterDeleteMs ?? AUDIT_KEEP_AFTER_DELETE_MS;
   // Each entry's size (JSON characters), by seq; not carried over continue-as-new.
@@ -62,7 +66,15 @@ export async function auditWorkflow(input: AuditWorkflowInput): Promise<void> {
 
   setHandler(auditBeginSignal, (b) => {
     handled++;
-    if (entries.some((e) => e.id === b.id)) return;
+    // The job's creation, recorded with the job, goes first (once): it happened before this change.
+    if (b.created !== undefined && b.created.id !== createdId && !entries.some((e) => e.id === b.created!.id)) {
+      entries.push(createdEntry(b.created, nextSeq++));
+      createdId = b.created.id;
+    }
+    if (entries.some((e) => e.id === b.id)) {
+      bound();
+      return;
+    }
     const at = new Date(workflowNow()).toISOString();
     entries.push({ seq: nextSeq++, id: b.id, action: b.action, by: b.by, at, outcome: 'pending', ...(b.request === undefined ? {} : { request: b.request }), ...(b.truncated === true ? { truncated: true } : {}) });
     bound();
@@ -88,7 +100,12 @@ export async function auditWorkflow(input: AuditWorkflowInput): Promise<void> {
     const older = req.before === undefined ? entries : entries.filter((e) => e.seq < req.before!);
     const items = older.slice(-Math.max(1, req.pageSize)).reverse();
     const last = items[items.length - 1];
-    return { items, nextBefore: last !== undefined && older.length > items.length ? last.seq : null, dropped };
+    return {
+      items,
+      nextBefore: last !== undefined && older.length > items.length ? last.seq : null,
+      dropped,
+      ...(req.hasId === undefined ? {} : { hasId: req.hasId === createdId || entries.some((e) => e.id === req.hasId) }),
+    };
   });
 
   // The job is gone when the last change applied to it deleted it, or none was ever applied.
@@ -108,6 +125,6 @@ export async function auditWorkflow(input: AuditWorkflowInput): Promise<void> {
       await condition(() => handled !== seen);
     }
   }
-  await continueAsNew<typeof auditWorkflow>({ jobId: input.jobId, entries, nextSeq, dropped, keepAfterDeleteMs: keepMs });
+  await continueAsNew<typeof auditWorkflow>({ jobId: input.jobId, entries, nextSeq, dropped, keepAfterDeleteMs: keepMs, ...(createdId === undefined ? {} : { createdId }) });
 }
 

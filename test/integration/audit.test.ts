@@ -200,19 +200,71 @@ describe('GET /api/v1/jobs/{id}/history: the audit of changes over the API', () 
 
   it('When the audit cannot be written, then the change is not made and the route answers 503', async () => {
     // A client on a namespace that does not exist: Temporal refuses the audit write, the first
-    // thing a write route does.
+    // thing a write route to an existing job does.
     const broken = new Client({ connection: client.connection, namespace: `no-such-namespace-${randomUUID()}` });
     const other = await startTestApi(broken, { registry, taskQueue, apiKeys: KEYS, temporalTimeoutMs: 3_000 });
     try {
-      const jobId = unique('unaudited');
-      const res = await call(other, 'POST', '/api/v1/jobs', { id: jobId, schedule: { intervals: [{ every: '1h' }] }, task: { type: 'http', url: `${depUrl}/x` } }, as(ALICE));
+      const res = await call(other, 'POST', `/api/v1/jobs/${unique('unaudited')}/pause`, { note: 'not recorded' }, as(ALICE));
       assert.equal(res.status, 503, JSON.stringify(res.body));
       assert.equal(res.body.type, 'https://sundial.dev/problems/audit-unavailable');
       assert.ok(res.headers.get('retry-after'));
-      const exists = await client.schedule.getHandle(jobId).describe().then(() => true, () => false);
-      assert.equal(exists, false, 'no job was created');
     } finally {
       await other.stop();
+    }
+  });
+
+  it('When a job is created, then its creation is listed at once without starting its audit entity; the next write takes it in, first', async () => {
+    const jobId = unique('created');
+    try {
+      const spec = { id: jobId, schedule: { intervals: [{ every: '1h' }] }, paused: true, task: { type: 'http', url: `${depUrl}/c`, headers: { Authorization: HEADER_1 } } };
+      let res = await call(api, 'POST', '/api/v1/jobs', spec, as(ALICE));
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      const entity = client.workflow.getHandle(auditWorkflowId(jobId));
+      assert.equal(await entity.describe().then(() => 'started', () => 'none'), 'none', 'a create does not start the entity');
+      const listed = async (query = '?pageSize=100') => (await call(api, 'GET', `/api/v1/jobs/${jobId}/history${query}`, undefined, as(READER))).body;
+      let page = await listed();
+      assert.deepEqual(page.items.map((e: Entry) => [e.seq, e.action, e.outcome, e.status]), [[1, 'create', 'applied', 201]]);
+      assert.deepEqual(page.items[0].by, { keyId: apiKeyId(ALICE), role: 'write' });
+      assert.deepEqual(page.items[0].diff.task.headers, { Authorization: '[redacted]' });
+
+      // A second create of the same id is refused, and recorded after the first.
+      res = await call(api, 'POST', '/api/v1/jobs', spec, as(BOB));
+      assert.equal(res.status, 409);
+      res = await call(api, 'POST', `/api/v1/jobs/${jobId}/unpause`, {}, as(BOB));
+      assert.equal(res.status, 200);
+      page = await listed();
+      assert.deepEqual(page.items.map((e: Entry) => [e.seq, e.action, e.outcome]), [[3, 'unpause', 'applied'], [2, 'create', 'failed'], [1, 'create', 'applied']]);
+      assert.equal(page.items[2].at < page.items[1].at, true, 'the creation happened first');
+      const paged = await listed('?pageSize=1');
+      assert.deepEqual(paged.items.map((e: Entry) => e.seq), [3]);
+
+      // A delete takes the creation in too: after it, the entity alone lists the job's life.
+      res = await call(api, 'DELETE', `/api/v1/jobs/${jobId}`, undefined, as(ALICE));
+      assert.equal(res.status, 204);
+      page = await listed();
+      assert.deepEqual(page.items.map((e: Entry) => [e.seq, e.action]), [[4, 'delete'], [3, 'unpause'], [2, 'create'], [1, 'create']]);
+      const everything = JSON.stringify(page) + historyText(await entity.fetchHistory());
+      assert.ok(!everything.includes(HEADER_1) && !everything.includes(ALICE), 'no header value or key');
+    } finally {
+      await client.schedule.getHandle(jobId).delete().catch(() => undefined);
+      await client.workflow.getHandle(auditWorkflowId(jobId)).terminate('test done').catch(() => undefined);
+    }
+  });
+
+  it('When a job was created and deleted with nothing between, then the delete takes its creation in', async () => {
+    const jobId = unique('brief');
+    try {
+      let res = await call(api, 'POST', '/api/v1/jobs', { id: jobId, schedule: { intervals: [{ every: '1h' }] }, paused: true, task: { type: 'http', url: `${depUrl}/b` } }, as(ALICE));
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      res = await call(api, 'DELETE', `/api/v1/jobs/${jobId}`, undefined, as(BOB));
+      assert.equal(res.status, 204);
+      const page = (await call(api, 'GET', `/api/v1/jobs/${jobId}/history`, undefined, as(READER))).body;
+      assert.deepEqual(page.items.map((e: Entry) => [e.seq, e.action, e.outcome, e.by.keyId]), [
+        [2, 'delete', 'applied', apiKeyId(BOB)],
+        [1, 'create', 'applied', apiKeyId(ALICE)],
+      ]);
+    } finally {
+      await client.workflow.getHandle(auditWorkflowId(jobId)).terminate('test done').catch(() => undefined);
     }
   });
 });
@@ -258,6 +310,28 @@ describe('auditWorkflow: the audit entity', () => {
     assert.equal(page.items.length + page.dropped, 41);
     assert.equal(page.items[0]!.seq, 41, 'the newest is kept');
     assert.ok(JSON.stringify(page.items).length <= MAX_AUDIT_CHARS + 10_000);
+    await handle.terminate('test done');
+  });
+
+  it('When a job creation comes along with writes, then it is taken in once, first, and not again after it was dropped', async () => {
+    const jobId = unique('entity-created');
+    const created = { id: 'made', by, at: '2026-12-01T00:00:00.000Z', diff: { id: jobId } };
+    const handle = await start(jobId, 3600_000, { id: 'p1', action: 'patch', by, created });
+    await handle.signal(auditBeginSignal, { id: 'p2', action: 'pause', by, created });
+    let page = await handle.query(auditPageQuery, { pageSize: 10, hasId: 'made' });
+    assert.deepEqual(page.items.map((e) => [e.seq, e.id, e.action, e.outcome]), [[3, 'p2', 'pause', 'pending'], [2, 'p1', 'patch', 'pending'], [1, 'made', 'create', 'applied']]);
+    assert.equal(page.items[2]!.at, created.at, 'the creation keeps its own time');
+    assert.equal(page.hasId, true);
+    assert.equal((await handle.query(auditPageQuery, { pageSize: 1, hasId: 'other' })).hasId, false);
+
+    // Push the creation out with large entries, then send it again: it is not taken in twice.
+    const big = 'x'.repeat(15 * 1024);
+    for (let i = 0; i < 40; i++) await handle.signal(auditBeginSignal, { id: `big-${i}`, action: 'patch', by, request: { description: big } });
+    await handle.signal(auditBeginSignal, { id: 'p3', action: 'unpause', by, created });
+    page = await handle.query(auditPageQuery, { pageSize: 100, hasId: 'made' });
+    assert.ok(!page.items.some((e) => e.id === 'made'), 'dropped');
+    assert.equal(page.items.filter((e) => e.action === 'create').length, 0, 'not taken in again');
+    assert.equal(page.hasId, true, 'still known as taken in');
     await handle.terminate('test done');
   });
 
