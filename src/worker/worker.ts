@@ -39,10 +39,11 @@ export interface SundialWorkerOptions {
 
 /**
  * How many workflows a worker keeps cached. The SDK's default grows with the heap limit (about
- * 2,300 on a machine with 16 GiB or more), and every job has a long-lived audit entity that
- * idles in the cache between writes: at ~0.4 MiB each, 2,000 jobs took a worker from 160 MiB to
- * 870 MiB (bench/README.md, "Scale"). A workflow evicted from the cache replays its history on
- * its next task: short for runs, at most ~1,000 events for an entity.
+ * 2,300 on a machine with 16 GiB or more), and long-lived entities (a job's audit once it has
+ * been changed over the API, breakers) idle in the cache between signals: at ~0.4 MiB each,
+ * 2,000 audit entities took a worker from 160 MiB to 870 MiB (bench/README.md, "Scale"). A
+ * workflow evicted from the cache replays its history on its next task: short for runs, at most
+ * ~1,000 events for an entity.
  */
 export const DEFAULT_WORKFLOW_CACHE = 500;
 
