@@ -221,28 +221,30 @@ async function main(): Promise<void> {
     saved.push({ name: 'breaker-entity-after-continue', handle: latest });
 
     // An audit entity long enough to continue as new, its next run, and one that ends after its job's delete.
+    // As the API sends them: a create is recorded with the job, and every later write carries it.
     const by = { keyId: 'c0ffee000000', role: 'write' as const };
     const auditJob = `replay-audit-${label}`;
+    const created = { id: 'create', by, at: '2026-12-02T00:00:00.000Z', diff: { id: auditJob } };
     const audit = await client.workflow.signalWithStart(AUDIT_WORKFLOW_TYPE, {
       workflowId: auditWorkflowId(auditJob),
       taskQueue: TASK_QUEUE,
       args: [{ jobId: auditJob }],
       signal: auditBeginSignal,
-      signalArgs: [{ id: 'create', action: 'create', by }],
+      signalArgs: [{ id: 'patch-0', action: 'patch', by, request: { description: 'first' }, created }],
     });
     const auditFirstRun = (await audit.describe()).runId;
-    await audit.signal(auditEndSignal, { id: 'create', outcome: 'applied', status: 201, diff: { id: auditJob } });
+    await audit.signal(auditEndSignal, { id: 'patch-0', outcome: 'applied', status: 200, diff: { description: 'first' } });
     for (let sent = 2; sent < SIGNALS_BEFORE_CONTINUE; sent += 20) {
       await Promise.all(
         Array.from({ length: 10 }, async (_, i) => {
           const id = `patch-${sent + 2 * i}`;
-          await audit.signal(auditBeginSignal, { id, action: 'patch', by, request: { description: id } });
+          await audit.signal(auditBeginSignal, { id, action: 'patch', by, request: { description: id }, created });
           await audit.signal(auditEndSignal, { id, outcome: 'applied', status: 200, diff: { description: id } });
         }),
       );
     }
     saved.push({ name: 'audit-entity-before-continue', handle: client.workflow.getHandle(auditWorkflowId(auditJob), auditFirstRun) });
-    await audit.signal(auditBeginSignal, { id: 'delete', action: 'delete', by });
+    await audit.signal(auditBeginSignal, { id: 'delete', action: 'delete', by, created });
     await audit.signal(auditEndSignal, { id: 'delete', outcome: 'applied', status: 204, diff: null });
     // The entity continues as new when its worker has handled the signals, a moment after they are sent.
     for (let waited = 0; (await audit.describe()).runId === auditFirstRun; waited += 500) {
@@ -256,10 +258,9 @@ async function main(): Promise<void> {
       taskQueue: TASK_QUEUE,
       args: [{ jobId: endedJob, keepAfterDeleteMs: 1_000 }],
       signal: auditBeginSignal,
-      signalArgs: [{ id: 'create', action: 'create', by }],
+      // A job created and deleted with nothing between: the delete carries the creation in.
+      signalArgs: [{ id: 'delete', action: 'delete', by, created: { ...created, diff: { id: endedJob } } }],
     });
-    await ended.signal(auditEndSignal, { id: 'create', outcome: 'applied', status: 201 });
-    await ended.signal(auditBeginSignal, { id: 'delete', action: 'delete', by });
     await ended.signal(auditEndSignal, { id: 'delete', outcome: 'applied', status: 204, diff: null });
     await ended.result();
     saved.push({ name: 'audit-entity-ended', handle: ended });
