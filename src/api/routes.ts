@@ -1,8 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { z, type ZodType } from 'zod';
 import type { JobRegistry } from '../jobs/registry';
 import { httpRequestSchema, JOB_ID_PATTERN } from '../jobs/spec';
-import { randomUUID } from 'node:crypto';
 import { createdEntry, type AuditAction, type AuditCreated } from '../audit/contract';
 import { auditCreated, type AuditStore } from '../audit/store';
 import { createMergePatch } from '../util/merge-patch';
