@@ -7,7 +7,7 @@ import { AuditStore } from '../audit/store';
 import { RunStore } from '../runs/run-store';
 import { TickLedger } from '../ticks/ledger';
 import { JobStore } from '../schedules/job-store';
-import type { ApiKey } from '../config/env';
+import { DEFAULT_API_TEMPORAL_TIMEOUT_MS, type ApiKey } from '../config/env';
 import { PUBLIC_ONLY, type EgressPolicy } from '../egress/policy';
 import swaggerUi from 'swagger-ui-express';
 import type { Metrics } from '../observability/metrics';
@@ -122,7 +122,7 @@ export function createApp(deps: ApiDeps): Express {
 
   // Every Temporal call a request makes shares one deadline: a Temporal that is down is a 503
   // after temporalTimeoutMs, never a hanging request.
-  const timeoutMs = deps.temporalTimeoutMs ?? 5_000;
+  const timeoutMs = deps.temporalTimeoutMs ?? DEFAULT_API_TEMPORAL_TIMEOUT_MS;
   app.use(API_PREFIX, (_req: Request, res: Response, next: NextFunction) => {
     void deps.client.withDeadline(
       Date.now() + timeoutMs,

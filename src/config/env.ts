@@ -48,6 +48,19 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 export const LOG_FORMATS = ['pretty', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
+/** The deadline all Temporal calls of one API request share, unless configured (SUNDIAL_API_TEMPORAL_TIMEOUT). */
+export const DEFAULT_API_TEMPORAL_TIMEOUT_MS = 5_000;
+
+/**
+ * How many workflows a worker keeps cached, unless configured (SUNDIAL_WORKFLOW_CACHE). The SDK's
+ * own default grows with the heap limit (about 2,300 on a machine with 16 GiB or more), and
+ * long-lived entities (a job's audit once it has been changed over the API, breakers) idle in the
+ * cache between signals: at ~0.4 MiB each, 2,000 audit entities took a worker from 160 MiB to
+ * 870 MiB (bench/README.md, "Scale"). A workflow evicted from the cache replays its history on
+ * its next task: short for runs, at most ~1,000 events for an entity.
+ */
+export const DEFAULT_WORKFLOW_CACHE = 500;
+
 /** The environment variables Sundial reads, with their defaults. docs/configuration.md documents each one. */
 const envSchema = z.object({
   // A comma list names several frontends of one cluster: see src/temporal/frontend-failover.ts.
@@ -81,8 +94,8 @@ const envSchema = z.object({
     .int('must be an integer')
     .min(2, 'must be between 2 and 100000')
     .max(100_000, 'must be between 2 and 100000')
-    .default(500),
-  SUNDIAL_API_TEMPORAL_TIMEOUT: duration.refine((v) => v >= 500 && v <= 120_000, 'must be between 500ms and 2m').default(5_000),
+    .default(DEFAULT_WORKFLOW_CACHE),
+  SUNDIAL_API_TEMPORAL_TIMEOUT: duration.refine((v) => v >= 500 && v <= 120_000, 'must be between 500ms and 2m').default(DEFAULT_API_TEMPORAL_TIMEOUT_MS),
   SUNDIAL_API_KEYS: z.string().optional(),
   SUNDIAL_API_KEYS_FILE: nonEmpty.optional(),
   SUNDIAL_METRICS_PORT: port.optional(),

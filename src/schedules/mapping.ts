@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { ScheduleOverlapPolicy, type ScheduleOptions, type ScheduleUpdateOptions } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { compileScheduleCrons } from '../jobs/cron';
+import type { AuditActor } from '../audit/contract';
 import type { JobSpec, JobSpecInput, OverlapPolicy } from '../jobs/spec';
 import { JOB_WORKFLOW_TYPE, type JobRunInput } from '../jobs/run-types';
 import { parseDuration } from '../util/duration';
@@ -111,7 +112,7 @@ export const CREATED_MEMO_KEY = 'sundialCreated';
 /** Who created a job over the API, as its schedule records it. */
 export interface CreatedRecord {
   readonly id: string;
-  readonly by: { readonly keyId: string | null; readonly role: 'read' | 'write' | null };
+  readonly by: AuditActor;
   readonly at: string;
 }
 

@@ -5,6 +5,7 @@ import type { EgressPolicy } from '../egress/policy';
 import type { JobRegistry } from '../jobs/registry';
 import type { Logger } from '../observability/logger';
 import type { NotificationMetrics } from '../observability/metrics';
+import { DEFAULT_WORKFLOW_CACHE } from '../config/env';
 import { sundialDataConverter, type CodecKey } from '../temporal/codec';
 import { workflowsModule, type WorkflowsModule } from './workflows-module';
 
@@ -37,15 +38,6 @@ export interface SundialWorkerOptions {
   readonly maxCachedWorkflows?: number;
 }
 
-/**
- * How many workflows a worker keeps cached. The SDK's default grows with the heap limit (about
- * 2,300 on a machine with 16 GiB or more), and long-lived entities (a job's audit once it has
- * been changed over the API, breakers) idle in the cache between signals: at ~0.4 MiB each,
- * 2,000 audit entities took a worker from 160 MiB to 870 MiB (bench/README.md, "Scale"). A
- * workflow evicted from the cache replays its history on its next task: short for runs, at most
- * ~1,000 events for an entity.
- */
-export const DEFAULT_WORKFLOW_CACHE = 500;
 
 /** See stickyQueueScheduleToStartTimeout below. */
 export const STICKY_TIMEOUT_MS = 2_000;
