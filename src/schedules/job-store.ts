@@ -13,6 +13,7 @@ import { openPageToken, sealPageToken } from '../temporal/page-token';
 import { mapWithConcurrency } from '../util/concurrency';
 import { CodeJobConflictError, IdempotencyKeyReusedError, InvalidJobSpecError, InvalidRequestError, JobExistsError, JobNotFoundError, StaleVersionError } from './errors';
 import { dstWarnings } from './dst';
+import { triggerDelayMs } from './trigger-timing';
 import { CREATED_MEMO_KEY, MEMO_KEY, newWriteStamp, OVERLAP_TO_TEMPORAL, readMemo, recordPauseChange, stableJson, toSchedule, toScheduleUpdate, withInitialPause, withPauses, type CreatedRecord, type JobOrigin, type WriteStamp } from './mapping';
 import { SundialBreakerKey, SundialJobId, SundialStatus } from '../temporal/search-attributes';
 
@@ -358,27 +359,41 @@ export class JobStore {
   }
 
   /**
-   * Starts a run now, through the schedule (so it is listed with the schedule's runs).
-   * Default overlap `allow_all`: a trigger runs even while another run is going.
+   * Starts a run now, through the schedule (so it is listed with the schedule's runs and counts
+   * for its overlap policy). Default overlap `allow_all`: a trigger runs even while another run is
+   * going.
    *
-   * The schedule starts the run on its own time, so this waits up to `waitMs` for it to appear
-   * in the schedule's actions: bounded in time, not in calls, so a slow server ends the wait
-   * rather than the caller's deadline.
+   * Temporal drops a trigger handled in the same second as one of the schedule's actions (both
+   * would get one workflow id): a trigger close to an action's second is sent once that second
+   * has passed ({@link triggerDelayMs}, at most about 1.7 s).
+   *
+   * The schedule starts the run on its own time, so this waits for it to appear in the
+   * schedule's actions until `waitMs` after the call (that delay included): bounded in time, not
+   * in calls, so a slow server ends the wait rather than the caller's deadline.
    * @returns the workflow id of the started run, or undefined when none appeared within
    *   `waitMs` (a slow server, or a second trigger in the same second, which Temporal drops: it
    *   has the same workflow id as the first).
    */
   async trigger(id: string, overlap: OverlapPolicy = 'allow_all', waitMs = 2_000): Promise<string | undefined> {
-    const before = await this.describe(id);
+    const until = Date.now() + waitMs;
+    let before = await this.describe(id);
+    const near = [...before.info.recentActions.map((a) => a.scheduledAt), ...before.info.nextActionTimes.slice(0, 1)];
+    const delay = triggerDelayMs(Date.now(), near);
+    if (delay > 0) {
+      await new Promise((r) => setTimeout(r, delay));
+      // The action of that second has started meanwhile: it is not this trigger's run.
+      before = await this.describe(id);
+    }
     const seen = new Set(before.info.recentActions.map((a) => a.action.workflow.workflowId));
     for (const a of before.info.runningActions) seen.add(a.workflow.workflowId);
+    // A tick taken while this waits is not the trigger's run: had the trigger been dropped, that
+    // tick would be answered as its run. Ticks are known by their planned times (for a job with
+    // jitter these are the jittered times, not the ticks' nominal ones: there it is no guard).
+    const planned = new Set(before.info.nextActionTimes.map((t) => t.getTime()));
     await this.handle(id).trigger(OVERLAP_TO_TEMPORAL[overlap]);
-    const until = Date.now() + waitMs;
     for (;;) {
       const after = await this.describe(id);
-      const fresh = [...after.info.runningActions.map((a) => a.workflow.workflowId), ...after.info.recentActions.map((a) => a.action.workflow.workflowId)].find(
-        (wf) => !seen.has(wf),
-      );
+      const fresh = after.info.recentActions.find((a) => !seen.has(a.action.workflow.workflowId) && !planned.has(a.scheduledAt.getTime()))?.action.workflow.workflowId;
       if (fresh !== undefined) return fresh;
       if (Date.now() + 100 >= until) return undefined;
       await new Promise((r) => setTimeout(r, 100));

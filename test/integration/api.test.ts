@@ -248,4 +248,33 @@ describe('REST API v1 over a real Temporal', () => {
     assert.equal((await call(api, 'GET', '/api/v1/runs/no-such-run')).status, 404);
     slowRelease?.();
   });
+
+  it('when a trigger comes in the second of a tick, then it still starts a run of its own', async () => {
+    // Temporal names a schedule's runs by the second, so a trigger handled in a tick's second
+    // gets the tick's workflow id and is dropped (temporalio/temporal#3614). Sent at a tick, the
+    // trigger reaches the schedule in the tick's second: measured with a raw client, a trigger
+    // handled there starts nothing.
+    const id = unique('tick-trigger');
+    await create(id, { schedule: { intervals: [{ every: '4s' }] } });
+    const handle = client.schedule.getHandle(id);
+    const tickAt = (await handle.describe()).info.nextActionTimes.find((t) => t.getTime() - Date.now() > 1_500)!;
+    await new Promise((r) => setTimeout(r, tickAt.getTime() - Date.now()));
+    const t = await call(api, 'POST', `/api/v1/jobs/${id}/trigger`, {});
+    assert.equal(t.status, 202);
+    assert.equal(typeof t.body.workflowId, 'string', JSON.stringify(t.body));
+    const tick = await waitFor('the tick to be taken', 15_000, async () =>
+      (await handle.describe()).info.recentActions.find((a) => a.scheduledAt.getTime() === tickAt.getTime()),
+    );
+    await call(api, 'POST', `/api/v1/jobs/${id}/pause`, {});
+    assert.notEqual(t.body.workflowId, tick.action.workflow.workflowId, 'the trigger answered with a run of its own, not the tick\'s');
+    // Nor with a later tick's run: a triggered action's time is when the schedule handled it.
+    const action = (await handle.describe()).info.recentActions.find((a) => a.action.workflow.workflowId === t.body.workflowId);
+    assert.ok(action !== undefined, 'the run is one of the schedule\'s actions');
+    assert.notEqual((action.scheduledAt.getTime() - tickAt.getTime()) % 4_000, 0, `the run ${t.body.workflowId} is not a tick of the 4 s schedule`);
+    const detail = await waitFor('the triggered run to succeed', 30_000, async () => {
+      const r = await call(api, 'GET', `/api/v1/runs/${encodeURIComponent(t.body.workflowId)}`);
+      return r.body.status === 'succeeded' ? r.body : undefined;
+    });
+    assert.deepEqual(detail.result.args, { from: 'api' });
+  });
 });
