@@ -276,4 +276,24 @@ describe('the sundial CLI over a real API', () => {
     assert.match(r.stderr, new RegExp(`^Error: cannot reach the Sundial API at ${url.replace(/\./g, '\\.')}: connection refused`));
     assertNoStack(r);
   });
+
+  it('when a command is left with nothing to wait on before it has an answer, then it exits 1 saying so, not 0 with nothing printed', async () => {
+    // Node ends a process whose event loop is empty even while a promise waits. A fetch that
+    // never settles and holds nothing open is the simplest way to get there.
+    const dir = mkdtempSync(path.join(tmpdir(), 'sundial-cli-'));
+    const stub = path.join(dir, 'never-answers.js');
+    writeFileSync(stub, 'globalThis.fetch = () => new Promise(() => {});\n');
+    try {
+      const r = await new Promise<CliResult>((resolve) => {
+        execFile(process.execPath, ['--require', stub, CLI, 'jobs', 'list', '-o', 'json'], { timeout: 60_000 }, (err, stdout, stderr) => {
+          resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+        });
+      });
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /the command ended before it had an answer/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

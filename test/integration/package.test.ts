@@ -137,6 +137,9 @@ describe('Sundial installed as a package in a new project', () => {
       TEMPORAL_TASK_QUEUE: `package-${suffix}`,
       SUNDIAL_SDK_METRICS_ADDRESS: 'off',
       SUNDIAL_API_KEYS: '',
+      // A trigger waits for its run up to half of this: on a loaded CI machine the schedule can
+      // take seconds to start it, and the test wants the run's id, not the "accepted" note.
+      SUNDIAL_API_TEMPORAL_TIMEOUT: '20s',
       LOG_LEVEL: 'info',
       npm_config_offline: 'true',
       // npx runs the bin through `sh -c`. Debian's sh (dash) does not exec it, so the terminal's
@@ -166,16 +169,22 @@ describe('Sundial installed as a package in a new project', () => {
     // A read's JSON answer, asked again when an invocation fails (once in four CI runs one exited
     // with nothing on stdout, through npx on a loaded machine); every failure is kept for the message.
     const failures: string[] = [];
-    const cliJson = async <T>(what: string, timeoutMs: number, args: string[], accept: (value: T) => boolean = () => true): Promise<T> =>
-      waitFor(`${what} (failed invocations: ${failures.length})`, timeoutMs, async () => {
+    const cliJson = async <T>(what: string, timeoutMs: number, args: string[], accept: (value: T) => boolean = () => true): Promise<T> => {
+      let last = 'nothing';
+      return waitFor(what, timeoutMs, async () => {
         const r = await cli(...args);
         if (r.code !== 0 || r.stdout.trim() === '') {
           failures.push(`${args.join(' ')}: exit ${r.code}, stdout ${JSON.stringify(r.stdout.slice(0, 200))}, stderr ${JSON.stringify(r.stderr.slice(0, 300))}`);
           return undefined;
         }
+        last = r.stdout.slice(0, 2000);
         const value = JSON.parse(r.stdout) as T;
         return accept(value) ? value : undefined;
-      });
+      }).catch((err: Error) =>
+        // What the CLI last answered and what the terminal showed are the only clues a CI log keeps.
+        assert.fail(`${err.message}; failed invocations: ${failures.join('; ') || 'none'}; last answer: ${last}; terminal:\n${term.output().slice(-6000)}`),
+      );
+    };
 
     // Both jobs are the user's, defined in code, listed by the CLI.
     const listed = await cli('jobs', 'list', '-o', 'json');
@@ -198,7 +207,8 @@ describe('Sundial installed as a package in a new project', () => {
     // `sundial trigger` starts a run now.
     const triggered = await cli('trigger', codeJob, '-o', 'json');
     assert.equal(triggered.code, 0, triggered.stderr);
-    const workflowId = (JSON.parse(triggered.stdout) as { workflowId: string }).workflowId;
+    const workflowId = (JSON.parse(triggered.stdout) as { workflowId: string | null }).workflowId;
+    assert.ok(workflowId !== null, `the trigger names its run: ${triggered.stdout}`);
     const triggeredRun = await cliJson<{ status: string; result: unknown }>('the triggered run to succeed', 60_000, ['runs', 'get', workflowId, '-o', 'json'], (r) => r.status === 'succeeded');
     assert.ok(failures.length <= 2, `the CLI failed ${failures.length} times: ${failures.join('; ')}`);
     assert.deepEqual(triggeredRun.result, { team: 'ops', attempt: 1 });
