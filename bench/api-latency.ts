@@ -20,17 +20,29 @@ async function main(): Promise<void> {
   const taskQueue = 'bench-api';
   const registry = JobRegistry.create([defineJob({ id: 'noop', schedule: { cron: '@yearly' }, run: () => null })]);
   const { client, stop } = await startBenchWorker(bench.server.address, taskQueue, registry);
-  const api = await startApi(createApp({ client, logger: benchLogger, registry, taskQueue, webUiUrl: 'http://127.0.0.1:8233' }), '127.0.0.1', 0);
+  const api = await startApi(
+    createApp({ client, logger: benchLogger, registry, taskQueue, webUiUrl: 'http://127.0.0.1:8233' }),
+    '127.0.0.1',
+    0,
+  );
   try {
     for (let i = 0; i < 50; i++) {
       const res = await fetch(`${api.url}/api/v1/jobs`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ id: `bench-${i}`, schedule: { cron: '@yearly' }, paused: true, policies: { overlap: 'allow_all' }, task: { type: 'noop' } }),
+        body: JSON.stringify({
+          id: `bench-${i}`,
+          schedule: { cron: '@yearly' },
+          paused: true,
+          policies: { overlap: 'allow_all' },
+          task: { type: 'noop' },
+        }),
       });
       if (res.status !== 201) throw new Error(`create failed: ${res.status} ${await res.text()}`);
     }
-    process.stdout.write(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}; ${SECONDS} s per endpoint, ${CONNECTIONS} connections; 50 jobs\n\n`);
+    process.stdout.write(
+      `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}; ${SECONDS} s per endpoint, ${CONNECTIONS} connections; 50 jobs\n\n`,
+    );
     const rows: string[] = [];
     let n = 0;
     const targets: Array<{ name: string; opts: autocannon.Options }> = [
@@ -43,7 +55,12 @@ async function main(): Promise<void> {
             {
               method: 'POST',
               // Spread over the 50 jobs: Temporal drops a second trigger of one job in the same second.
-              setupRequest: (req) => ({ ...req, path: `/api/v1/jobs/bench-${n++ % 50}/trigger`, headers: { 'content-type': 'application/json' }, body: '{}' }),
+              setupRequest: (req) => ({
+                ...req,
+                path: `/api/v1/jobs/bench-${n++ % 50}/trigger`,
+                headers: { 'content-type': 'application/json' },
+                body: '{}',
+              }),
             },
           ],
         },
@@ -52,10 +69,16 @@ async function main(): Promise<void> {
     for (const t of targets) {
       const result = await autocannon({ ...t.opts, connections: CONNECTIONS, duration: SECONDS });
       const non2xx = result.non2xx;
-      rows.push(`| ${t.name} | ${result.latency.p50} ms | ${result.latency.p99} ms | ${result.requests.average.toFixed(1)} | ${result.requests.total} | ${non2xx} |`);
-      process.stdout.write(`${t.name}: p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, ${result.requests.average} req/s, non-2xx ${non2xx}\n`);
+      rows.push(
+        `| ${t.name} | ${result.latency.p50} ms | ${result.latency.p99} ms | ${result.requests.average.toFixed(1)} | ${result.requests.total} | ${non2xx} |`,
+      );
+      process.stdout.write(
+        `${t.name}: p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, ${result.requests.average} req/s, non-2xx ${non2xx}\n`,
+      );
     }
-    process.stdout.write(`\n| endpoint | p50 | p99 | req/s | requests | non-2xx |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`);
+    process.stdout.write(
+      `\n| endpoint | p50 | p99 | req/s | requests | non-2xx |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`,
+    );
   } finally {
     await api.stop();
     await stop();

@@ -17,24 +17,40 @@ async function main(): Promise<void> {
   const taskQueue = 'bench-breaker';
   const registry = JobRegistry.create([
     defineJob({ id: 'plain', schedule: { cron: '@yearly' }, run: () => 'ok' }),
-    defineJob({ id: 'guarded', schedule: { cron: '@yearly' }, run: () => 'ok', breaker: { key: 'bench' }, fallback: { type: 'cache' } }),
+    defineJob({
+      id: 'guarded',
+      schedule: { cron: '@yearly' },
+      run: () => 'ok',
+      breaker: { key: 'bench' },
+      fallback: { type: 'cache' },
+    }),
   ]);
   const { client, stop } = await startBenchWorker(bench.server.address, taskQueue, registry);
   try {
     const measure = async (jobId: string) => {
       const durations: number[] = [];
       for (let i = 0; i < RUNS + 10; i++) {
-        const outcome = (await client.workflow.execute('jobWorkflow', { taskQueue, workflowId: `${jobId}-${i}`, args: [registry.get(jobId)!.run] })) as RunOutcome;
+        const outcome = (await client.workflow.execute('jobWorkflow', {
+          taskQueue,
+          workflowId: `${jobId}-${i}`,
+          args: [registry.get(jobId)!.run],
+        })) as RunOutcome;
         if (i >= 10) durations.push(outcome.durationMs); // the first ten warm up
       }
       return durations;
     };
     const plain = await measure('plain');
     const guarded = await measure('guarded');
-    process.stdout.write(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}; ${RUNS} runs each, one at a time\n\n`);
+    process.stdout.write(
+      `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}; ${RUNS} runs each, one at a time\n\n`,
+    );
     process.stdout.write('| job | p50 | p99 |\n|---|---|---|\n');
-    process.stdout.write(`| no breaker | ${pct(plain, 50)} ms | ${pct(plain, 99)} ms |\n| closed breaker + cache fallback | ${pct(guarded, 50)} ms | ${pct(guarded, 99)} ms |\n`);
-    process.stdout.write(`| added by the breaker | ${pct(guarded, 50) - pct(plain, 50)} ms | ${pct(guarded, 99) - pct(plain, 99)} ms |\n`);
+    process.stdout.write(
+      `| no breaker | ${pct(plain, 50)} ms | ${pct(plain, 99)} ms |\n| closed breaker + cache fallback | ${pct(guarded, 50)} ms | ${pct(guarded, 99)} ms |\n`,
+    );
+    process.stdout.write(
+      `| added by the breaker | ${pct(guarded, 50) - pct(plain, 50)} ms | ${pct(guarded, 99) - pct(plain, 99)} ms |\n`,
+    );
   } finally {
     await stop();
     await bench.stop();

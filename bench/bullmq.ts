@@ -13,12 +13,16 @@ export function redisConnection(): { host: string; port: number } {
 }
 
 /** A queue of its own (`bench-<uuid>` key prefix) and, with a processor, a worker on it. */
-export async function startBullmq(processor?: Processor, concurrency = 1): Promise<{ queue: Queue; version: string; stop(): Promise<void> }> {
+export async function startBullmq(
+  processor?: Processor,
+  concurrency = 1,
+): Promise<{ queue: Queue; version: string; stop(): Promise<void> }> {
   const connection = redisConnection();
   const prefix = `bench-${randomUUID()}`;
   const queue = new Queue('bench', { connection, prefix });
   await queue.waitUntilReady();
-  const worker = processor === undefined ? undefined : new Worker('bench', processor, { connection, prefix, concurrency });
+  const worker =
+    processor === undefined ? undefined : new Worker('bench', processor, { connection, prefix, concurrency });
   await worker?.waitUntilReady();
   const version = (require('bullmq/package.json') as { version: string }).version;
   return {

@@ -23,7 +23,17 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
 import { startBullmq } from './bullmq';
-import { expectOk, machineLine, markdownTable, percentile, ratio, runBench, runConcurrently, startBenchTarget, startSundial } from './support';
+import {
+  expectOk,
+  machineLine,
+  markdownTable,
+  percentile,
+  ratio,
+  runBench,
+  runConcurrently,
+  startBenchTarget,
+  startSundial,
+} from './support';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 1_000);
 const CREATE_CLIENTS = Number(process.env.BENCH_CREATE_CLIENTS ?? 10);
@@ -57,8 +67,14 @@ function minuteAhead(aheadMs: number): { at: number; cron: string } {
 }
 
 /** Waits until `count` calls under `prefix` arrived, or WAIT_SECONDS after `at`. */
-async function awaitArrivals(recorder: { arrivals(prefix: string): number[] }, prefix: string, at: number, count: number): Promise<number[]> {
-  while (recorder.arrivals(prefix).length < count && Date.now() < at + WAIT_SECONDS * 1000) await new Promise((r) => setTimeout(r, 500));
+async function awaitArrivals(
+  recorder: { arrivals(prefix: string): number[] },
+  prefix: string,
+  at: number,
+  count: number,
+): Promise<number[]> {
+  while (recorder.arrivals(prefix).length < count && Date.now() < at + WAIT_SECONDS * 1000)
+    await new Promise((r) => setTimeout(r, 500));
   return recorder.arrivals(prefix).map((t) => t - at);
 }
 
@@ -84,13 +100,20 @@ async function loadAt(at: number): Promise<number> {
  * id prefix: visibility queries over the schedules' search attributes), one job (describe) and its
  * runs. One line per check, `ok` or what differed.
  */
-async function checkReadBack(url: string, created: number, minute: number): Promise<{ checks: string[]; startLags: number[] }> {
-  const get = async (p: string) => (await (await expectOk(await fetch(`${url}${p}`), `GET ${p}`)).json()) as Record<string, unknown>;
+async function checkReadBack(
+  url: string,
+  created: number,
+  minute: number,
+): Promise<{ checks: string[]; startLags: number[] }> {
+  const get = async (p: string) =>
+    (await (await expectOk(await fetch(`${url}${p}`), `GET ${p}`)).json()) as Record<string, unknown>;
   const list = async (query: string) => {
     const items: Array<{ id: string; recentRuns: Array<{ startedAt: string }> }> = [];
     let token: string | null = null;
     do {
-      const page = await get(`/api/v1/jobs?pageSize=500${query}${token === null ? '' : `&pageToken=${encodeURIComponent(token)}`}`);
+      const page = await get(
+        `/api/v1/jobs?pageSize=500${query}${token === null ? '' : `&pageToken=${encodeURIComponent(token)}`}`,
+      );
       items.push(...(page.items as typeof items));
       token = page.nextPageToken as string | null;
     } while (token !== null);
@@ -100,8 +123,11 @@ async function checkReadBack(url: string, created: number, minute: number): Prom
   // When each schedule started its run (the schedule's own record): splits the lag into the
   // scheduler's part and the run's (workflow task, activity dispatch, the call).
   const all = await list('');
-  const startLags = all.filter((j) => j.id.startsWith('burst-') && j.recentRuns.length > 0).map((j) => Date.parse(j.recentRuns[0]!.startedAt) - minute);
-  const expect = (what: string, got: number, want: number) => `${what}: ${got === want ? 'ok' : 'DIFFERS'} (${got}, expected ${want})`;
+  const startLags = all
+    .filter((j) => j.id.startsWith('burst-') && j.recentRuns.length > 0)
+    .map((j) => Date.parse(j.recentRuns[0]!.startedAt) - minute);
+  const expect = (what: string, got: number, want: number) =>
+    `${what}: ${got === want ? 'ok' : 'DIFFERS'} (${got}, expected ${want})`;
   const job = await get('/api/v1/jobs/burst-0');
   const runs = await get('/api/v1/jobs/burst-0/runs');
   const checks = [
@@ -117,7 +143,10 @@ async function checkReadBack(url: string, created: number, minute: number): Prom
   return { checks, startLags };
 }
 
-async function sundial(recorder: { url: string; arrivals(prefix: string): number[] }): Promise<Burst & { server: string; checks: string[] }> {
+async function sundial(recorder: {
+  url: string;
+  arrivals(prefix: string): number[];
+}): Promise<Burst & { server: string; checks: string[] }> {
   const bench = await startBenchTarget(log);
   log(`Server: ${bench.description}, ready in ${(bench.startMs / 1000).toFixed(1)} s`);
   const app = await startSundial(bench.address);
@@ -133,41 +162,79 @@ async function sundial(recorder: { url: string; arrivals(prefix: string): number
       await expectOk(res, 'create');
       await res.arrayBuffer();
     };
-    const probe = await runConcurrently(PROBE, CREATE_CLIENTS, (i) => create(`probe-${i}`, '0 0 1 1 *', `${recorder.url}/probe/${i}`, true));
+    const probe = await runConcurrently(PROBE, CREATE_CLIENTS, (i) =>
+      create(`probe-${i}`, '0 0 1 1 *', `${recorder.url}/probe/${i}`, true),
+    );
     const probeRate = Math.max(1, probe.ms.length / (probe.elapsedMs / 1000));
     const minute = minuteAhead(30_000 + (2 * JOBS * 1000) / probeRate);
-    log(`Sundial: ${PROBE} creates at ${probeRate.toFixed(1)}/s; creating ${JOBS} jobs with cron "${minute.cron}" (${new Date(minute.at).toISOString()})...`);
-    const created = await runConcurrently(JOBS, CREATE_CLIENTS, (i) => create(`burst-${i}`, minute.cron, `${recorder.url}/sundial/${i}`, false));
+    log(
+      `Sundial: ${PROBE} creates at ${probeRate.toFixed(1)}/s; creating ${JOBS} jobs with cron "${minute.cron}" (${new Date(minute.at).toISOString()})...`,
+    );
+    const created = await runConcurrently(JOBS, CREATE_CLIENTS, (i) =>
+      create(`burst-${i}`, minute.cron, `${recorder.url}/sundial/${i}`, false),
+    );
     const createdBeforeMs = minute.at - Date.now();
-    log(`  ${created.ms.length} created (${created.failed} failed ${created.firstError ?? ''}), ${Math.round(createdBeforeMs / 1000)} s before the minute; waiting...`);
+    log(
+      `  ${created.ms.length} created (${created.failed} failed ${created.firstError ?? ''}), ${Math.round(createdBeforeMs / 1000)} s before the minute; waiting...`,
+    );
     const atMinute = loadAt(minute.at);
     const lags = await awaitArrivals(recorder, '/sundial/', minute.at, created.ms.length);
     const load = { atMinute: await atMinute, after: loadavg()[0]! };
-    const { checks, startLags } = await checkReadBack(app.url, created.ms.length, minute.at).catch((err: unknown) => ({ checks: [`read back failed: ${(err as Error).message}`], startLags: [] as number[] }));
-    return { created: created.ms.length, lags, createdBeforeMs, createPerS: created.ms.length / (created.elapsedMs / 1000), load, server: bench.description, checks, startLags };
+    const { checks, startLags } = await checkReadBack(app.url, created.ms.length, minute.at).catch((err: unknown) => ({
+      checks: [`read back failed: ${(err as Error).message}`],
+      startLags: [] as number[],
+    }));
+    return {
+      created: created.ms.length,
+      lags,
+      createdBeforeMs,
+      createPerS: created.ms.length / (created.elapsedMs / 1000),
+      load,
+      server: bench.description,
+      checks,
+      startLags,
+    };
   } finally {
     await app.stop();
     await bench.stop();
   }
 }
 
-async function bullmq(recorder: { url: string; arrivals(prefix: string): number[] }): Promise<Burst & { version: string }> {
+async function bullmq(recorder: {
+  url: string;
+  arrivals(prefix: string): number[];
+}): Promise<Burst & { version: string }> {
   const { queue, version, stop } = await startBullmq(async (job) => {
     const res = await fetch((job.data as { url: string }).url);
     await res.arrayBuffer();
   }, CONCURRENCY);
   try {
     const minute = minuteAhead(20_000);
-    log(`BullMQ ${version}: upserting ${JOBS} job schedulers with pattern "${minute.cron}", worker concurrency ${CONCURRENCY}...`);
+    log(
+      `BullMQ ${version}: upserting ${JOBS} job schedulers with pattern "${minute.cron}", worker concurrency ${CONCURRENCY}...`,
+    );
     const created = await runConcurrently(JOBS, CREATE_CLIENTS, async (i) => {
-      await queue.upsertJobScheduler(`burst-${i}`, { pattern: minute.cron, tz: 'UTC' }, { name: 'burst', data: { url: `${recorder.url}/bullmq/${i}` } });
+      await queue.upsertJobScheduler(
+        `burst-${i}`,
+        { pattern: minute.cron, tz: 'UTC' },
+        { name: 'burst', data: { url: `${recorder.url}/bullmq/${i}` } },
+      );
     });
     const createdBeforeMs = minute.at - Date.now();
-    log(`  ${created.ms.length} upserted (${created.failed} failed ${created.firstError ?? ''}), ${Math.round(createdBeforeMs / 1000)} s before the minute; waiting...`);
+    log(
+      `  ${created.ms.length} upserted (${created.failed} failed ${created.firstError ?? ''}), ${Math.round(createdBeforeMs / 1000)} s before the minute; waiting...`,
+    );
     const atMinute = loadAt(minute.at);
     const lags = await awaitArrivals(recorder, '/bullmq/', minute.at, created.ms.length);
     const load = { atMinute: await atMinute, after: loadavg()[0]! };
-    return { created: created.ms.length, lags, createdBeforeMs, createPerS: created.ms.length / (created.elapsedMs / 1000), load, version };
+    return {
+      created: created.ms.length,
+      lags,
+      createdBeforeMs,
+      createPerS: created.ms.length / (created.elapsedMs / 1000),
+      load,
+      version,
+    };
   } finally {
     await stop();
   }
@@ -189,23 +256,37 @@ async function main(): Promise<void> {
       ['first arrival', (r) => Math.min(...r.lags), sec],
       ['run started by its schedule, p50', (r) => (r.startLags === undefined ? NaN : percentile(r.startLags, 50)), sec],
       ['run started by its schedule, p99', (r) => (r.startLags === undefined ? NaN : percentile(r.startLags, 99)), sec],
-      ['run started by its schedule, last', (r) => (r.startLags === undefined || r.startLags.length === 0 ? NaN : Math.max(...r.startLags)), sec],
+      [
+        'run started by its schedule, last',
+        (r) => (r.startLags === undefined || r.startLags.length === 0 ? NaN : Math.max(...r.startLags)),
+        sec,
+      ],
       ['load average (1 min) at the minute', (r) => r.load.atMinute, (v) => v.toFixed(2)],
       ['load average (1 min) after the last arrival', (r) => r.load.after, (v) => v.toFixed(2)],
     ];
     log('');
     log(machineLine());
     log(`Sundial's server: ${s.server}`);
-    log(`\n${JOBS} jobs due at the same minute, each an HTTP GET to a local server; lag = arrival - the minute. BullMQ ${b?.version ?? '(skipped)'} on the local Redis, worker concurrency ${CONCURRENCY}.\n`);
+    log(
+      `\n${JOBS} jobs due at the same minute, each an HTTP GET to a local server; lag = arrival - the minute. BullMQ ${b?.version ?? '(skipped)'} on the local Redis, worker concurrency ${CONCURRENCY}.\n`,
+    );
     log(
       markdownTable(
         ['figure', 'Sundial', 'BullMQ', 'Sundial / BullMQ'],
-        figures.map(([name, pick, fmt]) => [name, fmt(pick(s)), b === undefined ? '-' : fmt(pick(b)), b === undefined || name.startsWith('load') || name.startsWith('run started') ? '-' : ratio(pick(s), pick(b))]),
+        figures.map(([name, pick, fmt]) => [
+          name,
+          fmt(pick(s)),
+          b === undefined ? '-' : fmt(pick(b)),
+          b === undefined || name.startsWith('load') || name.startsWith('run started') ? '-' : ratio(pick(s), pick(b)),
+        ]),
       ),
     );
-    if (s.createdBeforeMs < 0) log('\nWARNING: Sundial\'s jobs were not all created before the minute; the late ones miss it.');
+    if (s.createdBeforeMs < 0)
+      log("\nWARNING: Sundial's jobs were not all created before the minute; the late ones miss it.");
     log(`\nRead back over the API after the burst:\n${s.checks.map((c) => `- ${c}`).join('\n')}`);
-    log(`\nAll created ${sec(s.createdBeforeMs)} before the minute (Sundial, ${s.createPerS.toFixed(1)}/s)${b === undefined ? '' : `, ${sec(b.createdBeforeMs)} (BullMQ, ${b.createPerS.toFixed(1)}/s)`}.`);
+    log(
+      `\nAll created ${sec(s.createdBeforeMs)} before the minute (Sundial, ${s.createPerS.toFixed(1)}/s)${b === undefined ? '' : `, ${sec(b.createdBeforeMs)} (BullMQ, ${b.createPerS.toFixed(1)}/s)`}.`,
+    );
   } finally {
     await recorder.close();
   }

@@ -37,7 +37,12 @@ export async function measure(address: string, n: number): Promise<Record<string
       run: (ctx) => {
         const now = Date.now();
         const scheduled = Context.current().info.currentAttemptScheduledTimestampMs;
-        lags.push({ at: now, lag: now - ctx.scheduledAt.getTime(), toScheduled: scheduled - ctx.scheduledAt.getTime(), toStart: now - scheduled });
+        lags.push({
+          at: now,
+          lag: now - ctx.scheduledAt.getTime(),
+          toScheduled: scheduled - ctx.scheduledAt.getTime(),
+          toStart: now - scheduled,
+        });
         completed++;
         return null;
       },
@@ -74,8 +79,14 @@ export async function measure(address: string, n: number): Promise<Record<string
 }
 
 async function main(): Promise<void> {
-  const dynamicConfig = process.env.BENCH_DYNAMIC_CONFIG === undefined ? {} : (JSON.parse(process.env.BENCH_DYNAMIC_CONFIG) as Record<string, string | number>);
-  const sqlitePragmas = process.env.BENCH_SQLITE_PRAGMAS === undefined ? undefined : (JSON.parse(process.env.BENCH_SQLITE_PRAGMAS) as Record<string, string>);
+  const dynamicConfig =
+    process.env.BENCH_DYNAMIC_CONFIG === undefined
+      ? {}
+      : (JSON.parse(process.env.BENCH_DYNAMIC_CONFIG) as Record<string, string | number>);
+  const sqlitePragmas =
+    process.env.BENCH_SQLITE_PRAGMAS === undefined
+      ? undefined
+      : (JSON.parse(process.env.BENCH_SQLITE_PRAGMAS) as Record<string, string>);
   const bench = await startBenchServer({ dynamicConfig, ...(sqlitePragmas === undefined ? {} : { sqlitePragmas }) });
   const { server, cliPath, dataDir } = bench;
   process.stdout.write(
@@ -90,9 +101,13 @@ async function main(): Promise<void> {
       rows.push(row);
       process.stdout.write(`${JSON.stringify(row)}\n`);
     }
-    process.stdout.write('\n| schedules | samples (expected) | p50 lag | p95 lag | p99 lag | max | runs/s |\n|---|---|---|---|---|---|---|\n');
+    process.stdout.write(
+      '\n| schedules | samples (expected) | p50 lag | p95 lag | p99 lag | max | runs/s |\n|---|---|---|---|---|---|---|\n',
+    );
     for (const r of rows) {
-      process.stdout.write(`| ${r.schedules} | ${r.samples} (${r.expected}) | ${r.p50_ms} ms | ${r.p95_ms} ms | ${r.p99_ms} ms | ${r.max_ms} ms | ${r.runs_per_s} |\n`);
+      process.stdout.write(
+        `| ${r.schedules} | ${r.samples} (${r.expected}) | ${r.p50_ms} ms | ${r.p95_ms} ms | ${r.p99_ms} ms | ${r.max_ms} ms | ${r.runs_per_s} |\n`,
+      );
     }
   } finally {
     await bench.stop();

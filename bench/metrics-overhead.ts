@@ -58,8 +58,18 @@ async function trial(address: string, variant: Variant, trialNo: number): Promis
   const registry = JobRegistry.create([defineJob({ id: jobId, schedule: { cron: '@yearly' }, run: () => 'ok' })]);
   const { client, stop } = await startBenchWorker(address, taskQueue, registry, logger);
   const metrics = variant === 'observed' ? createMetrics() : undefined;
-  const api = metrics === undefined ? undefined : await startApi(createApp({ client, logger, registry, taskQueue, webUiUrl: 'http://127.0.0.1:8233', metrics }), '127.0.0.1', 0);
-  const collector = metrics === undefined ? undefined : startJobMetricsCollector({ client, registry: metrics.registry, logger, budget: { intervalMs: 1_000 } });
+  const api =
+    metrics === undefined
+      ? undefined
+      : await startApi(
+          createApp({ client, logger, registry, taskQueue, webUiUrl: 'http://127.0.0.1:8233', metrics }),
+          '127.0.0.1',
+          0,
+        );
+  const collector =
+    metrics === undefined
+      ? undefined
+      : startJobMetricsCollector({ client, registry: metrics.registry, logger, budget: { intervalMs: 1_000 } });
   let scrapes = 0;
   const scrapeMs: number[] = [];
   let scraping = api !== undefined;
@@ -77,13 +87,25 @@ async function trial(address: string, variant: Variant, trialNo: number): Promis
     const started = Date.now();
     const handles = await Promise.all(
       Array.from({ length: RUNS }, (_, i) =>
-        client.workflow.start('jobWorkflow', { taskQueue, workflowId: `${jobId}-${i}`, args: [input], typedSearchAttributes: [{ key: SundialJobId, value: jobId }] }),
+        client.workflow.start('jobWorkflow', {
+          taskQueue,
+          workflowId: `${jobId}-${i}`,
+          args: [input],
+          typedSearchAttributes: [{ key: SundialJobId, value: jobId }],
+        }),
       ),
     );
     const outcomes = (await Promise.all(handles.map((h) => h.result()))) as RunOutcome[];
     const elapsed = (Date.now() - started) / 1000;
     const durations = outcomes.map((o) => o.durationMs);
-    return { runsPerSecond: RUNS / elapsed, durationP50: pct(durations, 50), durationP99: pct(durations, 99), scrapes, scrapeMs, logLines };
+    return {
+      runsPerSecond: RUNS / elapsed,
+      durationP50: pct(durations, 50),
+      durationP99: pct(durations, 99),
+      scrapes,
+      scrapeMs,
+      logLines,
+    };
   } finally {
     scraping = false;
     await scraper;
@@ -98,7 +120,10 @@ async function trial(address: string, variant: Variant, trialNo: number): Promis
 /** Runs one trial in a child process and reads its result from the last stdout line. */
 function trialInChild(address: string, variant: Variant, trialNo: number): Promise<TrialResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [__filename], { env: { ...process.env, BENCH_CHILD: `${variant}:${trialNo}`, BENCH_ADDRESS: address }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [__filename], {
+      env: { ...process.env, BENCH_CHILD: `${variant}:${trialNo}`, BENCH_ADDRESS: address },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.once('exit', (code) => {
@@ -124,9 +149,14 @@ async function main(): Promise<void> {
   try {
     const results: Record<Variant, TrialResult[]> = { quiet: [], observed: [] };
     // Interleaved, so a slow spell of the machine hits both variants alike.
-    for (let t = 0; t < TRIALS; t++) for (const v of VARIANTS) results[v].push(await trialInChild(bench.server.address, v, t));
-    process.stdout.write(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}; ${RUNS} runs started at once, ${TRIALS} trials per variant\n\n`);
-    process.stdout.write('| variant | runs/s (median of trials) | run duration p50 | p99 | log lines per run | scrapes | scrape time p50 / max |\n|---|---|---|---|---|---|---|\n');
+    for (let t = 0; t < TRIALS; t++)
+      for (const v of VARIANTS) results[v].push(await trialInChild(bench.server.address, v, t));
+    process.stdout.write(
+      `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}; ${RUNS} runs started at once, ${TRIALS} trials per variant\n\n`,
+    );
+    process.stdout.write(
+      '| variant | runs/s (median of trials) | run duration p50 | p99 | log lines per run | scrapes | scrape time p50 / max |\n|---|---|---|---|---|---|---|\n',
+    );
     for (const v of VARIANTS) {
       const r = results[v];
       const median = (f: (x: TrialResult) => number) => pct(r.map(f), 50);

@@ -28,14 +28,22 @@ const PARTS = new Set((process.env.BENCH_PARTS ?? 'loss,lag').split(','));
 const DB_PREFIX = 'sundial_ha_bench_';
 
 const out = (s: string) => process.stdout.write(s);
-const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
 
 async function nodeLoss(): Promise<void> {
   const binaries = await ensureServerBinaries();
   const reports: NodeLossReport[] = [];
   for (let t = 1; t <= TRIALS; t++) {
     out(`trial ${t}/${TRIALS} (load average ${load()})\n`);
-    const r = await runNodeLossTrial({ binaries, dbPrefix: DB_PREFIX, progress: (l) => out(`${l}\n`), catchUpWaitMs: 90_000 });
+    const r = await runNodeLossTrial({
+      binaries,
+      dbPrefix: DB_PREFIX,
+      progress: (l) => out(`${l}\n`),
+      catchUpWaitMs: 90_000,
+    });
     reports.push(r);
     out(
       `${JSON.stringify({
@@ -78,7 +86,10 @@ async function lag(): Promise<void> {
   try {
     for (const n of SIZES) {
       out(`full server, ${n} schedules (load average ${load()})\n`);
-      rows.push({ server: `Temporal ${TEMPORAL_SERVER_VERSION}, 2 nodes, PostgreSQL`, row: await measure(cluster.nodes[0]!.frontendAddress, n) });
+      rows.push({
+        server: `Temporal ${TEMPORAL_SERVER_VERSION}, 2 nodes, PostgreSQL`,
+        row: await measure(cluster.nodes[0]!.frontendAddress, n),
+      });
       out(`${JSON.stringify(rows[rows.length - 1]!.row)}\n`);
     }
   } finally {
@@ -94,14 +105,20 @@ async function lag(): Promise<void> {
   } finally {
     await dev.stop();
   }
-  out('\n| server | schedules | samples (expected) | p50 lag | p95 lag | p99 lag | max | runs/s |\n|---|---|---|---|---|---|---|---|\n');
+  out(
+    '\n| server | schedules | samples (expected) | p50 lag | p95 lag | p99 lag | max | runs/s |\n|---|---|---|---|---|---|---|---|\n',
+  );
   for (const { server, row: r } of rows) {
-    out(`| ${server} | ${r.schedules} | ${r.samples} (${r.expected}) | ${r.p50_ms} ms | ${r.p95_ms} ms | ${r.p99_ms} ms | ${r.max_ms} ms | ${r.runs_per_s} |\n`);
+    out(
+      `| ${server} | ${r.schedules} | ${r.samples} (${r.expected}) | ${r.p50_ms} ms | ${r.p95_ms} ms | ${r.p99_ms} ms | ${r.max_ms} ms | ${r.runs_per_s} |\n`,
+    );
   }
 }
 
 async function main(): Promise<void> {
-  out(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB; node ${process.version}; load average ${load()}\n\n`);
+  out(
+    `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB; node ${process.version}; load average ${load()}\n\n`,
+  );
   if (PARTS.has('loss')) await nodeLoss();
   if (PARTS.has('lag')) await lag();
 }

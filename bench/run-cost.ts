@@ -52,8 +52,10 @@ interface Variant {
 
 function parseVariant(text: string): Variant {
   const [kind, overlap = 'skip'] = text.split(':');
-  if (!['raw-local', 'raw-activity', 'sundial', 'sundial-local'].includes(kind!)) throw new Error(`BENCH_VARIANTS: unknown variant ${JSON.stringify(kind)}`);
-  if (overlap !== 'skip' && overlap !== 'allow_all') throw new Error(`BENCH_VARIANTS: overlap must be skip or allow_all, not ${JSON.stringify(overlap)}`);
+  if (!['raw-local', 'raw-activity', 'sundial', 'sundial-local'].includes(kind!))
+    throw new Error(`BENCH_VARIANTS: unknown variant ${JSON.stringify(kind)}`);
+  if (overlap !== 'skip' && overlap !== 'allow_all')
+    throw new Error(`BENCH_VARIANTS: overlap must be skip or allow_all, not ${JSON.stringify(overlap)}`);
   return { label: text, kind: kind as Kind, overlap };
 }
 
@@ -85,7 +87,8 @@ const total = (m: Map<string, number>, only: (key: string) => boolean = () => tr
   [...m.entries()].filter(([k]) => only(k)).reduce((s, [, v]) => s + v, 0);
 
 /** Persistence operations that write (each one a SQLite transaction here). */
-const isWrite = (operation: string): boolean => /^(Create|Update|Append|Delete|Complete|RangeComplete|Put|Set|Save|Conflict|Upsert|Record)/.test(operation);
+const isWrite = (operation: string): boolean =>
+  /^(Create|Update|Append|Delete|Complete|RangeComplete|Put|Set|Save|Conflict|Upsert|Record)/.test(operation);
 
 /** The tick a scheduled run is for: Temporal names it `<scheduleId>-<RFC3339 tick>`. */
 function tickOf(workflowId: string): number {
@@ -126,7 +129,14 @@ function ownCpuMs(): number {
 
 async function phase(
   v: Variant,
-  ctx: { address: string; serverPid: number; client: Client; native: NativeConnection; metricsUrl: string; rawBundle: Awaited<ReturnType<typeof bundleWorkflowCode>> },
+  ctx: {
+    address: string;
+    serverPid: number;
+    client: Client;
+    native: NativeConnection;
+    metricsUrl: string;
+    rawBundle: Awaited<ReturnType<typeof bundleWorkflowCode>>;
+  },
 ): Promise<PhaseResult> {
   const { client } = ctx;
   const taskQueue = `runcost-${v.kind}-${v.overlap}-${Date.now()}`;
@@ -144,13 +154,25 @@ async function phase(
         return Promise.resolve();
       },
     };
-    worker = await Worker.create({ connection: ctx.native, namespace: 'default', taskQueue, workflowBundle: ctx.rawBundle, activities, ...WORKER_TUNING });
+    worker = await Worker.create({
+      connection: ctx.native,
+      namespace: 'default',
+      taskQueue,
+      workflowBundle: ctx.rawBundle,
+      activities,
+      ...WORKER_TUNING,
+    });
     for (let i = 0; i < N; i++) {
       const scheduleId = `${taskQueue}-${i}`;
       await client.schedule.create({
         scheduleId,
         spec: { intervals: [{ every: '1s' }] },
-        action: { type: 'startWorkflow', workflowType: v.kind === 'raw-local' ? 'rawLocalWorkflow' : 'rawActivityWorkflow', workflowId: scheduleId, taskQueue },
+        action: {
+          type: 'startWorkflow',
+          workflowType: v.kind === 'raw-local' ? 'rawLocalWorkflow' : 'rawActivityWorkflow',
+          workflowId: scheduleId,
+          taskQueue,
+        },
         policies: { overlap: v.overlap === 'skip' ? ScheduleOverlapPolicy.SKIP : ScheduleOverlapPolicy.ALLOW_ALL },
       });
       scheduleIds.push(scheduleId);
@@ -169,7 +191,15 @@ async function phase(
       }),
     );
     const registry = JobRegistry.create(jobs);
-    worker = await createSundialWorker({ connection: ctx.native, namespace: 'default', taskQueue, registry, logger: benchLogger, shutdownGraceMs: 1_000, egress: withLoopback(PUBLIC_ONLY) });
+    worker = await createSundialWorker({
+      connection: ctx.native,
+      namespace: 'default',
+      taskQueue,
+      registry,
+      logger: benchLogger,
+      shutdownGraceMs: 1_000,
+      egress: withLoopback(PUBLIC_ONLY),
+    });
     await reconcileSchedules({ client, registry, taskQueue, logger: benchLogger, pruneOrphans: false });
     scheduleIds.push(...registry.jobs.map((j) => j.spec.id));
   }
@@ -196,7 +226,10 @@ async function phase(
   let events = 0;
   let transitions = 0;
   let described = 0;
-  for await (const wf of client.workflow.list({ query: `TaskQueue = "${taskQueue}" AND ExecutionStatus = "Completed"`, pageSize: DESCRIBED })) {
+  for await (const wf of client.workflow.list({
+    query: `TaskQueue = "${taskQueue}" AND ExecutionStatus = "Completed"`,
+    pageSize: DESCRIBED,
+  })) {
     const info = (await client.workflow.getHandle(wf.workflowId, wf.runId).describe()).raw.workflowExecutionInfo;
     events += Number(info?.historyLength ?? 0);
     transitions += Number(info?.stateTransitionCount ?? 0);
@@ -231,14 +264,19 @@ async function phase(
 async function main(): Promise<void> {
   const variants = VARIANTS.map(parseVariant);
   installRuntime(benchLogger);
-  const dynamicConfig = process.env.BENCH_DYNAMIC_CONFIG === undefined ? {} : (JSON.parse(process.env.BENCH_DYNAMIC_CONFIG) as Record<string, string | number>);
+  const dynamicConfig =
+    process.env.BENCH_DYNAMIC_CONFIG === undefined
+      ? {}
+      : (JSON.parse(process.env.BENCH_DYNAMIC_CONFIG) as Record<string, string | number>);
   const metricsPort = await freePort();
   const bench = await startBenchServer({ dynamicConfig, metricsPort });
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   process.stdout.write(
     `server: temporal server start-dev (CLI ${bench.cliPath}), SQLite file; dynamic config ${JSON.stringify({ ...SCHEDULER_TUNING, ...DEV_SERVER_RUN_COST_TUNING, ...dynamicConfig })}\n` +
       `worker options (both kinds): ${JSON.stringify(WORKER_TUNING)}\n` +
-      `${N} one-second schedules per phase, ${SECONDS} s measured after ${WARMUP_MS / 1000} s of warm-up; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n\n`,
+      `${N} one-second schedules per phase, ${SECONDS} s measured after ${WARMUP_MS / 1000} s of warm-up; load average ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}\n\n`,
   );
   const connection = await Connection.connect({ address: bench.server.address });
   const client = new Client({ connection });
@@ -247,13 +285,21 @@ async function main(): Promise<void> {
   try {
     const rows: PhaseResult[] = [];
     for (const v of variants) {
-      const row = await phase(v, { address: bench.server.address, serverPid: bench.server.pid, client, native, metricsUrl, rawBundle });
+      const row = await phase(v, {
+        address: bench.server.address,
+        serverPid: bench.server.pid,
+        client,
+        native,
+        metricsUrl,
+        rawBundle,
+      });
       rows.push(row);
       process.stdout.write(`${JSON.stringify(row)}\n`);
     }
     const reference = rows.filter((r) => r.variant === 'raw-local');
     const refRate = reference.length === 0 ? NaN : reference.reduce((s, r) => s + r.runsPerS, 0) / reference.length;
-    const refPersistence = reference.length === 0 ? NaN : reference.reduce((s, r) => s + r.persistencePerRun, 0) / reference.length;
+    const refPersistence =
+      reference.length === 0 ? NaN : reference.reduce((s, r) => s + r.persistencePerRun, 0) / reference.length;
     process.stdout.write(
       '\n| variant | runs/s | vs raw-local | lag p50 / p99 | events/run | transitions/run | persistence requests/run (writes) | vs raw-local | visibility requests/run | server CPU ms/run | worker CPU ms/run | load |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n',
     );

@@ -24,7 +24,22 @@
  */
 import autocannon from 'autocannon';
 import { startBullmq } from './bullmq';
-import { CODE_JOBS_MODULE, expectOk, loadUntil, machineLine, markdownTable, percentile, ratio, runBench, runConcurrently, since, startBenchServer, startSundial, startSundialProcess, type SundialProcess } from './support';
+import {
+  CODE_JOBS_MODULE,
+  expectOk,
+  loadUntil,
+  machineLine,
+  markdownTable,
+  percentile,
+  ratio,
+  runBench,
+  runConcurrently,
+  since,
+  startBenchServer,
+  startSundial,
+  startSundialProcess,
+  type SundialProcess,
+} from './support';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 10_000);
 const CREATE_CLIENTS = Number(process.env.BENCH_CREATE_CLIENTS ?? 10);
@@ -58,7 +73,9 @@ async function listAll(url: string): Promise<{ pages: number[]; failed: number; 
   let attempts = 0;
   for (;;) {
     const t = performance.now();
-    const res = await fetch(`${url}/api/v1/jobs?pageSize=100${token === null ? '' : `&pageToken=${encodeURIComponent(token)}`}`);
+    const res = await fetch(
+      `${url}/api/v1/jobs?pageSize=100${token === null ? '' : `&pageToken=${encodeURIComponent(token)}`}`,
+    );
     if (!res.ok) {
       await res.arrayBuffer();
       // A failed page counts in the latencies too: it is what a client waited for.
@@ -77,7 +94,13 @@ async function listAll(url: string): Promise<{ pages: number[]; failed: number; 
   return { pages, failed, items };
 }
 
-async function sundial(): Promise<{ settleMs: number; figures: Figures; scrape: { ms: number[]; failed: number }; rss: Record<'api' | 'worker', ReturnType<SundialProcess['rss']>>; reconcile: Array<{ ms: number; report: string }> }> {
+async function sundial(): Promise<{
+  settleMs: number;
+  figures: Figures;
+  scrape: { ms: number[]; failed: number };
+  rss: Record<'api' | 'worker', ReturnType<SundialProcess['rss']>>;
+  reconcile: Array<{ ms: number; report: string }>;
+}> {
   const bench = await startBenchServer();
   const app = await startSundial(bench.server.address);
   try {
@@ -86,13 +109,20 @@ async function sundial(): Promise<{ settleMs: number; figures: Figures; scrape: 
       const res = await fetch(`${app.url}/api/v1/jobs`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ id: `scale-${i}`, schedule: { cron: YEARLY }, paused: true, task: { type: 'http', url: 'http://127.0.0.1:9/never' } }),
+        body: JSON.stringify({
+          id: `scale-${i}`,
+          schedule: { cron: YEARLY },
+          paused: true,
+          task: { type: 'http', url: 'http://127.0.0.1:9/never' },
+        }),
       });
       await expectOk(res, 'create');
       await res.arrayBuffer();
     });
     const createPerS = created.ms.length / (created.elapsedMs / 1000);
-    log(`  ${created.ms.length} created in ${(created.elapsedMs / 1000).toFixed(1)} s (${createPerS.toFixed(1)}/s), ${created.failed} failed ${created.firstError ?? ''}`);
+    log(
+      `  ${created.ms.length} created in ${(created.elapsedMs / 1000).toFixed(1)} s (${createPerS.toFixed(1)}/s), ${created.failed} failed ${created.firstError ?? ''}`,
+    );
 
     // Temporal answers a create before the schedule's own workflow has run its first task; a
     // mass create leaves a backlog of those, and a describe (GET /jobs/{id}) waits behind it.
@@ -102,7 +132,15 @@ async function sundial(): Promise<{ settleMs: number; figures: Figures; scrape: 
     for (;;) {
       const ids = [JOBS - 1, ...Array.from({ length: 4 }, () => Math.floor(Math.random() * JOBS))];
       const t = performance.now();
-      const oks = await Promise.all(ids.map(async (i) => (await fetch(`${app.url}/api/v1/jobs/scale-${i}`).then((r) => r.arrayBuffer().then(() => r.ok), () => false))));
+      const oks = await Promise.all(
+        ids.map(
+          async (i) =>
+            await fetch(`${app.url}/api/v1/jobs/scale-${i}`).then(
+              (r) => r.arrayBuffer().then(() => r.ok),
+              () => false,
+            ),
+        ),
+      );
       if (oks.every(Boolean) && since(t) < 1_000) break;
       if (since(settleStart) > 900_000) break;
       await new Promise((r) => setTimeout(r, 1_000));
@@ -115,7 +153,12 @@ async function sundial(): Promise<{ settleMs: number; figures: Figures; scrape: 
     log(`  ${listing.items} jobs in ${listing.pages.length} pages, ${listing.failed} failed pages`);
 
     log(`pages of 20 under ${LIST_CLIENTS} clients for ${SECONDS} s, with single-job reads alongside...`);
-    const cannon = autocannon({ url: `${app.url}/api/v1/jobs?pageSize=20`, connections: LIST_CLIENTS, duration: SECONDS, timeout: 30 });
+    const cannon = autocannon({
+      url: `${app.url}/api/v1/jobs?pageSize=20`,
+      connections: LIST_CLIENTS,
+      duration: SECONDS,
+      timeout: 30,
+    });
     const gets = loadUntil(cannon, 1, async () => {
       const res = await fetch(`${app.url}/api/v1/jobs/scale-${Math.floor(Math.random() * JOBS)}`);
       await expectOk(res, 'get');
@@ -137,13 +180,23 @@ async function sundial(): Promise<{ settleMs: number; figures: Figures; scrape: 
     // The same task queue both times: it is part of what a code job's schedule must match.
     const taskQueue = `bench-code-${Date.now()}`;
     for (let start = 0; start < 2; start++) {
-      const worker: SundialProcess = startSundialProcess('worker', { TEMPORAL_ADDRESS: bench.server.address, TEMPORAL_TASK_QUEUE: taskQueue, BENCH_CODE_JOBS: String(CODE_JOBS), SUNDIAL_JOBS_MODULE: CODE_JOBS_MODULE, SUNDIAL_SHUTDOWN_GRACE: '1s', LOG_LEVEL: 'info' });
+      const worker: SundialProcess = startSundialProcess('worker', {
+        TEMPORAL_ADDRESS: bench.server.address,
+        TEMPORAL_TASK_QUEUE: taskQueue,
+        BENCH_CODE_JOBS: String(CODE_JOBS),
+        SUNDIAL_JOBS_MODULE: CODE_JOBS_MODULE,
+        SUNDIAL_SHUTDOWN_GRACE: '1s',
+        LOG_LEVEL: 'info',
+      });
       try {
         const { ms: took, line } = await worker.logged(/reconciled/);
         // Newer workers log `counts` (and at most 50 ids per kind); older ones the id lists.
         const counts = line.counts as Record<string, number> | undefined;
         const count = (k: string) => counts?.[k] ?? (Array.isArray(line[k]) ? (line[k] as unknown[]).length : line[k]);
-        reconcile.push({ ms: took, report: `created ${count('created')}, updated ${count('updated')}, unchanged ${count('unchanged')}` });
+        reconcile.push({
+          ms: took,
+          report: `created ${count('created')}, updated ${count('updated')}, unchanged ${count('unchanged')}`,
+        });
         log(`  start ${start + 1}: ${Math.round(took)} ms (${reconcile.at(-1)!.report})`);
       } finally {
         await worker.stop();
@@ -157,7 +210,13 @@ async function sundial(): Promise<{ settleMs: number; figures: Figures; scrape: 
         page100: listing.pages,
         page100Failed: listing.failed,
         listed: listing.items,
-        page20: { p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors + result.timeouts, requests: result.requests.total },
+        page20: {
+          p50: result.latency.p50,
+          p99: result.latency.p99,
+          non2xx: result.non2xx,
+          errors: result.errors + result.timeouts,
+          requests: result.requests.total,
+        },
         get: got.ms,
         getFailed: got.failed,
       },
@@ -176,10 +235,16 @@ async function bullmq(): Promise<{ figures: Figures; version: string }> {
   try {
     log(`BullMQ ${version}: upserting ${JOBS} job schedulers (${CREATE_CLIENTS} clients)...`);
     const created = await runConcurrently(JOBS, CREATE_CLIENTS, async (i) => {
-      await queue.upsertJobScheduler(`scale-${i}`, { pattern: YEARLY, tz: 'UTC' }, { name: 'scale', data: { url: 'http://127.0.0.1:9/never' } });
+      await queue.upsertJobScheduler(
+        `scale-${i}`,
+        { pattern: YEARLY, tz: 'UTC' },
+        { name: 'scale', data: { url: 'http://127.0.0.1:9/never' } },
+      );
     });
     const createPerS = created.ms.length / (created.elapsedMs / 1000);
-    log(`  ${created.ms.length} in ${(created.elapsedMs / 1000).toFixed(1)} s (${createPerS.toFixed(1)}/s), ${created.failed} failed ${created.firstError ?? ''}`);
+    log(
+      `  ${created.ms.length} in ${(created.elapsedMs / 1000).toFixed(1)} s (${createPerS.toFixed(1)}/s), ${created.failed} failed ${created.firstError ?? ''}`,
+    );
     const pages: number[] = [];
     let listed = 0;
     for (let start = 0; ; start += 100) {
@@ -196,7 +261,8 @@ async function bullmq(): Promise<{ figures: Figures; version: string }> {
         await queue.getJobSchedulers(start, start + 19, true);
       }),
       loadUntil(stopLoad, 1, async () => {
-        if ((await queue.getJobScheduler(`scale-${Math.floor(Math.random() * JOBS)}`)) === undefined) throw new Error('scheduler not found');
+        if ((await queue.getJobScheduler(`scale-${Math.floor(Math.random() * JOBS)}`)) === undefined)
+          throw new Error('scheduler not found');
       }),
     ]);
     return {
@@ -207,7 +273,13 @@ async function bullmq(): Promise<{ figures: Figures; version: string }> {
         page100: pages,
         page100Failed: 0,
         listed,
-        page20: { p50: percentile(page20.ms, 50), p99: percentile(page20.ms, 99), non2xx: 0, errors: page20.failed, requests: page20.ms.length + page20.failed },
+        page20: {
+          p50: percentile(page20.ms, 50),
+          p99: percentile(page20.ms, 99),
+          non2xx: 0,
+          errors: page20.failed,
+          requests: page20.ms.length + page20.failed,
+        },
         get: got.ms,
         getFailed: got.failed,
       },
@@ -219,10 +291,17 @@ async function bullmq(): Promise<{ figures: Figures; version: string }> {
 
 async function main(): Promise<void> {
   log(machineLine());
-  log(`jobs: ${JOBS}; ${CREATE_CLIENTS} create clients, ${LIST_CLIENTS} list clients for ${SECONDS} s, ${SCRAPES} scrapes, ${CODE_JOBS} code jobs\n`);
+  log(
+    `jobs: ${JOBS}; ${CREATE_CLIENTS} create clients, ${LIST_CLIENTS} list clients for ${SECONDS} s, ${SCRAPES} scrapes, ${CODE_JOBS} code jobs\n`,
+  );
   const s = await sundial();
   const b = process.env.BENCH_SKIP_BULLMQ === undefined ? await bullmq() : undefined;
-  const row = (name: string, pick: (f: Figures) => number, fmt: (v: number) => string, extra: (f: Figures) => string = () => '') => [
+  const row = (
+    name: string,
+    pick: (f: Figures) => number,
+    fmt: (v: number) => string,
+    extra: (f: Figures) => string = () => '',
+  ) => [
     name,
     `${fmt(pick(s.figures))}${extra(s.figures)}`,
     b === undefined ? '-' : `${fmt(pick(b.figures))}${extra(b.figures)}`,
@@ -236,12 +315,38 @@ async function main(): Promise<void> {
     markdownTable(
       ['figure', 'Sundial', 'BullMQ', 'Sundial / BullMQ'],
       [
-        row('create', (f) => f.createPerS, perS, (f) => (f.createFailed > 0 ? ` (${f.createFailed} failed)` : '')),
-        row('page of 100, p50', (f) => percentile(f.page100, 50), ms, (f) => ` (${f.listed} listed in ${f.page100.length} requests${f.page100Failed > 0 ? `, ${f.page100Failed} failed` : ''})`),
+        row(
+          'create',
+          (f) => f.createPerS,
+          perS,
+          (f) => (f.createFailed > 0 ? ` (${f.createFailed} failed)` : ''),
+        ),
+        row(
+          'page of 100, p50',
+          (f) => percentile(f.page100, 50),
+          ms,
+          (f) =>
+            ` (${f.listed} listed in ${f.page100.length} requests${f.page100Failed > 0 ? `, ${f.page100Failed} failed` : ''})`,
+        ),
         row('page of 100, p99', (f) => percentile(f.page100, 99), ms),
-        row(`page of 20, ${LIST_CLIENTS} clients, p50`, (f) => f.page20.p50, ms, (f) => ` (${f.page20.requests} requests)`),
-        row(`page of 20, ${LIST_CLIENTS} clients, p99`, (f) => f.page20.p99, ms, (f) => ` (non-2xx ${f.page20.non2xx}, errors ${f.page20.errors})`),
-        row('get one job during the list load, p50', (f) => percentile(f.get, 50), ms, (f) => ` (${f.get.length} reads${f.getFailed > 0 ? `, ${f.getFailed} failed` : ''})`),
+        row(
+          `page of 20, ${LIST_CLIENTS} clients, p50`,
+          (f) => f.page20.p50,
+          ms,
+          (f) => ` (${f.page20.requests} requests)`,
+        ),
+        row(
+          `page of 20, ${LIST_CLIENTS} clients, p99`,
+          (f) => f.page20.p99,
+          ms,
+          (f) => ` (non-2xx ${f.page20.non2xx}, errors ${f.page20.errors})`,
+        ),
+        row(
+          'get one job during the list load, p50',
+          (f) => percentile(f.get, 50),
+          ms,
+          (f) => ` (${f.get.length} reads${f.getFailed > 0 ? `, ${f.getFailed} failed` : ''})`,
+        ),
         row('get one job during the list load, p99', (f) => percentile(f.get, 99), ms),
       ],
     ),
@@ -252,11 +357,17 @@ async function main(): Promise<void> {
       ['Sundial only', 'value'],
       [
         ['last create → schedules answer describes (backlog drained)', ms(s.settleMs)],
-        [`GET /metrics, p50 of ${SCRAPES}`, `${ms(percentile(s.scrape.ms, 50))}${s.scrape.failed > 0 ? ` (${s.scrape.failed} failed)` : ''}`],
+        [
+          `GET /metrics, p50 of ${SCRAPES}`,
+          `${ms(percentile(s.scrape.ms, 50))}${s.scrape.failed > 0 ? ` (${s.scrape.failed} failed)` : ''}`,
+        ],
         [`GET /metrics, max of ${SCRAPES}`, ms(Math.max(...s.scrape.ms))],
         ['API RSS now / peak', `${s.rss.api.nowMiB} / ${s.rss.api.peakMiB} MiB`],
         ['worker RSS now / peak', `${s.rss.worker.nowMiB} / ${s.rss.worker.peakMiB} MiB`],
-        ...s.reconcile.map((r, i) => [`worker start with ${CODE_JOBS} code jobs #${i + 1} (to "reconciled")`, `${ms(r.ms)} (${r.report})`]),
+        ...s.reconcile.map((r, i) => [
+          `worker start with ${CODE_JOBS} code jobs #${i + 1} (to "reconciled")`,
+          `${ms(r.ms)} (${r.report})`,
+        ]),
       ],
     ),
   );

@@ -20,7 +20,11 @@ export const benchLogger = createLogger('error');
 
 /** A dev server like the embedded default's (SQLite file in a temporary folder). */
 export async function startBenchServer(
-  opts: { dynamicConfig?: Record<string, DynamicConfigValue>; sqlitePragmas?: Record<string, string>; metricsPort?: number } = {},
+  opts: {
+    dynamicConfig?: Record<string, DynamicConfigValue>;
+    sqlitePragmas?: Record<string, string>;
+    metricsPort?: number;
+  } = {},
 ): Promise<{
   server: DevServer;
   cliPath: string;
@@ -73,15 +77,26 @@ export interface BenchTarget {
 export async function startBenchTarget(log: (line: string) => void): Promise<BenchTarget> {
   const kind = process.env.BENCH_SERVER ?? 'dev';
   const scheduler = process.env.BENCH_SCHEDULER ?? 'v1';
-  if (kind !== 'dev' && kind !== 'full' && kind !== 'full-sqlite') throw new Error(`BENCH_SERVER must be dev, full or full-sqlite, not ${JSON.stringify(kind)}`);
-  if (scheduler !== 'v1' && scheduler !== 'chasm') throw new Error(`BENCH_SCHEDULER must be v1 or chasm, not ${JSON.stringify(scheduler)}`);
-  if (scheduler === 'chasm' && kind === 'dev') throw new Error('BENCH_SCHEDULER=chasm needs the full server (the CLI v1.5.1 embeds server 1.29)');
-  const extra = process.env.BENCH_DYNAMIC_CONFIG === undefined ? {} : (JSON.parse(process.env.BENCH_DYNAMIC_CONFIG) as Record<string, DynamicConfigValue>);
+  if (kind !== 'dev' && kind !== 'full' && kind !== 'full-sqlite')
+    throw new Error(`BENCH_SERVER must be dev, full or full-sqlite, not ${JSON.stringify(kind)}`);
+  if (scheduler !== 'v1' && scheduler !== 'chasm')
+    throw new Error(`BENCH_SCHEDULER must be v1 or chasm, not ${JSON.stringify(scheduler)}`);
+  if (scheduler === 'chasm' && kind === 'dev')
+    throw new Error('BENCH_SCHEDULER=chasm needs the full server (the CLI v1.5.1 embeds server 1.29)');
+  const extra =
+    process.env.BENCH_DYNAMIC_CONFIG === undefined
+      ? {}
+      : (JSON.parse(process.env.BENCH_DYNAMIC_CONFIG) as Record<string, DynamicConfigValue>);
   const dynamicConfig = { ...(scheduler === 'chasm' ? CHASM_SCHEDULER : {}), ...extra };
   const started = performance.now();
   if (kind === 'dev') {
     const bench = await startBenchServer({ dynamicConfig });
-    return { address: bench.server.address, description: `dev server (CLI ${path.basename(path.dirname(bench.cliPath))}, SQLite file) ${JSON.stringify(dynamicConfig)}`, startMs: since(started), stop: () => bench.stop() };
+    return {
+      address: bench.server.address,
+      description: `dev server (CLI ${path.basename(path.dirname(bench.cliPath))}, SQLite file) ${JSON.stringify(dynamicConfig)}`,
+      startMs: since(started),
+      stop: () => bench.stop(),
+    };
   }
   const sqlite = kind === 'full-sqlite';
   const shards = Number(process.env.BENCH_SHARDS ?? (sqlite ? 1 : 4));
@@ -117,11 +132,28 @@ export async function startBenchWorker(
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
   const { connection: native } = await connectWorker(
-    { addresses: [address], namespace: 'default', taskQueue, tls: { enabled: false }, apiKey: undefined, connectTimeoutMs: 10_000, uiUrl: undefined, codecKeys: undefined },
+    {
+      addresses: [address],
+      namespace: 'default',
+      taskQueue,
+      tls: { enabled: false },
+      apiKey: undefined,
+      connectTimeoutMs: 10_000,
+      uiUrl: undefined,
+      codecKeys: undefined,
+    },
     [address],
     logger,
   );
-  const worker = await createSundialWorker({ connection: native, namespace: 'default', taskQueue, registry, logger, shutdownGraceMs: 1_000, egress: withLoopback(PUBLIC_ONLY) });
+  const worker = await createSundialWorker({
+    connection: native,
+    namespace: 'default',
+    taskQueue,
+    registry,
+    logger,
+    shutdownGraceMs: 1_000,
+    egress: withLoopback(PUBLIC_ONLY),
+  });
   const running = worker.run();
   return {
     client,
@@ -180,7 +212,11 @@ export function since(start: number): number {
  * Runs `task(i)` for i in [0, count) with at most `clients` at once and returns each call's
  * duration in ms and how many threw (the first error is kept).
  */
-export async function runConcurrently(count: number, clients: number, task: (i: number) => Promise<void>): Promise<{ ms: number[]; failed: number; firstError?: string; elapsedMs: number }> {
+export async function runConcurrently(
+  count: number,
+  clients: number,
+  task: (i: number) => Promise<void>,
+): Promise<{ ms: number[]; failed: number; firstError?: string; elapsedMs: number }> {
   const ms: number[] = [];
   let failed = 0;
   let firstError: string | undefined;
@@ -206,7 +242,11 @@ export async function runConcurrently(count: number, clients: number, task: (i: 
  * Calls `task` in a loop from `clients` concurrent clients until `stop` resolves; durations in
  * ms, how many threw, and the distinct errors (up to 5, each with its count).
  */
-export async function loadUntil(stop: PromiseLike<unknown>, clients: number, task: () => Promise<void>): Promise<{ ms: number[]; failed: number; errors: string[] }> {
+export async function loadUntil(
+  stop: PromiseLike<unknown>,
+  clients: number,
+  task: () => Promise<void>,
+): Promise<{ ms: number[]; failed: number; errors: string[] }> {
   let done = false;
   void Promise.resolve(stop).finally(() => (done = true));
   const ms: number[] = [];
@@ -251,23 +291,31 @@ export interface SundialProcess {
  * Starts `npm run <entry>`'s compiled file as a child process with `env` added to ours, so a
  * benchmark measures what a deployment runs (and the same bench runs on old and new code).
  */
-export function startSundialProcess(entry: 'worker' | 'api' | 'embedded', env: Record<string, string>, opts: { watchLogs?: boolean } = {}): SundialProcess {
+export function startSundialProcess(
+  entry: 'worker' | 'api' | 'embedded',
+  env: Record<string, string>,
+  opts: { watchLogs?: boolean } = {},
+): SundialProcess {
   const file = path.join(__dirname, '..', 'src', 'main', `${entry}.js`);
   const started = performance.now();
   // An API's access log under load would cost the bench's own CPU to read: discard it unless asked.
-  const child = spawn(process.execPath, [file], { env: { ...process.env, ...env }, stdio: ['ignore', opts.watchLogs === false ? 'ignore' : 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [file], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', opts.watchLogs === false ? 'ignore' : 'pipe', 'pipe'],
+  });
   const lines: Array<{ ms: number; line: Record<string, unknown> }> = [];
   const waiters = new Set<() => void>();
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2_000)));
-  if (child.stdout !== null) createInterface({ input: child.stdout }).on('line', (text) => {
-    try {
-      lines.push({ ms: since(started), line: JSON.parse(text) as Record<string, unknown> });
-      for (const w of waiters) w();
-    } catch {
-      // Not a log line.
-    }
-  });
+  if (child.stdout !== null)
+    createInterface({ input: child.stdout }).on('line', (text) => {
+      try {
+        lines.push({ ms: since(started), line: JSON.parse(text) as Record<string, unknown> });
+        for (const w of waiters) w();
+      } catch {
+        // Not a log line.
+      }
+    });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   return {
     pid: child.pid!,
@@ -285,7 +333,11 @@ export function startSundialProcess(entry: 'worker' | 'api' | 'embedded', env: R
         }, timeoutMs);
         const onExit = (code: number | null) => {
           cleanup();
-          reject(new Error(`${entry} exited (${code}) before logging ${msg}; stderr: ${stderr}; last lines: ${JSON.stringify(lines.slice(-3).map((l) => l.line.msg))}`));
+          reject(
+            new Error(
+              `${entry} exited (${code}) before logging ${msg}; stderr: ${stderr}; last lines: ${JSON.stringify(lines.slice(-3).map((l) => l.line.msg))}`,
+            ),
+          );
         };
         const cleanup = () => {
           clearTimeout(timer);
@@ -317,7 +369,10 @@ export function startSundialProcess(entry: 'worker' | 'api' | 'embedded', env: R
  * with the jobs of bench/fixtures/code-jobs.ts (BENCH_CODE_JOBS of them: none by default), ready
  * to take requests at `url`.
  */
-export async function startSundial(address: string, env: Record<string, string> = {}): Promise<{ url: string; worker: SundialProcess; api: SundialProcess; stop(): Promise<void> }> {
+export async function startSundial(
+  address: string,
+  env: Record<string, string> = {},
+): Promise<{ url: string; worker: SundialProcess; api: SundialProcess; stop(): Promise<void> }> {
   const port = await freePort();
   const common = {
     TEMPORAL_ADDRESS: address,
@@ -357,7 +412,10 @@ export const CODE_JOBS_MODULE = path.join(__dirname, 'fixtures', 'code-jobs.js')
 export async function waitForHttp(url: string, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const ok = await fetch(url).then((r) => r.ok, () => false);
+    const ok = await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     if (Date.now() > deadline) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));

@@ -31,9 +31,17 @@ async function main(): Promise<void> {
   // The first attempt never answers: its worker is killed while it waits.
   const dep = await startLedgerDependency(ledger, { delayMs: ({ attempt }) => (attempt <= 1 ? 600_000 : 50) });
   const taskQueue = 'bench-failover';
-  const fleet = new WorkerFleet({ TEMPORAL_ADDRESS: bench.server.address, TEMPORAL_TASK_QUEUE: taskQueue, SUNDIAL_JOBS_MODULE: path.join(FIXTURES, 'no-jobs.js') });
+  const fleet = new WorkerFleet({
+    TEMPORAL_ADDRESS: bench.server.address,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    SUNDIAL_JOBS_MODULE: path.join(FIXTURES, 'no-jobs.js'),
+  });
   // A client only: no jobs are served in this process (an empty registry on an unused queue).
-  const { client, stop } = await startBenchWorker(bench.server.address, 'bench-failover-client', JobRegistry.create([]));
+  const { client, stop } = await startBenchWorker(
+    bench.server.address,
+    'bench-failover-client',
+    JobRegistry.create([]),
+  );
   const failover: number[] = [];
   const completion: number[] = [];
   try {
@@ -64,10 +72,13 @@ async function main(): Promise<void> {
       if (outcome.status !== 'succeeded') throw new Error(`trial ${trial}: run ${outcome.status}`);
       const rows = (await ledger.rows()).filter((r) => r.idempotencyKey === workflowId);
       const retry = rows.find((r) => r.attempt > 1 && r.outcome === CallOutcome.Succeeded);
-      if (retry === undefined || retry.workerPid === first.workerPid) throw new Error(`trial ${trial}: no retry on another worker`);
+      if (retry === undefined || retry.workerPid === first.workerPid)
+        throw new Error(`trial ${trial}: no retry on another worker`);
       failover.push(retry.startedAt - at);
       completion.push(doneAt - at);
-      process.stderr.write(`trial ${trial + 1}/${TRIALS}: failover ${retry.startedAt - at} ms, run completed ${doneAt - at} ms after the kill\n`);
+      process.stderr.write(
+        `trial ${trial + 1}/${TRIALS}: failover ${retry.startedAt - at} ms, run completed ${doneAt - at} ms after the kill\n`,
+      );
       await fleet.add().running;
     }
   } finally {
@@ -77,7 +88,8 @@ async function main(): Promise<void> {
     await ledger.drop();
     await bench.stop();
   }
-  const row = (name: string, v: number[]) => `| ${name} | ${percentile(v, 50)} ms | ${percentile(v, 90)} ms | ${percentile(v, 99)} ms | ${Math.max(...v)} ms |`;
+  const row = (name: string, v: number[]) =>
+    `| ${name} | ${percentile(v, 50)} ms | ${percentile(v, 90)} ms | ${percentile(v, 99)} ms | ${Math.max(...v)} ms |`;
   process.stdout.write(
     `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}; ${TRIALS} trials; heartbeat timeout ${HEARTBEAT} (${parseDuration(HEARTBEAT)} ms), retry interval ${RETRY}\n\n` +
       '| from kill -9 to | p50 | p90 | p99 | max |\n|---|---|---|---|---|\n' +

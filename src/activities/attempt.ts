@@ -10,5 +10,7 @@ import type { AttemptStamp } from '../jobs/run-types';
 export function stampAttempt(ctx: Context, attempt: number): AttemptStamp {
   if (ctx.info.attempt === 1) return { attempt, firstStartedAt: new Date().toISOString() };
   const previous = ctx.info.heartbeatDetails as Partial<AttemptStamp> | undefined;
-  return typeof previous?.firstStartedAt === 'string' ? { attempt, firstStartedAt: previous.firstStartedAt } : { attempt };
+  return typeof previous?.firstStartedAt === 'string'
+    ? { attempt, firstStartedAt: previous.firstStartedAt }
+    : { attempt };
 }

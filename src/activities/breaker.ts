@@ -21,7 +21,10 @@ import {
  * per run of the breaker entity, so a retry that straddles its continue-as-new (every 500
  * updates) is applied again.
  */
-export function breakerUpdateId(phase: 'admit' | 'record', info: Pick<Context['info'], 'workflowExecution' | 'activityId'>): string {
+export function breakerUpdateId(
+  phase: 'admit' | 'record',
+  info: Pick<Context['info'], 'workflowExecution' | 'activityId'>,
+): string {
   const run = info.workflowExecution;
   return `${phase}/${run?.workflowId ?? ''}/${run?.runId ?? ''}/${info.activityId}`;
 }
@@ -47,7 +50,9 @@ export function makeBreakerActivities() {
     },
     async breakerRecord(key: string, req: RecordRequest): Promise<BreakerView> {
       const ctx = Context.current();
-      return ctx.client.workflow.getHandle(breakerWorkflowId(key)).executeUpdate(recordUpdate, { args: [req], updateId: breakerUpdateId('record', ctx.info) });
+      return ctx.client.workflow
+        .getHandle(breakerWorkflowId(key))
+        .executeUpdate(recordUpdate, { args: [req], updateId: breakerUpdateId('record', ctx.info) });
     },
     async breakerCached(key: string, jobId: string): Promise<CachedResult | null> {
       return Context.current().client.workflow.getHandle(breakerWorkflowId(key)).query(cachedQuery, jobId);

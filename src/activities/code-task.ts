@@ -49,7 +49,13 @@ export interface AttemptHost {
  * The context a job's code receives for one attempt of `input`: a logger bound to the run,
  * and the args with their secret references resolved (the values never travel through Temporal).
  */
-export function jobContext(input: CodeTaskInput, attempt: number, host: AttemptHost, logger: Logger, secrets: ReadonlyMap<string, string>): JobContext {
+export function jobContext(
+  input: CodeTaskInput,
+  attempt: number,
+  host: AttemptHost,
+  logger: Logger,
+  secrets: ReadonlyMap<string, string>,
+): JobContext {
   return {
     jobId: input.jobId,
     workflowId: host.workflowId,
@@ -65,20 +71,31 @@ export function jobContext(input: CodeTaskInput, attempt: number, host: AttemptH
 }
 
 /** The code an attempt of `input` runs: the job's `run`, or its `fallbackRun` when asked; undefined when this registry has none. */
-export function codeToRun(registry: JobRegistry, input: Pick<CodeTaskInput, 'name' | 'useFallback'>): JobHandler | undefined {
+export function codeToRun(
+  registry: JobRegistry,
+  input: Pick<CodeTaskInput, 'name' | 'useFallback'>,
+): JobHandler | undefined {
   const found = registry.codeFor(input.name);
   if (found?.mode !== 'activity') return undefined;
   return input.useFallback ? found.fallbackRun : found.run;
 }
 
-export function makeRunCodeTask(registry: JobRegistry, logger: Logger, secrets: ReadonlyMap<string, string> = new Map()) {
+export function makeRunCodeTask(
+  registry: JobRegistry,
+  logger: Logger,
+  secrets: ReadonlyMap<string, string> = new Map(),
+) {
   return async function runCodeTask(input: CodeTaskInput): Promise<TaskResult> {
     const ctx = Context.current();
     const attempt = input.attempt ?? ctx.info.attempt;
     const run = codeToRun(registry, input);
     if (run === undefined) {
       // A worker without this job's code is misdeployed; another worker may have it, so retry.
-      throw ApplicationFailure.retryable(`this worker has no code for job type ${JSON.stringify(input.name)}`, 'JobCodeMissing', stampAttempt(ctx, attempt));
+      throw ApplicationFailure.retryable(
+        `this worker has no code for job type ${JSON.stringify(input.name)}`,
+        'JobCodeMissing',
+        stampAttempt(ctx, attempt),
+      );
     }
     const stamp = stampAttempt(ctx, attempt);
     const jobCtx = jobContext(
@@ -106,7 +123,12 @@ export function makeRunCodeTask(registry: JobRegistry, logger: Logger, secrets: 
     } catch (err) {
       const failure = toActivityFailure(err, ctx, stamp, input.retry);
       log.warn(
-        { duration_ms: Date.now() - started, status: 'error', error_type: (failure as ApplicationFailure).type ?? failure.name, error_msg: failure.message },
+        {
+          duration_ms: Date.now() - started,
+          status: 'error',
+          error_type: (failure as ApplicationFailure).type ?? failure.name,
+          error_msg: failure.message,
+        },
         'attempt failed',
       );
       throw failure;

@@ -25,7 +25,13 @@ export function errorTypeName(err: Error): string {
  */
 export function toActivityFailure(err: unknown, ctx: Context, stamp: AttemptStamp, retry?: RetryPlan): Error {
   const failure = translate(err, ctx, stamp);
-  if (retry === undefined || !(failure instanceof ApplicationFailure) || failure.nonRetryable || failure.nextRetryDelay != null) return failure;
+  if (
+    retry === undefined ||
+    !(failure instanceof ApplicationFailure) ||
+    failure.nonRetryable ||
+    failure.nextRetryDelay != null
+  )
+    return failure;
   return ApplicationFailure.create({
     type: failure.type ?? 'Error',
     message: failure.message,
@@ -43,7 +49,12 @@ function translate(err: unknown, ctx: Context, stamp: AttemptStamp): Error {
     const why = ctx.cancellationDetails;
     if (why?.cancelRequested) return err instanceof CancelledFailure ? err : new CancelledFailure('cancelled');
     const type = why?.workerShutdown ? 'WorkerShutdown' : why?.timedOut ? 'AttemptTimedOut' : 'AttemptAborted';
-    return ApplicationFailure.create({ type, message: `attempt ${attempt} was aborted (${type})`, nonRetryable: false, details });
+    return ApplicationFailure.create({
+      type,
+      message: `attempt ${attempt} was aborted (${type})`,
+      nonRetryable: false,
+      details,
+    });
   }
   if (err instanceof ApplicationFailure) {
     // The delay the task asked for (e.g. Retry-After) travels in the stamp too: Temporal's

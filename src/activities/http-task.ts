@@ -61,7 +61,10 @@ function retryAfterMs(header: string | null): number | undefined {
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
-function classify(status: number, expected: readonly number[] | undefined): { type: string; retryable: boolean } | undefined {
+function classify(
+  status: number,
+  expected: readonly number[] | undefined,
+): { type: string; retryable: boolean } | undefined {
   const ok = expected === undefined ? status >= 200 && status < 300 : expected.includes(status);
   if (ok) return undefined;
   if (status >= 500) return { type: HttpErrorType.ServerError, retryable: true };
@@ -93,12 +96,22 @@ function isNetworkError(err: unknown): boolean {
  * The HTTP task: `egress` decides where it may connect (src/egress/policy.ts); `secrets` holds
  * the values of the secret references its headers may make.
  */
-export function makeRunHttpTask(logger: Logger, userAgent: string, egress: EgressPolicy, secrets: ReadonlyMap<string, string> = new Map()) {
+export function makeRunHttpTask(
+  logger: Logger,
+  userAgent: string,
+  egress: EgressPolicy,
+  secrets: ReadonlyMap<string, string> = new Map(),
+) {
   return async function runHttpTask(input: HttpTaskInput): Promise<TaskResult> {
     const ctx = Context.current();
     const attempt = input.attempt ?? ctx.info.attempt;
     const { request } = input;
-    const log = logger.child({ task_name: input.jobId, workflow_id: ctx.info.workflowExecution?.workflowId, run_id: ctx.info.workflowExecution?.runId, attempt });
+    const log = logger.child({
+      task_name: input.jobId,
+      workflow_id: ctx.info.workflowExecution?.workflowId,
+      run_id: ctx.info.workflowExecution?.runId,
+      attempt,
+    });
     const stamp = stampAttempt(ctx, attempt);
     // Heartbeat while waiting, so a dead worker is noticed within the heartbeat timeout (and the
     // next attempt learns when the first one started).
@@ -135,13 +148,23 @@ export function makeRunHttpTask(logger: Logger, userAgent: string, egress: Egres
         if (ctx.cancellationSignal.aborted) throw err;
         if (err instanceof EgressDeniedError) {
           // Not retried: the policy will say the same next time, and no connection was made.
-          throw ApplicationFailure.create({ type: HttpErrorType.EgressDenied, message: `${request.method} refused by the egress policy: ${err.message}`, nonRetryable: true });
+          throw ApplicationFailure.create({
+            type: HttpErrorType.EgressDenied,
+            message: `${request.method} refused by the egress policy: ${err.message}`,
+            nonRetryable: true,
+          });
         }
         if (timeout.aborted) {
-          throw ApplicationFailure.create({ type: HttpErrorType.Timeout, message: `no response within ${request.timeoutMs} ms` });
+          throw ApplicationFailure.create({
+            type: HttpErrorType.Timeout,
+            message: `no response within ${request.timeoutMs} ms`,
+          });
         }
         if (isNetworkError(err)) {
-          throw ApplicationFailure.create({ type: HttpErrorType.NetworkError, message: `${request.method} failed: ${(err as Error).message}` });
+          throw ApplicationFailure.create({
+            type: HttpErrorType.NetworkError,
+            message: `${request.method} failed: ${(err as Error).message}`,
+          });
         }
         throw err;
       }
@@ -157,11 +180,23 @@ export function makeRunHttpTask(logger: Logger, userAgent: string, egress: Egres
         });
       }
       log.info({ duration_ms: Date.now() - started, status: 'success', http_status: res.status }, 'attempt finished');
-      const result: HttpTaskResult = { status: res.status, body, ...(res.truncated ? { truncated: true as const } : {}) };
+      const result: HttpTaskResult = {
+        status: res.status,
+        body,
+        ...(res.truncated ? { truncated: true as const } : {}),
+      };
       return { result, ...stamp };
     } catch (err) {
       const failure = toActivityFailure(err, ctx, stamp, input.retry);
-      log.warn({ duration_ms: Date.now() - started, status: 'error', error_type: (failure as ApplicationFailure).type ?? failure.name, error_msg: failure.message }, 'attempt failed');
+      log.warn(
+        {
+          duration_ms: Date.now() - started,
+          status: 'error',
+          error_type: (failure as ApplicationFailure).type ?? failure.name,
+          error_msg: failure.message,
+        },
+        'attempt failed',
+      );
       throw failure;
     } finally {
       clearInterval(beat);

@@ -29,7 +29,11 @@ export interface ActivityDeps {
  * references, so that a server echoing a header, or job code returning or logging an argument,
  * does not write the value into Temporal or the logs. An attempt without references runs as it is.
  */
-function scrubbingSecrets<I, R>(secrets: ReadonlyMap<string, string>, referencing: (input: I) => unknown, run: (input: I) => Promise<R>): (input: I) => Promise<R> {
+function scrubbingSecrets<I, R>(
+  secrets: ReadonlyMap<string, string>,
+  referencing: (input: I) => unknown,
+  run: (input: I) => Promise<R>,
+): (input: I) => Promise<R> {
   return async (input) => {
     const values = secrets.size === 0 ? [] : referencedValues(referencing(input), secrets);
     if (values.length === 0) return run(input);
@@ -45,8 +49,16 @@ function scrubbingSecrets<I, R>(secrets: ReadonlyMap<string, string>, referencin
 export function createActivities(deps: ActivityDeps) {
   const secrets = deps.secrets ?? new Map<string, string>();
   return {
-    runCodeTask: scrubbingSecrets(secrets, (i: CodeTaskInput) => i.args, makeRunCodeTask(deps.registry, deps.logger, secrets)),
-    runHttpTask: scrubbingSecrets(secrets, (i: HttpTaskInput) => i.request.headers, makeRunHttpTask(deps.logger, deps.userAgent, deps.egress, secrets)),
+    runCodeTask: scrubbingSecrets(
+      secrets,
+      (i: CodeTaskInput) => i.args,
+      makeRunCodeTask(deps.registry, deps.logger, secrets),
+    ),
+    runHttpTask: scrubbingSecrets(
+      secrets,
+      (i: HttpTaskInput) => i.request.headers,
+      makeRunHttpTask(deps.logger, deps.userAgent, deps.egress, secrets),
+    ),
     ...makeBreakerActivities(),
     ...withScrubbedDelivery(
       secrets,
@@ -63,6 +75,12 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 /** The delivery activity with its target's secret values (a Slack URL, a signing secret) scrubbed from what it reports. */
-function withScrubbedDelivery<T extends { deliverNotification: (plan: DeliveryPlan) => Promise<unknown> }>(secrets: ReadonlyMap<string, string>, acts: T): T {
-  return { ...acts, deliverNotification: scrubbingSecrets(secrets, (p: DeliveryPlan) => p.to, acts.deliverNotification) } as T;
+function withScrubbedDelivery<T extends { deliverNotification: (plan: DeliveryPlan) => Promise<unknown> }>(
+  secrets: ReadonlyMap<string, string>,
+  acts: T,
+): T {
+  return {
+    ...acts,
+    deliverNotification: scrubbingSecrets(secrets, (p: DeliveryPlan) => p.to, acts.deliverNotification),
+  } as T;
 }

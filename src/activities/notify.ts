@@ -5,7 +5,13 @@ import { EgressDeniedError, sendGuarded } from '../egress/http-client';
 import type { EgressPolicy } from '../egress/policy';
 import { recordRunUpdate } from '../notify/contract';
 import { slackMessage, webhookPayload } from '../notify/payload';
-import { NOTIFY_STATE_WORKFLOW_TYPE, notifyStateWorkflowId, type DeliveryPlan, type RecordRunRequest, type RecordRunResponse } from '../notify/plan';
+import {
+  NOTIFY_STATE_WORKFLOW_TYPE,
+  notifyStateWorkflowId,
+  type DeliveryPlan,
+  type RecordRunRequest,
+  type RecordRunResponse,
+} from '../notify/plan';
 import { signatureHeaders } from '../notify/signing';
 import type { Logger } from '../observability/logger';
 import type { NotificationMetrics } from '../observability/metrics';
@@ -42,15 +48,27 @@ function secretValue(secrets: ReadonlyMap<string, string>, name: string): string
 }
 
 /** Where the delivery goes and what it sends; secret values resolved here, in the attempt. */
-function request(plan: DeliveryPlan, secrets: ReadonlyMap<string, string>, webUrl: string | null, now: Date): { url: string; body: string; headers: Record<string, string> } {
+function request(
+  plan: DeliveryPlan,
+  secrets: ReadonlyMap<string, string>,
+  webUrl: string | null,
+  now: Date,
+): { url: string; body: string; headers: Record<string, string> } {
   const { facts, to } = plan;
   if (to.type === 'slack') {
     const url = secretValue(secrets, to.webhookUrl.secret);
-    if (!/^https?:\/\//i.test(url)) throw new SecretInvalidError(to.webhookUrl.secret, 'is not an http(s) URL (a Slack incoming-webhook URL is expected)');
+    if (!/^https?:\/\//i.test(url))
+      throw new SecretInvalidError(
+        to.webhookUrl.secret,
+        'is not an http(s) URL (a Slack incoming-webhook URL is expected)',
+      );
     return { url, body: JSON.stringify(slackMessage(facts, webUrl)), headers: {} };
   }
   const body = JSON.stringify(webhookPayload(facts, webUrl));
-  const signed = to.secret === undefined ? {} : signatureHeaders(secretValue(secrets, to.secret.secret), facts.key, Math.floor(now.getTime() / 1000), body);
+  const signed =
+    to.secret === undefined
+      ? {}
+      : signatureHeaders(secretValue(secrets, to.secret.secret), facts.key, Math.floor(now.getTime() / 1000), body);
   return { url: to.url, body, headers: { 'webhook-id': facts.key, ...signed } };
 }
 
@@ -62,7 +80,11 @@ function statusFailure(status: number, answer: string): ApplicationFailure | und
   if (status === 408) return ApplicationFailure.create({ type: HttpErrorType.Timeout, message });
   if (status === 429) return ApplicationFailure.create({ type: HttpErrorType.RateLimited, message });
   // A 4xx or a redirect will be the same answer next time.
-  return ApplicationFailure.create({ type: status >= 400 ? HttpErrorType.ClientError : HttpErrorType.UnexpectedStatus, message, nonRetryable: true });
+  return ApplicationFailure.create({
+    type: status >= 400 ? HttpErrorType.ClientError : HttpErrorType.UnexpectedStatus,
+    message,
+    nonRetryable: true,
+  });
 }
 
 /**
@@ -95,9 +117,19 @@ export function makeNotifyActivities(deps: NotifyActivityDeps) {
       const attempt = ctx.info.attempt;
       const { facts } = plan;
       const labels = { job: facts.jobId, event: facts.event, target: plan.to.type };
-      const log = deps.logger.child({ task_name: facts.jobId, workflow_id: facts.workflowId, run_id: facts.runId, event: facts.event, target: plan.to.type, attempt });
+      const log = deps.logger.child({
+        task_name: facts.jobId,
+        workflow_id: facts.workflowId,
+        run_id: facts.runId,
+        event: facts.event,
+        target: plan.to.type,
+        attempt,
+      });
       const ns = encodeURIComponent(ctx.info.workflowNamespace ?? ctx.info.namespace);
-      const webUrl = deps.webUiUrl === undefined ? null : `${deps.webUiUrl}/namespaces/${ns}/workflows/${encodeURIComponent(facts.workflowId)}/${encodeURIComponent(facts.runId)}/history`;
+      const webUrl =
+        deps.webUiUrl === undefined
+          ? null
+          : `${deps.webUiUrl}/namespaces/${ns}/workflows/${encodeURIComponent(facts.workflowId)}/${encodeURIComponent(facts.runId)}/history`;
       ctx.heartbeat();
       const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
       const timeout = AbortSignal.timeout(DELIVERY_TIMEOUT_MS);
@@ -109,7 +141,13 @@ export function makeNotifyActivities(deps: NotifyActivityDeps) {
             url,
             method: 'POST',
             defaultHeaders: { 'user-agent': deps.userAgent },
-            headers: { 'content-type': 'application/json', 'idempotency-key': facts.key, 'sundial-event': facts.event, 'sundial-job-id': facts.jobId, ...headers },
+            headers: {
+              'content-type': 'application/json',
+              'idempotency-key': facts.key,
+              'sundial-event': facts.event,
+              'sundial-job-id': facts.jobId,
+              ...headers,
+            },
             body,
             signal: AbortSignal.any([ctx.cancellationSignal, timeout]),
             maxBodyBytes: MAX_ANSWER_BYTES,
@@ -117,10 +155,22 @@ export function makeNotifyActivities(deps: NotifyActivityDeps) {
           });
         } catch (err) {
           if (ctx.cancellationSignal.aborted) throw err;
-          if (err instanceof EgressDeniedError) throw ApplicationFailure.create({ type: HttpErrorType.EgressDenied, message: `refused by the egress policy: ${err.message}`, nonRetryable: true });
-          if (timeout.aborted) throw ApplicationFailure.create({ type: HttpErrorType.Timeout, message: `no answer within ${DELIVERY_TIMEOUT_MS} ms` });
+          if (err instanceof EgressDeniedError)
+            throw ApplicationFailure.create({
+              type: HttpErrorType.EgressDenied,
+              message: `refused by the egress policy: ${err.message}`,
+              nonRetryable: true,
+            });
+          if (timeout.aborted)
+            throw ApplicationFailure.create({
+              type: HttpErrorType.Timeout,
+              message: `no answer within ${DELIVERY_TIMEOUT_MS} ms`,
+            });
           // Node's message names the address, never the path (a Slack URL's path is its token).
-          throw ApplicationFailure.create({ type: HttpErrorType.NetworkError, message: `the delivery failed: ${(err as Error).message}` });
+          throw ApplicationFailure.create({
+            type: HttpErrorType.NetworkError,
+            message: `the delivery failed: ${(err as Error).message}`,
+          });
         }
         const failure = statusFailure(res.status, res.body.toString('utf8'));
         if (failure !== undefined) throw failure;
@@ -128,10 +178,19 @@ export function makeNotifyActivities(deps: NotifyActivityDeps) {
         log.info({ http_status: res.status }, 'notification delivered');
         return { status: res.status, attempt };
       } catch (err) {
-        const failure = err instanceof SecretMissingError || err instanceof SecretInvalidError ? ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: true }) : err;
+        const failure =
+          err instanceof SecretMissingError || err instanceof SecretInvalidError
+            ? ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: true })
+            : err;
         const final = failure instanceof ApplicationFailure && failure.nonRetryable;
         deps.metrics?.deliveries.inc({ ...labels, outcome: final ? 'failed' : 'retrying' });
-        log.warn({ error_type: (failure as ApplicationFailure).type ?? (failure as Error).name, error_msg: (failure as Error).message }, final ? 'notification not delivered' : 'notification attempt failed; retrying');
+        log.warn(
+          {
+            error_type: (failure as ApplicationFailure).type ?? (failure as Error).name,
+            error_msg: (failure as Error).message,
+          },
+          final ? 'notification not delivered' : 'notification attempt failed; retrying',
+        );
         throw failure;
       } finally {
         clearInterval(beat);

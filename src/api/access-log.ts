@@ -36,7 +36,13 @@ export function accessLog(logger: Logger, metrics: Metrics | undefined) {
       const route = routeOf(req);
       metrics?.httpRequestDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
       logger.info(
-        { request_id: requestId, method: req.method, route, status: res.statusCode, duration_ms: Math.round(seconds * 1000) },
+        {
+          request_id: requestId,
+          method: req.method,
+          route,
+          status: res.statusCode,
+          duration_ms: Math.round(seconds * 1000),
+        },
         'request',
       );
     });

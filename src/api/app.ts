@@ -16,7 +16,13 @@ import { apiKeyAuth } from './auth';
 import { codecRoutes } from './codec';
 import { openApiDocument } from './openapi';
 import { errorHandler } from './errors';
-import { JSON_MEDIA_TYPE, jsonBodiesOnly, loopbackOnly, MERGE_PATCH_MEDIA_TYPE, safeJsonBodies } from './request-guards';
+import {
+  JSON_MEDIA_TYPE,
+  jsonBodiesOnly,
+  loopbackOnly,
+  MERGE_PATCH_MEDIA_TYPE,
+  safeJsonBodies,
+} from './request-guards';
 import { sendProblem } from './problem';
 import { apiRoutes } from './routes';
 
@@ -64,7 +70,15 @@ export function createApp(deps: ApiDeps): Express {
   // as the Web UI calls it from its own origin (codecRoutes has its own CORS and loopback checks).
   const codecs = deps.client.options.loadedDataConverter.payloadCodecs;
   if (codecs.length > 0) {
-    app.use('/codec', codecRoutes({ codecs, namespace: deps.client.options.namespace, webUiUrl: deps.webUiUrl, apiKeys: deps.apiKeys ?? [] }));
+    app.use(
+      '/codec',
+      codecRoutes({
+        codecs,
+        namespace: deps.client.options.namespace,
+        webUiUrl: deps.webUiUrl,
+        apiKeys: deps.apiKeys ?? [],
+      }),
+    );
   }
   // Without keys, only this machine's own clients: see loopbackOnly (DNS rebinding, web pages).
   if ((deps.apiKeys ?? []).length === 0) app.use(loopbackOnly({ allowedOrigins: deps.allowedOrigins ?? [] }));
@@ -72,13 +86,23 @@ export function createApp(deps: ApiDeps): Express {
   app.use(express.json({ limit: BODY_LIMIT, type: [JSON_MEDIA_TYPE, MERGE_PATCH_MEDIA_TYPE] }));
   app.use(safeJsonBodies());
 
-  const jobs = new JobStore({ client: deps.client, registry: deps.registry, taskQueue: deps.taskQueue, webUiUrl: deps.webUiUrl, egress: deps.egress ?? PUBLIC_ONLY });
+  const jobs = new JobStore({
+    client: deps.client,
+    registry: deps.registry,
+    taskQueue: deps.taskQueue,
+    webUiUrl: deps.webUiUrl,
+    egress: deps.egress ?? PUBLIC_ONLY,
+  });
   const runs = new RunStore({ client: deps.client, webUiUrl: deps.webUiUrl });
   const breakers = new BreakerStore(deps.client);
   const audit = new AuditStore({
     client: deps.client,
     taskQueue: deps.taskQueue,
-    onEndFailed: (jobId, err) => deps.logger.warn({ job_id: jobId, error_type: (err as Error)?.name, error_msg: (err as Error)?.message }, 'audit: the end of a change was not recorded (its entry stays pending)'),
+    onEndFailed: (jobId, err) =>
+      deps.logger.warn(
+        { job_id: jobId, error_type: (err as Error)?.name, error_msg: (err as Error)?.message },
+        'audit: the end of a change was not recorded (its entry stays pending)',
+      ),
   });
   const ticks = new TickLedger({ client: deps.client, jobs, runs });
 
@@ -87,7 +111,12 @@ export function createApp(deps: ApiDeps): Express {
   app.get('/metrics', async (_req, res) => {
     const registry = deps.metrics?.registry;
     if (registry === undefined) {
-      sendProblem(res, { type: 'about:blank', title: 'Not Found', status: 404, detail: 'metrics are not enabled in this process' });
+      sendProblem(res, {
+        type: 'about:blank',
+        title: 'Not Found',
+        status: 404,
+        detail: 'metrics are not enabled in this process',
+      });
       return;
     }
     res.type(registry.contentType).send(await registry.metrics());
@@ -100,7 +129,9 @@ export function createApp(deps: ApiDeps): Express {
   app.get('/readyz', async (_req, res) => {
     const timeoutMs = deps.readinessTimeoutMs ?? 2_000;
     try {
-      await deps.client.connection.withDeadline(Date.now() + timeoutMs, () => deps.client.connection.workflowService.getSystemInfo({}));
+      await deps.client.connection.withDeadline(Date.now() + timeoutMs, () =>
+        deps.client.connection.workflowService.getSystemInfo({}),
+      );
       res.json({ status: 'ready', temporal: 'ok' });
     } catch (err) {
       res.setHeader('Retry-After', '5');
@@ -134,10 +165,19 @@ export function createApp(deps: ApiDeps): Express {
         }),
     );
   });
-  app.use(API_PREFIX, apiKeyAuth(deps.apiKeys ?? []), apiRoutes(jobs, runs, deps.registry, breakers, audit, ticks, { temporalTimeoutMs: timeoutMs }));
+  app.use(
+    API_PREFIX,
+    apiKeyAuth(deps.apiKeys ?? []),
+    apiRoutes(jobs, runs, deps.registry, breakers, audit, ticks, { temporalTimeoutMs: timeoutMs }),
+  );
 
   app.use((req, res) => {
-    sendProblem(res, { type: 'about:blank', title: 'Not Found', status: 404, detail: `no route for ${req.method} ${req.path}` });
+    sendProblem(res, {
+      type: 'about:blank',
+      title: 'Not Found',
+      status: 404,
+      detail: `no route for ${req.method} ${req.path}`,
+    });
   });
   app.use(errorHandler(deps.logger));
   return app;

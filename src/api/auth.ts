@@ -47,7 +47,8 @@ function matchKey(keys: readonly ApiKey[]): (presented: string) => { role: ApiKe
     let found: { role: ApiKey['role']; keyId: string } | undefined;
     for (const k of stored) {
       // No early exit: the time taken does not depend on which key matched.
-      if (timingSafeEqual(d, k.digest) && (found === undefined || k.role === 'write')) found = { role: k.role, keyId: k.keyId };
+      if (timingSafeEqual(d, k.digest) && (found === undefined || k.role === 'write'))
+        found = { role: k.role, keyId: k.keyId };
     }
     return found;
   };
@@ -82,7 +83,12 @@ export function apiKeyAuth(keys: readonly ApiKey[]) {
       return;
     }
     if (role === 'read' && !READ_METHODS.has(req.method)) {
-      sendProblem(res, { type: 'https://sundial.dev/problems/forbidden', title: 'Forbidden', status: 403, detail: 'this API key has the read role; this route needs write' });
+      sendProblem(res, {
+        type: 'https://sundial.dev/problems/forbidden',
+        title: 'Forbidden',
+        status: 403,
+        detail: 'this API key has the read role; this route needs write',
+      });
       return;
     }
     (res.locals as { caller?: Caller }).caller = { keyId: found.keyId, role: found.role };

@@ -41,7 +41,9 @@ const toPayload = (p: z.output<typeof codecBody>['payloads'][number]): Payload =
 });
 
 const fromPayload = (p: Payload) => ({
-  metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')])),
+  metadata: Object.fromEntries(
+    Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')]),
+  ),
   data: Buffer.from(p.data ?? new Uint8Array()).toString('base64'),
 });
 
@@ -64,7 +66,8 @@ export function codecOrigins(webUiUrl: string): Set<string> {
 /** Stateless browser sessions: `<expiry>.<HMAC of it under a write key>`, valid while that key is configured. */
 function sessions(keys: readonly ApiKey[]) {
   const writeKeys = keys.filter((k) => k.role === 'write').map((k) => k.key);
-  const mac = (key: string, expiry: string) => createHmac('sha256', key).update(`sundial-codec-session:${expiry}`).digest();
+  const mac = (key: string, expiry: string) =>
+    createHmac('sha256', key).update(`sundial-codec-session:${expiry}`).digest();
   return {
     issue(key: string, now = Date.now()): string {
       const expiry = String(Math.floor(now / 1000) + SESSION_SECONDS);
@@ -72,7 +75,8 @@ function sessions(keys: readonly ApiKey[]) {
     },
     valid(token: string, now = Date.now()): boolean {
       const [expiry, sig] = token.split('.');
-      if (expiry === undefined || sig === undefined || !/^\d{1,12}$/.test(expiry) || Number(expiry) * 1000 < now) return false;
+      if (expiry === undefined || sig === undefined || !/^\d{1,12}$/.test(expiry) || Number(expiry) * 1000 < now)
+        return false;
       const presented = Buffer.from(sig, 'base64url');
       let ok = false;
       for (const key of writeKeys) {
@@ -139,7 +143,12 @@ export function codecRoutes(deps: CodecRouteDeps): Router {
     // Without keys, a page whose name was rebound to 127.0.0.1 would be "same origin": a keyless
     // codec answers only requests addressed to a loopback name.
     if (open && !LOOPBACK_HOST.test(req.header('host') ?? '')) {
-      sendProblem(res, { type: 'https://sundial.dev/problems/forbidden', title: 'Forbidden', status: 403, detail: 'without API keys the codec answers requests to a loopback address only' });
+      sendProblem(res, {
+        type: 'https://sundial.dev/problems/forbidden',
+        title: 'Forbidden',
+        status: 403,
+        detail: 'without API keys the codec answers requests to a loopback address only',
+      });
       return;
     }
     const origin = req.header('origin');
@@ -148,7 +157,12 @@ export function codecRoutes(deps: CodecRouteDeps): Router {
     const sameOrigin = origin !== undefined && origin === `${req.protocol}://${req.header('host') ?? ''}`;
     if (origin !== undefined && !sameOrigin) {
       if (!origins.has(origin)) {
-        sendProblem(res, { type: 'https://sundial.dev/problems/forbidden', title: 'Forbidden', status: 403, detail: 'this origin may not call the codec: only the Temporal Web UI (TEMPORAL_UI_URL) may' });
+        sendProblem(res, {
+          type: 'https://sundial.dev/problems/forbidden',
+          title: 'Forbidden',
+          status: 403,
+          detail: 'this origin may not call the codec: only the Temporal Web UI (TEMPORAL_UI_URL) may',
+        });
         return;
       }
       res.setHeader('Access-Control-Allow-Origin', origin);
@@ -171,17 +185,26 @@ export function codecRoutes(deps: CodecRouteDeps): Router {
       return;
     }
     if (token === undefined || roleOf(token) !== 'write') {
-      unauthorized(res, token === undefined ? 'send a write API key as "Authorization: Bearer <key>"' : 'not a write API key');
+      unauthorized(
+        res,
+        token === undefined ? 'send a write API key as "Authorization: Bearer <key>"' : 'not a write API key',
+      );
       return;
     }
-    res.setHeader('Set-Cookie', `${CODEC_SESSION_COOKIE}=${session.issue(token)}; Path=/codec; HttpOnly; SameSite=Strict; Max-Age=${SESSION_SECONDS}${req.secure ? '; Secure' : ''}`);
+    res.setHeader(
+      'Set-Cookie',
+      `${CODEC_SESSION_COOKIE}=${session.issue(token)}; Path=/codec; HttpOnly; SameSite=Strict; Max-Age=${SESSION_SECONDS}${req.secure ? '; Secure' : ''}`,
+    );
     res.status(204).end();
   });
 
   // A page an operator opens once per browser to sign the Web UI in: it posts the key to
   // /codec/session (same origin), which sets the cookie; the key itself is not kept.
   r.get('/', (_req, res) => {
-    res.setHeader('Content-Security-Policy', "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'");
+    res.setHeader(
+      'Content-Security-Policy',
+      "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'",
+    );
     res.type('html').send(SIGN_IN_PAGE);
   });
   r.get('/sign-in.js', (_req, res) => {
@@ -189,7 +212,10 @@ export function codecRoutes(deps: CodecRouteDeps): Router {
   });
 
   r.delete('/session', (req, res) => {
-    res.setHeader('Set-Cookie', `${CODEC_SESSION_COOKIE}=; Path=/codec; HttpOnly; SameSite=Strict; Max-Age=0${req.secure ? '; Secure' : ''}`);
+    res.setHeader(
+      'Set-Cookie',
+      `${CODEC_SESSION_COOKIE}=; Path=/codec; HttpOnly; SameSite=Strict; Max-Age=0${req.secure ? '; Secure' : ''}`,
+    );
     res.status(204).end();
   });
 
@@ -201,31 +227,58 @@ export function codecRoutes(deps: CodecRouteDeps): Router {
       const role = roleOf(token);
       if (role === 'write') return next();
       if (role === 'read') {
-        sendProblem(res, { type: 'https://sundial.dev/problems/forbidden', title: 'Forbidden', status: 403, detail: 'the codec shows what payloads hold: it needs a write API key' });
+        sendProblem(res, {
+          type: 'https://sundial.dev/problems/forbidden',
+          title: 'Forbidden',
+          status: 403,
+          detail: 'the codec shows what payloads hold: it needs a write API key',
+        });
         return;
       }
       return unauthorized(res, 'unknown API key');
     }
     if (fromCookie !== undefined && session.valid(fromCookie)) return next();
-    unauthorized(res, fromCookie !== undefined ? 'the codec session expired or its key was removed: sign in again (POST /codec/session)' : 'send a write API key as "Authorization: Bearer <key>", or sign in (POST /codec/session)');
+    unauthorized(
+      res,
+      fromCookie !== undefined
+        ? 'the codec session expired or its key was removed: sign in again (POST /codec/session)'
+        : 'send a write API key as "Authorization: Bearer <key>", or sign in (POST /codec/session)',
+    );
   };
 
   const requireJson = (req: Request, res: Response, next: NextFunction): void => {
     if (req.is('application/json')) return next();
-    sendProblem(res, { type: 'https://sundial.dev/problems/unsupported-media-type', title: 'Unsupported Media Type', status: 415, detail: 'send the payloads as application/json' });
+    sendProblem(res, {
+      type: 'https://sundial.dev/problems/unsupported-media-type',
+      title: 'Unsupported Media Type',
+      status: 415,
+      detail: 'send the payloads as application/json',
+    });
   };
 
   const convert = (direction: 'encode' | 'decode') => async (req: Request, res: Response) => {
     const ns = req.header('x-namespace');
     if (ns !== undefined && ns !== deps.namespace) {
-      sendProblem(res, { type: 'https://sundial.dev/problems/invalid-request', title: 'Invalid request', status: 400, detail: `header X-Namespace: this codec serves namespace ${JSON.stringify(deps.namespace)}`, problems: [{ path: 'header.X-Namespace', message: `must be ${JSON.stringify(deps.namespace)}` }] });
+      sendProblem(res, {
+        type: 'https://sundial.dev/problems/invalid-request',
+        title: 'Invalid request',
+        status: 400,
+        detail: `header X-Namespace: this codec serves namespace ${JSON.stringify(deps.namespace)}`,
+        problems: [{ path: 'header.X-Namespace', message: `must be ${JSON.stringify(deps.namespace)}` }],
+      });
       return;
     }
     const parsed = codecBody.safeParse(req.body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       const path = ['body', ...issue.path.map(String)].join('.');
-      sendProblem(res, { type: 'https://sundial.dev/problems/invalid-request', title: 'Invalid request', status: 400, detail: `${path}: ${issue.message}`, problems: [{ path, message: issue.message }] });
+      sendProblem(res, {
+        type: 'https://sundial.dev/problems/invalid-request',
+        title: 'Invalid request',
+        status: 400,
+        detail: `${path}: ${issue.message}`,
+        problems: [{ path, message: issue.message }],
+      });
       return;
     }
     let payloads = parsed.data.payloads.map(toPayload);
@@ -234,7 +287,13 @@ export function codecRoutes(deps: CodecRouteDeps): Router {
       else for (const c of [...deps.codecs].reverse()) payloads = await c.decode(payloads);
     } catch (err) {
       // A payload this process cannot decrypt (unknown key id, tampered): a client-side problem.
-      sendProblem(res, { type: 'https://sundial.dev/problems/invalid-request', title: 'Invalid request', status: 400, detail: `body.payloads: ${(err as Error).message}`, problems: [{ path: 'body.payloads', message: (err as Error).message }] });
+      sendProblem(res, {
+        type: 'https://sundial.dev/problems/invalid-request',
+        title: 'Invalid request',
+        status: 400,
+        detail: `body.payloads: ${(err as Error).message}`,
+        problems: [{ path: 'body.payloads', message: (err as Error).message }],
+      });
       return;
     }
     res.json({ payloads: payloads.map(fromPayload) });

@@ -13,7 +13,10 @@ const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** Whether the request carries a body, as body-parser decides it (a length or a chunked stream). */
 function hasBody(req: Request): boolean {
-  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+  return (
+    req.headers['transfer-encoding'] !== undefined ||
+    (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
+  );
 }
 
 /**
@@ -28,10 +31,14 @@ export function jsonBodiesOnly() {
     const accepted = req.method === 'PATCH' ? [JSON_MEDIA_TYPE, MERGE_PATCH_MEDIA_TYPE] : [JSON_MEDIA_TYPE];
     const header = req.headers['content-type'];
     const [mediaType, ...params] = (header ?? '').split(';').map((p) => p.trim().toLowerCase());
-    const charset = params.find((p) => p.startsWith('charset='))?.slice('charset='.length).replace(/^"(.*)"$/, '$1');
+    const charset = params
+      .find((p) => p.startsWith('charset='))
+      ?.slice('charset='.length)
+      .replace(/^"(.*)"$/, '$1');
     let message: string | undefined;
     if (mediaType === undefined || !accepted.includes(mediaType)) message = `must be ${accepted.join(' or ')}`;
-    else if (charset !== undefined && !UTF8.has(charset)) message = `charset ${JSON.stringify(charset.slice(0, 40))} is not supported: send UTF-8`;
+    else if (charset !== undefined && !UTF8.has(charset))
+      message = `charset ${JSON.stringify(charset.slice(0, 40))} is not supported: send UTF-8`;
     if (message === undefined) return next();
     res.setHeader('Accept', accepted.join(', '));
     if (req.method === 'PATCH') res.setHeader('Accept-Patch', accepted.join(', '));
@@ -143,13 +150,15 @@ export function findUnsafeKey(root: unknown): { path: string; message: string } 
   while (stack.length > 0) {
     const { value, path } = stack.pop()!;
     if (value === null || typeof value !== 'object') continue;
-    if (path.length > MAX_BODY_DEPTH) return { path: path.join('.'), message: `nested more than ${MAX_BODY_DEPTH} levels deep` };
+    if (path.length > MAX_BODY_DEPTH)
+      return { path: path.join('.'), message: `nested more than ${MAX_BODY_DEPTH} levels deep` };
     if (Array.isArray(value)) {
       value.forEach((item, i) => stack.push({ value: item, path: [...path, i] }));
       continue;
     }
     for (const key of Object.keys(value)) {
-      if (PROTOTYPE_KEYS.has(key)) return { path: [...path, key].join('.'), message: `a key named ${key} is not accepted` };
+      if (PROTOTYPE_KEYS.has(key))
+        return { path: [...path, key].join('.'), message: `a key named ${key} is not accepted` };
       stack.push({ value: (value as Record<string, unknown>)[key], path: [...path, key] });
     }
   }

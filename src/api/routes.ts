@@ -47,13 +47,19 @@ function sendJob(res: Response, view: JobView, status = 200): void {
 function ifMatch(req: Request): string | undefined {
   const header = req.header('if-match');
   if (header === undefined || header.trim() === '*') return undefined;
-  return header.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+  return header
+    .trim()
+    .replace(/^W\//, '')
+    .replace(/^"(.*)"$/, '$1');
 }
 
 const body = (req: Request): unknown => req.body ?? {};
 
 const jsonSchema = (schema: ZodType): Record<string, unknown> => {
-  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
   return rest;
 };
 
@@ -114,7 +120,13 @@ export function apiRoutes(
    * ended: applied with its diff, or failed with the status the route answers (docs/audit.md).
    * The job's creation goes along, so the entity has it first and keeps it after a delete.
    */
-  async function audited<T>(res: Response, jobId: string, action: AuditAction, request: unknown, change: () => Promise<Change<T>>): Promise<T> {
+  async function audited<T>(
+    res: Response,
+    jobId: string,
+    action: AuditAction,
+    request: unknown,
+    change: () => Promise<Change<T>>,
+  ): Promise<T> {
     const record = await audit.begin(jobId, action, callerOf(res), request, await createdOf(jobId));
     let done: Change<T>;
     try {
@@ -156,7 +168,12 @@ export function apiRoutes(
       description: t.description,
       argsSchema: t.argsSchema === undefined ? {} : jsonSchema(t.argsSchema),
     })),
-    { name: 'http', kind: 'http' as const, description: 'Calls a URL: no code. `task: { type: "http", request }`.', argsSchema: jsonSchema(httpRequestSchema) },
+    {
+      name: 'http',
+      kind: 'http' as const,
+      description: 'Calls a URL: no code. `task: { type: "http", request }`.',
+      argsSchema: jsonSchema(httpRequestSchema),
+    },
   ];
   r.get('/job-types', (_req, res) => {
     res.json({ items: jobTypes });
@@ -167,7 +184,11 @@ export function apiRoutes(
     const page = await jobs.list({
       pageSize: q.pageSize,
       pageToken: q.pageToken,
-      filter: { origin: q.origin, paused: q.paused === undefined ? undefined : q.paused === 'true', idPrefix: q.idPrefix },
+      filter: {
+        origin: q.origin,
+        paused: q.paused === undefined ? undefined : q.paused === 'true',
+        idPrefix: q.idPrefix,
+      },
     });
     res.json({ items: page.items.map(jobBody), nextPageToken: page.nextPageToken });
   });
@@ -178,7 +199,10 @@ export function apiRoutes(
     }
     const id = (req.body as { id?: unknown }).id;
     // A spec without a valid id has no job to file an audit entry under: it is refused (400) unrecorded.
-    const view = typeof id === 'string' && JOB_ID_PATTERN.test(id) ? await createRecorded(res, id, req.body) : await jobs.create(req.body);
+    const view =
+      typeof id === 'string' && JOB_ID_PATTERN.test(id)
+        ? await createRecorded(res, id, req.body)
+        : await jobs.create(req.body);
     res.setHeader('Location', `${req.baseUrl}/jobs/${encodeURIComponent(view.id)}`);
     sendJob(res, view, 201);
   });
@@ -188,7 +212,9 @@ export function apiRoutes(
     const view = await jobs.get(id);
     const key = (view.spec as { breaker?: { key?: string } }).breaker?.key;
     const breakerState = key === undefined ? undefined : ((await breakers.find(key)) ?? null);
-    res.setHeader('ETag', `"${view.version}"`).json({ ...jobBody(view), ...(breakerState === undefined ? {} : { breakerState }) });
+    res
+      .setHeader('ETag', `"${view.version}"`)
+      .json({ ...jobBody(view), ...(breakerState === undefined ? {} : { breakerState }) });
   });
 
   r.patch('/jobs/:id', async (req, res) => {
@@ -199,7 +225,10 @@ export function apiRoutes(
     }
     const match = ifMatch(req);
     const view = await audited(res, id, 'patch', req.body, async () => {
-      const { view: after, previous } = await jobs.patchDetailed(id, req.body, { ...(match === undefined ? {} : { ifMatch: match }), force: q.force === 'true' });
+      const { view: after, previous } = await jobs.patchDetailed(id, req.body, {
+        ...(match === undefined ? {} : { ifMatch: match }),
+        force: q.force === 'true',
+      });
       return { result: after, status: 200, diff: createMergePatch(previous, after.spec) ?? {} };
     });
     sendJob(res, view);
@@ -237,19 +266,36 @@ export function apiRoutes(
   r.post('/jobs/:id/trigger', async (req, res) => {
     const { id } = parse(jobIdParam, req.params, 'path');
     const { overlap, args, reason } = parse(triggerBody, body(req), 'body');
-    const { 'Idempotency-Key': key } = parse(triggerHeaders, { 'Idempotency-Key': req.header('idempotency-key') }, 'header');
-    const request = { ...(overlap === undefined ? {} : { overlap }), ...(args === undefined ? {} : { args }), ...(reason === undefined ? {} : { reason }), ...(key === undefined ? {} : { idempotencyKey: key }) };
+    const { 'Idempotency-Key': key } = parse(
+      triggerHeaders,
+      { 'Idempotency-Key': req.header('idempotency-key') },
+      'header',
+    );
+    const request = {
+      ...(overlap === undefined ? {} : { overlap }),
+      ...(args === undefined ? {} : { args }),
+      ...(reason === undefined ? {} : { reason }),
+      ...(key === undefined ? {} : { idempotencyKey: key }),
+    };
     if (key !== undefined || args !== undefined || reason !== undefined) {
       // Started directly, not through the schedule (which can neither carry args nor record who
       // asked). With a key, safe to send again: a retry answers with the run the first one started.
       if (overlap !== undefined && overlap !== 'allow_all') {
         throw new RequestValidationError([
-          { path: 'overlap', message: 'only allow_all can be combined with an Idempotency-Key, args or reason (such a trigger starts its run directly, not through the schedule)' },
+          {
+            path: 'overlap',
+            message:
+              'only allow_all can be combined with an Idempotency-Key, args or reason (such a trigger starts its run directly, not through the schedule)',
+          },
         ]);
       }
       const once = await audited(res, id, 'trigger', request, async () => {
         const started = await jobs.startRun(id, { key, args, reason, by: callerOf(res) });
-        return { result: started, status: 202, details: { workflowId: started.workflowId, ...(started.replayed ? { replayed: true } : {}) } };
+        return {
+          result: started,
+          status: 202,
+          details: { workflowId: started.workflowId, ...(started.replayed ? { replayed: true } : {}) },
+        };
       });
       if (once.replayed) res.setHeader('Idempotent-Replayed', 'true');
       res.status(202).json({ workflowId: once.workflowId });
@@ -259,7 +305,14 @@ export function apiRoutes(
       const started = await jobs.trigger(id, overlap, triggerWaitMs);
       return { result: started, status: 202, details: { workflowId: started ?? null } };
     });
-    res.status(202).json({ workflowId: workflowId ?? null, ...(workflowId === undefined ? { note: `the trigger was accepted, but no new run appeared within ${triggerWaitMs} ms: the server is slow to start it (see the job's runs), or it was a second trigger within the same second, which Temporal drops` } : {}) });
+    res.status(202).json({
+      workflowId: workflowId ?? null,
+      ...(workflowId === undefined
+        ? {
+            note: `the trigger was accepted, but no new run appeared within ${triggerWaitMs} ms: the server is slow to start it (see the job's runs), or it was a second trigger within the same second, which Temporal drops`,
+          }
+        : {}),
+    });
   });
 
   r.post('/jobs/:id/backfill', async (req, res) => {
@@ -278,7 +331,11 @@ export function apiRoutes(
     // The job's creation is in the entity once a later write took it in; until then it is the
     // newest entry, listed from the job's schedule (first page only: it is newer than them all).
     const created = q.pageToken === undefined ? await createdOf(id) : undefined;
-    const page = await audit.page(id, { pageSize: q.pageSize, ...(q.pageToken === undefined ? {} : { before: Number(q.pageToken) }), ...(created === undefined ? {} : { hasId: created.id }) });
+    const page = await audit.page(id, {
+      pageSize: q.pageSize,
+      ...(q.pageToken === undefined ? {} : { before: Number(q.pageToken) }),
+      ...(created === undefined ? {} : { hasId: created.id }),
+    });
     if (page === undefined && created === undefined) {
       await jobs.get(id); // 404 for an unknown job; a job never changed over the API has no entries
       res.json({ jobId: id, items: [], nextPageToken: null, dropped: 0 });
@@ -293,27 +350,50 @@ export function apiRoutes(
         nextBefore = items[items.length - 1]!.seq;
       }
     }
-    res.json({ jobId: id, items, nextPageToken: nextBefore === null ? null : String(nextBefore), dropped: page?.dropped ?? 0 });
+    res.json({
+      jobId: id,
+      items,
+      nextPageToken: nextBefore === null ? null : String(nextBefore),
+      dropped: page?.dropped ?? 0,
+    });
   });
 
   r.get('/jobs/:id/runs', async (req, res) => {
     const { id } = parse(jobIdParam, req.params, 'path');
     const q = parse(runsQuery, req.query, 'query');
     await jobs.get(id); // 404 for an unknown job rather than an empty list
-    res.json(await runs.list(id, { pageSize: q.pageSize, ...(q.pageToken === undefined ? {} : { pageToken: q.pageToken }), ...(q.status === undefined ? {} : { status: q.status }) }));
+    res.json(
+      await runs.list(id, {
+        pageSize: q.pageSize,
+        ...(q.pageToken === undefined ? {} : { pageToken: q.pageToken }),
+        ...(q.status === undefined ? {} : { status: q.status }),
+      }),
+    );
   });
 
   r.get('/jobs/:id/notifications', async (req, res) => {
     const { id } = parse(jobIdParam, req.params, 'path');
     const q = parse(notificationsQuery, req.query, 'query');
     await jobs.get(id); // 404 for an unknown job rather than an empty list
-    res.json(await runs.notifications(id, { pageSize: q.pageSize, ...(q.pageToken === undefined ? {} : { pageToken: q.pageToken }) }));
+    res.json(
+      await runs.notifications(id, {
+        pageSize: q.pageSize,
+        ...(q.pageToken === undefined ? {} : { pageToken: q.pageToken }),
+      }),
+    );
   });
 
   r.get('/jobs/:id/ticks', async (req, res) => {
     const { id } = parse(jobIdParam, req.params, 'path');
     const q = parse(ticksQuery, req.query, 'query');
-    res.json(await ticks.list(id, { from: new Date(q.from), to: new Date(q.to), pageSize: q.pageSize, pageToken: q.pageToken }));
+    res.json(
+      await ticks.list(id, {
+        from: new Date(q.from),
+        to: new Date(q.to),
+        pageSize: q.pageSize,
+        pageToken: q.pageToken,
+      }),
+    );
   });
 
   r.get('/runs/:workflowId', async (req, res) => {

@@ -37,10 +37,21 @@ export const jobSchema = jobSpecSchema
   .safeExtend({
     origin: z.enum(['code', 'api']),
     state: z.object({ paused: z.boolean(), note: z.string().nullable() }),
-    nextRunTimes: z.array(z.iso.datetime()).describe('The next 5 fire times; empty in the answer to a create (Temporal computes them a moment later).'),
-    recentRuns: z.array(z.object({ workflowId: z.string(), runId: z.string(), scheduledAt: z.iso.datetime(), startedAt: z.iso.datetime() })),
+    nextRunTimes: z
+      .array(z.iso.datetime())
+      .describe('The next 5 fire times; empty in the answer to a create (Temporal computes them a moment later).'),
+    recentRuns: z.array(
+      z.object({
+        workflowId: z.string(),
+        runId: z.string(),
+        scheduledAt: z.iso.datetime(),
+        startedAt: z.iso.datetime(),
+      }),
+    ),
     createdAt: z.iso.datetime(),
-    updatedAt: z.iso.datetime().describe('When the spec was last written (create, PATCH, deploy); pausing does not change it.'),
+    updatedAt: z.iso
+      .datetime()
+      .describe('When the spec was last written (create, PATCH, deploy); pausing does not change it.'),
     webUrl: z.url(),
     warnings: z.array(z.string()),
     breakerState: breakerSchema.nullable().optional(),
@@ -50,55 +61,72 @@ export const jobSchema = jobSpecSchema
 /** Who made a change or triggered a run. */
 export const actorSchema = z
   .object({
-    keyId: z.string().nullable().describe('The API key\'s id: the first 12 hex digits of its SHA-256, never the key; null on an API without keys (loopback only).'),
+    keyId: z
+      .string()
+      .nullable()
+      .describe(
+        "The API key's id: the first 12 hex digits of its SHA-256, never the key; null on an API without keys (loopback only).",
+      ),
     role: z.enum(['read', 'write']).nullable(),
   })
   .describe('Who: an API key id, never the key.');
 
-export const runSchema = z
-  .object({
-    workflowId: z.string(),
-    runId: z.string(),
-    jobId: z.string().nullable(),
-    status: z.enum(Object.values(RunStatus) as [RunStatus, ...RunStatus[]]),
-    scheduledAt: z.iso.datetime(),
-    startedAt: z.iso.datetime(),
-    closedAt: z.iso.datetime().nullable(),
-    attempts: z.number().int().nullable(),
-    attemptOutcomes: z
-      .object({ success: z.number().int(), retryable_error: z.number().int(), non_retryable_error: z.number().int() })
-      .optional()
-      .describe('How the attempts ended (finished runs).'),
-    durationMs: z.number().nullable().describe('From the run\'s start to its end; null while it runs.'),
-    lagMs: z.number().optional().describe("From the tick's scheduled time to the first attempt's start (finished runs)."),
-    result: z.unknown().optional(),
-    error: z.object({ type: z.string(), message: z.string() }).optional(),
-    fallback: z
-      .union([z.object({ servedFrom: z.literal('cache'), cachedAt: z.iso.datetime(), ageMs: z.number() }), z.object({ servedFrom: z.literal('function') })])
-      .optional(),
-    trigger: z
-      .object({
-        by: actorSchema,
-        at: z.iso.datetime(),
-        reason: z.string().optional(),
-        overrides: z.unknown().optional().describe('The trigger\'s `args` as sent (header values redacted; secret references stay references).'),
-        idempotencyKey: z.string().optional(),
-      })
-      .optional()
-      .describe('For a run started by hand over the API with args, a reason or an Idempotency-Key (directly, not through the schedule): who, when, why, with what. Also in the run\'s Temporal memo `sundialTrigger`.'),
-    webUrl: z.url(),
-  })
-;
+export const runSchema = z.object({
+  workflowId: z.string(),
+  runId: z.string(),
+  jobId: z.string().nullable(),
+  status: z.enum(Object.values(RunStatus) as [RunStatus, ...RunStatus[]]),
+  scheduledAt: z.iso.datetime(),
+  startedAt: z.iso.datetime(),
+  closedAt: z.iso.datetime().nullable(),
+  attempts: z.number().int().nullable(),
+  attemptOutcomes: z
+    .object({ success: z.number().int(), retryable_error: z.number().int(), non_retryable_error: z.number().int() })
+    .optional()
+    .describe('How the attempts ended (finished runs).'),
+  durationMs: z.number().nullable().describe("From the run's start to its end; null while it runs."),
+  lagMs: z.number().optional().describe("From the tick's scheduled time to the first attempt's start (finished runs)."),
+  result: z.unknown().optional(),
+  error: z.object({ type: z.string(), message: z.string() }).optional(),
+  fallback: z
+    .union([
+      z.object({ servedFrom: z.literal('cache'), cachedAt: z.iso.datetime(), ageMs: z.number() }),
+      z.object({ servedFrom: z.literal('function') }),
+    ])
+    .optional(),
+  trigger: z
+    .object({
+      by: actorSchema,
+      at: z.iso.datetime(),
+      reason: z.string().optional(),
+      overrides: z
+        .unknown()
+        .optional()
+        .describe("The trigger's `args` as sent (header values redacted; secret references stay references)."),
+      idempotencyKey: z.string().optional(),
+    })
+    .optional()
+    .describe(
+      "For a run started by hand over the API with args, a reason or an Idempotency-Key (directly, not through the schedule): who, when, why, with what. Also in the run's Temporal memo `sundialTrigger`.",
+    ),
+  webUrl: z.url(),
+});
 
 export const notificationSchema = z
   .object({
-    event: z.string().describe('The event as the rule names it: failed, degraded, recovered, consecutive_failures:N, late:DURATION.'),
+    event: z
+      .string()
+      .describe('The event as the rule names it: failed, degraded, recovered, consecutive_failures:N, late:DURATION.'),
     workflowId: z.string().describe('The run it is about.'),
     runId: z.string(),
-    status: z.enum(['pending', 'delivered', 'failed']).describe('pending while any delivery is being tried (with retries, up to a day).'),
+    status: z
+      .enum(['pending', 'delivered', 'failed'])
+      .describe('pending while any delivery is being tried (with retries, up to a day).'),
     deliveries: z.array(
       z.object({
-        key: z.string().describe('Idempotency key: the webhook-id and Idempotency-Key headers, the same on every retry.'),
+        key: z
+          .string()
+          .describe('Idempotency key: the webhook-id and Idempotency-Key headers, the same on every retry.'),
         event: z.string(),
         target: z.enum(['webhook', 'slack']),
         state: z.enum(['pending', 'delivered', 'failed']),
@@ -113,16 +141,19 @@ export const notificationSchema = z
     webUrl: z.url().describe('The notification workflow in the Web UI: pending attempts and their last failure.'),
   })
   .describe('One event of one run, and its deliveries.');
-export const notificationPageSchema = z.object({ items: z.array(notificationSchema), nextPageToken: z.string().nullable() });
+export const notificationPageSchema = z.object({
+  items: z.array(notificationSchema),
+  nextPageToken: z.string().nullable(),
+});
 
-export const jobTypeSchema = z
-  .object({
-    name: z.string(),
-    kind: z.enum(['code', 'http']),
-    description: z.string(),
-    argsSchema: z.record(z.string(), z.unknown()).describe('JSON Schema of the task: `args` for code types, `request` for http.'),
-  })
-;
+export const jobTypeSchema = z.object({
+  name: z.string(),
+  kind: z.enum(['code', 'http']),
+  description: z.string(),
+  argsSchema: z
+    .record(z.string(), z.unknown())
+    .describe('JSON Schema of the task: `args` for code types, `request` for http.'),
+});
 
 export const jobPageSchema = z.object({ items: z.array(jobSchema), nextPageToken: z.string().nullable() });
 export const runPageSchema = z.object({ items: z.array(runSchema), nextPageToken: z.string().nullable() });
@@ -140,11 +171,23 @@ export const auditEntrySchema = z
     at: z.iso.datetime().describe('When the change was recorded, just before it was made.'),
     outcome: z
       .enum(['pending', 'applied', 'failed'])
-      .describe('pending: recorded before the change, its end never recorded (the change may or may not have been made; the job says which).'),
+      .describe(
+        'pending: recorded before the change, its end never recorded (the change may or may not have been made; the job says which).',
+      ),
     status: z.number().int().optional().describe('The HTTP status the route answered.'),
     completedAt: z.iso.datetime().optional(),
-    request: z.unknown().optional().describe('The request as sent: a merge patch, a note, a trigger\'s body, a backfill range (header values redacted).'),
-    diff: z.unknown().optional().describe('What changed, as a JSON merge patch of the job (spec, or state for pause/unpause); null for a delete.'),
+    request: z
+      .unknown()
+      .optional()
+      .describe(
+        "The request as sent: a merge patch, a note, a trigger's body, a backfill range (header values redacted).",
+      ),
+    diff: z
+      .unknown()
+      .optional()
+      .describe(
+        'What changed, as a JSON merge patch of the job (spec, or state for pause/unpause); null for a delete.',
+      ),
     details: z.record(z.string(), z.unknown()).optional().describe('The run a trigger started.'),
     truncated: z.boolean().optional().describe('The request or diff was over 16 KiB (JSON) and left out.'),
   })
@@ -164,7 +207,9 @@ const tickRunSchema = z.object({
 
 export const tickSchema = z
   .object({
-    at: z.iso.datetime().describe('When the job was due (the schedule\'s matching time; with jitter, the jittered time).'),
+    at: z.iso
+      .datetime()
+      .describe("When the job was due (the schedule's matching time; with jitter, the jittered time)."),
     state: z.enum(Object.values(TickState) as [TickState, ...TickState[]]),
     reason: z.string().describe('One line: why the tick is in this state, and what was inferred.'),
     run: tickRunSchema.optional().describe('ran, running: the run this tick started (GET /api/v1/runs/{workflowId}).'),

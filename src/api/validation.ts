@@ -4,19 +4,32 @@ import { RunStatus } from '../runs/run-store';
 import { RequestValidationError } from './errors';
 
 /** Parses a request part with a schema, or throws a 400 naming every bad field under `where`. */
-export function parse<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'path' | 'header'): z.output<S> {
+export function parse<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  where: 'body' | 'query' | 'path' | 'header',
+): z.output<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   throw new RequestValidationError(
     // Body fields are named as in the JobSpec (`schedule.cron`); query, path and header ones by where they are.
-    parsed.error.issues.map((i) => ({ path: (where === 'body' ? i.path.map(String) : [where, ...i.path.map(String)]).join('.') || where, message: i.message })),
+    parsed.error.issues.map((i) => ({
+      path: (where === 'body' ? i.path.map(String) : [where, ...i.path.map(String)]).join('.') || where,
+      message: i.message,
+    })),
   );
 }
 
 const overlap = z.enum(Object.values(OverlapPolicy) as [OverlapPolicy, ...OverlapPolicy[]]);
 
-export const jobIdParam = z.object({ id: z.string().regex(JOB_ID_PATTERN, 'must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit') });
-export const breakerKeyParam = z.object({ key: z.string().regex(JOB_ID_PATTERN, 'must be 1-128 lower-case letters, digits, ".", "_" or "-"') });
+export const jobIdParam = z.object({
+  id: z
+    .string()
+    .regex(JOB_ID_PATTERN, 'must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit'),
+});
+export const breakerKeyParam = z.object({
+  key: z.string().regex(JOB_ID_PATTERN, 'must be 1-128 lower-case letters, digits, ".", "_" or "-"'),
+});
 export const workflowIdParam = z.object({ workflowId: z.string().min(1).max(400) });
 
 export const pageQuery = z
@@ -31,11 +44,17 @@ export const jobListQuery = z
   .object({
     pageSize: z.coerce.number().int().min(1).max(500).default(20),
     pageToken: z.string().min(1).optional().describe('From the previous page, with the same filters.'),
-    origin: z.enum(['code', 'api']).optional().describe('Only jobs defined in code, or only jobs created over the API.'),
+    origin: z
+      .enum(['code', 'api'])
+      .optional()
+      .describe('Only jobs defined in code, or only jobs created over the API.'),
     paused: z.enum(['true', 'false']).optional().describe('Only paused, or only running, jobs.'),
     idPrefix: z
       .string()
-      .regex(JOB_ID_PATTERN, 'must be 1-128 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit')
+      .regex(
+        JOB_ID_PATTERN,
+        'must be 1-128 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit',
+      )
       .optional()
       .describe('Only jobs whose id starts with this text.'),
   })
@@ -52,10 +71,14 @@ export const ticksQuery = z
   })
   .strict();
 
-export const runsQuery = pageQuery.extend({ status: z.enum(Object.values(RunStatus) as [RunStatus, ...RunStatus[]]).optional() }).strict();
+export const runsQuery = pageQuery
+  .extend({ status: z.enum(Object.values(RunStatus) as [RunStatus, ...RunStatus[]]).optional() })
+  .strict();
 /** Temporal's run ids are UUIDs; anything else is a client's mistake, not a question for Temporal. */
 const RUN_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export const runQuery = z.object({ runId: z.string().regex(RUN_ID_PATTERN, 'must be a run id (a UUID)').optional() }).strict();
+export const runQuery = z
+  .object({ runId: z.string().regex(RUN_ID_PATTERN, 'must be a run id (a UUID)').optional() })
+  .strict();
 export const patchQuery = z.object({ force: z.enum(['true', 'false']).optional() }).strict();
 
 export const noteBody = z.object({ note: z.string().max(1000).optional() }).strict();
@@ -70,13 +93,22 @@ export const triggerBody = z
       .describe(
         "Overrides for this run only, as a JSON merge patch: over a code job's args (validated by its job type's argsSchema), or over an HTTP job's request fields (url, method, headers, body, timeout, expectStatus, followRedirects). Secret references stay references. The run starts directly (not through the schedule), like a keyed trigger.",
       ),
-    reason: z.string().trim().min(1).max(MAX_TRIGGER_REASON).optional().describe('Why: recorded in the run (and its Temporal memo) with the API key id.'),
+    reason: z
+      .string()
+      .trim()
+      .min(1)
+      .max(MAX_TRIGGER_REASON)
+      .optional()
+      .describe('Why: recorded in the run (and its Temporal memo) with the API key id.'),
   })
   .strict();
 /** The trigger's optional `Idempotency-Key`: it becomes part of the run's workflow id. */
 export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export const triggerHeaders = z.object({
-  'Idempotency-Key': z.string().regex(IDEMPOTENCY_KEY_PATTERN, 'must be 1-128 letters, digits, ".", "_", ":" or "-" (a UUID will do)').optional(),
+  'Idempotency-Key': z
+    .string()
+    .regex(IDEMPOTENCY_KEY_PATTERN, 'must be 1-128 letters, digits, ".", "_", ":" or "-" (a UUID will do)')
+    .optional(),
 });
 export const backfillBody = z
   .object({
@@ -92,6 +124,9 @@ export const cancelBody = z.object({ reason: z.string().max(1000).optional() }).
 export const historyQuery = z
   .object({
     pageSize: z.coerce.number().int().min(1).max(100).default(20),
-    pageToken: z.string().regex(/^[1-9][0-9]{0,15}$/, 'must be the nextPageToken of the previous page').optional(),
+    pageToken: z
+      .string()
+      .regex(/^[1-9][0-9]{0,15}$/, 'must be the nextPageToken of the previous page')
+      .optional(),
   })
   .strict();

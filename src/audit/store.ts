@@ -23,10 +23,12 @@ export class AuditUnavailableError extends Error {
     readonly jobId: string,
     options?: { cause?: unknown },
   ) {
-    super(`the change to job ${JSON.stringify(jobId)} could not be recorded in its audit, so it was not made; retry later`, options);
+    super(
+      `the change to job ${JSON.stringify(jobId)} could not be recorded in its audit, so it was not made; retry later`,
+      options,
+    );
   }
 }
-
 
 /** A part of an entry, redacted, or left out when larger than MAX_ENTRY_PART_CHARS. */
 function bounded(value: unknown): { value?: unknown; truncated?: true } {
@@ -47,13 +49,21 @@ export interface AuditRecord {
  * and its end after ({@link AuditRecord.end}).
  */
 export class AuditStore {
-  constructor(private readonly deps: { client: Client; taskQueue: string; onEndFailed?: (jobId: string, err: unknown) => void }) {}
+  constructor(
+    private readonly deps: { client: Client; taskQueue: string; onEndFailed?: (jobId: string, err: unknown) => void },
+  ) {}
 
   /**
    * Records that a change is about to be made. @throws AuditUnavailableError when Temporal did
    * not accept the record (the caller must then not make the change).
    */
-  async begin(jobId: string, action: AuditAction, by: AuditActor, request?: unknown, created?: AuditCreated): Promise<AuditRecord> {
+  async begin(
+    jobId: string,
+    action: AuditAction,
+    by: AuditActor,
+    request?: unknown,
+    created?: AuditCreated,
+  ): Promise<AuditRecord> {
     const id = randomUUID();
     const part = bounded(request);
     try {
@@ -63,7 +73,14 @@ export class AuditStore {
         args: [{ jobId } satisfies AuditWorkflowInput],
         signal: auditBeginSignal,
         signalArgs: [
-          { id, action, by, ...(part.value === undefined ? {} : { request: part.value }), ...(part.truncated ? { truncated: true } : {}), ...(created === undefined ? {} : { created }) },
+          {
+            id,
+            action,
+            by,
+            ...(part.value === undefined ? {} : { request: part.value }),
+            ...(part.truncated ? { truncated: true } : {}),
+            ...(created === undefined ? {} : { created }),
+          },
         ],
       });
     } catch (err) {
@@ -92,7 +109,10 @@ export class AuditStore {
   }
 
   /** A page of a job's entries, newest first; undefined when it has no audit entity. */
-  async page(jobId: string, req: { pageSize: number; before?: number; hasId?: string }): Promise<AuditPage | undefined> {
+  async page(
+    jobId: string,
+    req: { pageSize: number; before?: number; hasId?: string },
+  ): Promise<AuditPage | undefined> {
     try {
       return await this.deps.client.workflow.getHandle(auditWorkflowId(jobId)).query(auditPageQuery, req);
     } catch (err) {
@@ -108,5 +128,11 @@ export class AuditStore {
  */
 export function auditCreated(record: { id: string; by: AuditActor; at: string }, specAsWritten: unknown): AuditCreated {
   const diff = bounded(specAsWritten);
-  return { id: record.id, by: record.by, at: record.at, ...(diff.value === undefined ? {} : { diff: diff.value }), ...(diff.truncated ? { truncated: true } : {}) };
+  return {
+    id: record.id,
+    by: record.by,
+    at: record.at,
+    ...(diff.value === undefined ? {} : { diff: diff.value }),
+    ...(diff.truncated ? { truncated: true } : {}),
+  };
 }

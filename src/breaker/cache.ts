@@ -13,7 +13,11 @@ export const MAX_CACHE_TOTAL_CHARS = 1024 * 1024;
  * The job ids to evict so that the entries' total size is at most `max`: the oldest
  * (`cachedAt`) first; ties by job id, so that the choice is deterministic.
  */
-export function evictions(cache: Readonly<Record<string, CachedResult>>, sizeOf: (jobId: string) => number, max = MAX_CACHE_TOTAL_CHARS): string[] {
+export function evictions(
+  cache: Readonly<Record<string, CachedResult>>,
+  sizeOf: (jobId: string) => number,
+  max = MAX_CACHE_TOTAL_CHARS,
+): string[] {
   const ids = Object.keys(cache);
   let total = ids.reduce((n, id) => n + sizeOf(id), 0);
   if (total <= max) return [];

@@ -22,9 +22,17 @@ export type BreakerStateName = (typeof BreakerStateName)[keyof typeof BreakerSta
 
 /** Each state carries only its own data. */
 export type BreakerState =
-  | { readonly kind: 'closed'; readonly consecutiveFailures: number; readonly calls: ReadonlyArray<{ readonly at: number; readonly ok: boolean }> }
+  | {
+      readonly kind: 'closed';
+      readonly consecutiveFailures: number;
+      readonly calls: ReadonlyArray<{ readonly at: number; readonly ok: boolean }>;
+    }
   | { readonly kind: 'open'; readonly openedAt: number; readonly openForMs: number; readonly reason: string }
-  | { readonly kind: 'half_open'; readonly openForMs: number; readonly probes: ReadonlyArray<{ readonly id: string; readonly leasedUntil: number }> };
+  | {
+      readonly kind: 'half_open';
+      readonly openForMs: number;
+      readonly probes: ReadonlyArray<{ readonly id: string; readonly leasedUntil: number }>;
+    };
 
 export const initialState: BreakerState = { kind: 'closed', consecutiveFailures: 0, calls: [] };
 
@@ -65,7 +73,8 @@ function shouldTrip(state: Extract<BreakerState, { kind: 'closed' }>, cfg: Break
   const rate = cfg.failureRate;
   if (rate !== undefined && state.calls.length >= rate.minimumCalls) {
     const failed = state.calls.filter((c) => !c.ok).length;
-    if (failed / state.calls.length >= rate.threshold) return `failure rate ${failed}/${state.calls.length} over the window`;
+    if (failed / state.calls.length >= rate.threshold)
+      return `failure rate ${failed}/${state.calls.length} over the window`;
   }
   return undefined;
 }
@@ -98,7 +107,8 @@ export function step(state: BreakerState, event: BreakerEvent, cfg: BreakerConfi
       return { state: s, permit: { id: event.permitId, probe: true }, transitions };
     }
     case 'success':
-      if (s.kind === 'half_open' && s.probes.some((p) => p.id === event.permit.id)) move(initialState, 'a probe succeeded');
+      if (s.kind === 'half_open' && s.probes.some((p) => p.id === event.permit.id))
+        move(initialState, 'a probe succeeded');
       else if (s.kind === 'closed') {
         s = { ...s, consecutiveFailures: 0, calls: windowed([...s.calls, { at: now, ok: true }], cfg, now) };
       }
@@ -107,7 +117,11 @@ export function step(state: BreakerState, event: BreakerEvent, cfg: BreakerConfi
       if (s.kind === 'half_open' && s.probes.some((p) => p.id === event.permit.id)) {
         move(open(Math.min(s.openForMs * 2, cfg.maxOpenForMs), now, 'a probe failed'), 'a probe failed');
       } else if (s.kind === 'closed') {
-        const next = { ...s, consecutiveFailures: s.consecutiveFailures + 1, calls: windowed([...s.calls, { at: now, ok: false }], cfg, now) };
+        const next = {
+          ...s,
+          consecutiveFailures: s.consecutiveFailures + 1,
+          calls: windowed([...s.calls, { at: now, ok: false }], cfg, now),
+        };
         s = next;
         const why = shouldTrip(next, cfg);
         if (why !== undefined) move(open(cfg.openForMs, now, why), why);

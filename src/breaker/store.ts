@@ -1,5 +1,12 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { BREAKER_WORKFLOW_TYPE, breakerWorkflowId, forceOpenUpdate, resetUpdate, stateQuery, type BreakerView } from './contract';
+import {
+  BREAKER_WORKFLOW_TYPE,
+  breakerWorkflowId,
+  forceOpenUpdate,
+  resetUpdate,
+  stateQuery,
+  type BreakerView,
+} from './contract';
 
 /** No breaker entity with this key (no job has used it yet). */
 export class BreakerNotFoundError extends Error {
@@ -22,7 +29,8 @@ export class BreakerStore {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError || (err as { code?: unknown }).code === 5) throw new BreakerNotFoundError(key);
+      if (err instanceof WorkflowNotFoundError || (err as { code?: unknown }).code === 5)
+        throw new BreakerNotFoundError(key);
       throw err;
     }
   }
@@ -42,11 +50,15 @@ export class BreakerStore {
   }
 
   async reset(key: string): Promise<BreakerView> {
-    return this.call(key, () => this.client.workflow.getHandle(breakerWorkflowId(key)).executeUpdate(resetUpdate, { args: [{}] }));
+    return this.call(key, () =>
+      this.client.workflow.getHandle(breakerWorkflowId(key)).executeUpdate(resetUpdate, { args: [{}] }),
+    );
   }
 
   async open(key: string): Promise<BreakerView> {
-    return this.call(key, () => this.client.workflow.getHandle(breakerWorkflowId(key)).executeUpdate(forceOpenUpdate, { args: [{}] }));
+    return this.call(key, () =>
+      this.client.workflow.getHandle(breakerWorkflowId(key)).executeUpdate(forceOpenUpdate, { args: [{}] }),
+    );
   }
 
   async list(): Promise<BreakerView[]> {
@@ -57,14 +69,19 @@ export class BreakerStore {
   }
 
   /** One page of the keys of every breaker entity, from visibility (no query to the entities). */
-  async keysPage(opts: { pageSize: number; pageToken?: Uint8Array }): Promise<{ keys: string[]; nextPageToken: Uint8Array | undefined }> {
+  async keysPage(opts: {
+    pageSize: number;
+    pageToken?: Uint8Array;
+  }): Promise<{ keys: string[]; nextPageToken: Uint8Array | undefined }> {
     const res = await this.client.workflowService.listWorkflowExecutions({
       namespace: this.client.options.namespace,
       query: RUNNING_BREAKERS,
       pageSize: opts.pageSize,
       ...(opts.pageToken === undefined ? {} : { nextPageToken: opts.pageToken }),
     });
-    const keys = (res.executions ?? []).flatMap((e) => (e.execution?.workflowId ? [keyOf(e.execution.workflowId)] : []));
+    const keys = (res.executions ?? []).flatMap((e) =>
+      e.execution?.workflowId ? [keyOf(e.execution.workflowId)] : [],
+    );
     const token = res.nextPageToken;
     return { keys, nextPageToken: token && token.length > 0 ? token : undefined };
   }

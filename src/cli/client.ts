@@ -48,7 +48,8 @@ function networkReason(err: unknown): string {
   const e = err as { name?: string; cause?: { code?: string; message?: string } };
   if (e.name === 'TimeoutError' || e.name === 'AbortError') return 'no answer in time';
   const code = e.cause?.code;
-  if (code === 'ECONNREFUSED') return 'connection refused (is Sundial running? start it with `sundial dev`, or set --api-url / SUNDIAL_API_URL)';
+  if (code === 'ECONNREFUSED')
+    return 'connection refused (is Sundial running? start it with `sundial dev`, or set --api-url / SUNDIAL_API_URL)';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'unknown host';
   if (code === 'ECONNRESET') return 'connection reset';
   return e.cause?.message ?? (err as Error).message;
@@ -69,7 +70,12 @@ export class ApiClient {
    * @throws ApiProblemError for a 4xx/5xx answer, ApiUnreachableError when nothing answers,
    * ApiResponseError for an answer that is not the API's.
    */
-  async request<S extends z.ZodType>(method: string, path: string, schema: S | undefined, opts: RequestOptions = {}): Promise<z.input<S>> {
+  async request<S extends z.ZodType>(
+    method: string,
+    path: string,
+    schema: S | undefined,
+    opts: RequestOptions = {},
+  ): Promise<z.input<S>> {
     const url = new URL(`${this.base}/api/v1${path}`);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     let res: Response;
@@ -79,7 +85,9 @@ export class ApiClient {
         headers: {
           accept: 'application/json',
           ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }),
-          ...(this.opts.apiKey === undefined || this.opts.apiKey === '' ? {} : { authorization: `Bearer ${this.opts.apiKey}` }),
+          ...(this.opts.apiKey === undefined || this.opts.apiKey === ''
+            ? {}
+            : { authorization: `Bearer ${this.opts.apiKey}` }),
           ...opts.headers,
         },
         ...(opts.body === undefined ? {} : { body: JSON.stringify(opts.body) }),
@@ -93,20 +101,37 @@ export class ApiClient {
     try {
       body = text === '' ? undefined : JSON.parse(text);
     } catch {
-      if (!res.ok) throw new ApiProblemError({ type: 'about:blank', title: res.statusText, status: res.status, detail: `HTTP ${res.status} from ${url.origin} (not a Sundial problem document)` });
-      throw new ApiResponseError(`${method} ${url.pathname}: HTTP ${res.status} with a body that is not JSON: is ${this.base} a Sundial API?`);
+      if (!res.ok)
+        throw new ApiProblemError({
+          type: 'about:blank',
+          title: res.statusText,
+          status: res.status,
+          detail: `HTTP ${res.status} from ${url.origin} (not a Sundial problem document)`,
+        });
+      throw new ApiResponseError(
+        `${method} ${url.pathname}: HTTP ${res.status} with a body that is not JSON: is ${this.base} a Sundial API?`,
+      );
     }
     if (!res.ok) {
       const problem = problemSchema.safeParse(body);
       throw new ApiProblemError(
-        problem.success ? problem.data : { type: 'about:blank', title: res.statusText, status: res.status, detail: `HTTP ${res.status} from ${url.origin}` },
+        problem.success
+          ? problem.data
+          : {
+              type: 'about:blank',
+              title: res.statusText,
+              status: res.status,
+              detail: `HTTP ${res.status} from ${url.origin}`,
+            },
       );
     }
     if (schema === undefined || res.status === 204) return body as z.input<S>;
     const parsed = schema.safeParse(body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new ApiResponseError(`${method} ${url.pathname}: unexpected answer (${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}): is ${this.base} a Sundial API of this version?`);
+      throw new ApiResponseError(
+        `${method} ${url.pathname}: unexpected answer (${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}): is ${this.base} a Sundial API of this version?`,
+      );
     }
     // Checked, but handed on as sent: parsing would fill in the spec's defaults, and `--output
     // json` prints what the API answered.

@@ -61,7 +61,8 @@ function taskText(job: JobResponse): string {
 export function printTicks(format: OutputFormat, page: TickPage, out: Writer): void {
   if (format === 'json') return out(`${JSON.stringify(page, null, 2)}\n`);
   const t = table(['DUE', 'STATE', 'RUN', 'REASON']);
-  for (const tick of page.items) t.push([since(tick.at), tick.state, tick.run?.workflowId ?? tick.blockedBy?.workflowId ?? '-', tick.reason]);
+  for (const tick of page.items)
+    t.push([since(tick.at), tick.state, tick.run?.workflowId ?? tick.blockedBy?.workflowId ?? '-', tick.reason]);
   out(`${page.items.length === 0 ? 'No ticks in this window.' : t.toString()}\n`);
   if (page.nextPageToken !== null) out(`More: --page-token ${page.nextPageToken}\n`);
 }
@@ -80,7 +81,14 @@ export function printJobs(format: OutputFormat, page: JobPage, out: Writer): voi
   if (format === 'json') return out(`${JSON.stringify(page, null, 2)}\n`);
   const t = table(['ID', 'ORIGIN', 'STATE', 'SCHEDULE', 'TASK', 'NEXT RUN']);
   for (const job of page.items) {
-    t.push([job.id, job.origin, job.state.paused ? 'paused' : 'active', scheduleText(job), taskText(job), since(job.nextRunTimes[0])]);
+    t.push([
+      job.id,
+      job.origin,
+      job.state.paused ? 'paused' : 'active',
+      scheduleText(job),
+      taskText(job),
+      since(job.nextRunTimes[0]),
+    ]);
   }
   out(`${page.items.length === 0 ? 'No jobs.' : t.toString()}\n`);
   if (page.nextPageToken !== null) out(`More: --page-token ${page.nextPageToken}\n`);
@@ -112,7 +120,13 @@ export function printRuns(format: OutputFormat, page: RunPage, out: Writer): voi
   if (format === 'json') return out(`${JSON.stringify(page, null, 2)}\n`);
   const t = table(['WORKFLOW ID', 'STATUS', 'ATTEMPTS', 'SCHEDULED', 'DURATION']);
   for (const run of page.items) {
-    t.push([run.workflowId, run.status, run.attempts ?? '-', since(run.scheduledAt), run.durationMs === null ? '-' : `${Math.round(run.durationMs)} ms`]);
+    t.push([
+      run.workflowId,
+      run.status,
+      run.attempts ?? '-',
+      since(run.scheduledAt),
+      run.durationMs === null ? '-' : `${Math.round(run.durationMs)} ms`,
+    ]);
   }
   out(`${page.items.length === 0 ? 'No runs.' : t.toString()}\n`);
   if (page.nextPageToken !== null) out(`More: --page-token ${page.nextPageToken}\n`);

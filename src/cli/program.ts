@@ -1,7 +1,15 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { historyPageSchema, jobPageSchema, jobSchema, runPageSchema, runSchema, tickPageSchema, triggerResultSchema } from '../api/schemas';
+import {
+  historyPageSchema,
+  jobPageSchema,
+  jobSchema,
+  runPageSchema,
+  runSchema,
+  tickPageSchema,
+  triggerResultSchema,
+} from '../api/schemas';
 import { OverlapPolicy } from '../jobs/spec';
 import { RunStatus } from '../runs/run-store';
 import { projectRoot } from '../util/paths';
@@ -9,7 +17,19 @@ import type * as ApiProcess from '../main/api';
 import type * as EmbeddedProcess from '../main/embedded';
 import type * as WorkerProcess from '../main/worker';
 import { ApiClient } from './client';
-import { ExitCode, OutputFormat, printDone, printHistory, printJob, printJobs, printRun, printRuns, printTicks, reportError, UsageError } from './output';
+import {
+  ExitCode,
+  OutputFormat,
+  printDone,
+  printHistory,
+  printJob,
+  printJobs,
+  printRun,
+  printRuns,
+  printTicks,
+  reportError,
+  UsageError,
+} from './output';
 
 /** Where the CLI writes; a test or an embedding program can capture it. */
 export interface CliIo {
@@ -80,9 +100,15 @@ export function buildProgram(io: CliIo = stdio): { program: Command; exitCode: (
   const program = new Command('sundial')
     .description('Sundial: durable job scheduling for TypeScript, on Temporal.')
     .version(version(), '-v, --version')
-    .addOption(new Option('--api-url <url>', 'the Sundial API to talk to').env('SUNDIAL_API_URL').default(DEFAULT_API_URL))
+    .addOption(
+      new Option('--api-url <url>', 'the Sundial API to talk to').env('SUNDIAL_API_URL').default(DEFAULT_API_URL),
+    )
     .addOption(new Option('--api-key <key>', 'API key, sent as a Bearer token').env('SUNDIAL_API_KEY'))
-    .addOption(new Option('-o, --output <format>', 'output format').choices(Object.values(OutputFormat)).default(OutputFormat.table))
+    .addOption(
+      new Option('-o, --output <format>', 'output format')
+        .choices(Object.values(OutputFormat))
+        .default(OutputFormat.table),
+    )
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
@@ -106,9 +132,14 @@ export function buildProgram(io: CliIo = stdio): { program: Command; exitCode: (
   // the worker, its bundler and the Temporal runtime.
   program
     .command('dev')
-    .description('run everything on this machine: a Temporal dev server, a worker and the API, with your jobs (what `npm start` does in the Sundial repository)')
+    .description(
+      'run everything on this machine: a Temporal dev server, a worker and the API, with your jobs (what `npm start` does in the Sundial repository)',
+    )
     .option('--jobs <file>', 'your jobs module (.ts or .js); default $SUNDIAL_JOBS_MODULE, else the examples')
-    .option('--workflows <file>', 'your workflows module for multi-step jobs (.ts or .js); default $SUNDIAL_WORKFLOWS_MODULE')
+    .option(
+      '--workflows <file>',
+      'your workflows module for multi-step jobs (.ts or .js); default $SUNDIAL_WORKFLOWS_MODULE',
+    )
     .action((opts: { jobs?: string; workflows?: string }) => {
       applyModuleFlags(opts);
       code = undefined;
@@ -139,41 +170,83 @@ export function buildProgram(io: CliIo = stdio): { program: Command; exitCode: (
     cmd
       .argument('<jobId>')
       .addOption(new Option('--overlap <policy>', 'overlap policy for this run').choices(Object.values(OverlapPolicy)))
-      .option('--idempotency-key <key>', 'a retry with the same key answers with the same run instead of starting another')
-      .option('--args <json>', "this run only: a JSON merge patch over the job's args (code jobs) or request fields (HTTP jobs)", parseJsonOption)
+      .option(
+        '--idempotency-key <key>',
+        'a retry with the same key answers with the same run instead of starting another',
+      )
+      .option(
+        '--args <json>',
+        "this run only: a JSON merge patch over the job's args (code jobs) or request fields (HTTP jobs)",
+        parseJsonOption,
+      )
       .option('--reason <text>', 'why: recorded in the run with your API key id')
       .action(
-        api(async (client, g, jobId: string, opts: { overlap?: string; idempotencyKey?: string; args?: unknown; reason?: string }) => {
-          const body = await client.request('POST', `/jobs/${id(jobId)}/trigger`, triggerResultSchema, {
-            body: {
-              ...(opts.overlap === undefined ? {} : { overlap: opts.overlap }),
-              ...(opts.args === undefined ? {} : { args: opts.args }),
-              ...(opts.reason === undefined ? {} : { reason: opts.reason }),
-            },
-            ...(opts.idempotencyKey === undefined ? {} : { headers: { 'idempotency-key': opts.idempotencyKey } }),
-          });
-          printDone(g.output, body.workflowId === null ? `Triggered ${jobId}: ${body.note ?? 'no new run'}` : `Triggered ${jobId}: run ${body.workflowId}`, body, io.out);
-        }),
+        api(
+          async (
+            client,
+            g,
+            jobId: string,
+            opts: { overlap?: string; idempotencyKey?: string; args?: unknown; reason?: string },
+          ) => {
+            const body = await client.request('POST', `/jobs/${id(jobId)}/trigger`, triggerResultSchema, {
+              body: {
+                ...(opts.overlap === undefined ? {} : { overlap: opts.overlap }),
+                ...(opts.args === undefined ? {} : { args: opts.args }),
+                ...(opts.reason === undefined ? {} : { reason: opts.reason }),
+              },
+              ...(opts.idempotencyKey === undefined ? {} : { headers: { 'idempotency-key': opts.idempotencyKey } }),
+            });
+            printDone(
+              g.output,
+              body.workflowId === null
+                ? `Triggered ${jobId}: ${body.note ?? 'no new run'}`
+                : `Triggered ${jobId}: run ${body.workflowId}`,
+              body,
+              io.out,
+            );
+          },
+        ),
       );
 
   const jobs = program.command('jobs').description('list, inspect and change jobs');
   jobs
     .command('list')
     .description('list jobs (one page; --page-token for the next)')
-    .addOption(new Option('--origin <origin>', 'only jobs defined in code, or created over the API').choices(['code', 'api']))
+    .addOption(
+      new Option('--origin <origin>', 'only jobs defined in code, or created over the API').choices(['code', 'api']),
+    )
     .option('--paused', 'only paused jobs')
     .option('--active', 'only jobs that are not paused')
     .option('--prefix <idPrefix>', 'only jobs whose id starts with this')
     .option('--page-size <n>', 'jobs per page (1-500)', positiveInt)
     .option('--page-token <token>', 'the next page, from the previous answer')
     .action(
-      api(async (client, g, opts: { origin?: string; paused?: boolean; active?: boolean; prefix?: string; pageSize?: number; pageToken?: string }) => {
-        if (opts.paused && opts.active) throw new UsageError('--paused and --active exclude each other');
-        const page = await client.request('GET', '/jobs', jobPageSchema, {
-          query: { origin: opts.origin, paused: opts.paused ? 'true' : opts.active ? 'false' : undefined, idPrefix: opts.prefix, pageSize: opts.pageSize, pageToken: opts.pageToken },
-        });
-        printJobs(g.output, page, io.out);
-      }),
+      api(
+        async (
+          client,
+          g,
+          opts: {
+            origin?: string;
+            paused?: boolean;
+            active?: boolean;
+            prefix?: string;
+            pageSize?: number;
+            pageToken?: string;
+          },
+        ) => {
+          if (opts.paused && opts.active) throw new UsageError('--paused and --active exclude each other');
+          const page = await client.request('GET', '/jobs', jobPageSchema, {
+            query: {
+              origin: opts.origin,
+              paused: opts.paused ? 'true' : opts.active ? 'false' : undefined,
+              idPrefix: opts.prefix,
+              pageSize: opts.pageSize,
+              pageToken: opts.pageToken,
+            },
+          });
+          printJobs(g.output, page, io.out);
+        },
+      ),
     );
   jobs
     .command('get')
@@ -207,7 +280,9 @@ export function buildProgram(io: CliIo = stdio): { program: Command; exitCode: (
       .option('--note <text>', 'why, shown with the job')
       .action(
         api(async (client, g, jobId: string, opts: { note?: string }) => {
-          const job = await client.request('POST', `/jobs/${id(jobId)}/${verb}`, jobSchema, { body: opts.note === undefined ? {} : { note: opts.note } });
+          const job = await client.request('POST', `/jobs/${id(jobId)}/${verb}`, jobSchema, {
+            body: opts.note === undefined ? {} : { note: opts.note },
+          });
           printDone(g.output, `${done} job ${job.id}.`, job, io.out);
         }),
       );
@@ -219,28 +294,43 @@ export function buildProgram(io: CliIo = stdio): { program: Command; exitCode: (
     .argument('<jobId>')
     .requiredOption('--start <time>', 'RFC 3339 time, e.g. 2026-01-01T00:00:00Z')
     .requiredOption('--end <time>', 'RFC 3339 time')
-    .addOption(new Option('--overlap <policy>', 'overlap policy for the backfilled runs').choices(Object.values(OverlapPolicy)))
+    .addOption(
+      new Option('--overlap <policy>', 'overlap policy for the backfilled runs').choices(Object.values(OverlapPolicy)),
+    )
     .action(
       api(async (client, g, jobId: string, opts: { start: string; end: string; overlap?: string }) => {
-        const body = await client.request('POST', `/jobs/${id(jobId)}/backfill`, undefined, { body: { start: opts.start, end: opts.end, ...(opts.overlap === undefined ? {} : { overlap: opts.overlap }) } });
+        const body = await client.request('POST', `/jobs/${id(jobId)}/backfill`, undefined, {
+          body: { start: opts.start, end: opts.end, ...(opts.overlap === undefined ? {} : { overlap: opts.overlap }) },
+        });
         printDone(g.output, `Backfill of ${jobId} from ${opts.start} to ${opts.end} accepted.`, body, io.out);
       }),
     );
   jobs
     .command('ticks')
-    .description('every time the job was due in a window, and what became of it (ran, skipped, missed, paused...) with a reason')
+    .description(
+      'every time the job was due in a window, and what became of it (ran, skipped, missed, paused...) with a reason',
+    )
     .argument('<jobId>')
     .option('--from <time>', 'RFC 3339 start of the window (default: 24 hours ago)')
     .option('--to <time>', 'RFC 3339 end of the window (default: now)')
     .option('--page-size <n>', 'ticks per page (1-500)', positiveInt)
     .option('--page-token <token>', 'the next page, from the previous answer')
     .action(
-      api(async (client, g, jobId: string, opts: { from?: string; to?: string; pageSize?: number; pageToken?: string }) => {
-        const to = opts.to ?? new Date().toISOString();
-        const from = opts.from ?? new Date(Date.parse(to) - 24 * 3600_000).toISOString();
-        const page = await client.request('GET', `/jobs/${id(jobId)}/ticks`, tickPageSchema, { query: { from, to, pageSize: opts.pageSize, pageToken: opts.pageToken } });
-        printTicks(g.output, page, io.out);
-      }),
+      api(
+        async (
+          client,
+          g,
+          jobId: string,
+          opts: { from?: string; to?: string; pageSize?: number; pageToken?: string },
+        ) => {
+          const to = opts.to ?? new Date().toISOString();
+          const from = opts.from ?? new Date(Date.parse(to) - 24 * 3600_000).toISOString();
+          const page = await client.request('GET', `/jobs/${id(jobId)}/ticks`, tickPageSchema, {
+            query: { from, to, pageSize: opts.pageSize, pageToken: opts.pageToken },
+          });
+          printTicks(g.output, page, io.out);
+        },
+      ),
     );
   jobs
     .command('history')
@@ -250,7 +340,9 @@ export function buildProgram(io: CliIo = stdio): { program: Command; exitCode: (
     .option('--page-token <token>', 'the next page, from the previous answer')
     .action(
       api(async (client, g, jobId: string, opts: { pageSize?: number; pageToken?: string }) => {
-        const page = await client.request('GET', `/jobs/${id(jobId)}/history`, historyPageSchema, { query: { pageSize: opts.pageSize, pageToken: opts.pageToken } });
+        const page = await client.request('GET', `/jobs/${id(jobId)}/history`, historyPageSchema, {
+          query: { pageSize: opts.pageSize, pageToken: opts.pageToken },
+        });
         printHistory(g.output, page, io.out);
       }),
     );
@@ -275,7 +367,9 @@ export function buildProgram(io: CliIo = stdio): { program: Command; exitCode: (
     .option('--page-token <token>', 'the next page, from the previous answer')
     .action(
       api(async (client, g, jobId: string, opts: { status?: string; pageSize?: number; pageToken?: string }) => {
-        const page = await client.request('GET', `/jobs/${id(jobId)}/runs`, runPageSchema, { query: { status: opts.status, pageSize: opts.pageSize, pageToken: opts.pageToken } });
+        const page = await client.request('GET', `/jobs/${id(jobId)}/runs`, runPageSchema, {
+          query: { status: opts.status, pageSize: opts.pageSize, pageToken: opts.pageToken },
+        });
         printRuns(g.output, page, io.out);
       }),
     );
@@ -286,7 +380,11 @@ export function buildProgram(io: CliIo = stdio): { program: Command; exitCode: (
     .option('--run-id <runId>', 'a specific execution (default: the latest)')
     .action(
       api(async (client, g, workflowId: string, opts: { runId?: string }) => {
-        printRun(g.output, await client.request('GET', `/runs/${id(workflowId)}`, runSchema, { query: { runId: opts.runId } }), io.out);
+        printRun(
+          g.output,
+          await client.request('GET', `/runs/${id(workflowId)}`, runSchema, { query: { runId: opts.runId } }),
+          io.out,
+        );
       }),
     );
   runs

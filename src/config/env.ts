@@ -66,7 +66,10 @@ const envSchema = z.object({
   // A comma list names several frontends of one cluster: see src/temporal/frontend-failover.ts.
   TEMPORAL_ADDRESS: nonEmpty
     .transform((v) => v.split(',').map((a) => a.trim()))
-    .refine((list) => list.every((a) => /^[^\s:/,]+:\d{1,5}$/.test(a)), 'must be host:port, or several separated by commas, e.g. temporal.example.com:7233')
+    .refine(
+      (list) => list.every((a) => /^[^\s:/,]+:\d{1,5}$/.test(a)),
+      'must be host:port, or several separated by commas, e.g. temporal.example.com:7233',
+    )
     .refine((list) => new Set(list).size === list.length, 'lists the same host:port twice')
     .optional(),
   TEMPORAL_NAMESPACE: nonEmpty.default('default'),
@@ -95,12 +98,16 @@ const envSchema = z.object({
     .min(2, 'must be between 2 and 100000')
     .max(100_000, 'must be between 2 and 100000')
     .default(DEFAULT_WORKFLOW_CACHE),
-  SUNDIAL_API_TEMPORAL_TIMEOUT: duration.refine((v) => v >= 500 && v <= 120_000, 'must be between 500ms and 2m').default(DEFAULT_API_TEMPORAL_TIMEOUT_MS),
+  SUNDIAL_API_TEMPORAL_TIMEOUT: duration
+    .refine((v) => v >= 500 && v <= 120_000, 'must be between 500ms and 2m')
+    .default(DEFAULT_API_TEMPORAL_TIMEOUT_MS),
   SUNDIAL_API_KEYS: z.string().optional(),
   SUNDIAL_API_KEYS_FILE: nonEmpty.optional(),
   SUNDIAL_METRICS_PORT: port.optional(),
   SUNDIAL_HTTP_ALLOW: z.string().optional(),
-  SUNDIAL_METRICS_INTERVAL: duration.refine((v) => v >= 1_000 && v <= 3_600_000, 'must be between 1s and 1h').default(15_000),
+  SUNDIAL_METRICS_INTERVAL: duration
+    .refine((v) => v >= 1_000 && v <= 3_600_000, 'must be between 1s and 1h')
+    .default(15_000),
   SUNDIAL_SDK_METRICS_ADDRESS: nonEmpty
     .regex(/^(off|[^\s/]+:\d{1,5})$/, 'must be host:port (e.g. 0.0.0.0:9464) or off')
     .optional(),
@@ -168,7 +175,8 @@ function parseApiKeys(text: string, variable: string): ApiKey[] {
     const colon = entry.indexOf(':');
     const role = colon < 0 ? '' : entry.slice(0, colon);
     const key = colon < 0 ? '' : entry.slice(colon + 1);
-    if (role !== 'read' && role !== 'write') throw new ConfigError(variable, `entry ${i + 1} must be "read:<key>" or "write:<key>"`);
+    if (role !== 'read' && role !== 'write')
+      throw new ConfigError(variable, `entry ${i + 1} must be "read:<key>" or "write:<key>"`);
     if (key.length < 16) throw new ConfigError(variable, `entry ${i + 1}: a key must be at least 16 characters`);
     keys.push({ role, key });
   });
@@ -185,11 +193,18 @@ function parseCodecKeys(text: string, variable: string): CodecKey[] {
     if (entry === '' || entry.startsWith('#')) return;
     const colon = entry.indexOf(':');
     const id = colon < 0 ? '' : entry.slice(0, colon);
-    if (!CODEC_KEY_ID.test(id)) throw new ConfigError(variable, `entry ${i + 1} must be "<keyId>:<base64 key>", the id 1-64 letters, digits, ".", "_" or "-"`);
+    if (!CODEC_KEY_ID.test(id))
+      throw new ConfigError(
+        variable,
+        `entry ${i + 1} must be "<keyId>:<base64 key>", the id 1-64 letters, digits, ".", "_" or "-"`,
+      );
     const encoded = entry.slice(colon + 1);
     const key = Buffer.from(encoded, 'base64');
     if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(encoded) || key.length !== CODEC_KEY_BYTES) {
-      throw new ConfigError(variable, `key ${JSON.stringify(id)} must be ${CODEC_KEY_BYTES} bytes in base64 (e.g. from \`openssl rand -base64 32\`)`);
+      throw new ConfigError(
+        variable,
+        `key ${JSON.stringify(id)} must be ${CODEC_KEY_BYTES} bytes in base64 (e.g. from \`openssl rand -base64 32\`)`,
+      );
     }
     keys.push({ id, key });
   });
@@ -198,7 +213,10 @@ function parseCodecKeys(text: string, variable: string): CodecKey[] {
 }
 
 /** SUNDIAL_CODEC_KEYS, then the keys of SUNDIAL_CODEC_KEYS_FILE; undefined when neither is set. */
-function codecKeys(e: { SUNDIAL_CODEC_KEYS?: string | undefined; SUNDIAL_CODEC_KEYS_FILE?: string | undefined }): CodecKey[] | undefined {
+function codecKeys(e: {
+  SUNDIAL_CODEC_KEYS?: string | undefined;
+  SUNDIAL_CODEC_KEYS_FILE?: string | undefined;
+}): CodecKey[] | undefined {
   if (e.SUNDIAL_CODEC_KEYS === undefined && e.SUNDIAL_CODEC_KEYS_FILE === undefined) return undefined;
   const keys = e.SUNDIAL_CODEC_KEYS === undefined ? [] : parseCodecKeys(e.SUNDIAL_CODEC_KEYS, 'SUNDIAL_CODEC_KEYS');
   if (e.SUNDIAL_CODEC_KEYS_FILE !== undefined) {
@@ -206,13 +224,17 @@ function codecKeys(e: { SUNDIAL_CODEC_KEYS?: string | undefined; SUNDIAL_CODEC_K
     try {
       text = readFileSync(e.SUNDIAL_CODEC_KEYS_FILE, 'utf8');
     } catch (err) {
-      throw new ConfigError('SUNDIAL_CODEC_KEYS_FILE', `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw new ConfigError(
+        'SUNDIAL_CODEC_KEYS_FILE',
+        `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      );
     }
     keys.push(...parseCodecKeys(text, 'SUNDIAL_CODEC_KEYS_FILE'));
   }
   const ids = keys.map((k) => k.id);
   const twice = ids.find((id, i) => ids.indexOf(id) !== i);
-  if (twice !== undefined) throw new ConfigError('SUNDIAL_CODEC_KEYS', `key id ${JSON.stringify(twice)} is listed twice`);
+  if (twice !== undefined)
+    throw new ConfigError('SUNDIAL_CODEC_KEYS', `key id ${JSON.stringify(twice)} is listed twice`);
   return keys;
 }
 
@@ -227,7 +249,10 @@ function parseNotifyDefaults(text: string | undefined): NotifyRules | undefined 
   try {
     json = JSON.parse(text);
   } catch {
-    throw new ConfigError(variable, 'must be a JSON array of rules, e.g. [{"on":["failed"],"to":{"type":"slack","webhookUrl":{"secret":"SLACK_WEBHOOK"}}}]');
+    throw new ConfigError(
+      variable,
+      'must be a JSON array of rules, e.g. [{"on":["failed"],"to":{"type":"slack","webhookUrl":{"secret":"SLACK_WEBHOOK"}}}]',
+    );
   }
   const parsed = notifySchema.safeParse(json);
   if (!parsed.success) {
@@ -251,11 +276,21 @@ function loadSecrets(env: Record<string, string>, file: string | undefined): Rea
       parsed = JSON.parse(readFileSync(file, 'utf8'));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new ConfigError(variable, code !== undefined ? `cannot read the file: ${code}` : 'the file is not JSON (it must be an object of secret names to strings)');
+      throw new ConfigError(
+        variable,
+        code !== undefined
+          ? `cannot read the file: ${code}`
+          : 'the file is not JSON (it must be an object of secret names to strings)',
+      );
     }
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(variable, 'the file must hold a JSON object of secret names to strings');
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+      throw new ConfigError(variable, 'the file must hold a JSON object of secret names to strings');
     for (const [name, value] of Object.entries(parsed as Record<string, unknown>)) {
-      if (!SECRET_NAME_PATTERN.test(name)) throw new ConfigError(variable, `${JSON.stringify(name)} is not a secret name (upper-case letters, digits and _)`);
+      if (!SECRET_NAME_PATTERN.test(name))
+        throw new ConfigError(
+          variable,
+          `${JSON.stringify(name)} is not a secret name (upper-case letters, digits and _)`,
+        );
       if (typeof value !== 'string') throw new ConfigError(variable, `the value of ${name} must be a string`);
       secrets.set(name, value);
     }
@@ -263,7 +298,11 @@ function loadSecrets(env: Record<string, string>, file: string | undefined): Rea
   for (const [variable, value] of Object.entries(env)) {
     if (!variable.startsWith(SECRET_ENV_PREFIX)) continue;
     const name = variable.slice(SECRET_ENV_PREFIX.length);
-    if (!SECRET_NAME_PATTERN.test(name)) throw new ConfigError(variable, `${JSON.stringify(name)} is not a secret name (upper-case letters, digits and _)`);
+    if (!SECRET_NAME_PATTERN.test(name))
+      throw new ConfigError(
+        variable,
+        `${JSON.stringify(name)} is not a secret name (upper-case letters, digits and _)`,
+      );
     secrets.set(name, value);
   }
   return secrets;
@@ -281,7 +320,13 @@ export interface Config {
    * `temporalTimeoutMs`: the deadline every Temporal call of one API request shares
    * (SUNDIAL_API_TEMPORAL_TIMEOUT): past it the request is a 503, never a hang.
    */
-  readonly api: { readonly host: string; readonly port: number; readonly url?: string; readonly keys: readonly ApiKey[]; readonly temporalTimeoutMs: number };
+  readonly api: {
+    readonly host: string;
+    readonly port: number;
+    readonly url?: string;
+    readonly keys: readonly ApiKey[];
+    readonly temporalTimeoutMs: number;
+  };
   readonly embedded: { readonly dataDir: string; readonly temporalPort: number; readonly uiPort: number };
   /** The user's jobs module (SUNDIAL_JOBS_MODULE, `.js` or `.ts`); undefined: the shipped examples. */
   readonly jobsModule: string | undefined;
@@ -351,9 +396,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, role: ProcessRo
   }
   const tlsWanted =
     e.TEMPORAL_TLS ??
-    (e.TEMPORAL_TLS_CERT_FILE !== undefined || e.TEMPORAL_TLS_CA_FILE !== undefined || e.TEMPORAL_API_KEY !== undefined);
+    (e.TEMPORAL_TLS_CERT_FILE !== undefined ||
+      e.TEMPORAL_TLS_CA_FILE !== undefined ||
+      e.TEMPORAL_API_KEY !== undefined);
   if (tlsWanted && e.TEMPORAL_ADDRESS === undefined) {
-    throw new ConfigError('TEMPORAL_ADDRESS', 'TLS or an API key needs an existing cluster; the embedded dev server is plain-text');
+    throw new ConfigError(
+      'TEMPORAL_ADDRESS',
+      'TLS or an API key needs an existing cluster; the embedded dev server is plain-text',
+    );
   }
   let keys: ApiKey[] = [];
   if (e.SUNDIAL_API_KEYS !== undefined) keys = parseApiKeys(e.SUNDIAL_API_KEYS, 'SUNDIAL_API_KEYS');
@@ -362,7 +412,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, role: ProcessRo
     try {
       text = readFileSync(e.SUNDIAL_API_KEYS_FILE, 'utf8');
     } catch (err) {
-      throw new ConfigError('SUNDIAL_API_KEYS_FILE', `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw new ConfigError(
+        'SUNDIAL_API_KEYS_FILE',
+        `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      );
     }
     keys = [...keys, ...parseApiKeys(text, 'SUNDIAL_API_KEYS_FILE')];
   }
@@ -374,7 +427,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, role: ProcessRo
     throw err;
   }
   if (role === 'api' && keys.length === 0 && !LOOPBACK.test(e.HOST)) {
-    throw new ConfigError('HOST', 'an API without keys may listen on loopback only: set SUNDIAL_API_KEYS (or SUNDIAL_API_KEYS_FILE) to listen on another address');
+    throw new ConfigError(
+      'HOST',
+      'an API without keys may listen on loopback only: set SUNDIAL_API_KEYS (or SUNDIAL_API_KEYS_FILE) to listen on another address',
+    );
   }
   return {
     temporal: {
@@ -396,8 +452,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, role: ProcessRo
       codecKeys: codecKeys(e),
     },
     secrets: loadSecrets(present as Record<string, string>, e.SUNDIAL_SECRETS_FILE),
-    api: { host: e.HOST, port: e.PORT, keys, temporalTimeoutMs: e.SUNDIAL_API_TEMPORAL_TIMEOUT, ...(e.SUNDIAL_API_URL === undefined ? {} : { url: e.SUNDIAL_API_URL.replace(/\/+$/, '') }) },
-    embedded: { dataDir: e.SUNDIAL_DATA_DIR, temporalPort: e.SUNDIAL_TEMPORAL_PORT, uiPort: e.SUNDIAL_TEMPORAL_UI_PORT },
+    api: {
+      host: e.HOST,
+      port: e.PORT,
+      keys,
+      temporalTimeoutMs: e.SUNDIAL_API_TEMPORAL_TIMEOUT,
+      ...(e.SUNDIAL_API_URL === undefined ? {} : { url: e.SUNDIAL_API_URL.replace(/\/+$/, '') }),
+    },
+    embedded: {
+      dataDir: e.SUNDIAL_DATA_DIR,
+      temporalPort: e.SUNDIAL_TEMPORAL_PORT,
+      uiPort: e.SUNDIAL_TEMPORAL_UI_PORT,
+    },
     jobsModule: e.SUNDIAL_JOBS_MODULE,
     workflowsModule: e.SUNDIAL_WORKFLOWS_MODULE,
     pruneOrphans: e.SUNDIAL_PRUNE_ORPHANS,
@@ -407,6 +473,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, role: ProcessRo
     logFormat: e.LOG_FORMAT,
     egress,
     notifyDefaults: parseNotifyDefaults(e.SUNDIAL_NOTIFY_DEFAULTS),
-    metrics: { port: e.SUNDIAL_METRICS_PORT, sdkAddress: e.SUNDIAL_SDK_METRICS_ADDRESS, collectorIntervalMs: e.SUNDIAL_METRICS_INTERVAL },
+    metrics: {
+      port: e.SUNDIAL_METRICS_PORT,
+      sdkAddress: e.SUNDIAL_SDK_METRICS_ADDRESS,
+      collectorIntervalMs: e.SUNDIAL_METRICS_INTERVAL,
+    },
   };
 }

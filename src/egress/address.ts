@@ -36,7 +36,8 @@ function parseIpv6(text: string): bigint {
   const groups = (g: string) => (g === '' ? [] : g.split(':'));
   const left = groups(head);
   const right = tail === undefined ? [] : groups(tail);
-  const all = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  const all =
+    tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
   return all.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
 }
 
@@ -80,7 +81,11 @@ export function inCidr(ip: IpAddress, cidr: Cidr): boolean {
 
 /** True when every address of `inner` is in `outer`. */
 export function cidrWithin(inner: Cidr, outer: Cidr): boolean {
-  return inner.version === outer.version && inner.prefix >= outer.prefix && inCidr({ version: inner.version, value: inner.base }, outer);
+  return (
+    inner.version === outer.version &&
+    inner.prefix >= outer.prefix &&
+    inCidr({ version: inner.version, value: inner.base }, outer)
+  );
 }
 
 /** The address as text: dotted-quad, or IPv6 with its longest run of zero groups as `::` (RFC 5952). */

@@ -26,7 +26,11 @@ export class EgressDeniedError extends Error {
     readonly range: AddressRange,
     readonly reason: string,
   ) {
-    super(host === address ? `${address} is refused: ${reason}` : `${host} resolves to ${address}, which is refused: ${reason}`);
+    super(
+      host === address
+        ? `${address} is refused: ${reason}`
+        : `${host} resolves to ${address}, which is refused: ${reason}`,
+    );
   }
 }
 
@@ -37,7 +41,11 @@ function refuse(host: string, decision: Extract<EgressDecision, { allowed: false
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
 /** How names are resolved: dns.lookup with `all: true` (getaddrinfo, as Node itself does). */
-export type Resolver = (hostname: string, options: LookupOptions & { all: true }, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
+export type Resolver = (
+  hostname: string,
+  options: LookupOptions & { all: true },
+  callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
 
 /**
  * A `lookup` for net.connect: resolves every address of the name and fails the connection
@@ -46,18 +54,26 @@ export type Resolver = (hostname: string, options: LookupOptions & { all: true }
  */
 export function guardedLookup(policy: EgressPolicy, resolve: Resolver = dnsLookup) {
   return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
-    resolve(hostname, { family: options.family ?? 0, ...(options.hints === undefined ? {} : { hints: options.hints }), all: true }, (err, addresses) => {
-      if (err !== null) return callback(err, []);
-      for (const a of addresses) {
-        const ip = parseIp(a.address);
-        const decision: EgressDecision = ip === undefined ? { allowed: false, range: 'reserved', address: a.address, reason: 'not an IP address' } : checkAddress(policy, ip, hostname);
-        if (!decision.allowed) return callback(refuse(hostname, decision) as NodeJS.ErrnoException, []);
-      }
-      if (addresses.length === 0) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), []);
-      if (options.all === true) return callback(null, addresses);
-      const first = addresses[0]!;
-      return callback(null, first.address, first.family);
-    });
+    resolve(
+      hostname,
+      { family: options.family ?? 0, ...(options.hints === undefined ? {} : { hints: options.hints }), all: true },
+      (err, addresses) => {
+        if (err !== null) return callback(err, []);
+        for (const a of addresses) {
+          const ip = parseIp(a.address);
+          const decision: EgressDecision =
+            ip === undefined
+              ? { allowed: false, range: 'reserved', address: a.address, reason: 'not an IP address' }
+              : checkAddress(policy, ip, hostname);
+          if (!decision.allowed) return callback(refuse(hostname, decision) as NodeJS.ErrnoException, []);
+        }
+        if (addresses.length === 0)
+          return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), []);
+        if (options.all === true) return callback(null, addresses);
+        const first = addresses[0]!;
+        return callback(null, first.address, first.family);
+      },
+    );
   };
 }
 
@@ -98,7 +114,14 @@ export async function sendGuarded(policy: EgressPolicy, req: GuardedRequest): Pr
   let method = req.method;
   let body = req.body;
   for (let hop = 0; ; hop++) {
-    const res = await sendOnce(policy, url, method, hopHeaders(req, url.origin === first.origin, body !== undefined), body, req);
+    const res = await sendOnce(
+      policy,
+      url,
+      method,
+      hopHeaders(req, url.origin === first.origin, body !== undefined),
+      body,
+      req,
+    );
     const location = res.headers.location;
     if (!REDIRECTS.has(res.status) || location === undefined || hop >= req.maxRedirects) return res;
     let next: URL;
@@ -122,7 +145,9 @@ export async function sendGuarded(policy: EgressPolicy, req: GuardedRequest): Pr
  * credentials), except the body's content type while a body is sent; Sundial's on every hop.
  */
 function hopHeaders(req: GuardedRequest, sameOrigin: boolean, withBody: boolean): Record<string, string> {
-  const own = Object.entries(req.originHeaders ?? {}).filter(([k]) => (k.toLowerCase() === 'content-type' ? withBody : sameOrigin));
+  const own = Object.entries(req.originHeaders ?? {}).filter(([k]) =>
+    k.toLowerCase() === 'content-type' ? withBody : sameOrigin,
+  );
   return { ...req.defaultHeaders, ...Object.fromEntries(own), ...req.headers };
 }
 
@@ -140,7 +165,14 @@ function decoded(res: IncomingMessage): Readable {
   }
 }
 
-function sendOnce(policy: EgressPolicy, url: URL, method: string, headers: Record<string, string>, body: string | undefined, opts: GuardedRequest): Promise<GuardedResponse> {
+function sendOnce(
+  policy: EgressPolicy,
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  opts: GuardedRequest,
+): Promise<GuardedResponse> {
   // Node connects to an IP literal without a lookup: check it here.
   const literal = parseIp(url.hostname);
   if (literal !== undefined) {
@@ -156,34 +188,52 @@ function sendOnce(policy: EgressPolicy, url: URL, method: string, headers: Recor
       fn();
     };
     // A fresh agent per request: no pooled socket outlives the check that opened it.
-    const req = send(url, { method, headers, agent: false, lookup: guardedLookup(policy), ...(opts.signal === undefined ? {} : { signal: opts.signal }) }, (res) => {
-      const chunks: Buffer[] = [];
-      let kept = 0;
-      const stream = decoded(res);
-      const done = (truncated: boolean) =>
-        settle(() => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks, kept), truncated, url: url.toString() }));
-      const fail = (err: Error) => settle(() => reject(err));
-      stream.on('data', (chunk: Buffer) => {
-        if (settled) return;
-        const room = opts.maxBodyBytes - kept;
-        if (chunk.length > room) {
-          if (room > 0) chunks.push(chunk.subarray(0, room));
-          kept += Math.max(room, 0);
-          done(true);
-          // Stop reading: the rest of the body is never transferred into memory.
-          stream.destroy();
-          res.destroy();
-          req.destroy();
-          return;
-        }
-        chunks.push(chunk);
-        kept += chunk.length;
-      });
-      stream.on('end', () => done(false));
-      stream.on('error', fail);
-      res.on('error', fail);
-      res.on('aborted', () => fail(Object.assign(new Error('the response was cut off'), { code: 'ECONNRESET' })));
-    });
+    const req = send(
+      url,
+      {
+        method,
+        headers,
+        agent: false,
+        lookup: guardedLookup(policy),
+        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let kept = 0;
+        const stream = decoded(res);
+        const done = (truncated: boolean) =>
+          settle(() =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: Buffer.concat(chunks, kept),
+              truncated,
+              url: url.toString(),
+            }),
+          );
+        const fail = (err: Error) => settle(() => reject(err));
+        stream.on('data', (chunk: Buffer) => {
+          if (settled) return;
+          const room = opts.maxBodyBytes - kept;
+          if (chunk.length > room) {
+            if (room > 0) chunks.push(chunk.subarray(0, room));
+            kept += Math.max(room, 0);
+            done(true);
+            // Stop reading: the rest of the body is never transferred into memory.
+            stream.destroy();
+            res.destroy();
+            req.destroy();
+            return;
+          }
+          chunks.push(chunk);
+          kept += chunk.length;
+        });
+        stream.on('end', () => done(false));
+        stream.on('error', fail);
+        res.on('error', fail);
+        res.on('aborted', () => fail(Object.assign(new Error('the response was cut off'), { code: 'ECONNRESET' })));
+      },
+    );
     req.on('error', (err) => settle(() => reject(err)));
     req.end(body);
   });

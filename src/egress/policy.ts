@@ -1,4 +1,16 @@
-import { AddressRange, cidrWithin, classifyAddress, embeddedIpv4, formatIp, inCidr, METADATA_ADDRESSES, parseCidr, parseIp, type Cidr, type IpAddress } from './address';
+import {
+  AddressRange,
+  cidrWithin,
+  classifyAddress,
+  embeddedIpv4,
+  formatIp,
+  inCidr,
+  METADATA_ADDRESSES,
+  parseCidr,
+  parseIp,
+  type Cidr,
+  type IpAddress,
+} from './address';
 
 /**
  * Where HTTP jobs may connect. Public addresses always; link-local and cloud metadata addresses
@@ -63,7 +75,10 @@ export function parseAllowList(text: string | undefined): EgressPolicy {
     }
     const host = entry.replace(/\.$/, '');
     if (!HOST_NAME.test(host) || /^[\d.]+$/.test(host) || host.includes(':')) {
-      throw new AllowListError(i + 1, 'must be a CIDR (10.0.0.0/8, fd00::/8), an IP address or a host name (api.internal, *.corp.example.com)');
+      throw new AllowListError(
+        i + 1,
+        'must be a CIDR (10.0.0.0/8, fd00::/8), an IP address or a host name (api.internal, *.corp.example.com)',
+      );
     }
     hosts.push(host);
   });
@@ -98,7 +113,12 @@ export function checkAddress(policy: EgressPolicy, ip: IpAddress, host?: string)
   // An IPv6 address carrying an IPv4 one reaches that address: an IPv4 range allows it too.
   const matches = (c: Cidr) => inCidr(ip, c) || (v4 !== undefined && inCidr(v4, c));
   if (policy.cidrs.some(matches) || hostAllowed(policy, host)) return { allowed: true, range };
-  return { allowed: false, range, address, reason: `${range} addresses are refused unless SUNDIAL_HTTP_ALLOW allows them` };
+  return {
+    allowed: false,
+    range,
+    address,
+    reason: `${range} addresses are refused unless SUNDIAL_HTTP_ALLOW allows them`,
+  };
 }
 
 /** A refusal as a sentence for a person: which address, which range, why. */
@@ -129,8 +149,14 @@ export function checkUrlHost(policy: EgressPolicy, url: string): EgressDecision 
   const ip = parseIp(hostname);
   if (ip !== undefined) return checkAddress(policy, ip);
   if (isLoopbackName(hostname)) {
-    if (hostAllowed(policy, hostname) || policy.cidrs.some((c) => inCidr(parseIp('127.0.0.1')!, c))) return { allowed: true, range: AddressRange.loopback };
-    return { allowed: false, range: AddressRange.loopback, address: hostname, reason: 'loopback addresses are refused unless SUNDIAL_HTTP_ALLOW allows them' };
+    if (hostAllowed(policy, hostname) || policy.cidrs.some((c) => inCidr(parseIp('127.0.0.1')!, c)))
+      return { allowed: true, range: AddressRange.loopback };
+    return {
+      allowed: false,
+      range: AddressRange.loopback,
+      address: hostname,
+      reason: 'loopback addresses are refused unless SUNDIAL_HTTP_ALLOW allows them',
+    };
   }
   return undefined;
 }

@@ -16,7 +16,10 @@ export const DEFAULT_RETRY_JITTER = 0.2;
 const DEFAULT_MAX_INTERVAL_FACTOR = 100;
 
 /** The delay before the retry that follows failed attempt `attempt` (1-based), in ms, without jitter. */
-export function backoffMs(retry: Pick<RetryPlan, 'initialIntervalMs' | 'backoffCoefficient' | 'maximumIntervalMs'>, attempt: number): number {
+export function backoffMs(
+  retry: Pick<RetryPlan, 'initialIntervalMs' | 'backoffCoefficient' | 'maximumIntervalMs'>,
+  attempt: number,
+): number {
   const cap = retry.maximumIntervalMs ?? retry.initialIntervalMs * DEFAULT_MAX_INTERVAL_FACTOR;
   return Math.min(retry.initialIntervalMs * retry.backoffCoefficient ** Math.max(0, attempt - 1), cap);
 }
@@ -30,6 +33,10 @@ export function jitteredMs(delayMs: number, jitter: number, random: number): num
 }
 
 /** The jittered delay after failed attempt `attempt` of `retry`. */
-export function retryDelayMs(retry: Pick<RetryPlan, 'initialIntervalMs' | 'backoffCoefficient' | 'maximumIntervalMs' | 'jitter'>, attempt: number, random: number): number {
+export function retryDelayMs(
+  retry: Pick<RetryPlan, 'initialIntervalMs' | 'backoffCoefficient' | 'maximumIntervalMs' | 'jitter'>,
+  attempt: number,
+  random: number,
+): number {
   return jitteredMs(backoffMs(retry, attempt), retry.jitter ?? DEFAULT_RETRY_JITTER, random);
 }

@@ -27,7 +27,20 @@ import { isValidTimeZone, transitionHours } from '../util/time-zone';
  * See {@link hashSeed} for the hash and {@link expandHashedField} for the choice.
  */
 
-const MONTHS = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'];
+const MONTHS = [
+  'january',
+  'february',
+  'march',
+  'april',
+  'may',
+  'june',
+  'july',
+  'august',
+  'september',
+  'october',
+  'november',
+  'december',
+];
 const WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
 
 type FieldKind = 'int' | 'month' | 'dow';
@@ -60,7 +73,15 @@ const LAYOUTS: Readonly<Record<number, readonly FieldRule[]>> = {
 };
 
 /** The rules of a calendar's fields, by the calendar's key. */
-export const CALENDAR_FIELDS = { second: SECOND, minute: MINUTE, hour: HOUR, dayOfMonth: DAY_OF_MONTH, month: MONTH, dayOfWeek: DAY_OF_WEEK, year: YEAR } as const;
+export const CALENDAR_FIELDS = {
+  second: SECOND,
+  minute: MINUTE,
+  hour: HOUR,
+  dayOfMonth: DAY_OF_MONTH,
+  month: MONTH,
+  dayOfWeek: DAY_OF_WEEK,
+  year: YEAR,
+} as const;
 
 const MACROS: Readonly<Record<string, string>> = {
   '@yearly': '0 0 1 1 *',
@@ -79,7 +100,13 @@ const HASH_PART = /^H(?:\(([^()]*)\))?(?:\/(.*))?$/;
 /** One comma-separated part of a field: Temporal syntax as written, or an `H` form. */
 export type FieldPart =
   | { readonly kind: 'plain'; readonly text: string }
-  | { readonly kind: 'hash'; readonly text: string; readonly from: number; readonly to: number; readonly step: number | undefined };
+  | {
+      readonly kind: 'hash';
+      readonly text: string;
+      readonly from: number;
+      readonly to: number;
+      readonly step: number | undefined;
+    };
 
 /** A field of a parsed cron string. */
 export interface CronField {
@@ -109,7 +136,8 @@ export interface ParsedCron {
 }
 
 /** {@link parseCron}'s answer: the parsed string, or what is wrong with it. */
-export type CronParseResult = { readonly ok: true; readonly cron: ParsedCron } | { readonly ok: false; readonly problem: string };
+export type CronParseResult =
+  { readonly ok: true; readonly cron: ParsedCron } | { readonly ok: false; readonly problem: string };
 
 /** A cron string that should have been validated was not valid. */
 export class InvalidCronError extends Error {
@@ -221,23 +249,34 @@ export function parseCron(expression: string): CronParseResult {
   const comment = hashAt >= 0 ? body.slice(hashAt + 1).trim() : undefined;
   const c = (hashAt >= 0 ? body.slice(0, hashAt) : body).trim();
   if (c === '') return fail('cron expression is empty');
-  const parsed = (form: CronForm, hashed = false): CronParseResult => ({ ok: true, cron: { expression, timezone, body, form, comment, hashed } });
+  const parsed = (form: CronForm, hashed = false): CronParseResult => ({
+    ok: true,
+    cron: { expression, timezone, body, form, comment, hashed },
+  });
   if (c.startsWith('@')) {
-    if (c.includes('H')) return fail(`H cannot be combined with ${c.split(/\s/)[0]}: write the fields instead, e.g. "H * * * *" for hourly at a hashed minute`);
+    if (c.includes('H'))
+      return fail(
+        `H cannot be combined with ${c.split(/\s/)[0]}: write the fields instead, e.g. "H * * * *" for hourly at a hashed minute`,
+      );
     if (c.startsWith('@every')) {
       const rest = c.slice('@every'.length).trim();
       const [interval = '', offset] = rest.split('/');
-      if (!GO_DURATION.test(interval)) return fail(`@every needs a duration such as "15m" or "1h30m", got ${JSON.stringify(rest)}`);
-      if (offset !== undefined && !GO_DURATION.test(offset)) return fail(`@every offset must be a duration, got ${JSON.stringify(offset)}`);
+      if (!GO_DURATION.test(interval))
+        return fail(`@every needs a duration such as "15m" or "1h30m", got ${JSON.stringify(rest)}`);
+      if (offset !== undefined && !GO_DURATION.test(offset))
+        return fail(`@every offset must be a duration, got ${JSON.stringify(offset)}`);
       return parsed({ kind: 'every', text: c });
     }
-    if (MACROS[c] === undefined) return fail(`unknown cron macro ${JSON.stringify(c)} (use ${Object.keys(MACROS).join(', ')} or @every)`);
+    if (MACROS[c] === undefined)
+      return fail(`unknown cron macro ${JSON.stringify(c)} (use ${Object.keys(MACROS).join(', ')} or @every)`);
     return parsed({ kind: 'macro', text: c });
   }
   const texts = c.split(/\s+/);
   const rules = LAYOUTS[texts.length];
   if (rules === undefined) {
-    return fail(`cron expression must have 5 fields (minute hour day-of-month month day-of-week), 6 (plus year) or 7 (second first, year last); got ${texts.length}`);
+    return fail(
+      `cron expression must have 5 fields (minute hour day-of-month month day-of-week), 6 (plus year) or 7 (second first, year last); got ${texts.length}`,
+    );
   }
   const fields: CronField[] = [];
   for (let i = 0; i < texts.length; i++) {
@@ -245,7 +284,10 @@ export function parseCron(expression: string): CronParseResult {
     if (typeof field === 'string') return fail(field);
     fields.push(field);
   }
-  return parsed({ kind: 'fields', fields }, fields.some((f) => f.parts.some((p) => p.kind === 'hash')));
+  return parsed(
+    { kind: 'fields', fields },
+    fields.some((f) => f.parts.some((p) => p.kind === 'hash')),
+  );
 }
 
 /** Checks one cron string: undefined when valid (after `H` expansion, Temporal accepts it), else the problem. */
@@ -278,10 +320,16 @@ function stepped(start: number, to: number, step: number): number[] {
  * Candidates whose hours meet `avoidHours` (hour field only) are dropped unless none is left;
  * the choice is `candidates[seed mod candidates.length]`.
  */
-export function expandHashedField(part: Extract<FieldPart, { kind: 'hash' }>, rule: FieldRule, seed: number, avoidHours: ReadonlySet<number> = new Set()): string {
+export function expandHashedField(
+  part: Extract<FieldPart, { kind: 'hash' }>,
+  rule: FieldRule,
+  seed: number,
+  avoidHours: ReadonlySet<number> = new Set(),
+): string {
   const { from, to, step } = part;
   const all = step === undefined ? stepped(from, to, 1) : stepped(from, Math.min(from + step - 1, to), 1);
-  const hits = (start: number) => (step === undefined ? [start] : stepped(start, to, step)).some((h) => avoidHours.has(h));
+  const hits = (start: number) =>
+    (step === undefined ? [start] : stepped(start, to, step)).some((h) => avoidHours.has(h));
   const clear = rule === HOUR ? all.filter((start) => !hits(start)) : all;
   const candidates = clear.length > 0 ? clear : all;
   const start = candidates[seed % candidates.length]!;
@@ -296,7 +344,11 @@ export function expandHashedField(part: Extract<FieldPart, { kind: 'hash' }>, ru
 export function expandCronForJob(cron: ParsedCron, jobId: string, avoidHours: ReadonlySet<number> = new Set()): string {
   if (!cron.hashed || cron.form.kind !== 'fields') return cron.body;
   const fields = cron.form.fields.map((f) =>
-    f.parts.map((p) => (p.kind === 'plain' ? p.text : expandHashedField(p, f.rule, hashSeed(jobId, f.rule.name), avoidHours))).join(','),
+    f.parts
+      .map((p) =>
+        p.kind === 'plain' ? p.text : expandHashedField(p, f.rule, hashSeed(jobId, f.rule.name), avoidHours),
+      )
+      .join(','),
   );
   return `${fields.join(' ')}${cron.comment !== undefined ? ` # ${cron.comment}` : ''}`;
 }
@@ -319,7 +371,15 @@ export interface CalendarFields {
  */
 export function calendarToCron(cal: CalendarFields): string {
   const f = (v: string | undefined, d: string) => (v ?? d).replace(/\s+/g, '');
-  const fields = [f(cal.second, '0'), f(cal.minute, '0'), f(cal.hour, '0'), f(cal.dayOfMonth, '*'), f(cal.month, '*'), f(cal.dayOfWeek, '*'), f(cal.year, '*')];
+  const fields = [
+    f(cal.second, '0'),
+    f(cal.minute, '0'),
+    f(cal.hour, '0'),
+    f(cal.dayOfMonth, '*'),
+    f(cal.month, '*'),
+    f(cal.dayOfWeek, '*'),
+    f(cal.year, '*'),
+  ];
   return `${fields.join(' ')}${cal.comment ? ` # ${cal.comment}` : ''}`;
 }
 
@@ -360,9 +420,16 @@ export function cronZones(crons: readonly string[]): string[] {
  */
 export function compileScheduleCrons(
   jobId: string,
-  schedule: { readonly cron?: string | readonly string[] | undefined; readonly calendars?: readonly CalendarFields[] | undefined; readonly timezone?: string | undefined },
+  schedule: {
+    readonly cron?: string | readonly string[] | undefined;
+    readonly calendars?: readonly CalendarFields[] | undefined;
+    readonly timezone?: string | undefined;
+  },
 ): CompiledCrons {
-  const written = [...(schedule.cron === undefined ? [] : typeof schedule.cron === 'string' ? [schedule.cron] : schedule.cron), ...(schedule.calendars ?? []).map(calendarToCron)];
+  const written = [
+    ...(schedule.cron === undefined ? [] : typeof schedule.cron === 'string' ? [schedule.cron] : schedule.cron),
+    ...(schedule.calendars ?? []).map(calendarToCron),
+  ];
   const parsed = written.map((c) => {
     const r = parseCron(c);
     if (!r.ok) throw new InvalidCronError(`invalid cron expression ${JSON.stringify(c)}: ${r.problem}`, c);
@@ -371,7 +438,11 @@ export function compileScheduleCrons(
   const timezone = schedule.timezone ?? parsed.find((p) => p.timezone !== undefined)?.timezone;
   const hashed = parsed.some((p) => p.hashed);
   const avoid = hashed && timezone !== undefined ? transitionHours(timezone) : new Set<number>();
-  const crons = parsed.map((p) => ({ written: p.expression, temporal: expandCronForJob(p, jobId, avoid), hashed: p.hashed }));
+  const crons = parsed.map((p) => ({
+    written: p.expression,
+    temporal: expandCronForJob(p, jobId, avoid),
+    hashed: p.hashed,
+  }));
   return { timezone, crons, hashed };
 }
 
@@ -412,8 +483,13 @@ export function expandCronField(field: string, rule: FieldRule): Set<number> {
  */
 export function cronValues(expression: string): CronValues | undefined {
   const r = parseCron(expression);
-  if (!r.ok) throw new InvalidCronError(`invalid cron expression ${JSON.stringify(expression)}: ${r.problem}`, expression);
-  if (r.cron.hashed) throw new InvalidCronError(`cron expression ${JSON.stringify(expression)} has H: expand it for its job first`, expression);
+  if (!r.ok)
+    throw new InvalidCronError(`invalid cron expression ${JSON.stringify(expression)}: ${r.problem}`, expression);
+  if (r.cron.hashed)
+    throw new InvalidCronError(
+      `cron expression ${JSON.stringify(expression)} has H: expand it for its job first`,
+      expression,
+    );
   const form = r.cron.form;
   if (form.kind === 'every') return undefined;
   const f = form.kind === 'macro' ? MACROS[form.text]!.split(' ') : form.fields.map((x) => x.text);

@@ -93,12 +93,23 @@ export function defineJob(def: JobDefinition): DefinedJob {
     const { workflow, args, argsSchema, ...rest } = def;
     return {
       spec: { ...rest, task: { type: def.id, args } },
-      code: { mode: 'workflow', workflowType: typeof workflow === 'string' ? workflow : workflow.name, description: def.description ?? '', ...(argsSchema ? { argsSchema } : {}) },
+      code: {
+        mode: 'workflow',
+        workflowType: typeof workflow === 'string' ? workflow : workflow.name,
+        description: def.description ?? '',
+        ...(argsSchema ? { argsSchema } : {}),
+      },
     };
   }
   const { run, args, argsSchema, fallbackRun, ...rest } = def;
   return {
     spec: { ...rest, task: { type: def.id, args } },
-    code: { mode: 'activity', run, description: def.description ?? '', ...(argsSchema ? { argsSchema } : {}), ...(fallbackRun ? { fallbackRun } : {}) },
+    code: {
+      mode: 'activity',
+      run,
+      description: def.description ?? '',
+      ...(argsSchema ? { argsSchema } : {}),
+      ...(fallbackRun ? { fallbackRun } : {}),
+    },
   };
 }

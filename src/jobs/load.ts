@@ -45,6 +45,7 @@ export function loadJobsModule(modulePath: string, ctx: { apiUrl: string }): Def
   }
   const exported = mod.jobs ?? mod.default;
   const jobs = typeof exported === 'function' ? exported(ctx) : exported;
-  if (!Array.isArray(jobs)) throw new JobsModuleError(`jobs module: ${resolved} exports no \`jobs\` array (or function returning one)`);
+  if (!Array.isArray(jobs))
+    throw new JobsModuleError(`jobs module: ${resolved} exports no \`jobs\` array (or function returning one)`);
   return jobs;
 }

@@ -1,7 +1,13 @@
 import { compileNotify, type NotifyRules } from '../notify/schema';
 import { parseDuration } from '../util/duration';
 import type { JobRunInput, TaskPlan } from './run-types';
-import { HTTP_ATTEMPT_MARGIN_MS, HTTP_MAX_REDIRECTS, isHttpTask, LOCAL_MAX_START_TO_CLOSE_MS, type JobSpec } from './spec';
+import {
+  HTTP_ATTEMPT_MARGIN_MS,
+  HTTP_MAX_REDIRECTS,
+  isHttpTask,
+  LOCAL_MAX_START_TO_CLOSE_MS,
+  type JobSpec,
+} from './spec';
 import type { JobCode } from './define';
 
 /** Default per-attempt timeout when a job sets neither startToClose nor scheduleToClose. */
@@ -29,31 +35,35 @@ const optMs = (d: string | number | undefined): number | undefined => (d === und
  * Compiles a validated spec into the input every run of the job receives. Pure. A job without
  * `notify` gets `notifyDefaults` (SUNDIAL_NOTIFY_DEFAULTS); `notify: []` gets none.
  */
-export function planRun(spec: JobSpec, codeFor: (name: string) => JobCode | undefined, notifyDefaults?: NotifyRules): JobRunInput {
+export function planRun(
+  spec: JobSpec,
+  codeFor: (name: string) => JobCode | undefined,
+  notifyDefaults?: NotifyRules,
+): JobRunInput {
   const notify = compileNotify(spec.notify ?? notifyDefaults);
   const t = spec.task;
-  const task: TaskPlan =
-    isHttpTask(t)
-      ? {
-          type: 'http',
-          request: {
-            url: t.url,
-            method: t.method,
-            headers: t.headers,
-            ...(t.body === undefined ? {} : { body: typeof t.body === 'string' ? t.body : JSON.stringify(t.body) }),
-            timeoutMs: parseDuration(t.timeout),
-            ...(t.expectStatus === undefined ? {} : { expectedStatus: t.expectStatus }),
-            ...(t.followRedirects === true ? { maxRedirects: HTTP_MAX_REDIRECTS } : {}),
-          },
-        }
-      : codeTask(t.type, codeFor(t.type), t.args);
+  const task: TaskPlan = isHttpTask(t)
+    ? {
+        type: 'http',
+        request: {
+          url: t.url,
+          method: t.method,
+          headers: t.headers,
+          ...(t.body === undefined ? {} : { body: typeof t.body === 'string' ? t.body : JSON.stringify(t.body) }),
+          timeoutMs: parseDuration(t.timeout),
+          ...(t.expectStatus === undefined ? {} : { expectedStatus: t.expectStatus }),
+          ...(t.followRedirects === true ? { maxRedirects: HTTP_MAX_REDIRECTS } : {}),
+        },
+      }
+    : codeTask(t.type, codeFor(t.type), t.args);
 
   const local = spec.execution === 'local';
   // A local attempt always has a bounded timeout of its own, even under a long scheduleToClose.
   const startToCloseMs = optMs(spec.timeouts.startToClose) ?? (local ? LOCAL_MAX_START_TO_CLOSE_MS : undefined);
   const scheduleToCloseMs = optMs(spec.timeouts.scheduleToClose);
   // A local activity cannot heartbeat: a dead worker is noticed by the workflow task timeout.
-  const heartbeatMs = optMs(spec.timeouts.heartbeat) ?? (task.type === 'http' && !local ? DEFAULT_HTTP_HEARTBEAT_MS : undefined);
+  const heartbeatMs =
+    optMs(spec.timeouts.heartbeat) ?? (task.type === 'http' && !local ? DEFAULT_HTTP_HEARTBEAT_MS : undefined);
   const httpFloor = task.type === 'http' ? task.request.timeoutMs + HTTP_ATTEMPT_MARGIN_MS : 0;
   const b = spec.breaker;
   return {
@@ -69,7 +79,13 @@ export function planRun(spec: JobSpec, codeFor: (name: string) => JobCode | unde
               failureThreshold: b.failureThreshold,
               ...(b.failureRate === undefined
                 ? {}
-                : { failureRate: { threshold: b.failureRate.threshold, minimumCalls: b.failureRate.minimumCalls, windowMs: parseDuration(b.failureRate.window) } }),
+                : {
+                    failureRate: {
+                      threshold: b.failureRate.threshold,
+                      minimumCalls: b.failureRate.minimumCalls,
+                      windowMs: parseDuration(b.failureRate.window),
+                    },
+                  }),
               openForMs: parseDuration(b.openFor),
               maxOpenForMs: Math.max(parseDuration(b.openFor), MAX_OPEN_FOR_MS),
               halfOpenProbes: b.halfOpenProbes,
@@ -80,13 +96,22 @@ export function planRun(spec: JobSpec, codeFor: (name: string) => JobCode | unde
       ? {}
       : spec.fallback.type === 'function'
         ? { fallback: { type: 'function' as const } }
-        : { fallback: { type: 'cache' as const, ...(spec.fallback.maxStaleness === undefined ? {} : { maxStalenessMs: parseDuration(spec.fallback.maxStaleness) }) } }),
+        : {
+            fallback: {
+              type: 'cache' as const,
+              ...(spec.fallback.maxStaleness === undefined
+                ? {}
+                : { maxStalenessMs: parseDuration(spec.fallback.maxStaleness) }),
+            },
+          }),
     // Absent without rules: inputs (and hashes) of jobs that notify nobody are unchanged.
     ...(notify === undefined ? {} : { notify }),
     retry: {
       initialIntervalMs: parseDuration(spec.retry.initialInterval),
       backoffCoefficient: spec.retry.backoffCoefficient,
-      ...(spec.retry.maximumInterval === undefined ? {} : { maximumIntervalMs: parseDuration(spec.retry.maximumInterval) }),
+      ...(spec.retry.maximumInterval === undefined
+        ? {}
+        : { maximumIntervalMs: parseDuration(spec.retry.maximumInterval) }),
       maximumAttempts: spec.retry.maximumAttempts,
       nonRetryableErrorTypes: spec.retry.nonRetryableErrorTypes,
       ...(spec.retry.jitter === undefined ? {} : { jitter: spec.retry.jitter }),

@@ -31,7 +31,10 @@ export class JobRegistry {
    * notification webhook's URL. `notifyDefaults` go to every job without its own `notify`.
    * @throws JobDefinitionError listing every bad field of every job, and duplicate ids.
    */
-  static create(defined: ReadonlyArray<DefinedJob>, opts: { readonly egress?: EgressPolicy; readonly notifyDefaults?: NotifyRules } = {}): JobRegistry {
+  static create(
+    defined: ReadonlyArray<DefinedJob>,
+    opts: { readonly egress?: EgressPolicy; readonly notifyDefaults?: NotifyRules } = {},
+  ): JobRegistry {
     const problems: Array<{ jobId: string; path: string; message: string }> = [];
     const code = new Map<string, JobCode>();
     const seen = new Set<string>();
@@ -54,7 +57,11 @@ export class JobRegistry {
         for (const p of taskProblems) problems.push({ jobId, ...p });
         continue;
       }
-      jobs.push({ written: d.spec, spec: parsed.spec, run: planRun(parsed.spec, (name) => code.get(name), opts.notifyDefaults) });
+      jobs.push({
+        written: d.spec,
+        spec: parsed.spec,
+        run: planRun(parsed.spec, (name) => code.get(name), opts.notifyDefaults),
+      });
     }
     // Jobs that share a breaker key share one breaker: its thresholds must be declared once.
     const byKey = new Map<string, RegisteredJob>();
@@ -91,7 +98,12 @@ export class JobRegistry {
 
   /** The code job types: name, description, how they run, and their args' schema. */
   jobTypes(): Array<{ name: string; description: string; mode: JobCode['mode']; argsSchema?: JobCode['argsSchema'] }> {
-    return [...this.code.entries()].map(([name, c]) => ({ name, description: c.description, mode: c.mode, ...(c.argsSchema ? { argsSchema: c.argsSchema } : {}) }));
+    return [...this.code.entries()].map(([name, c]) => ({
+      name,
+      description: c.description,
+      mode: c.mode,
+      ...(c.argsSchema ? { argsSchema: c.argsSchema } : {}),
+    }));
   }
 
   get(jobId: string): RegisteredJob | undefined {
@@ -103,7 +115,11 @@ export class JobRegistry {
  * Checks what the schema alone cannot: a code task names a job type this process has, and its
  * args match that type's schema; an HTTP task's URL is not a literal address `egress` refuses.
  */
-export function checkTask(spec: JobSpec, codeFor: (name: string) => JobCode | undefined, egress?: EgressPolicy): FieldProblem[] {
+export function checkTask(
+  spec: JobSpec,
+  codeFor: (name: string) => JobCode | undefined,
+  egress?: EgressPolicy,
+): FieldProblem[] {
   const refused = egress === undefined ? [] : notifyEgressProblems(spec, egress);
   const own = checkTaskItself(spec, codeFor, egress);
   return [...own, ...refused];
@@ -114,16 +130,24 @@ function notifyEgressProblems(spec: JobSpec, egress: EgressPolicy): FieldProblem
   return (spec.notify ?? []).flatMap((rule, i) => {
     if (rule.to.type !== 'webhook') return [];
     const decision = checkUrlHost(egress, rule.to.url);
-    return decision === undefined || decision.allowed ? [] : [{ path: `notify.${i}.to.url`, message: refusalMessage(decision) }];
+    return decision === undefined || decision.allowed
+      ? []
+      : [{ path: `notify.${i}.to.url`, message: refusalMessage(decision) }];
   });
 }
 
-function checkTaskItself(spec: JobSpec, codeFor: (name: string) => JobCode | undefined, egress?: EgressPolicy): FieldProblem[] {
+function checkTaskItself(
+  spec: JobSpec,
+  codeFor: (name: string) => JobCode | undefined,
+  egress?: EgressPolicy,
+): FieldProblem[] {
   const task = spec.task;
   if (spec.fallback?.type === 'function') {
     const code = isHttpTask(task) ? undefined : codeFor(task.type);
     if (code === undefined || code.mode !== 'activity' || code.fallbackRun === undefined) {
-      return [{ path: 'fallback.type', message: "a 'function' fallback needs a code job whose definition has fallbackRun" }];
+      return [
+        { path: 'fallback.type', message: "a 'function' fallback needs a code job whose definition has fallbackRun" },
+      ];
     }
   }
   if (isHttpTask(task)) {
@@ -131,19 +155,35 @@ function checkTaskItself(spec: JobSpec, codeFor: (name: string) => JobCode | und
     return decision === undefined || decision.allowed ? [] : [{ path: 'task.url', message: refusalMessage(decision) }];
   }
   const code = codeFor(task.type);
-  if (code === undefined) return [{ path: 'task.type', message: `no job type ${JSON.stringify(task.type)} is defined in code (see GET /api/v1/job-types)` }];
+  if (code === undefined)
+    return [
+      {
+        path: 'task.type',
+        message: `no job type ${JSON.stringify(task.type)} is defined in code (see GET /api/v1/job-types)`,
+      },
+    ];
   if (code.mode === 'workflow' && spec.execution === 'local') {
-    return [{ path: 'execution', message: 'a multi-step (workflow) job runs its attempts as child workflows: "local" does not apply' }];
+    return [
+      {
+        path: 'execution',
+        message: 'a multi-step (workflow) job runs its attempts as child workflows: "local" does not apply',
+      },
+    ];
   }
   if (!('args' in task)) return [];
   const refs = findSecretRefs(task.args);
   if (code.mode === 'workflow' && refs.length > 0) {
     // Workflow code must not read the environment: only an activity can resolve a reference.
-    return refs.map((r) => ({ path: ['task', 'args', ...r.path].join('.'), message: 'a multi-step (workflow) job cannot take secret references: its code runs in a workflow' }));
+    return refs.map((r) => ({
+      path: ['task', 'args', ...r.path].join('.'),
+      message: 'a multi-step (workflow) job cannot take secret references: its code runs in a workflow',
+    }));
   }
   if (code.argsSchema === undefined) return [];
   // The job's code sees each reference as the secret's value: a string.
-  const parsed = code.argsSchema.safeParse(refs.length === 0 ? task.args : replaceSecretRefs(task.args, () => REDACTED));
+  const parsed = code.argsSchema.safeParse(
+    refs.length === 0 ? task.args : replaceSecretRefs(task.args, () => REDACTED),
+  );
   return parsed.success ? [] : issuesToProblems(parsed.error.issues, ['task', 'args']);
 }
 
@@ -156,7 +196,13 @@ function breakerConflict(run: JobRunInput, other: RegisteredJob): FieldProblem |
 export function breakerConflictWith(run: JobRunInput, other: JobRunInput): FieldProblem | undefined {
   const mine = run.breaker;
   const theirs = other.breaker;
-  if (mine === undefined || theirs === undefined || mine.key !== theirs.key || JSON.stringify(mine.config) === JSON.stringify(theirs.config)) return undefined;
+  if (
+    mine === undefined ||
+    theirs === undefined ||
+    mine.key !== theirs.key ||
+    JSON.stringify(mine.config) === JSON.stringify(theirs.config)
+  )
+    return undefined;
   return {
     path: 'breaker',
     message: `breaker ${JSON.stringify(mine.key)} is also declared by job ${JSON.stringify(other.jobId)} with other thresholds; jobs sharing a key share one breaker: declare the same failureThreshold, failureRate, openFor, maxOpenFor and halfOpenProbes`,

@@ -11,7 +11,18 @@ import type { SecretRef } from '../secrets/reference';
  * The fields of every run start and end log line, in the issue's (and log pipelines') names.
  * Fields that do not apply (a start line's duration, a success's error) are null.
  */
-export const RUN_LOG_FIELDS = ['task_name', 'workflow_id', 'run_id', 'attempt', 'scheduled_time', 'start_time', 'duration_ms', 'status', 'error_type', 'error_msg'] as const;
+export const RUN_LOG_FIELDS = [
+  'task_name',
+  'workflow_id',
+  'run_id',
+  'attempt',
+  'scheduled_time',
+  'start_time',
+  'duration_ms',
+  'status',
+  'error_type',
+  'error_msg',
+] as const;
 
 /** The messages of a run's start and end lines. */
 export const RUN_LOG_MESSAGES: readonly string[] = ['run started', 'run finished'];
@@ -39,7 +50,13 @@ export interface HttpRequestPlan {
 export type TaskPlan =
   | { readonly type: 'http'; readonly request: HttpRequestPlan }
   | { readonly type: 'code'; readonly name: string; readonly mode: 'activity'; readonly args?: unknown }
-  | { readonly type: 'code'; readonly name: string; readonly mode: 'workflow'; readonly workflowType: string; readonly args?: unknown };
+  | {
+      readonly type: 'code';
+      readonly name: string;
+      readonly mode: 'workflow';
+      readonly workflowType: string;
+      readonly args?: unknown;
+    };
 
 export interface RetryPlan {
   readonly initialIntervalMs: number;

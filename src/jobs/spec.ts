@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { durationRangeProblem, MAX_SCHEDULE_DURATION_MS, MAX_TIMER_MS, parseDuration, type DurationRange } from '../util/duration';
+import {
+  durationRangeProblem,
+  MAX_SCHEDULE_DURATION_MS,
+  MAX_TIMER_MS,
+  parseDuration,
+  type DurationRange,
+} from '../util/duration';
 import { isValidTimeZone } from '../util/time-zone';
 import { findSecretRefs, REDACTED, SECRET_NAME_PATTERN } from '../secrets/reference';
 import { notifySchema } from '../notify/schema';
@@ -74,10 +80,15 @@ const calendarSchema = z
       if (problem !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: problem });
     }
   })
-  .describe('A calendar: each field in cron field syntax ("3", "1-5", "*/15", "mon-fri", "H", "H(0-29)"). Defaults: second, minute, hour 0; the rest *.');
+  .describe(
+    'A calendar: each field in cron field syntax ("3", "1-5", "*/15", "mon-fri", "H", "H(0-29)"). Defaults: second, minute, hour 0; the rest *.',
+  );
 
 const intervalSchema = z
-  .object({ every: scheduleDurationSchema, offset: boundedDuration({ minMs: 0, maxMs: MAX_SCHEDULE_DURATION_MS }).optional() })
+  .object({
+    every: scheduleDurationSchema,
+    offset: boundedDuration({ minMs: 0, maxMs: MAX_SCHEDULE_DURATION_MS }).optional(),
+  })
   .strict()
   .superRefine((iv, ctx) => {
     let every: number;
@@ -89,7 +100,8 @@ const intervalSchema = z
     if (every < 1000) ctx.addIssue({ code: 'custom', path: ['every'], message: 'must be at least 1s' });
     if (iv.offset !== undefined) {
       try {
-        if (ms(iv.offset) >= every) ctx.addIssue({ code: 'custom', path: ['offset'], message: 'must be shorter than every' });
+        if (ms(iv.offset) >= every)
+          ctx.addIssue({ code: 'custom', path: ['offset'], message: 'must be shorter than every' });
       } catch {
         /* reported by the field itself */
       }
@@ -110,8 +122,15 @@ export const scheduleSchema = z
       ),
     intervals: z.array(intervalSchema).min(1).optional(),
     calendars: z.array(calendarSchema).min(1).optional(),
-    timezone: z.string().optional().describe('IANA time zone for cron and calendar times. Default: UTC, or the CRON_TZ of the cron expressions.'),
-    jitter: boundedDuration({ minMs: 0, maxMs: MAX_SCHEDULE_DURATION_MS }).optional().describe('Random delay added to each tick, at most this long, drawn anew for every tick (H in cron instead fixes one time per job).'),
+    timezone: z
+      .string()
+      .optional()
+      .describe('IANA time zone for cron and calendar times. Default: UTC, or the CRON_TZ of the cron expressions.'),
+    jitter: boundedDuration({ minMs: 0, maxMs: MAX_SCHEDULE_DURATION_MS })
+      .optional()
+      .describe(
+        'Random delay added to each tick, at most this long, drawn anew for every tick (H in cron instead fixes one time per job).',
+      ),
     startAt: z.iso.datetime({ offset: true }).optional(),
     endAt: z.iso.datetime({ offset: true }).optional(),
   })
@@ -121,7 +140,11 @@ export const scheduleSchema = z
       ctx.addIssue({ code: 'custom', message: 'needs at least one of cron, intervals or calendars' });
     }
     if (s.timezone !== undefined && !isValidTimeZone(s.timezone)) {
-      ctx.addIssue({ code: 'custom', path: ['timezone'], message: `unknown IANA time zone ${JSON.stringify(s.timezone)}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['timezone'],
+        message: `unknown IANA time zone ${JSON.stringify(s.timezone)}`,
+      });
     }
     const crons = s.cron === undefined ? [] : Array.isArray(s.cron) ? s.cron : [s.cron];
     crons.forEach((c, i) => {
@@ -135,7 +158,11 @@ export const scheduleSchema = z
     const zones = new Set(cronZones(crons));
     if (s.timezone !== undefined) zones.add(s.timezone);
     if (zones.size > 1) {
-      ctx.addIssue({ code: 'custom', path: s.timezone !== undefined ? ['timezone'] : ['cron'], message: `conflicting time zones ${[...zones].join(', ')}: a schedule has one time zone` });
+      ctx.addIssue({
+        code: 'custom',
+        path: s.timezone !== undefined ? ['timezone'] : ['cron'],
+        message: `conflicting time zones ${[...zones].join(', ')}: a schedule has one time zone`,
+      });
     }
     if (s.startAt !== undefined && s.endAt !== undefined && Date.parse(s.endAt) <= Date.parse(s.startAt)) {
       ctx.addIssue({ code: 'custom', path: ['endAt'], message: 'must be after startAt' });
@@ -148,21 +175,32 @@ export const retrySchema = z
     backoffCoefficient: z.number().min(1, 'must be at least 1').max(100, 'must be at most 100').default(2),
     maximumInterval: durationSchema.optional().describe('Default: 100 × initialInterval, as in Temporal.'),
     // Temporal's maximumAttempts is an int32.
-    maximumAttempts: z.number().int('must be an integer').min(0, 'must not be negative (0 means unlimited)').max(INT32_MAX, `must be at most ${INT32_MAX}`).default(3),
+    maximumAttempts: z
+      .number()
+      .int('must be an integer')
+      .min(0, 'must not be negative (0 means unlimited)')
+      .max(INT32_MAX, `must be at most ${INT32_MAX}`)
+      .default(3),
     nonRetryableErrorTypes: z.array(z.string().min(1)).default([]),
     jitter: z
       .number()
       .min(0, 'must be between 0 and 1')
       .max(1, 'must be between 0 and 1')
       .optional()
-      .describe('Each retry delay is drawn from ±this fraction of the backoff, so that runs failing together do not retry in lockstep. Default 0.2; 0 turns it off.'),
+      .describe(
+        'Each retry delay is drawn from ±this fraction of the backoff, so that runs failing together do not retry in lockstep. Default 0.2; 0 turns it off.',
+      ),
   })
   .strict()
   .superRefine((r, ctx) => {
     if (r.maximumInterval === undefined) return;
     try {
       if (ms(r.maximumInterval) < ms(r.initialInterval)) {
-        ctx.addIssue({ code: 'custom', path: ['maximumInterval'], message: 'must not be shorter than initialInterval' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['maximumInterval'],
+          message: 'must not be shorter than initialInterval',
+        });
       }
     } catch {
       /* reported by the fields themselves */
@@ -173,7 +211,9 @@ export const timeoutsSchema = z
   .object({
     startToClose: durationSchema.optional().describe('One attempt. Default 10m when scheduleToClose is not set.'),
     scheduleToClose: durationSchema.optional().describe('All attempts together.'),
-    heartbeat: boundedDuration({ minMs: 1000, maxMs: MAX_TIMER_MS }).optional().describe('A worker that stops heartbeating this long is considered dead. At least 1s.'),
+    heartbeat: boundedDuration({ minMs: 1000, maxMs: MAX_TIMER_MS })
+      .optional()
+      .describe('A worker that stops heartbeating this long is considered dead. At least 1s.'),
   })
   .strict();
 
@@ -183,15 +223,23 @@ const SECRET_NAME_MESSAGE = 'must be a secret name: 1-128 upper-case letters, di
 export const secretRefSchema = z
   .object({ secret: z.string().regex(SECRET_NAME_PATTERN, SECRET_NAME_MESSAGE) })
   .strict()
-  .describe('A secret reference: the worker sends the value of SUNDIAL_SECRET_<NAME> (or NAME in SUNDIAL_SECRETS_FILE). Neither Temporal nor the API ever holds the value.');
+  .describe(
+    'A secret reference: the worker sends the value of SUNDIAL_SECRET_<NAME> (or NAME in SUNDIAL_SECRETS_FILE). Neither Temporal nor the API ever holds the value.',
+  );
 
-const headerValueSchema = z.union([
-  z
-    .string()
-    .refine((v) => !/[\r\n\0]/.test(v), 'must not contain a line break or NUL')
-    .refine((v) => v !== REDACTED, `${JSON.stringify(REDACTED)} is how the API hides a header value: send the value, a { "secret": NAME } reference, or leave the header out of a patch`),
-  secretRefSchema,
-], { error: 'must be a string or a secret reference { "secret": NAME }' });
+const headerValueSchema = z.union(
+  [
+    z
+      .string()
+      .refine((v) => !/[\r\n\0]/.test(v), 'must not contain a line break or NUL')
+      .refine(
+        (v) => v !== REDACTED,
+        `${JSON.stringify(REDACTED)} is how the API hides a header value: send the value, a { "secret": NAME } reference, or leave the header out of a patch`,
+      ),
+    secretRefSchema,
+  ],
+  { error: 'must be a string or a secret reference { "secret": NAME }' },
+);
 
 /** The built-in HTTP task's fields (also its "args" schema in the job types list). */
 export const httpRequestSchema = z
@@ -201,14 +249,18 @@ export const httpRequestSchema = z
     headers: z
       .record(z.string(), headerValueSchema)
       .default({})
-      .describe('Header values: a string (the API never shows it back: it answers "[redacted]"), or { "secret": NAME } for a secret the worker holds.'),
+      .describe(
+        'Header values: a string (the API never shows it back: it answers "[redacted]"), or { "secret": NAME } for a secret the worker holds.',
+      ),
     body: z.union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())]).optional(),
     timeout: durationSchema.default('30s').describe('Per attempt, for the whole response.'),
     expectStatus: z.array(z.number().int().min(100).max(599)).min(1).optional().describe('Default: any 2xx.'),
     followRedirects: z
       .boolean()
       .optional()
-      .describe('Follow up to 5 redirects, each checked by the egress policy; the job\'s own headers go to the first origin only. Default false: a 3xx is the answer.'),
+      .describe(
+        "Follow up to 5 redirects, each checked by the egress policy; the job's own headers go to the first origin only. Default false: a 3xx is the answer.",
+      ),
   })
   .strict()
   .superRefine((r, ctx) => {
@@ -230,10 +282,13 @@ export const codeTaskSchema = z
       .optional()
       .superRefine((args, ctx) => {
         for (const ref of findSecretRefs(args)) {
-          if (!SECRET_NAME_PATTERN.test(ref.name)) ctx.addIssue({ code: 'custom', path: [...ref.path, 'secret'], message: SECRET_NAME_MESSAGE });
+          if (!SECRET_NAME_PATTERN.test(ref.name))
+            ctx.addIssue({ code: 'custom', path: [...ref.path, 'secret'], message: SECRET_NAME_MESSAGE });
         }
       })
-      .describe('Given to the job\'s code. Any { "secret": NAME } in it is replaced by the secret\'s value in the worker, when the attempt runs.'),
+      .describe(
+        'Given to the job\'s code. Any { "secret": NAME } in it is replaced by the secret\'s value in the worker, when the attempt runs.',
+      ),
   })
   .strict();
 
@@ -244,19 +299,25 @@ export const taskDocSchema = z.union([httpTaskSchema, codeTaskSchema]);
  * Either task, validated by the schema its `type` chooses, so that errors name that task's
  * fields (a plain union reports whichever branch came closest).
  */
-export const taskSchema = z.unknown().transform((value, ctx): z.output<typeof httpTaskSchema> | z.output<typeof codeTaskSchema> => {
-  const type = (value as { type?: unknown } | null | undefined)?.type;
-  if (typeof type !== 'string' || type === '') {
-    ctx.addIssue({ code: 'custom', path: ['type'], message: 'must be "http" or the name of a job type defined in code' });
+export const taskSchema = z
+  .unknown()
+  .transform((value, ctx): z.output<typeof httpTaskSchema> | z.output<typeof codeTaskSchema> => {
+    const type = (value as { type?: unknown } | null | undefined)?.type;
+    if (typeof type !== 'string' || type === '') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['type'],
+        message: 'must be "http" or the name of a job type defined in code',
+      });
+      return z.NEVER;
+    }
+    const parsed = type === 'http' ? httpTaskSchema.safeParse(value) : codeTaskSchema.safeParse(value);
+    if (parsed.success) return parsed.data;
+    for (const p of issuesToProblems(parsed.error.issues)) {
+      ctx.addIssue({ code: 'custom', path: p.path === '(root)' ? [] : p.path.split('.'), message: p.message });
+    }
     return z.NEVER;
-  }
-  const parsed = type === 'http' ? httpTaskSchema.safeParse(value) : codeTaskSchema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  for (const p of issuesToProblems(parsed.error.issues)) {
-    ctx.addIssue({ code: 'custom', path: p.path === '(root)' ? [] : p.path.split('.'), message: p.message });
-  }
-  return z.NEVER;
-});
+  });
 
 export const policiesSchema = z
   .object({
@@ -278,7 +339,13 @@ export const JOB_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,127}$/;
 export const breakerSchema = z
   .object({
     key: z.string().regex(JOB_ID_PATTERN, 'must be 1-128 lower-case letters, digits, ".", "_" or "-"'),
-    failureThreshold: z.number().int().min(1).max(1000).default(5).describe('Consecutive failed attempts that open the breaker.'),
+    failureThreshold: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(5)
+      .describe('Consecutive failed attempts that open the breaker.'),
     failureRate: z
       .object({
         threshold: z.number().gt(0).max(1).describe('Failed share of calls (0-1) that opens the breaker.'),
@@ -287,8 +354,16 @@ export const breakerSchema = z
       })
       .strict()
       .optional(),
-    openFor: durationSchema.default('30s').describe('How long the breaker stays open before probing; doubles on each failed probe, up to 10 minutes.'),
-    halfOpenProbes: z.number().int().min(1).max(100).default(1).describe('Runs that may probe the dependency at once while half-open.'),
+    openFor: durationSchema
+      .default('30s')
+      .describe('How long the breaker stays open before probing; doubles on each failed probe, up to 10 minutes.'),
+    halfOpenProbes: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(1)
+      .describe('Runs that may probe the dependency at once while half-open.'),
   })
   .strict();
 
@@ -297,10 +372,15 @@ export const fallbackSchema = z.discriminatedUnion('type', [
   z
     .object({
       type: z.literal('cache'),
-      maxStaleness: scheduleDurationSchema.optional().describe('An older cached result is not served: the run fails with CircuitOpen.'),
+      maxStaleness: scheduleDurationSchema
+        .optional()
+        .describe('An older cached result is not served: the run fails with CircuitOpen.'),
     })
     .strict(),
-  z.object({ type: z.literal('function') }).strict().describe("A code job's own fallback function (defineJob's fallbackRun)."),
+  z
+    .object({ type: z.literal('function') })
+    .strict()
+    .describe("A code job's own fallback function (defineJob's fallbackRun)."),
 ]);
 
 /** How an attempt runs: a regular activity (the default), or a local activity inside the run's workflow task. */
@@ -320,12 +400,22 @@ export const HTTP_MAX_REDIRECTS = 5;
 
 export const jobSpecSchema = z
   .object({
-    id: z.string().regex(JOB_ID_PATTERN, 'must be 1-128 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit'),
+    id: z
+      .string()
+      .regex(
+        JOB_ID_PATTERN,
+        'must be 1-128 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit',
+      ),
     description: z.string().max(2000).default(''),
     schedule: scheduleSchema,
     policies: policiesSchema.default({ overlap: 'skip', catchupWindow: '1d', pauseOnFailure: false }),
     paused: z.boolean().default(false).describe('Create the schedule paused.'),
-    retry: retrySchema.default({ initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes: [] }),
+    retry: retrySchema.default({
+      initialInterval: '1s',
+      backoffCoefficient: 2,
+      maximumAttempts: 3,
+      nonRetryableErrorTypes: [],
+    }),
     timeouts: timeoutsSchema.default({}),
     task: taskSchema,
     breaker: breakerSchema.optional(),
@@ -342,23 +432,46 @@ export const jobSpecSchema = z
   .strict()
   .superRefine((spec, ctx) => {
     if (spec.fallback !== undefined && spec.breaker === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['fallback'], message: 'a fallback is served when a breaker is open: add a breaker' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fallback'],
+        message: 'a fallback is served when a breaker is open: add a breaker',
+      });
     }
     if (spec.execution === Execution.local) checkLocalExecution(spec, ctx);
   });
 
 /** What `execution: 'local'` does not allow: a heartbeat timeout, an attempt over a minute. */
-function checkLocalExecution(spec: { timeouts: z.output<typeof timeoutsSchema>; task: { type: string; timeout?: string | number } }, ctx: z.RefinementCtx): void {
+function checkLocalExecution(
+  spec: { timeouts: z.output<typeof timeoutsSchema>; task: { type: string; timeout?: string | number } },
+  ctx: z.RefinementCtx,
+): void {
   const limit = `${LOCAL_MAX_START_TO_CLOSE_MS / 1000}s`;
   if (spec.timeouts.heartbeat !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['timeouts', 'heartbeat'], message: 'not allowed with execution "local": a local activity cannot heartbeat' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['timeouts', 'heartbeat'],
+      message: 'not allowed with execution "local": a local activity cannot heartbeat',
+    });
   }
   try {
     if (spec.timeouts.startToClose !== undefined && ms(spec.timeouts.startToClose) > LOCAL_MAX_START_TO_CLOSE_MS) {
-      ctx.addIssue({ code: 'custom', path: ['timeouts', 'startToClose'], message: `must be at most ${limit} with execution "local"` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['timeouts', 'startToClose'],
+        message: `must be at most ${limit} with execution "local"`,
+      });
     }
-    if (spec.task.type === 'http' && spec.task.timeout !== undefined && ms(spec.task.timeout) + HTTP_ATTEMPT_MARGIN_MS > LOCAL_MAX_START_TO_CLOSE_MS) {
-      ctx.addIssue({ code: 'custom', path: ['task', 'timeout'], message: `must be at most ${(LOCAL_MAX_START_TO_CLOSE_MS - HTTP_ATTEMPT_MARGIN_MS) / 1000}s with execution "local"` });
+    if (
+      spec.task.type === 'http' &&
+      spec.task.timeout !== undefined &&
+      ms(spec.task.timeout) + HTTP_ATTEMPT_MARGIN_MS > LOCAL_MAX_START_TO_CLOSE_MS
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['task', 'timeout'],
+        message: `must be at most ${(LOCAL_MAX_START_TO_CLOSE_MS - HTTP_ATTEMPT_MARGIN_MS) / 1000}s with execution "local"`,
+      });
     }
   } catch {
     /* a bad duration is reported by its field */
@@ -396,7 +509,10 @@ export function parseJobSpec(input: unknown): SpecParseResult {
 }
 
 /** zod issues as field problems; an unknown key is named itself rather than its parent. */
-export function issuesToProblems(issues: readonly z.core.$ZodIssue[], prefix: readonly (string | number)[] = []): FieldProblem[] {
+export function issuesToProblems(
+  issues: readonly z.core.$ZodIssue[],
+  prefix: readonly (string | number)[] = [],
+): FieldProblem[] {
   return issues.flatMap((issue) => {
     const base = [...prefix, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))];
     if (issue.code === 'unrecognized_keys') {

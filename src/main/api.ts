@@ -31,8 +31,23 @@ export async function createApiService(config: Config, logger: Logger, registry:
   const client = await connectClient(config.temporal, addresses);
   const webUiUrl = config.temporal.uiUrl ?? `http://127.0.0.1:${config.embedded.uiPort}`;
   const metrics = createMetrics();
-  const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl, apiKeys: config.api.keys, temporalTimeoutMs: config.api.temporalTimeoutMs, metrics, egress: config.egress });
-  const collector = startJobMetricsCollector({ client, registry: metrics.registry, logger, budget: { intervalMs: config.metrics.collectorIntervalMs } });
+  const app = createApp({
+    client,
+    logger,
+    registry,
+    taskQueue: config.temporal.taskQueue,
+    webUiUrl,
+    apiKeys: config.api.keys,
+    temporalTimeoutMs: config.api.temporalTimeoutMs,
+    metrics,
+    egress: config.egress,
+  });
+  const collector = startJobMetricsCollector({
+    client,
+    registry: metrics.registry,
+    logger,
+    budget: { intervalMs: config.metrics.collectorIntervalMs },
+  });
   return {
     app,
     async close() {
@@ -55,12 +70,27 @@ export async function stopApiServer(parts: ApiParts): Promise<void> {
 }
 
 /** Connects, builds the app and listens on the configured host and port. */
-export async function startApiServer(config: Config, logger: Logger, registry: JobRegistry, parts: ApiParts = {}): Promise<RunningApi> {
+export async function startApiServer(
+  config: Config,
+  logger: Logger,
+  registry: JobRegistry,
+  parts: ApiParts = {},
+): Promise<RunningApi> {
   parts.service = await createApiService(config, logger, registry);
-  if (config.api.keys.length === 0) logger.warn({ host: config.api.host }, 'the API is open: no SUNDIAL_API_KEYS are set, so it listens on loopback only');
+  if (config.api.keys.length === 0)
+    logger.warn(
+      { host: config.api.host },
+      'the API is open: no SUNDIAL_API_KEYS are set, so it listens on loopback only',
+    );
   const server = await listen(parts.service.app, config.api.host, config.api.port);
   parts.server = server;
-  logger.info({ api: server.url, temporal: (config.temporal.addresses ?? [`127.0.0.1:${config.embedded.temporalPort}`]).join(',') }, 'API listening');
+  logger.info(
+    {
+      api: server.url,
+      temporal: (config.temporal.addresses ?? [`127.0.0.1:${config.embedded.temporalPort}`]).join(','),
+    },
+    'API listening',
+  );
   return server;
 }
 

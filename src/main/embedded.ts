@@ -46,7 +46,12 @@ export async function stopAll(running: Running): Promise<void> {
  * API, the schedules of `registry` (default: the configured jobs module, else the examples) and
  * a worker. `running` is filled in as pieces start, for {@link stopAll}.
  */
-export async function startEmbedded(running: Running, logger: Logger, configured: Config, registryOf: (config: Config) => JobRegistry = (c) => buildRegistry(c, configuredApiUrl(c))): Promise<void> {
+export async function startEmbedded(
+  running: Running,
+  logger: Logger,
+  configured: Config,
+  registryOf: (config: Config) => JobRegistry = (c) => buildRegistry(c, configuredApiUrl(c)),
+): Promise<void> {
   // Everything runs on this machine, the example HTTP job calls this API: loopback is allowed.
   const config: Config = { ...configured, egress: withLoopback(configured.egress) };
   let addresses = config.temporal.addresses;
@@ -82,11 +87,16 @@ export async function startEmbedded(running: Running, logger: Logger, configured
     // the schedules catch up what they missed.
     void dev.exited.then((exit) => {
       if (stopping) return;
-      logger.fatal({ pid: dev.pid, exit }, 'the Temporal dev server exited unexpectedly; exiting too (restart Sundial to restart it)');
+      logger.fatal(
+        { pid: dev.pid, exit },
+        'the Temporal dev server exited unexpectedly; exiting too (restart Sundial to restart it)',
+      );
       running.devServer = undefined;
       // The worker cannot drain against a dead server: stop taking requests, then go.
       const api = running.api;
-      void Promise.race([api?.().catch(() => undefined), new Promise((r) => setTimeout(r, 2_000))]).finally(() => process.exit(1));
+      void Promise.race([api?.().catch(() => undefined), new Promise((r) => setTimeout(r, 2_000))]).finally(() =>
+        process.exit(1),
+      );
     });
     addresses = [dev.address];
     uiUrl ??= dev.uiUrl;
@@ -99,21 +109,49 @@ export async function startEmbedded(running: Running, logger: Logger, configured
   const registry = registryOf(config);
   const webUiUrl = uiUrl ?? `http://127.0.0.1:${config.embedded.uiPort}`;
   const metrics = createMetrics();
-  const app = createApp({ client, logger, registry, taskQueue: config.temporal.taskQueue, webUiUrl, apiKeys: config.api.keys, temporalTimeoutMs: config.api.temporalTimeoutMs, metrics, egress: config.egress });
-  if (config.api.keys.length === 0) logger.warn({ host: config.api.host }, 'the API is open: no SUNDIAL_API_KEYS are set, so it listens on loopback only');
+  const app = createApp({
+    client,
+    logger,
+    registry,
+    taskQueue: config.temporal.taskQueue,
+    webUiUrl,
+    apiKeys: config.api.keys,
+    temporalTimeoutMs: config.api.temporalTimeoutMs,
+    metrics,
+    egress: config.egress,
+  });
+  if (config.api.keys.length === 0)
+    logger.warn(
+      { host: config.api.host },
+      'the API is open: no SUNDIAL_API_KEYS are set, so it listens on loopback only',
+    );
   const api = await startApi(app, config.api.host, config.api.port);
-  const collector = startJobMetricsCollector({ client, registry: metrics.registry, logger, budget: { intervalMs: config.metrics.collectorIntervalMs } });
+  const collector = startJobMetricsCollector({
+    client,
+    registry: metrics.registry,
+    logger,
+    budget: { intervalMs: config.metrics.collectorIntervalMs },
+  });
   running.api = async () => {
     await api.stop();
     await collector.stop();
   };
 
-  const report = await reconcileSchedules({ client, registry, taskQueue: config.temporal.taskQueue, logger, pruneOrphans: config.pruneOrphans });
+  const report = await reconcileSchedules({
+    client,
+    registry,
+    taskQueue: config.temporal.taskQueue,
+    logger,
+    pruneOrphans: config.pruneOrphans,
+  });
   logger.info(reconcileSummary(report), 'schedules reconciled');
 
   const sdkMetrics = sdkMetricsAddress(config, EMBEDDED_SDK_METRICS_ADDRESS);
   // One process: the worker's notification deliveries are counted on the API's /metrics.
-  const worker = await runWorker(config, addresses, registry, logger, sdkMetrics, { webUiUrl, metrics: createNotificationMetrics(metrics.registry) });
+  const worker = await runWorker(config, addresses, registry, logger, sdkMetrics, {
+    webUiUrl,
+    metrics: createNotificationMetrics(metrics.registry),
+  });
   running.worker = () => worker.stop();
   worker.done.catch(async (err: unknown) => {
     logger.fatal({ error_type: (err as Error).name, error_msg: (err as Error).message }, 'worker stopped unexpectedly');
@@ -122,10 +160,18 @@ export async function startEmbedded(running: Running, logger: Logger, configured
     process.exit(1);
   });
 
-  const webUi = uiUrl === undefined ? undefined : `${uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/schedules`;
+  const webUi =
+    uiUrl === undefined ? undefined : `${uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/schedules`;
   const sdkMetricsUrl = sdkMetrics === undefined ? undefined : `http://${sdkMetrics}/metrics`;
   logger.info(
-    { api: api.url, metrics: `${api.url}/metrics`, sdk_metrics: sdkMetricsUrl, temporal: addresses.join(','), web_ui: webUi, jobs: registry.jobs.map((j) => j.spec.id) },
+    {
+      api: api.url,
+      metrics: `${api.url}/metrics`,
+      sdk_metrics: sdkMetricsUrl,
+      temporal: addresses.join(','),
+      web_ui: webUi,
+      jobs: registry.jobs.map((j) => j.spec.id),
+    },
     'Sundial is up',
   );
   process.stderr.write(

@@ -45,7 +45,10 @@ export async function runWorker(
     ...(notifications.metrics === undefined ? {} : { notificationMetrics: notifications.metrics }),
     workflowsPath: config.workflowsModule,
   });
-  const failover = addresses.length > 1 ? followFrontends({ worker, connection, address, addresses, temporal: config.temporal, logger }) : undefined;
+  const failover =
+    addresses.length > 1
+      ? followFrontends({ worker, connection, address, addresses, temporal: config.temporal, logger })
+      : undefined;
   const done = worker.run();
   // However the worker ends, stop probing: a stopped worker has no connection to move.
   void done.finally(() => failover?.stop()).catch(() => undefined);

@@ -35,19 +35,31 @@ export async function stopWorker(parts: WorkerParts): Promise<void> {
  * start-up (a rolling deploy stopping a worker still bundling) stops what has started.
  * @returns once the worker runs; `parts.worker.done` settles when it stops.
  */
-export async function startWorker(config: Config, logger: Logger, registry: JobRegistry, parts: WorkerParts = {}): Promise<Required<Pick<WorkerParts, 'worker'>> & WorkerParts> {
+export async function startWorker(
+  config: Config,
+  logger: Logger,
+  registry: JobRegistry,
+  parts: WorkerParts = {},
+): Promise<Required<Pick<WorkerParts, 'worker'>> & WorkerParts> {
   const addresses = config.temporal.addresses ?? [`127.0.0.1:${config.embedded.temporalPort}`];
   const client = await connectClient(config.temporal, addresses);
   try {
     await ensureSearchAttributes(client, config.temporal.namespace, logger);
-    const report = await reconcileSchedules({ client, registry, taskQueue: config.temporal.taskQueue, logger, pruneOrphans: config.pruneOrphans });
+    const report = await reconcileSchedules({
+      client,
+      registry,
+      taskQueue: config.temporal.taskQueue,
+      logger,
+      pruneOrphans: config.pruneOrphans,
+    });
     logger.info(reconcileSummary(report), 'schedules reconciled');
   } finally {
     await client.connection.close();
   }
 
   const registryOfMetrics = createMetrics().registry;
-  parts.metrics = config.metrics.port === undefined ? undefined : await startMetricsServer(registryOfMetrics, config.metrics.port);
+  parts.metrics =
+    config.metrics.port === undefined ? undefined : await startMetricsServer(registryOfMetrics, config.metrics.port);
   const sdkMetrics = sdkMetricsAddress(config);
   const worker = await runWorker(config, addresses, registry, logger, sdkMetrics, {
     ...(config.temporal.uiUrl === undefined ? {} : { webUiUrl: config.temporal.uiUrl }),

@@ -46,8 +46,10 @@ function escape(text: string): string {
 function headline(facts: NotificationFacts): string {
   const fixed = HEADLINE[facts.event];
   if (fixed !== undefined) return fixed;
-  if (facts.event.startsWith('consecutive_failures:')) return `:rotating_light: failed ${facts.event.slice('consecutive_failures:'.length)} runs in a row`;
-  if (facts.event.startsWith('late:')) return `:hourglass: is late: not finished ${facts.event.slice('late:'.length)} after its scheduled time`;
+  if (facts.event.startsWith('consecutive_failures:'))
+    return `:rotating_light: failed ${facts.event.slice('consecutive_failures:'.length)} runs in a row`;
+  if (facts.event.startsWith('late:'))
+    return `:hourglass: is late: not finished ${facts.event.slice('late:'.length)} after its scheduled time`;
   return facts.event;
 }
 
@@ -58,8 +60,11 @@ function headline(facts: NotificationFacts): string {
 export function slackMessage(facts: NotificationFacts, webUrl: string | null) {
   const title = `*${escape(facts.jobId)}* ${headline(facts)}`;
   const lines = [
-    `Run \`${escape(facts.workflowId)}\`, scheduled ${facts.scheduledAt}` + (facts.attempts === null ? '' : `, ${facts.attempts} attempt${facts.attempts === 1 ? '' : 's'}`),
-    ...(facts.error === null ? [] : [`Error: \`${escape(facts.error.type)}\`: ${escape(facts.error.message.slice(0, 500))}`]),
+    `Run \`${escape(facts.workflowId)}\`, scheduled ${facts.scheduledAt}` +
+      (facts.attempts === null ? '' : `, ${facts.attempts} attempt${facts.attempts === 1 ? '' : 's'}`),
+    ...(facts.error === null
+      ? []
+      : [`Error: \`${escape(facts.error.type)}\`: ${escape(facts.error.message.slice(0, 500))}`]),
     ...(webUrl === null ? [] : [`<${webUrl}|Open the run in Temporal>`]),
   ];
   return {

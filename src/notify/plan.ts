@@ -64,7 +64,12 @@ export function nextNotifyState(state: NotifyState, status: 'succeeded' | 'faile
  * failure in a row (once per streak). `late` is not decided here (a timer in the run fires it).
  * Each event appears once, however many rules name it.
  */
-export function finishedRunEvents(plan: NotifyPlan, status: 'succeeded' | 'failed' | 'degraded', before: NotifyState | undefined, after: NotifyState | undefined): NotifyEvent[] {
+export function finishedRunEvents(
+  plan: NotifyPlan,
+  status: 'succeeded' | 'failed' | 'degraded',
+  before: NotifyState | undefined,
+  after: NotifyState | undefined,
+): NotifyEvent[] {
   const fired = new Map<string, NotifyEvent>();
   for (const rule of plan.rules) {
     for (const e of rule.on) {
@@ -74,7 +79,10 @@ export function finishedRunEvents(plan: NotifyPlan, status: 'succeeded' | 'faile
           : e.kind === 'recovered'
             ? status === 'succeeded' && (before?.lastStatus === 'failed' || before?.lastStatus === 'degraded')
             : e.kind === 'consecutive_failures'
-              ? status === 'failed' && after !== undefined && after.consecutiveFailures === e.count && (before?.consecutiveFailures ?? 0) < e.count
+              ? status === 'failed' &&
+                after !== undefined &&
+                after.consecutiveFailures === e.count &&
+                (before?.consecutiveFailures ?? 0) < e.count
               : false;
       if (fires) fired.set(e.name, e);
     }
@@ -106,7 +114,8 @@ export const notifyWorkflowPrefix = (jobId: string): string => `notify:${jobId}:
  * The notification workflow of one run and event: its id is unique per (run, event), so
  * Temporal starts it at most once however often the run's workflow task is retried.
  */
-export const notifyWorkflowId = (jobId: string, runId: string, event: string): string => `${notifyWorkflowPrefix(jobId)}${runId}:${event}`;
+export const notifyWorkflowId = (jobId: string, runId: string, event: string): string =>
+  `${notifyWorkflowPrefix(jobId)}${runId}:${event}`;
 
 /** Memo key of a notification workflow: what it delivers and how that went. */
 export const NOTIFY_MEMO_KEY = 'sundialNotify';

@@ -13,7 +13,8 @@ export const MAX_CONSECUTIVE_FAILURES = 1000;
 /** The shortest `late:` (a timer shorter than a workflow task is noise). */
 export const MIN_LATE_MS = 1000;
 
-const EVENT_HELP = 'must be "failed", "degraded", "recovered", "consecutive_failures:N" (N 1-1000) or "late:DURATION" (e.g. late:15m)';
+const EVENT_HELP =
+  'must be "failed", "degraded", "recovered", "consecutive_failures:N" (N 1-1000) or "late:DURATION" (e.g. late:15m)';
 
 /** Parses one event as written; a message naming what is wrong otherwise. */
 export function parseNotifyEvent(text: string): NotifyEvent | string {
@@ -21,7 +22,8 @@ export function parseNotifyEvent(text: string): NotifyEvent | string {
   const consecutive = /^consecutive_failures:(\d{1,7})$/.exec(text);
   if (consecutive !== null) {
     const count = Number(consecutive[1]);
-    if (count < 1 || count > MAX_CONSECUTIVE_FAILURES) return `consecutive_failures needs N between 1 and ${MAX_CONSECUTIVE_FAILURES}`;
+    if (count < 1 || count > MAX_CONSECUTIVE_FAILURES)
+      return `consecutive_failures needs N between 1 and ${MAX_CONSECUTIVE_FAILURES}`;
     return { kind: 'consecutive_failures', name: `consecutive_failures:${count}`, count };
   }
   const late = /^late:(.+)$/.exec(text);
@@ -43,39 +45,69 @@ const eventSchema = z.string().superRefine((text, ctx) => {
   if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
 });
 
-const CREDENTIAL = 'must be a secret reference { "secret": NAME }: the value is a credential, and Temporal, the logs and the API must never hold it';
+const CREDENTIAL =
+  'must be a secret reference { "secret": NAME }: the value is a credential, and Temporal, the logs and the API must never hold it';
 
 /** A secret reference where a credential goes; a plain string is refused with a message that says why. */
 const credentialSchema = z
-  .object({ secret: z.string().regex(SECRET_NAME_PATTERN, 'must be a secret name: 1-128 upper-case letters, digits or "_", not starting with a digit') }, { error: CREDENTIAL })
+  .object(
+    {
+      secret: z
+        .string()
+        .regex(
+          SECRET_NAME_PATTERN,
+          'must be a secret name: 1-128 upper-case letters, digits or "_", not starting with a digit',
+        ),
+    },
+    { error: CREDENTIAL },
+  )
   .strict();
 
 export const webhookTargetSchema = z
   .object({
     type: z.literal('webhook'),
-    url: z.url({ protocol: /^https?$/, message: 'must be an absolute http(s) URL' }).describe('Where the JSON payload is POSTed; checked by the egress policy like an HTTP task.'),
-    secret: credentialSchema.optional().describe('Signing secret, as a secret reference. With it, every delivery carries webhook-signature (docs/notifications.md).'),
+    url: z
+      .url({ protocol: /^https?$/, message: 'must be an absolute http(s) URL' })
+      .describe('Where the JSON payload is POSTed; checked by the egress policy like an HTTP task.'),
+    secret: credentialSchema
+      .optional()
+      .describe(
+        'Signing secret, as a secret reference. With it, every delivery carries webhook-signature (docs/notifications.md).',
+      ),
   })
   .strict();
 
 export const slackTargetSchema = z
   .object({
     type: z.literal('slack'),
-    webhookUrl: credentialSchema.describe('The Slack incoming-webhook URL, as a secret reference: the URL is the credential.'),
+    webhookUrl: credentialSchema.describe(
+      'The Slack incoming-webhook URL, as a secret reference: the URL is the credential.',
+    ),
   })
   .strict();
 
-export const notifyTargetSchema = z.discriminatedUnion('type', [webhookTargetSchema, slackTargetSchema], { error: 'must be { type: "webhook", url, secret? } or { type: "slack", webhookUrl }' });
+export const notifyTargetSchema = z.discriminatedUnion('type', [webhookTargetSchema, slackTargetSchema], {
+  error: 'must be { type: "webhook", url, secret? } or { type: "slack", webhookUrl }',
+});
 
 export const notifyRuleSchema = z
   .object({
-    on: z.array(eventSchema).min(1, 'must name at least one event').max(10).describe(EVENT_HELP.replace(/^must be/, 'Events:')),
+    on: z
+      .array(eventSchema)
+      .min(1, 'must name at least one event')
+      .max(10)
+      .describe(EVENT_HELP.replace(/^must be/, 'Events:')),
     to: notifyTargetSchema,
   })
   .strict();
 
 /** A job's notification rules (at most 10). `[]` turns the defaults off for the job. */
-export const notifySchema = z.array(notifyRuleSchema).max(10, 'at most 10 rules').describe('Notifications of this job\'s runs (docs/notifications.md). Absent: SUNDIAL_NOTIFY_DEFAULTS apply; [] turns them off.');
+export const notifySchema = z
+  .array(notifyRuleSchema)
+  .max(10, 'at most 10 rules')
+  .describe(
+    "Notifications of this job's runs (docs/notifications.md). Absent: SUNDIAL_NOTIFY_DEFAULTS apply; [] turns them off.",
+  );
 
 export type NotifyRuleInput = z.input<typeof notifyRuleSchema>;
 export type NotifyRules = z.output<typeof notifySchema>;

@@ -23,7 +23,9 @@ export const REPLAY_WINDOW_SECONDS = 300;
 
 /** The HMAC key of a secret as configured. */
 export function signingKey(secret: string): Buffer {
-  return secret.startsWith('whsec_') ? Buffer.from(secret.slice('whsec_'.length), 'base64') : Buffer.from(secret, 'utf8');
+  return secret.startsWith('whsec_')
+    ? Buffer.from(secret.slice('whsec_'.length), 'base64')
+    : Buffer.from(secret, 'utf8');
 }
 
 /** The signature header's value for one attempt. Pure. */
@@ -33,7 +35,12 @@ export function sign(secret: string, id: string, timestampSeconds: number, body:
 }
 
 /** The three headers of one signed attempt. */
-export function signatureHeaders(secret: string, id: string, timestampSeconds: number, body: string): Record<string, string> {
+export function signatureHeaders(
+  secret: string,
+  id: string,
+  timestampSeconds: number,
+  body: string,
+): Record<string, string> {
   return {
     [SignatureHeader.id]: id,
     [SignatureHeader.timestamp]: String(timestampSeconds),
@@ -45,11 +52,18 @@ export function signatureHeaders(secret: string, id: string, timestampSeconds: n
  * Verifies a delivery as a receiver would: a timestamp within the replay window and one of the
  * space-separated `v1,` signatures matching. For tests and for receivers written in TypeScript.
  */
-export function verify(secret: string, headers: Readonly<Record<string, string | undefined>>, body: string, nowSeconds: number, windowSeconds = REPLAY_WINDOW_SECONDS): boolean {
+export function verify(
+  secret: string,
+  headers: Readonly<Record<string, string | undefined>>,
+  body: string,
+  nowSeconds: number,
+  windowSeconds = REPLAY_WINDOW_SECONDS,
+): boolean {
   const id = headers[SignatureHeader.id];
   const ts = Number(headers[SignatureHeader.timestamp]);
   const given = headers[SignatureHeader.signature];
-  if (id === undefined || given === undefined || !Number.isInteger(ts) || Math.abs(nowSeconds - ts) > windowSeconds) return false;
+  if (id === undefined || given === undefined || !Number.isInteger(ts) || Math.abs(nowSeconds - ts) > windowSeconds)
+    return false;
   const expected = Buffer.from(sign(secret, id, ts, body));
   return given.split(' ').some((s) => {
     const candidate = Buffer.from(s);

@@ -10,7 +10,10 @@ export type { Logger, LogFormat };
  * else pretty when stdout is a terminal, JSON lines when it is a pipe or a file (a log shipper,
  * `| jq`, a test).
  */
-export function defaultLogFormat(env: NodeJS.ProcessEnv = process.env, stdout: { readonly isTTY?: boolean } = process.stdout): LogFormat {
+export function defaultLogFormat(
+  env: NodeJS.ProcessEnv = process.env,
+  stdout: { readonly isTTY?: boolean } = process.stdout,
+): LogFormat {
   const configured = LOG_FORMATS.find((f) => f === env.LOG_FORMAT);
   if (configured !== undefined) return configured;
   return stdout.isTTY === true ? 'pretty' : 'json';
@@ -26,7 +29,11 @@ export function defaultLogFormat(env: NodeJS.ProcessEnv = process.env, stdout: {
  * @param destination where lines go. @default stdout
  * @param format @default {@link defaultLogFormat} on stdout, `json` into a given destination
  */
-export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', destination?: pino.DestinationStream, format?: LogFormat): Logger {
+export function createLogger(
+  level: string = process.env.LOG_LEVEL ?? 'info',
+  destination?: pino.DestinationStream,
+  format?: LogFormat,
+): Logger {
   const options: pino.LoggerOptions = {
     level,
     base: { service: 'sundial', pid: process.pid },
@@ -39,11 +46,19 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', de
       },
     },
     redact: {
-      paths: ['apiKey', '*.apiKey', 'headers.authorization', '*.headers.authorization', 'headers.Authorization', '*.headers.Authorization'],
+      paths: [
+        'apiKey',
+        '*.apiKey',
+        'headers.authorization',
+        '*.headers.authorization',
+        'headers.Authorization',
+        '*.headers.Authorization',
+      ],
       censor: '[redacted]',
     },
   };
-  if ((format ?? (destination === undefined ? defaultLogFormat() : 'json')) === 'pretty') return pino(options, prettyStream(destination));
+  if ((format ?? (destination === undefined ? defaultLogFormat() : 'json')) === 'pretty')
+    return pino(options, prettyStream(destination));
   return destination === undefined ? pino(options) : pino(options, destination);
 }
 

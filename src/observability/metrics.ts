@@ -71,7 +71,7 @@ export function createJobMetrics(registry: Registry): JobMetrics {
     }),
     attempts: new Counter({
       name: 'sundial_job_attempts_total',
-      help: "Attempts of finished runs, by how they ended (success, retryable_error, non_retryable_error).",
+      help: 'Attempts of finished runs, by how they ended (success, retryable_error, non_retryable_error).',
       labelNames: ['job', 'outcome'] as const,
       registers,
     }),

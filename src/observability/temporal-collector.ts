@@ -203,7 +203,9 @@ export class TemporalMetricsCollector {
     this.report = emptyReport();
     this.softDeadline = started + this.budget.timeoutMs / 2;
     const steps: Array<PromiseSettledResult<void>> = await client
-      .withDeadline(started + this.budget.timeoutMs, () => Promise.allSettled([this.readRuns(), this.readSchedules(), this.readBreakers()]))
+      .withDeadline(started + this.budget.timeoutMs, () =>
+        Promise.allSettled([this.readRuns(), this.readSchedules(), this.readBreakers()]),
+      )
       .catch((err: unknown) => [{ status: 'rejected', reason: err }]);
     const failed = steps.filter((s): s is PromiseRejectedResult => s.status === 'rejected');
     metrics.collectorUp.set(failed.length === 0 ? 1 : 0);
@@ -211,7 +213,10 @@ export class TemporalMetricsCollector {
       const err = f.reason as Error;
       logger.warn({ error_type: err.name, error_msg: err.message }, 'could not read job metrics from Temporal');
     }
-    logger.debug({ ...this.report, ms: Date.now() - started, jobs: this.jobs.size, breakers: this.breakerEntries.size }, 'job metrics cycle');
+    logger.debug(
+      { ...this.report, ms: Date.now() - started, jobs: this.jobs.size, breakers: this.breakerEntries.size },
+      'job metrics cycle',
+    );
   }
 
   /** Whether the cycle may still start a request. */
@@ -262,7 +267,10 @@ export class TemporalMetricsCollector {
       let res: Awaited<ReturnType<RunStore['closedSince']>>;
       try {
         this.report.requests++;
-        res = await this.runs.closedSince(since, { pageSize: this.budget.runPageSize, ...(sweep.token === undefined ? {} : { pageToken: sweep.token }) });
+        res = await this.runs.closedSince(since, {
+          pageSize: this.budget.runPageSize,
+          ...(sweep.token === undefined ? {} : { pageToken: sweep.token }),
+        });
       } catch (err) {
         // A page token the server no longer accepts would stall the sweep for good: start it
         // again; the run ids counted so far keep it from counting anything twice.
@@ -275,10 +283,14 @@ export class TemporalMetricsCollector {
       // Visibility lists the newest close first (SQL visibility accepts no ORDER BY), so the
       // first page's newest is where the next sweep starts; runs that close during this sweep
       // sort before its cursor and are read by the next.
-      sweep.newestOnFirstPageMs ??= Math.max(this.watermarkMs, ...res.items.flatMap((r) => (r.closedAt === null ? [] : [Date.parse(r.closedAt)])));
+      sweep.newestOnFirstPageMs ??= Math.max(
+        this.watermarkMs,
+        ...res.items.flatMap((r) => (r.closedAt === null ? [] : [Date.parse(r.closedAt)])),
+      );
       if (res.nextPageToken === null) {
         this.watermarkMs = sweep.newestOnFirstPageMs;
-        for (const [runId, closedMs] of this.seen) if (closedMs < this.watermarkMs - this.overlapMs) this.seen.delete(runId);
+        for (const [runId, closedMs] of this.seen)
+          if (closedMs < this.watermarkMs - this.overlapMs) this.seen.delete(runId);
         this.markCurrent('runs', sweep.startedAt);
         this.sweep = undefined;
         return;
@@ -334,11 +346,15 @@ export class TemporalMetricsCollector {
       const pass = this.scheduleListing;
       pass.startedAt ??= Date.now();
       this.report.requests++;
-      const res = await listSchedulesPage(client, { pageSize: this.budget.schedulePageSize, ...(pass.token === undefined ? {} : { pageToken: pass.token }) });
+      const res = await listSchedulesPage(client, {
+        pageSize: this.budget.schedulePageSize,
+        ...(pass.token === undefined ? {} : { pageToken: pass.token }),
+      });
       this.report.schedulesListed += res.items.length;
       for (const s of res.items) {
         const entry = this.jobs.get(s.jobId);
-        if (entry === undefined) this.jobs.set(s.jobId, { pass: pass.number, lastSuccessKnown: this.lastSuccessMs.has(s.jobId) });
+        if (entry === undefined)
+          this.jobs.set(s.jobId, { pass: pass.number, lastSuccessKnown: this.lastSuccessMs.has(s.jobId) });
         else entry.pass = pass.number;
         metrics.paused.set({ job: s.jobId }, s.paused ? 1 : 0);
         if (s.expectedIntervalMs === undefined) metrics.expectedInterval.remove({ job: s.jobId });
@@ -382,7 +398,9 @@ export class TemporalMetricsCollector {
 
   /** A job seen for the first time may have succeeded before this process: look it up, a few per cycle. */
   private async lookUpLastSuccesses(): Promise<void> {
-    const due = [...this.jobs.entries()].filter(([, e]) => !e.lastSuccessKnown).slice(0, this.budget.lastSuccessLookupsPerCycle);
+    const due = [...this.jobs.entries()]
+      .filter(([, e]) => !e.lastSuccessKnown)
+      .slice(0, this.budget.lastSuccessLookupsPerCycle);
     await mapWithConcurrency(due, this.budget.concurrency, async ([jobId, entry]) => {
       if (!this.inTime) return;
       this.report.requests++;
@@ -422,7 +440,10 @@ export class TemporalMetricsCollector {
         // answers, and a stray entity must not hold `sundial_collector_up` at 0 for good.
         return this.breakers.find(key).catch((err: unknown): typeof SKIPPED => {
           this.report.breakerQueryFailures++;
-          this.opts.logger.debug({ breaker: key, error_msg: (err as Error).message }, 'a breaker did not answer its state query');
+          this.opts.logger.debug(
+            { breaker: key, error_msg: (err as Error).message },
+            'a breaker did not answer its state query',
+          );
           return SKIPPED;
         });
       },
@@ -449,7 +470,10 @@ export class TemporalMetricsCollector {
     const pass = this.breakerListing;
     pass.startedAt ??= Date.now();
     this.report.requests++;
-    const res = await this.breakers.keysPage({ pageSize: this.budget.breakerPageSize, ...(pass.token === undefined ? {} : { pageToken: pass.token }) });
+    const res = await this.breakers.keysPage({
+      pageSize: this.budget.breakerPageSize,
+      ...(pass.token === undefined ? {} : { pageToken: pass.token }),
+    });
     for (const key of res.keys) {
       const entry = this.breakerEntries.get(key);
       if (entry === undefined) this.breakerEntries.set(key, { pass: pass.number, transitions: {} });
@@ -492,7 +516,16 @@ function oldestRead(entries: Map<unknown, { readAt?: number }>, ifNone: number |
 }
 
 function emptyReport(): CycleReport {
-  return { requests: 0, runsRead: 0, runsCounted: 0, schedulesListed: 0, described: 0, lastSuccessLookups: 0, breakersQueried: 0, breakerQueryFailures: 0 };
+  return {
+    requests: 0,
+    runsRead: 0,
+    runsCounted: 0,
+    schedulesListed: 0,
+    described: 0,
+    lastSuccessLookups: 0,
+    breakersQueried: 0,
+    breakerQueryFailures: 0,
+  };
 }
 
 /**
@@ -501,7 +534,10 @@ function emptyReport(): CycleReport {
  * as a counter reset.
  */
 function advanceCounter<L extends string>(
-  counter: { inc(labels: Partial<Record<L, string>>, value?: number): void; remove(labels: Partial<Record<L, string>>): void },
+  counter: {
+    inc(labels: Partial<Record<L, string>>, value?: number): void;
+    remove(labels: Partial<Record<L, string>>): void;
+  },
   labels: Partial<Record<L, string>>,
   previous: number | undefined,
   value: number,
@@ -518,7 +554,9 @@ function advanceCounter<L extends string>(
  * Registers the job metrics on `registry` and starts their collector; the caller stops it when
  * its API stops.
  */
-export function startJobMetricsCollector(opts: Omit<TemporalCollectorOptions, 'metrics'> & { readonly registry: Registry }): TemporalMetricsCollector {
+export function startJobMetricsCollector(
+  opts: Omit<TemporalCollectorOptions, 'metrics'> & { readonly registry: Registry },
+): TemporalMetricsCollector {
   const { registry, ...rest } = opts;
   const collector = new TemporalMetricsCollector({ ...rest, metrics: createJobMetrics(registry) });
   collector.start();

@@ -44,7 +44,8 @@ export async function createApi(options: CreateApiOptions = {}): Promise<Sundial
   // refuses requests whose Host or Origin is not), whoever's server it is mounted in.
   const config = loadConfig(options.env ?? process.env);
   const logger = options.logger ?? createLogger(config.logLevel);
-  const jobs = typeof options.jobs === 'function' ? options.jobs({ apiUrl: configuredApiUrl(config) }) : (options.jobs ?? []);
+  const jobs =
+    typeof options.jobs === 'function' ? options.jobs({ apiUrl: configuredApiUrl(config) }) : (options.jobs ?? []);
   const registry = JobRegistry.create([...jobs], { egress: config.egress });
   return createApiService(config, logger, registry);
 }

@@ -4,7 +4,15 @@
  * internal (the `exports` map of package.json is the public surface).
  */
 export { defineJob } from '../jobs/define';
-export type { ActivityJobDefinition, DefinedJob, HttpJobDefinition, JobContext, JobDefinition, JobHandler, WorkflowJobDefinition } from '../jobs/define';
+export type {
+  ActivityJobDefinition,
+  DefinedJob,
+  HttpJobDefinition,
+  JobContext,
+  JobDefinition,
+  JobHandler,
+  WorkflowJobDefinition,
+} from '../jobs/define';
 export { JobDefinitionError, NonRetryableJobError, RetryableJobError } from '../jobs/errors';
 export { JobsModuleError } from '../jobs/load';
 export type { JobSpecInput, OverlapPolicy } from '../jobs/spec';

@@ -1,9 +1,31 @@
-import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowExecutionInfo, type WorkflowHandle } from '@temporalio/client';
+import {
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowExecutionInfo,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import { ApplicationFailure, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { executionInfoFromRaw } from '@temporalio/client/lib/helpers';
 import type { temporal } from '@temporalio/proto';
-import { JOB_WORKFLOW_TYPE, OUTCOME_MEMO_KEY, TRIGGER_MEMO_KEY, type AttemptOutcomes, type FallbackInfo, type RunError, type RunOutcome, type RunSummary, type TriggerInfo } from '../jobs/run-types';
-import { NOTIFY_MEMO_KEY, NOTIFY_WORKFLOW_TYPE, notifyWorkflowPrefix, type DeliveryRecord, type NotifyMemo } from '../notify/plan';
+import {
+  JOB_WORKFLOW_TYPE,
+  OUTCOME_MEMO_KEY,
+  TRIGGER_MEMO_KEY,
+  type AttemptOutcomes,
+  type FallbackInfo,
+  type RunError,
+  type RunOutcome,
+  type RunSummary,
+  type TriggerInfo,
+} from '../jobs/run-types';
+import {
+  NOTIFY_MEMO_KEY,
+  NOTIFY_WORKFLOW_TYPE,
+  notifyWorkflowPrefix,
+  type DeliveryRecord,
+  type NotifyMemo,
+} from '../notify/plan';
 import { SundialJobId, SundialStatus } from '../temporal/search-attributes';
 import { InvalidRequestError } from '../schedules/errors';
 import { openPageToken, sealPageToken } from '../temporal/page-token';
@@ -125,7 +147,9 @@ export class RunStore {
       attempts: summary?.attempts ?? null,
       ...(summary?.attemptOutcomes === undefined ? {} : { attemptOutcomes: summary.attemptOutcomes }),
       ...(summary?.lagMs === undefined ? {} : { lagMs: summary.lagMs }),
-      durationMs: summary?.durationMs ?? (info.closeTime === undefined ? null : info.closeTime.getTime() - info.startTime.getTime()),
+      durationMs:
+        summary?.durationMs ??
+        (info.closeTime === undefined ? null : info.closeTime.getTime() - info.startTime.getTime()),
       ...(summary?.error === undefined ? {} : { error: summary.error }),
       ...(summary?.fallback === undefined ? {} : { fallback: summary.fallback }),
       ...(trigger === undefined ? {} : { trigger: triggerView(trigger) }),
@@ -139,8 +163,10 @@ export class RunStore {
     // A run that continued as new is one run: its earlier executions are left out.
     const clauses = [`${SundialJobId.name} = ${JSON.stringify(jobId)}`, CONTINUED_LEFT_OUT];
     if (opts.status === 'degraded') clauses.push(`${SundialStatus.name} = "degraded"`);
-    else if (opts.status === 'succeeded') clauses.push(`ExecutionStatus = "Completed" AND ${SundialStatus.name} != "degraded"`);
-    else if (opts.status !== undefined) clauses.push(`ExecutionStatus = ${JSON.stringify(EXECUTION_STATUS[opts.status])}`);
+    else if (opts.status === 'succeeded')
+      clauses.push(`ExecutionStatus = "Completed" AND ${SundialStatus.name} != "degraded"`);
+    else if (opts.status !== undefined)
+      clauses.push(`ExecutionStatus = ${JSON.stringify(EXECUTION_STATUS[opts.status])}`);
     return this.query(clauses.join(' AND '), opts.pageSize, opts.pageToken);
   }
 
@@ -149,7 +175,11 @@ export class RunStore {
    * metrics collector. Child workflows of multi-step jobs are not runs and are left out.
    */
   async closedSince(since: Date, opts: { pageSize: number; pageToken?: string }): Promise<RunPage> {
-    return this.query(`WorkflowType = "${JOB_WORKFLOW_TYPE}" AND CloseTime >= "${since.toISOString()}" AND ${CONTINUED_LEFT_OUT}`, opts.pageSize, opts.pageToken);
+    return this.query(
+      `WorkflowType = "${JOB_WORKFLOW_TYPE}" AND CloseTime >= "${since.toISOString()}" AND ${CONTINUED_LEFT_OUT}`,
+      opts.pageSize,
+      opts.pageToken,
+    );
   }
 
   /**
@@ -165,7 +195,12 @@ export class RunStore {
       if (memo === undefined) continue;
       const deliveries = memo.deliveries;
       const running = info.closeTime === undefined;
-      const status = running || deliveries.some((d) => d.state === 'pending') ? 'pending' : deliveries.every((d) => d.state === 'delivered') ? 'delivered' : 'failed';
+      const status =
+        running || deliveries.some((d) => d.state === 'pending')
+          ? 'pending'
+          : deliveries.every((d) => d.state === 'delivered')
+            ? 'delivered'
+            : 'failed';
       items.push({
         event: memo.event,
         workflowId: memo.workflowId,
@@ -216,11 +251,17 @@ export class RunStore {
   }
 
   /** One page of a visibility query, decoded; page tokens sealed to the query. */
-  private async page(query: string, pageSize: number, pageToken: string | undefined): Promise<{ executions: Array<Omit<WorkflowExecutionInfo, 'raw'>>; nextPageToken: string | null }> {
+  private async page(
+    query: string,
+    pageSize: number,
+    pageToken: string | undefined,
+  ): Promise<{ executions: Array<Omit<WorkflowExecutionInfo, 'raw'>>; nextPageToken: string | null }> {
     const { client } = this.deps;
     const token = pageToken === undefined ? undefined : openPageToken(pageToken, query);
     if (pageToken !== undefined && token === undefined) {
-      throw new InvalidRequestError([{ path: 'query.pageToken', message: 'is not a page token of this list with these filters' }]);
+      throw new InvalidRequestError([
+        { path: 'query.pageToken', message: 'is not a page token of this list with these filters' },
+      ]);
     }
     const res = await client.workflowService.listWorkflowExecutions({
       namespace: client.options.namespace,
@@ -241,7 +282,10 @@ export class RunStore {
    * @returns the description and a handle on exactly that execution.
    * @throws RunNotFoundError
    */
-  private async describeRun(workflowId: string, runId?: string): Promise<{ info: Omit<WorkflowExecutionInfo, 'raw'>; handle: WorkflowHandle }> {
+  private async describeRun(
+    workflowId: string,
+    runId?: string,
+  ): Promise<{ info: Omit<WorkflowExecutionInfo, 'raw'>; handle: WorkflowHandle }> {
     let info: Omit<WorkflowExecutionInfo, 'raw'>;
     try {
       info = await this.deps.client.workflow.getHandle(workflowId, runId).describe();
@@ -250,7 +294,8 @@ export class RunStore {
       throw err;
     }
     const jobId = info.typedSearchAttributes.get(SundialJobId);
-    if (info.type !== JOB_WORKFLOW_TYPE || typeof jobId !== 'string' || jobId === '') throw new RunNotFoundError(workflowId);
+    if (info.type !== JOB_WORKFLOW_TYPE || typeof jobId !== 'string' || jobId === '')
+      throw new RunNotFoundError(workflowId);
     // Acted on by its run id: a workflow started under this id since the describe is not touched.
     return { info, handle: this.deps.client.workflow.getHandle(workflowId, info.runId) };
   }
@@ -261,8 +306,17 @@ export class RunStore {
     const status = statusOf(info);
     if (status === 'succeeded') {
       const outcome = (await handle.result()) as RunOutcome;
-      if (outcome.status === 'degraded') return this.view(info, { status: 'degraded', attempts: outcome.attempts, result: outcome.result, fallback: outcome.fallback });
-      return this.view(info, { attempts: outcome.attempts, result: outcome.status === 'succeeded' ? outcome.result : undefined });
+      if (outcome.status === 'degraded')
+        return this.view(info, {
+          status: 'degraded',
+          attempts: outcome.attempts,
+          result: outcome.result,
+          fallback: outcome.fallback,
+        });
+      return this.view(info, {
+        attempts: outcome.attempts,
+        result: outcome.status === 'succeeded' ? outcome.result : undefined,
+      });
     }
     if (status === 'failed') {
       try {
@@ -272,10 +326,16 @@ export class RunStore {
           const outcome = err.cause.details?.[0] as RunOutcome | undefined;
           return this.view(info, {
             attempts: outcome?.attempts ?? null,
-            error: outcome?.status === 'failed' ? outcome.error : { type: err.cause.type ?? 'Error', message: err.cause.message },
+            error:
+              outcome?.status === 'failed'
+                ? outcome.error
+                : { type: err.cause.type ?? 'Error', message: err.cause.message },
           });
         }
-        if (err instanceof WorkflowFailedError) return this.view(info, { error: { type: err.cause?.name ?? 'Error', message: err.cause?.message ?? err.message } });
+        if (err instanceof WorkflowFailedError)
+          return this.view(info, {
+            error: { type: err.cause?.name ?? 'Error', message: err.cause?.message ?? err.message },
+          });
         throw err;
       }
     }
@@ -310,11 +370,19 @@ export class RunStore {
  * does not have, e.g. dropped in a rotation too early) costs that run its outcome summary, not
  * the whole page: one such run would otherwise stop every list and the metrics sweep at it.
  */
-async function decodeExecution(client: Client, raw: temporal.api.workflow.v1.IWorkflowExecutionInfo): Promise<Omit<WorkflowExecutionInfo, 'raw'>> {
+async function decodeExecution(
+  client: Client,
+  raw: temporal.api.workflow.v1.IWorkflowExecutionInfo,
+): Promise<Omit<WorkflowExecutionInfo, 'raw'>> {
   try {
     return await executionInfoFromRaw(raw, client.options.loadedDataConverter, raw, client.options.namespace);
   } catch {
-    return executionInfoFromRaw({ ...raw, memo: null }, client.options.loadedDataConverter, raw, client.options.namespace);
+    return executionInfoFromRaw(
+      { ...raw, memo: null },
+      client.options.loadedDataConverter,
+      raw,
+      client.options.namespace,
+    );
   }
 }
 

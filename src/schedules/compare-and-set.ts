@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { ScheduleAlreadyRunning, type Client, type ScheduleDescription, type ScheduleOptions, type ScheduleUpdateOptions } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  type Client,
+  type ScheduleDescription,
+  type ScheduleOptions,
+  type ScheduleUpdateOptions,
+} from '@temporalio/client';
 import {
   compileScheduleOptions,
   compileUpdatedScheduleOptions,
@@ -36,12 +42,21 @@ export async function createSchedule(client: Client, options: ScheduleOptions): 
         policies: encodeSchedulePolicies(compiled.policies),
         state: encodeScheduleState(compiled.state),
       },
-      ...(compiled.memo === undefined ? {} : { memo: { fields: await encodeMapToPayloads(client.options.loadedDataConverter, compiled.memo) } }),
-      ...(compiled.typedSearchAttributes === undefined ? {} : { searchAttributes: { indexedFields: encodeUnifiedSearchAttributes(undefined, compiled.typedSearchAttributes) } }),
+      ...(compiled.memo === undefined
+        ? {}
+        : { memo: { fields: await encodeMapToPayloads(client.options.loadedDataConverter, compiled.memo) } }),
+      ...(compiled.typedSearchAttributes === undefined
+        ? {}
+        : {
+            searchAttributes: {
+              indexedFields: encodeUnifiedSearchAttributes(undefined, compiled.typedSearchAttributes),
+            },
+          }),
     });
     return res.conflictToken ?? new Uint8Array();
   } catch (err) {
-    if ((err as { code?: unknown }).code === ALREADY_EXISTS) throw new ScheduleAlreadyRunning('Schedule already exists and is running', compiled.scheduleId);
+    if ((err as { code?: unknown }).code === ALREADY_EXISTS)
+      throw new ScheduleAlreadyRunning('Schedule already exists and is running', compiled.scheduleId);
     throw err;
   }
 }
@@ -53,7 +68,12 @@ export async function createSchedule(client: Client, options: ScheduleOptions): 
  * are replaced by the update's, when it has any.
  * @throws the gRPC error (FAILED_PRECONDITION) when the token is stale.
  */
-export async function updateScheduleIfUnchanged(client: Client, scheduleId: string, options: ScheduleUpdateOptions, conflictToken: Uint8Array): Promise<void> {
+export async function updateScheduleIfUnchanged(
+  client: Client,
+  scheduleId: string,
+  options: ScheduleUpdateOptions,
+  conflictToken: Uint8Array,
+): Promise<void> {
   const compiled = compileUpdatedScheduleOptions(scheduleId, options);
   const namespace = client.options.namespace;
   await client.workflowService.updateSchedule({
@@ -66,7 +86,11 @@ export async function updateScheduleIfUnchanged(client: Client, scheduleId: stri
       policies: encodeSchedulePolicies(compiled.policies),
       state: encodeScheduleState(compiled.state),
     },
-    ...(compiled.typedSearchAttributes === undefined ? {} : { searchAttributes: { indexedFields: encodeUnifiedSearchAttributes(undefined, compiled.typedSearchAttributes) } }),
+    ...(compiled.typedSearchAttributes === undefined
+      ? {}
+      : {
+          searchAttributes: { indexedFields: encodeUnifiedSearchAttributes(undefined, compiled.typedSearchAttributes) },
+        }),
     identity: client.options.identity,
     requestId: randomUUID(),
   });
@@ -87,7 +111,8 @@ export async function updateStateAndActionMemo(
 ): Promise<void> {
   const schedule = described.raw.schedule;
   const start = schedule?.action?.startWorkflow;
-  if (schedule === null || schedule === undefined || start === null || start === undefined) throw new Error(`schedule ${described.scheduleId} has no start-workflow action`);
+  if (schedule === null || schedule === undefined || start === null || start === undefined)
+    throw new Error(`schedule ${described.scheduleId} has no start-workflow action`);
   const encoded = await encodeMapToPayloads(client.options.loadedDataConverter, { [memo.key]: memo.value });
   await client.workflowService.updateSchedule({
     namespace: client.options.namespace,

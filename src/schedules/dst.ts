@@ -34,15 +34,23 @@ export function dstWarnings(spec: JobSpec, now: Date = new Date()): string[] {
   for (const cron of compiled.crons) {
     const f = cronValues(cron.temporal);
     if (f === undefined) continue;
-    const name = cron.hashed ? `${JSON.stringify(cron.written)} (for job ${spec.id}: ${JSON.stringify(cron.temporal)})` : JSON.stringify(cron.written);
+    const name = cron.hashed
+      ? `${JSON.stringify(cron.written)} (for job ${spec.id}: ${JSON.stringify(cron.temporal)})`
+      : JSON.stringify(cron.written);
     for (const tr of transitions) {
       const shift = tr.toOffset - tr.fromOffset;
       const window = transitionWindow(tr);
       const hits: string[] = [];
       for (let m = 0; m < window.minutes; m++) {
         const local = new Date(window.start.getTime() + m * 60_000); // wall-clock time, read in UTC
-        if (!f.month.has(local.getUTCMonth() + 1) || !f.dayOfMonth.has(local.getUTCDate()) || !f.dayOfWeek.has(local.getUTCDay())) continue;
-        if (f.hour.has(local.getUTCHours()) && f.minute.has(local.getUTCMinutes())) hits.push(`${pad(local.getUTCHours())}:${pad(local.getUTCMinutes())}`);
+        if (
+          !f.month.has(local.getUTCMonth() + 1) ||
+          !f.dayOfMonth.has(local.getUTCDate()) ||
+          !f.dayOfWeek.has(local.getUTCDay())
+        )
+          continue;
+        if (f.hour.has(local.getUTCHours()) && f.minute.has(local.getUTCMinutes()))
+          hits.push(`${pad(local.getUTCHours())}:${pad(local.getUTCMinutes())}`);
       }
       if (hits.length === 0) continue;
       const day = window.start.toISOString().slice(0, 10);

@@ -20,7 +20,9 @@ export class JobExistsError extends Error {
 export class CodeJobConflictError extends Error {
   override readonly name = 'CodeJobConflictError';
   constructor(readonly jobId: string) {
-    super(`job ${JSON.stringify(jobId)} is defined in code; the next deploy would overwrite this change (use ?force=true to change it anyway)`);
+    super(
+      `job ${JSON.stringify(jobId)} is defined in code; the next deploy would overwrite this change (use ?force=true to change it anyway)`,
+    );
   }
 }
 
@@ -55,6 +57,8 @@ export class IdempotencyKeyReusedError extends Error {
     readonly jobId: string,
     readonly workflowId: string,
   ) {
-    super(`this Idempotency-Key already started run ${JSON.stringify(workflowId)} of job ${JSON.stringify(jobId)} with another body (args or reason): use a new key for a different trigger`);
+    super(
+      `this Idempotency-Key already started run ${JSON.stringify(workflowId)} of job ${JSON.stringify(jobId)} with another body (args or reason): use a new key for a different trigger`,
+    );
   }
 }

@@ -1,9 +1,25 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, WorkflowNotFoundError, type Client, type ScheduleDescription, type ScheduleExecutionResult } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowIdReusePolicy,
+  WorkflowNotFoundError,
+  type Client,
+  type ScheduleDescription,
+  type ScheduleExecutionResult,
+} from '@temporalio/client';
 import type { EgressPolicy } from '../egress/policy';
 import { breakerConflictWith, checkTask, type JobRegistry } from '../jobs/registry';
 import { planRun } from '../jobs/plan';
-import { isHttpTask, parseJobSpec, type FieldProblem, type JobSpec, type JobSpecInput, type OverlapPolicy } from '../jobs/spec';
+import {
+  isHttpTask,
+  parseJobSpec,
+  type FieldProblem,
+  type JobSpec,
+  type JobSpecInput,
+  type OverlapPolicy,
+} from '../jobs/spec';
 import { TRIGGER_MEMO_KEY, type JobRunInput, type TriggerInfo } from '../jobs/run-types';
 import { redactHeaderValues } from '../secrets/redact';
 import { applyMergePatch } from '../util/merge-patch';
@@ -11,10 +27,33 @@ import { createSchedule, updateScheduleIfUnchanged, updateStateAndActionMemo } f
 import { listSchedulePage, RevisionCache, scheduleListQuery, type JobListFilter, type ListedSchedule } from './listing';
 import { openPageToken, sealPageToken } from '../temporal/page-token';
 import { mapWithConcurrency } from '../util/concurrency';
-import { CodeJobConflictError, IdempotencyKeyReusedError, InvalidJobSpecError, InvalidRequestError, JobExistsError, JobNotFoundError, StaleVersionError } from './errors';
+import {
+  CodeJobConflictError,
+  IdempotencyKeyReusedError,
+  InvalidJobSpecError,
+  InvalidRequestError,
+  JobExistsError,
+  JobNotFoundError,
+  StaleVersionError,
+} from './errors';
 import { dstWarnings } from './dst';
 import { triggerDelayMs } from './trigger-timing';
-import { CREATED_MEMO_KEY, MEMO_KEY, newWriteStamp, OVERLAP_TO_TEMPORAL, readMemo, recordPauseChange, stableJson, toSchedule, toScheduleUpdate, withInitialPause, withPauses, type CreatedRecord, type JobOrigin, type WriteStamp } from './mapping';
+import {
+  CREATED_MEMO_KEY,
+  MEMO_KEY,
+  newWriteStamp,
+  OVERLAP_TO_TEMPORAL,
+  readMemo,
+  recordPauseChange,
+  stableJson,
+  toSchedule,
+  toScheduleUpdate,
+  withInitialPause,
+  withPauses,
+  type CreatedRecord,
+  type JobOrigin,
+  type WriteStamp,
+} from './mapping';
 import { SundialBreakerKey, SundialJobId, SundialStatus } from '../temporal/search-attributes';
 
 /** A job as the API shows it. */
@@ -35,7 +74,6 @@ export interface JobView {
 
 /** A job as the job list shows it: a listing has no conflict token, so no version. */
 export type JobListItem = Omit<JobView, 'version'>;
-
 
 /** How many other jobs on one breaker key a write compares with (they all agree, so any few will do). */
 const BREAKER_PEERS_CHECKED = 20;
@@ -112,8 +150,22 @@ export class JobStore {
       // Name an unknown job type too, even when other fields failed first.
       const type = (input as { task?: { type?: unknown } } | undefined)?.task?.type;
       const unknownType =
-        typeof type === 'string' && type !== 'http' && type !== '' && this.deps.registry.codeFor(type) === undefined && !parsed.problems.some((p) => p.path === 'task.type');
-      throw new InvalidJobSpecError(unknownType ? [...parsed.problems, { path: 'task.type', message: `no job type ${JSON.stringify(type)} is defined in code (see GET /api/v1/job-types)` }] : parsed.problems);
+        typeof type === 'string' &&
+        type !== 'http' &&
+        type !== '' &&
+        this.deps.registry.codeFor(type) === undefined &&
+        !parsed.problems.some((p) => p.path === 'task.type');
+      throw new InvalidJobSpecError(
+        unknownType
+          ? [
+              ...parsed.problems,
+              {
+                path: 'task.type',
+                message: `no job type ${JSON.stringify(type)} is defined in code (see GET /api/v1/job-types)`,
+              },
+            ]
+          : parsed.problems,
+      );
     }
     const problems = checkTask(parsed.spec, (n) => this.deps.registry.codeFor(n), this.deps.egress);
     if (problems.length > 0) throw new InvalidJobSpecError(problems);
@@ -131,17 +183,28 @@ export class JobStore {
    */
   private async checkBreakerPeers({ spec, run }: { spec: JobSpec; run: JobRunInput }): Promise<void> {
     if (run.breaker === undefined) return;
-    const { schedules } = await listSchedulePage(this.deps.client, { pageSize: BREAKER_PEERS_CHECKED, query: `${SundialBreakerKey.name} = ${JSON.stringify(run.breaker.key)}` });
+    const { schedules } = await listSchedulePage(this.deps.client, {
+      pageSize: BREAKER_PEERS_CHECKED,
+      query: `${SundialBreakerKey.name} = ${JSON.stringify(run.breaker.key)}`,
+    });
     for (const peer of schedules) {
       if (peer.scheduleId === spec.id) continue;
-      const desc = await this.handle(peer.scheduleId).describe().catch(() => undefined);
-      const theirs = desc?.action.type === 'startWorkflow' ? (desc.action.args?.[0] as JobRunInput | undefined) : undefined;
+      const desc = await this.handle(peer.scheduleId)
+        .describe()
+        .catch(() => undefined);
+      const theirs =
+        desc?.action.type === 'startWorkflow' ? (desc.action.args?.[0] as JobRunInput | undefined) : undefined;
       const problem = theirs === undefined ? undefined : breakerConflictWith(run, theirs);
       if (problem !== undefined) throw new InvalidJobSpecError([problem]);
     }
   }
 
-  private plan(written: JobSpecInput, planned: { spec: JobSpec; run: JobRunInput }, origin: JobOrigin, stamp: WriteStamp) {
+  private plan(
+    written: JobSpecInput,
+    planned: { spec: JobSpec; run: JobRunInput },
+    origin: JobOrigin,
+    stamp: WriteStamp,
+  ) {
     return toSchedule({ written, ...planned }, this.deps.taskQueue, origin, stamp);
   }
 
@@ -172,12 +235,15 @@ export class JobStore {
       origin: written.origin,
       state: { paused: live.paused, note: live.note },
       nextRunTimes: live.nextActionTimes.slice(0, 5).map((d) => d.toISOString()),
-      recentRuns: live.recentActions.slice(-5).reverse().map((a) => ({
-        workflowId: a.action.workflow.workflowId,
-        runId: a.action.workflow.firstExecutionRunId,
-        scheduledAt: a.scheduledAt.toISOString(),
-        startedAt: a.takenAt.toISOString(),
-      })),
+      recentRuns: live.recentActions
+        .slice(-5)
+        .reverse()
+        .map((a) => ({
+          workflowId: a.action.workflow.workflowId,
+          runId: a.action.workflow.firstExecutionRunId,
+          scheduledAt: a.scheduledAt.toISOString(),
+          startedAt: a.takenAt.toISOString(),
+        })),
       createdAt: written.createdAt,
       updatedAt: written.updatedAt,
       webUrl: this.webUrlForJob(id),
@@ -203,7 +269,13 @@ export class JobStore {
     if (known !== undefined) return known;
     if (s.revision !== memo.revision || memo.writtenAt === undefined) return undefined;
     // Kept too: the DST warnings parse the spec, which costs more than the rest of the item.
-    const written = { spec: memo.spec, origin: memo.origin, createdAt: memo.writtenAt, updatedAt: memo.writtenAt, warnings: warningsFor(memo.spec) };
+    const written = {
+      spec: memo.spec,
+      origin: memo.origin,
+      createdAt: memo.writtenAt,
+      updatedAt: memo.writtenAt,
+      warnings: warningsFor(memo.spec),
+    };
     this.written.set(s.scheduleId, s.revision, written);
     return written;
   }
@@ -239,18 +311,32 @@ export class JobStore {
     const desired = withInitialPause(this.plan(input as JobSpecInput, planned, 'api', stamp));
     let token: Uint8Array;
     try {
-      const options = created === undefined ? desired.options : { ...desired.options, memo: { ...desired.options.memo, [CREATED_MEMO_KEY]: created } };
+      const options =
+        created === undefined
+          ? desired.options
+          : { ...desired.options, memo: { ...desired.options.memo, [CREATED_MEMO_KEY]: created } };
       token = await createSchedule(this.deps.client, options);
     } catch (err) {
       if (err instanceof ScheduleAlreadyRunning) throw new JobExistsError(spec.id);
       throw err;
     }
     const at = stamp.at.toISOString();
-    const written: WrittenPart = { spec: desired.memo.spec, origin: 'api', createdAt: at, updatedAt: at, warnings: dstWarnings(spec) };
+    const written: WrittenPart = {
+      spec: desired.memo.spec,
+      origin: 'api',
+      createdAt: at,
+      updatedAt: at,
+      warnings: dstWarnings(spec),
+    };
     this.written.set(spec.id, desired.memo.revision, written);
     const state = desired.options.state;
     return {
-      ...this.assemble(spec.id, written, { paused: state?.paused === true, note: state?.note ?? null, nextActionTimes: [], recentActions: [] }),
+      ...this.assemble(spec.id, written, {
+        paused: state?.paused === true,
+        note: state?.note ?? null,
+        nextActionTimes: [],
+        recentActions: [],
+      }),
       version: Buffer.from(token).toString('base64url'),
     };
   }
@@ -265,7 +351,11 @@ export class JobStore {
   }
 
   /** {@link patch}, also answering the spec as written before the change (for the audit's diff). */
-  async patchDetailed(id: string, patch: unknown, opts: { ifMatch?: string; force?: boolean }): Promise<{ view: JobView; previous: JobSpecInput }> {
+  async patchDetailed(
+    id: string,
+    patch: unknown,
+    opts: { ifMatch?: string; force?: boolean },
+  ): Promise<{ view: JobView; previous: JobSpecInput }> {
     const desc = await this.describe(id);
     const current = this.toView(desc);
     if (opts.ifMatch !== undefined && opts.ifMatch !== current.version) throw new StaleVersionError(id);
@@ -284,7 +374,10 @@ export class JobStore {
         ? { paused: desc.state.paused, note: desc.state.note }
         : { paused: wantPaused, note: wantPaused ? 'paused over the API (PATCH)' : 'unpaused over the API (PATCH)' };
     // The paused periods recorded so far stay with the job; a change of `paused` adds to them.
-    const pauses = state.paused === desc.state.paused ? readMemo(desc.action)?.pauses : recordPauseChange(readMemo(desc.action)?.pauses, state.paused, new Date(), state.note);
+    const pauses =
+      state.paused === desc.state.paused
+        ? readMemo(desc.action)?.pauses
+        : recordPauseChange(readMemo(desc.action)?.pauses, state.paused, new Date(), state.note);
     const update = toScheduleUpdate(withPauses(desired, pauses), state);
     try {
       await updateScheduleIfUnchanged(this.deps.client, id, update, desc.raw.conflictToken ?? new Uint8Array());
@@ -338,13 +431,22 @@ export class JobStore {
       }
       const pauses = recordPauseChange(memo.pauses, paused, new Date(), paused ? note : undefined);
       try {
-        await updateStateAndActionMemo(this.deps.client, desc, { paused, note }, { key: MEMO_KEY, value: { ...memo, pauses } });
+        await updateStateAndActionMemo(
+          this.deps.client,
+          desc,
+          { paused, note },
+          { key: MEMO_KEY, value: { ...memo, pauses } },
+        );
       } catch (err) {
         if (isFailedPrecondition(err)) continue;
         throw err;
       }
       const after = await this.describe(id);
-      if (after.state.paused === paused && JSON.stringify(readMemo(after.action)?.pauses ?? []) === JSON.stringify(pauses)) return after;
+      if (
+        after.state.paused === paused &&
+        JSON.stringify(readMemo(after.action)?.pauses ?? []) === JSON.stringify(pauses)
+      )
+        return after;
     }
     throw new StaleVersionError(id);
   }
@@ -393,7 +495,9 @@ export class JobStore {
     await this.handle(id).trigger(OVERLAP_TO_TEMPORAL[overlap]);
     for (;;) {
       const after = await this.describe(id);
-      const fresh = after.info.recentActions.find((a) => !seen.has(a.action.workflow.workflowId) && !planned.has(a.scheduledAt.getTime()))?.action.workflow.workflowId;
+      const fresh = after.info.recentActions.find(
+        (a) => !seen.has(a.action.workflow.workflowId) && !planned.has(a.scheduledAt.getTime()),
+      )?.action.workflow.workflowId;
       if (fresh !== undefined) return fresh;
       if (Date.now() + 100 >= until) return undefined;
       await new Promise((r) => setTimeout(r, 100));
@@ -430,7 +534,9 @@ export class JobStore {
     const desc = await this.describe(id);
     const action = desc.action;
     const hasArgs = opts.args !== undefined;
-    const requestHash = createHash('sha256').update(stableJson({ args: opts.args ?? null, reason: opts.reason ?? null })).digest('hex');
+    const requestHash = createHash('sha256')
+      .update(stableJson({ args: opts.args ?? null, reason: opts.reason ?? null }))
+      .digest('hex');
     const input = hasArgs ? this.withOverrides(desc, opts.args) : undefined;
     if (opts.key !== undefined) {
       const legacy = await this.legacyKeyedRun(id, opts.key);
@@ -469,7 +575,8 @@ export class JobStore {
     const first = await this.deps.client.workflow.getHandle(workflowId).describe();
     const recorded = (first.memo?.[TRIGGER_MEMO_KEY] as Partial<TriggerInfo> | undefined)?.requestHash;
     const noBody = !hasArgs && opts.reason === undefined;
-    if (recorded === undefined ? !noBody : recorded !== requestHash) throw new IdempotencyKeyReusedError(id, workflowId);
+    if (recorded === undefined ? !noBody : recorded !== requestHash)
+      throw new IdempotencyKeyReusedError(id, workflowId);
     return { workflowId, replayed: true };
   }
 
@@ -480,23 +587,41 @@ export class JobStore {
    */
   private withOverrides(desc: ScheduleDescription, args: unknown): JobRunInput {
     const written = (readMemo(desc.action) ?? readMemo(desc))?.spec;
-    if (written === undefined) throw new InvalidRequestError([{ path: 'args', message: 'this job has no spec Sundial wrote: it cannot take overrides' }]);
+    if (written === undefined)
+      throw new InvalidRequestError([
+        { path: 'args', message: 'this job has no spec Sundial wrote: it cannot take overrides' },
+      ]);
     const task = written.task as { type: string; args?: unknown };
     const http = task.type === 'http';
     if (http && (args === null || typeof args !== 'object' || Array.isArray(args))) {
-      throw new InvalidRequestError([{ path: 'args', message: 'for an HTTP job, must be an object of request fields to change (url, method, headers, body, timeout, expectStatus, followRedirects)' }]);
+      throw new InvalidRequestError([
+        {
+          path: 'args',
+          message:
+            'for an HTTP job, must be an object of request fields to change (url, method, headers, body, timeout, expectStatus, followRedirects)',
+        },
+      ]);
     }
-    if (http && Object.hasOwn(args as object, 'type')) throw new InvalidRequestError([{ path: 'args.type', message: 'cannot be changed by a trigger' }]);
-    const merged = { ...written, task: http ? applyMergePatch(task, args) : { ...task, args: applyMergePatch(task.args, args) } };
+    if (http && Object.hasOwn(args as object, 'type'))
+      throw new InvalidRequestError([{ path: 'args.type', message: 'cannot be changed by a trigger' }]);
+    const merged = {
+      ...written,
+      task: http ? applyMergePatch(task, args) : { ...task, args: applyMergePatch(task.args, args) },
+    };
     try {
       const { spec, run } = this.validate(merged);
-      if (!http && isHttpTask(spec.task)) throw new InvalidRequestError([{ path: 'args', message: 'cannot change the task type' }]);
+      if (!http && isHttpTask(spec.task))
+        throw new InvalidRequestError([{ path: 'args', message: 'cannot change the task type' }]);
       return run;
     } catch (err) {
       if (!(err instanceof InvalidJobSpecError)) throw err;
       const prefix = http ? 'task.' : 'task.args';
       throw new InvalidRequestError(
-        err.problems.map((p): FieldProblem => (p.path === prefix || p.path.startsWith(http ? prefix : `${prefix}.`) ? { path: `args${p.path.slice(prefix.length - (http ? 1 : 0))}`, message: p.message } : p)),
+        err.problems.map((p): FieldProblem =>
+          p.path === prefix || p.path.startsWith(http ? prefix : `${prefix}.`)
+            ? { path: `args${p.path.slice(prefix.length - (http ? 1 : 0))}`, message: p.message }
+            : p,
+        ),
       );
     }
   }
@@ -522,7 +647,8 @@ export class JobStore {
   async backfill(id: string, start: Date, end: Date, overlap: OverlapPolicy = 'allow_all'): Promise<void> {
     const problems = [];
     if (end.getTime() <= start.getTime()) problems.push({ path: 'end', message: 'must be after start' });
-    if (end.getTime() - start.getTime() > MAX_BACKFILL_MS) problems.push({ path: 'end', message: `the range may be at most ${MAX_BACKFILL_MS / 86_400_000} days` });
+    if (end.getTime() - start.getTime() > MAX_BACKFILL_MS)
+      problems.push({ path: 'end', message: `the range may be at most ${MAX_BACKFILL_MS / 86_400_000} days` });
     if (problems.length > 0) throw new InvalidRequestError(problems);
     await this.describe(id);
     await this.handle(id).backfill({ start, end, overlap: OVERLAP_TO_TEMPORAL[overlap] });
@@ -536,30 +662,43 @@ export class JobStore {
    * Schedules not made by Sundial are left out, so a page may hold fewer than `pageSize` items.
    * Visibility is eventually consistent: a job written a moment ago may be listed as it was.
    */
-  async list(opts: { pageSize: number; pageToken?: string | undefined; filter?: JobListFilter }): Promise<{ items: JobListItem[]; nextPageToken: string | null }> {
+  async list(opts: {
+    pageSize: number;
+    pageToken?: string | undefined;
+    filter?: JobListFilter;
+  }): Promise<{ items: JobListItem[]; nextPageToken: string | null }> {
     const query = scheduleListQuery(opts.filter ?? {});
     const pageToken = opts.pageToken === undefined ? undefined : openPageToken(opts.pageToken, query);
     if (opts.pageToken !== undefined && pageToken === undefined) {
-      throw new InvalidRequestError([{ path: 'query.pageToken', message: 'is not a page token of this list with these filters' }]);
+      throw new InvalidRequestError([
+        { path: 'query.pageToken', message: 'is not a page token of this list with these filters' },
+      ]);
     }
     const page = await listSchedulePage(this.deps.client, { pageSize: opts.pageSize, pageToken, query });
-    const items = await mapWithConcurrency(page.schedules, DESCRIBE_CONCURRENCY, async (s): Promise<JobListItem | undefined> => {
-      if (s.createdMemo === undefined) return undefined; // not made by Sundial
-      const written = this.writtenFromListing(s);
-      if (written !== undefined) return this.assemble(s.scheduleId, written, s);
-      let desc: ScheduleDescription;
-      try {
-        desc = await this.describe(s.scheduleId);
-      } catch (err) {
-        if (err instanceof JobNotFoundError) return undefined; // deleted since it was listed
-        throw err;
-      }
-      this.remember(desc);
-      const { version: _version, ...item } = this.toView(desc);
-      return item;
-    });
+    const items = await mapWithConcurrency(
+      page.schedules,
+      DESCRIBE_CONCURRENCY,
+      async (s): Promise<JobListItem | undefined> => {
+        if (s.createdMemo === undefined) return undefined; // not made by Sundial
+        const written = this.writtenFromListing(s);
+        if (written !== undefined) return this.assemble(s.scheduleId, written, s);
+        let desc: ScheduleDescription;
+        try {
+          desc = await this.describe(s.scheduleId);
+        } catch (err) {
+          if (err instanceof JobNotFoundError) return undefined; // deleted since it was listed
+          throw err;
+        }
+        this.remember(desc);
+        const { version: _version, ...item } = this.toView(desc);
+        return item;
+      },
+    );
     const token = page.nextPageToken;
-    return { items: items.filter((v): v is JobListItem => v !== undefined), nextPageToken: token === undefined ? null : sealPageToken(token, query) };
+    return {
+      items: items.filter((v): v is JobListItem => v !== undefined),
+      nextPageToken: token === undefined ? null : sealPageToken(token, query),
+    };
   }
 }
 

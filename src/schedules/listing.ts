@@ -59,10 +59,15 @@ export async function listSchedulePage(
   return { schedules, nextPageToken: token !== null && token !== undefined && token.length > 0 ? token : undefined };
 }
 
-async function decodeEntry(client: Client, entry: temporal.api.schedule.v1.IScheduleListEntry): Promise<ListedSchedule> {
+async function decodeEntry(
+  client: Client,
+  entry: temporal.api.schedule.v1.IScheduleListEntry,
+): Promise<ListedSchedule> {
   // A memo this process cannot decode (another application's codec, or a codec key it does not
   // have) makes that schedule unreadable here, not the whole page.
-  const memo = await decodeMapFromPayloads(client.options.loadedDataConverter, entry.memo?.fields).catch(() => undefined);
+  const memo = await decodeMapFromPayloads(client.options.loadedDataConverter, entry.memo?.fields).catch(
+    () => undefined,
+  );
   const revision = decodeTypedSearchAttributes(entry.searchAttributes?.indexedFields).get(SundialRevision);
   const info = entry.info;
   return {
@@ -71,7 +76,9 @@ async function decodeEntry(client: Client, entry: temporal.api.schedule.v1.ISche
     revision: typeof revision === 'string' && revision !== '' ? revision : undefined,
     paused: info?.paused === true,
     note: info?.notes ? info.notes : null,
-    nextActionTimes: (info?.futureActionTimes ?? []).map((t) => new Date(Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6))),
+    nextActionTimes: (info?.futureActionTimes ?? []).map(
+      (t) => new Date(Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6)),
+    ),
     recentActions: decodeScheduleRecentActions(info?.recentActions),
   };
 }

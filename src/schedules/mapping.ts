@@ -6,7 +6,13 @@ import type { AuditActor } from '../audit/contract';
 import type { JobSpec, JobSpecInput, OverlapPolicy } from '../jobs/spec';
 import { JOB_WORKFLOW_TYPE, type JobRunInput } from '../jobs/run-types';
 import { parseDuration } from '../util/duration';
-import { SundialBreakerKey, SundialJobId, SundialOrigin, SundialRevision, SundialStatus } from '../temporal/search-attributes';
+import {
+  SundialBreakerKey,
+  SundialJobId,
+  SundialOrigin,
+  SundialRevision,
+  SundialStatus,
+} from '../temporal/search-attributes';
 
 /**
  * Bump when the mapping below changes, so reconciliation rewrites every schedule once.
@@ -61,11 +67,20 @@ export const MAX_PAUSE_NOTE = 100;
  * The pause records after the job's paused state changes to `paused` at `at`: a pause opens a
  * period (unless one is open), an unpause closes the open one (if any). Pure.
  */
-export function recordPauseChange(pauses: readonly PauseRecord[] | undefined, paused: boolean, at: Date, note?: string): PauseRecord[] {
+export function recordPauseChange(
+  pauses: readonly PauseRecord[] | undefined,
+  paused: boolean,
+  at: Date,
+  note?: string,
+): PauseRecord[] {
   const list = [...(pauses ?? [])];
   const last = list[list.length - 1];
   const open = last !== undefined && last.to === undefined;
-  if (paused && !open) list.push({ from: at.toISOString(), ...(note === undefined || note === '' ? {} : { note: note.slice(0, MAX_PAUSE_NOTE) }) });
+  if (paused && !open)
+    list.push({
+      from: at.toISOString(),
+      ...(note === undefined || note === '' ? {} : { note: note.slice(0, MAX_PAUSE_NOTE) }),
+    });
   if (!paused && open) list[list.length - 1] = { ...last, to: at.toISOString() };
   return list.slice(-MAX_PAUSE_RECORDS);
 }
@@ -73,7 +88,9 @@ export function recordPauseChange(pauses: readonly PauseRecord[] | undefined, pa
 /** For a create: a schedule created paused starts with that paused period on record. */
 export function withInitialPause(desired: DesiredSchedule): DesiredSchedule {
   const at = desired.memo.writtenAt;
-  return desired.options.state?.paused === true && at !== undefined ? withPauses(desired, [{ from: at, note: 'created paused' }]) : desired;
+  return desired.options.state?.paused === true && at !== undefined
+    ? withPauses(desired, [{ from: at, note: 'created paused' }])
+    : desired;
 }
 
 /** The same schedule with these pause records in its action memo (the one updates rewrite). */
@@ -81,7 +98,11 @@ export function withPauses(desired: DesiredSchedule, pauses: readonly PauseRecor
   if (pauses === undefined || pauses.length === 0) return desired;
   const memo: SundialMemo = { ...desired.memo, pauses };
   const action = desired.options.action;
-  return { ...desired, memo, options: { ...desired.options, action: { ...action, memo: { ...action.memo, [MEMO_KEY]: memo } } } };
+  return {
+    ...desired,
+    memo,
+    options: { ...desired.options, action: { ...action, memo: { ...action.memo, [MEMO_KEY]: memo } } },
+  };
 }
 
 /** Names one write of a schedule: see {@link SundialMemo.revision} and `writtenAt`. */
@@ -171,7 +192,16 @@ export function toSchedule(
     // H's expansion also depends on the tz database (the DST hours it avoids), so it joins the
     // hash: the schedule is rewritten when the expansion changes and never otherwise. Only jobs
     // with an H carry it, so every other job keeps the hash it had.
-    .update(stableJson({ v: MAPPING_VERSION, spec, run: job.run, taskQueue, origin, ...(compiled.hashed ? { cronExpressions } : {}) }))
+    .update(
+      stableJson({
+        v: MAPPING_VERSION,
+        spec,
+        run: job.run,
+        taskQueue,
+        origin,
+        ...(compiled.hashed ? { cronExpressions } : {}),
+      }),
+    )
     .digest('hex')
     .slice(0, 32);
   const memo: SundialMemo = {
@@ -220,7 +250,12 @@ export function toSchedule(
       ...(spec.paused ? { note: 'created paused' } : {}),
     },
   };
-  return { scheduleId: spec.id, memo, ...(job.run.breaker === undefined ? {} : { breakerKey: job.run.breaker.key }), options };
+  return {
+    scheduleId: spec.id,
+    memo,
+    ...(job.run.breaker === undefined ? {} : { breakerKey: job.run.breaker.key }),
+    options,
+  };
 }
 
 /**
@@ -228,7 +263,10 @@ export function toSchedule(
  * described spec, whose compiled calendars would otherwise survive a cron change:
  * sdk-typescript#1351), keeping the paused state and note an operator may have set.
  */
-export function toScheduleUpdate(desired: DesiredSchedule, current: { paused: boolean; note?: string | undefined }): ScheduleUpdateOptions {
+export function toScheduleUpdate(
+  desired: DesiredSchedule,
+  current: { paused: boolean; note?: string | undefined },
+): ScheduleUpdateOptions {
   const { scheduleId: _id, memo: _memo, state: _state, typedSearchAttributes: _attrs, ...rest } = desired.options;
   return {
     ...rest,
@@ -248,5 +286,7 @@ function scheduleSearchAttributes(memo: SundialMemo, breakerKey: string | undefi
 /** Reads Sundial's memo from a schedule's action (current) or, failing that, the schedule. */
 export function readMemo(source: { memo?: Record<string, unknown> | undefined } | undefined): SundialMemo | undefined {
   const m = source?.memo?.[MEMO_KEY] as Partial<SundialMemo> | undefined;
-  return m !== undefined && typeof m.hash === 'string' && (m.origin === 'code' || m.origin === 'api') ? (m as SundialMemo) : undefined;
+  return m !== undefined && typeof m.hash === 'string' && (m.origin === 'code' || m.origin === 'api')
+    ? (m as SundialMemo)
+    : undefined;
 }

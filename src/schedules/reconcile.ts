@@ -1,4 +1,9 @@
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client, type ScheduleDescription } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  type Client,
+  type ScheduleDescription,
+} from '@temporalio/client';
 import type { JobRegistry } from '../jobs/registry';
 import type { Logger } from '../observability/logger';
 import { updateScheduleIfUnchanged } from './compare-and-set';
@@ -6,7 +11,16 @@ import { InvalidJobSpecError, JobNotFoundError, StaleVersionError } from './erro
 import { JobStore } from './job-store';
 import { listSchedulePage, type ListedSchedule } from './listing';
 import { mapWithConcurrency } from '../util/concurrency';
-import { newWriteStamp, readMemo, revisionHash, toSchedule, toScheduleUpdate, withInitialPause, withPauses, type DesiredSchedule } from './mapping';
+import {
+  newWriteStamp,
+  readMemo,
+  revisionHash,
+  toSchedule,
+  toScheduleUpdate,
+  withInitialPause,
+  withPauses,
+  type DesiredSchedule,
+} from './mapping';
 
 export interface ReconcileReport {
   readonly created: string[];
@@ -40,7 +54,12 @@ async function describeOrUndefined(client: Client, id: string): Promise<Schedule
   }
 }
 
-async function reconcileOne(client: Client, desired: DesiredSchedule, listed: ListedSchedule | undefined, logger: Logger): Promise<'created' | 'updated' | 'unchanged' | 'conflicts'> {
+async function reconcileOne(
+  client: Client,
+  desired: DesiredSchedule,
+  listed: ListedSchedule | undefined,
+  logger: Logger,
+): Promise<'created' | 'updated' | 'unchanged' | 'conflicts'> {
   // The listing names the revision last written, hash first: equal hash, nothing to read or write.
   if (listed?.revision !== undefined && revisionHash(listed.revision) === desired.memo.hash) return 'unchanged';
   let current = listed === undefined ? undefined : await describeOrUndefined(client, desired.scheduleId);
@@ -61,7 +80,10 @@ async function reconcileOne(client: Client, desired: DesiredSchedule, listed: Li
   if (memo === undefined || memo.origin === 'api') {
     // An operator's job (or a schedule Sundial did not make) holds this id: deploys never
     // overwrite it. Rename the code job or delete the other one.
-    logger.warn({ job: desired.scheduleId, origin: memo?.origin ?? 'foreign' }, "a code job's id is taken by a schedule not defined in code; left alone");
+    logger.warn(
+      { job: desired.scheduleId, origin: memo?.origin ?? 'foreign' },
+      "a code job's id is taken by a schedule not defined in code; left alone",
+    );
     return 'conflicts';
   }
   const state = { paused: current.state.paused, note: current.state.note };
@@ -129,7 +151,10 @@ export async function reconcileSchedules(opts: {
         if (!(err instanceof ScheduleNotFoundError)) throw err;
       }
     } else {
-      logger.warn({ job: s.scheduleId }, 'schedule created from code has no job definition any more (set SUNDIAL_PRUNE_ORPHANS=true to delete it)');
+      logger.warn(
+        { job: s.scheduleId },
+        'schedule created from code has no job definition any more (set SUNDIAL_PRUNE_ORPHANS=true to delete it)',
+      );
     }
   }
   report.migrated.push(...(await migrateApiJobs(client, registry, taskQueue, [...listed.values()], logger)));
@@ -142,8 +167,16 @@ export async function reconcileSchedules(opts: {
  * misses them and every listing describes them. Once per job; a job changed meanwhile (it got
  * the attributes from that write) or whose old spec no longer validates is left as it is.
  */
-async function migrateApiJobs(client: Client, registry: JobRegistry, taskQueue: string, listed: ListedSchedule[], logger: Logger): Promise<string[]> {
-  const old = listed.filter((s) => s.revision === undefined && s.createdMemo?.origin === 'api' && s.createdMemo.taskQueue === taskQueue);
+async function migrateApiJobs(
+  client: Client,
+  registry: JobRegistry,
+  taskQueue: string,
+  listed: ListedSchedule[],
+  logger: Logger,
+): Promise<string[]> {
+  const old = listed.filter(
+    (s) => s.revision === undefined && s.createdMemo?.origin === 'api' && s.createdMemo.taskQueue === taskQueue,
+  );
   if (old.length === 0) return [];
   const store = new JobStore({ client, registry, taskQueue, webUiUrl: '' });
   const done = await mapWithConcurrency(old, CONCURRENCY, async (s) => {
@@ -153,12 +186,16 @@ async function migrateApiJobs(client: Client, registry: JobRegistry, taskQueue: 
     } catch (err) {
       if (err instanceof JobNotFoundError || err instanceof StaleVersionError) return undefined;
       if (!(err instanceof InvalidJobSpecError)) throw err;
-      logger.warn({ job: s.scheduleId, problems: err.problems }, 'an API job written by an older Sundial no longer validates; left as it is (the job list describes it)');
+      logger.warn(
+        { job: s.scheduleId, problems: err.problems },
+        'an API job written by an older Sundial no longer validates; left as it is (the job list describes it)',
+      );
       return undefined;
     }
   });
   const migrated = done.filter((id): id is string => id !== undefined);
-  if (migrated.length > 0) logger.info({ jobs: migrated.length }, 'API jobs written again to carry the job list\'s search attributes');
+  if (migrated.length > 0)
+    logger.info({ jobs: migrated.length }, "API jobs written again to carry the job list's search attributes");
   return migrated;
 }
 

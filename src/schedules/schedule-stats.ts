@@ -30,7 +30,11 @@ export async function listSchedulesPage(
     .filter((s) => s.createdMemo !== undefined)
     .map((s): ScheduleListing => {
       const [next, after] = s.nextActionTimes;
-      return { jobId: s.scheduleId, paused: s.paused, expectedIntervalMs: next && after ? after.getTime() - next.getTime() : undefined };
+      return {
+        jobId: s.scheduleId,
+        paused: s.paused,
+        expectedIntervalMs: next && after ? after.getTime() - next.getTime() : undefined,
+      };
     });
   return { items, nextPageToken: page.nextPageToken };
 }

@@ -5,7 +5,10 @@ import { REDACTED } from './reference';
  * replaced by "[redacted]" (header values are credentials more often than not). A secret
  * reference (`{ "secret": NAME }`) holds only a name, and stays.
  */
-export function redactHeaderMap(headers: Record<string, unknown>, inner: (v: unknown) => unknown = (v) => v): Record<string, unknown> {
+export function redactHeaderMap(
+  headers: Record<string, unknown>,
+  inner: (v: unknown) => unknown = (v) => v,
+): Record<string, unknown> {
   return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, typeof v === 'string' ? REDACTED : inner(v)]));
 }
 
@@ -15,7 +18,10 @@ export function redactHeaderValues(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    const redacted = k === 'headers' && v !== null && typeof v === 'object' && !Array.isArray(v) ? redactHeaderMap(v as Record<string, unknown>, redactHeaderValues) : redactHeaderValues(v);
+    const redacted =
+      k === 'headers' && v !== null && typeof v === 'object' && !Array.isArray(v)
+        ? redactHeaderMap(v as Record<string, unknown>, redactHeaderValues)
+        : redactHeaderValues(v);
     // defineProperty: a key named __proto__ stays a key.
     Object.defineProperty(out, k, { value: redacted, enumerable: true, writable: true, configurable: true });
   }

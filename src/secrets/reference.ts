@@ -26,7 +26,10 @@ export function isSecretRef(value: unknown): value is SecretRef {
 }
 
 /** Every secret reference in a value (any depth), with its path; for validation and resolution. */
-export function findSecretRefs(value: unknown, path: readonly (string | number)[] = []): Array<{ path: (string | number)[]; name: string }> {
+export function findSecretRefs(
+  value: unknown,
+  path: readonly (string | number)[] = [],
+): Array<{ path: (string | number)[]; name: string }> {
   if (isSecretRef(value)) return [{ path: [...path], name: value.secret }];
   if (Array.isArray(value)) return value.flatMap((v, i) => findSecretRefs(v, [...path, i]));
   if (value !== null && typeof value === 'object') {
@@ -40,7 +43,9 @@ export function replaceSecretRefs(value: unknown, replace: (name: string) => unk
   if (isSecretRef(value)) return replace(value.secret);
   if (Array.isArray(value)) return value.map((v) => replaceSecretRefs(v, replace));
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, replaceSecretRefs(v, replace)]));
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, replaceSecretRefs(v, replace)]),
+    );
   }
   return value;
 }

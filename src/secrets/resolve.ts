@@ -13,7 +13,9 @@ export const SecretErrorType = {
 /** A reference names a secret the worker does not have. Not retried: configuration, not a glitch. */
 export class SecretMissingError extends NonRetryableJobError {
   constructor(readonly secretName: string) {
-    super(`secret ${secretName} is not configured on this worker (set SUNDIAL_SECRET_${secretName} or add it to SUNDIAL_SECRETS_FILE)`);
+    super(
+      `secret ${secretName} is not configured on this worker (set SUNDIAL_SECRET_${secretName} or add it to SUNDIAL_SECRETS_FILE)`,
+    );
     this.name = SecretErrorType.Missing;
   }
 }
@@ -40,12 +42,19 @@ function lookup(secrets: ReadonlyMap<string, string>, name: string): string {
  * fetch would refuse (it would echo the value in its error) is refused here, by name.
  * @throws SecretMissingError, SecretInvalidError
  */
-export function resolveHeaders(headers: Readonly<Record<string, string | SecretRef>>, secrets: ReadonlyMap<string, string>): Record<string, string> {
+export function resolveHeaders(
+  headers: Readonly<Record<string, string | SecretRef>>,
+  secrets: ReadonlyMap<string, string>,
+): Record<string, string> {
   return Object.fromEntries(
     Object.entries(headers).map(([name, value]) => {
       if (typeof value === 'string') return [name, value];
       const resolved = lookup(secrets, value.secret);
-      if (/[\r\n\0]/.test(resolved)) throw new SecretInvalidError(value.secret, `cannot be sent as header ${name}: it holds a line break or NUL (a trailing newline in its file?)`);
+      if (/[\r\n\0]/.test(resolved))
+        throw new SecretInvalidError(
+          value.secret,
+          `cannot be sent as header ${name}: it holds a line break or NUL (a trailing newline in its file?)`,
+        );
       return [name, resolved];
     }),
   );
@@ -84,7 +93,9 @@ export function scrubValue(value: unknown, values: readonly string[]): unknown {
   if (typeof value === 'string') return scrubText(value, values);
   if (Array.isArray(value)) return value.map((v) => scrubValue(v, values));
   if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [scrubText(k, values), scrubValue(v, values)]));
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>).map(([k, v]) => [scrubText(k, values), scrubValue(v, values)]),
+    );
   }
   return value;
 }

@@ -42,7 +42,8 @@ export function cachedCliPath(env: NodeJS.ProcessEnv = process.env): string {
 export function findTemporalCli(env: NodeJS.ProcessEnv = process.env): FoundCli | undefined {
   const fromEnv = env.TEMPORAL_CLI;
   if (fromEnv !== undefined && fromEnv !== '') {
-    if (!isExecutable(fromEnv)) throw new TemporalCliUnavailableError(`TEMPORAL_CLI points to ${fromEnv}, which is not an executable file`);
+    if (!isExecutable(fromEnv))
+      throw new TemporalCliUnavailableError(`TEMPORAL_CLI points to ${fromEnv}, which is not an executable file`);
     return { path: fromEnv, source: 'env' };
   }
   const fromPath = onPath('temporal', env.PATH);
@@ -74,17 +75,29 @@ export async function ensureTemporalCli(
     );
   }
   const target = cachedCliPath(env);
-  progress(`Building the Temporal CLI ${TEMPORAL_CLI_VERSION} with ${go.version} into ${target} (once; a few minutes)...`);
+  progress(
+    `Building the Temporal CLI ${TEMPORAL_CLI_VERSION} with ${go.version} into ${target} (once; a few minutes)...`,
+  );
   const started = Date.now();
   try {
-    await goInstall(go, TEMPORAL_CLI_VERSION, [{ pkg: TEMPORAL_CLI_MODULE, builtAs: 'temporal', name: 'temporal' }], path.dirname(target), progress, {
-      ...env,
-      GOFLAGS: `${env.GOFLAGS ?? ''} -trimpath`.trim(),
-    });
+    await goInstall(
+      go,
+      TEMPORAL_CLI_VERSION,
+      [{ pkg: TEMPORAL_CLI_MODULE, builtAs: 'temporal', name: 'temporal' }],
+      path.dirname(target),
+      progress,
+      {
+        ...env,
+        GOFLAGS: `${env.GOFLAGS ?? ''} -trimpath`.trim(),
+      },
+    );
   } catch (err) {
     if (!(err instanceof GoInstallError)) throw err;
     progress(err.outputTail);
-    throw new TemporalCliUnavailableError(`go install ${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION} failed (exit ${err.exitCode})`, { cause: err });
+    throw new TemporalCliUnavailableError(
+      `go install ${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION} failed (exit ${err.exitCode})`,
+      { cause: err },
+    );
   }
   progress(`Built the Temporal CLI in ${Math.round((Date.now() - started) / 1000)} s.`);
   return { path: target, source: 'built' };

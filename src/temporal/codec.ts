@@ -36,7 +36,8 @@ export class CodecDecryptError extends Error {
 }
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
-const text = (b: Uint8Array | null | undefined): string | undefined => (b === null || b === undefined ? undefined : new TextDecoder().decode(b));
+const text = (b: Uint8Array | null | undefined): string | undefined =>
+  b === null || b === undefined ? undefined : new TextDecoder().decode(b);
 
 /**
  * AES-256-GCM over whole payloads (metadata and data), as Temporal's encryption samples do: the
@@ -52,7 +53,9 @@ export class AesGcmCodec implements PayloadCodec {
   /** @throws Error when `keys` is empty or a key is not 32 bytes. */
   constructor(keys: readonly CodecKey[]) {
     if (keys.length === 0) throw new Error('AesGcmCodec needs at least one key');
-    for (const k of keys) if (k.key.length !== CODEC_KEY_BYTES) throw new Error(`codec key ${JSON.stringify(k.id)} must be ${CODEC_KEY_BYTES} bytes`);
+    for (const k of keys)
+      if (k.key.length !== CODEC_KEY_BYTES)
+        throw new Error(`codec key ${JSON.stringify(k.id)} must be ${CODEC_KEY_BYTES} bytes`);
     this.current = keys[0]!;
     this.byId = new Map(keys.map((k) => [k.id, k.key]));
   }
@@ -73,7 +76,10 @@ export class AesGcmCodec implements PayloadCodec {
     cipher.setAAD(Buffer.from(this.current.id, 'utf8'));
     const plain = temporal.api.common.v1.Payload.encode(payload).finish();
     const data = Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
-    return { metadata: { [METADATA_ENCODING_KEY]: utf8(ENCRYPTED_ENCODING), [KEY_ID_METADATA]: utf8(this.current.id) }, data };
+    return {
+      metadata: { [METADATA_ENCODING_KEY]: utf8(ENCRYPTED_ENCODING), [KEY_ID_METADATA]: utf8(this.current.id) },
+      data,
+    };
   }
 
   private decrypt(payload: Payload): Payload {
@@ -87,7 +93,10 @@ export class AesGcmCodec implements PayloadCodec {
       const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
       decipher.setAAD(Buffer.from(keyId, 'utf8'));
       decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
-      const plain = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
+      const plain = Buffer.concat([
+        decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)),
+        decipher.final(),
+      ]);
       const decoded = temporal.api.common.v1.Payload.decode(plain);
       return { metadata: decoded.metadata, data: decoded.data };
     } catch {

@@ -50,7 +50,11 @@ async function withDeadline<T>(address: string, timeoutMs: number, attempt: () =
  * Each address gets its own `connectTimeoutMs`; a refused connection fails fast.
  * @throws TemporalUnavailableError naming every address tried, with the last failure as cause.
  */
-async function firstThatAnswers<T>(addresses: readonly string[], timeoutMs: number, attempt: (address: string) => Promise<T>): Promise<{ value: T; address: string }> {
+async function firstThatAnswers<T>(
+  addresses: readonly string[],
+  timeoutMs: number,
+  attempt: (address: string) => Promise<T>,
+): Promise<{ value: T; address: string }> {
   if (addresses.length === 0) throw new TemporalUnavailableError('(no address)', timeoutMs);
   let last: unknown;
   for (const address of addresses) {
@@ -99,6 +103,8 @@ export async function connectWorker(
 ): Promise<{ connection: NativeConnection; address: string }> {
   installRuntime(logger, sdkMetricsAddress);
   const options = await connectionOptions(cfg);
-  const { value, address } = await firstThatAnswers(addresses, cfg.connectTimeoutMs, (addr) => NativeConnection.connect(options(addr)));
+  const { value, address } = await firstThatAnswers(addresses, cfg.connectTimeoutMs, (addr) =>
+    NativeConnection.connect(options(addr)),
+  );
   return { connection: value, address };
 }

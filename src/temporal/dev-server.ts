@@ -162,15 +162,32 @@ async function stopLeftover(pidFile: string, dbFile: string, logger: Logger): Pr
  */
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
   const ip = opts.ip ?? '127.0.0.1';
-  const args = ['server', 'start-dev', '--ip', ip, '--port', String(opts.port), '--namespace', opts.namespace, '--log-level', 'warn'];
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    ip,
+    '--port',
+    String(opts.port),
+    '--namespace',
+    opts.namespace,
+    '--log-level',
+    'warn',
+  ];
   for (const key of SUNDIAL_SEARCH_ATTRIBUTES) args.push('--search-attribute', `${key.name}=Keyword`);
-  for (const [key, value] of Object.entries({ ...SCHEDULER_TUNING, ...VISIBILITY_TUNING, ...DEV_SERVER_RUN_COST_TUNING, ...opts.dynamicConfig })) {
+  for (const [key, value] of Object.entries({
+    ...SCHEDULER_TUNING,
+    ...VISIBILITY_TUNING,
+    ...DEV_SERVER_RUN_COST_TUNING,
+    ...opts.dynamicConfig,
+  })) {
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
   if (opts.metricsPort !== undefined) args.push('--metrics-port', String(opts.metricsPort));
   if (opts.uiPort === undefined) args.push('--headless');
   else args.push('--ui-port', String(opts.uiPort));
-  if (opts.uiPort !== undefined && opts.uiCodecEndpoint !== undefined) args.push('--ui-codec-endpoint', opts.uiCodecEndpoint);
+  if (opts.uiPort !== undefined && opts.uiCodecEndpoint !== undefined)
+    args.push('--ui-codec-endpoint', opts.uiCodecEndpoint);
   let logFile: string | undefined;
   let stdio: ['ignore', number | 'ignore', number | 'ignore'] = ['ignore', 'ignore', 'ignore'];
   let fd: number | undefined;
@@ -181,7 +198,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     pidFile = path.join(opts.dataDir, 'temporal-server.pid');
     await stopLeftover(pidFile, dbFile, opts.logger);
     args.push('--db-filename', dbFile);
-    for (const [key, value] of Object.entries(opts.sqlitePragmas ?? SQLITE_PRAGMAS)) args.push('--sqlite-pragma', `${key}=${value}`);
+    for (const [key, value] of Object.entries(opts.sqlitePragmas ?? SQLITE_PRAGMAS))
+      args.push('--sqlite-pragma', `${key}=${value}`);
     logFile = path.join(opts.dataDir, 'temporal-server.log');
     fd = openSync(logFile, 'a');
     stdio = ['ignore', fd, fd];
@@ -191,7 +209,9 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const child: ChildProcess = spawn(opts.cliPath, args, { stdio, detached: true });
   if (fd !== undefined) closeSync(fd);
   if (pidFile !== undefined && child.pid !== undefined) writeFileSync(pidFile, `${child.pid}\n`);
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+  );
   let hasExited = false;
   void exited.then(() => (hasExited = true));
   const address = `${ip}:${opts.port}`;
@@ -199,7 +219,9 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   opts.logger.debug({ address, args }, 'starting Temporal dev server');
   for (;;) {
     if (hasExited) {
-      throw new DevServerError(`the Temporal dev server exited before it was ready (is port ${opts.port} free?)\n${lastLines(logFile, 15)}`);
+      throw new DevServerError(
+        `the Temporal dev server exited before it was ready (is port ${opts.port} free?)\n${lastLines(logFile, 15)}`,
+      );
     }
     try {
       const conn = await Connection.connect({ address, connectTimeout: 1_000 });
@@ -213,7 +235,9 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     } catch (err) {
       if (Date.now() > deadline) {
         child.kill('SIGKILL');
-        throw new DevServerError(`the Temporal dev server at ${address} did not become ready: ${(err as Error).message}`);
+        throw new DevServerError(
+          `the Temporal dev server at ${address} did not become ready: ${(err as Error).message}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 250));
     }

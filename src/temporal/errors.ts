@@ -7,7 +7,10 @@ export class TemporalUnavailableError extends Error {
     options?: { cause?: unknown },
   ) {
     const why = options?.cause instanceof Error ? `: ${options.cause.message}` : '';
-    super(`Temporal at ${address} did not answer within ${timeoutMs} ms${why}. Is the server running and TEMPORAL_ADDRESS right?`, options);
+    super(
+      `Temporal at ${address} did not answer within ${timeoutMs} ms${why}. Is the server running and TEMPORAL_ADDRESS right?`,
+      options,
+    );
   }
 }
 

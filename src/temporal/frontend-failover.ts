@@ -24,7 +24,11 @@ export interface FrontendFailoverOptions {
   readonly failuresBeforeSwitch?: number;
 }
 
-const defaults: Required<FrontendFailoverOptions> = { probeEveryMs: 1_000, probeTimeoutMs: 2_000, failuresBeforeSwitch: 2 };
+const defaults: Required<FrontendFailoverOptions> = {
+  probeEveryMs: 1_000,
+  probeTimeoutMs: 2_000,
+  failuresBeforeSwitch: 2,
+};
 
 /** A running failover loop. */
 export interface FrontendFailover {
@@ -74,10 +78,12 @@ export function followFrontends(args: {
     // timer of our own bounds the probe.
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), opts.probeTimeoutMs)));
-    const answered = conn.withDeadline(Date.now() + opts.probeTimeoutMs, () => conn.workflowService.getSystemInfo({})).then(
-      () => true,
-      () => false,
-    );
+    const answered = conn
+      .withDeadline(Date.now() + opts.probeTimeoutMs, () => conn.workflowService.getSystemInfo({}))
+      .then(
+        () => true,
+        () => false,
+      );
     try {
       return await Promise.race([answered, timedOut]);
     } finally {
@@ -91,7 +97,11 @@ export function followFrontends(args: {
       if (stopped) return false;
       let next: NativeConnection;
       try {
-        ({ connection: next } = await connectWorker({ ...args.temporal, connectTimeoutMs: Math.min(args.temporal.connectTimeoutMs, opts.probeTimeoutMs * 2) }, [candidate], args.logger));
+        ({ connection: next } = await connectWorker(
+          { ...args.temporal, connectTimeoutMs: Math.min(args.temporal.connectTimeoutMs, opts.probeTimeoutMs * 2) },
+          [candidate],
+          args.logger,
+        ));
       } catch {
         continue;
       }
@@ -109,7 +119,10 @@ export function followFrontends(args: {
         return false;
       }
       connection = next;
-      args.logger.warn({ from: current, to: candidate }, 'Temporal frontend stopped answering: worker switched to another frontend');
+      args.logger.warn(
+        { from: current, to: candidate },
+        'Temporal frontend stopped answering: worker switched to another frontend',
+      );
       current = candidate;
       // Not awaited: closing a connection to a dead server must not hold up the loop or stop().
       void previous.close().catch(() => undefined);
@@ -130,7 +143,11 @@ export function followFrontends(args: {
       failures++;
       if (failures < opts.failuresBeforeSwitch) continue;
       if (await switchFrontend()) failures = 0;
-      else args.logger.warn({ frontend: current, tried: nextAddresses(args.addresses, current) }, 'Temporal frontend not answering and no other frontend answered; will retry');
+      else
+        args.logger.warn(
+          { frontend: current, tried: nextAddresses(args.addresses, current) },
+          'Temporal frontend not answering and no other frontend answered; will retry',
+        );
     }
   })();
 

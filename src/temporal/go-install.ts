@@ -84,7 +84,10 @@ export async function goInstall(
   mkdirSync(targetDir, { recursive: true });
   const gobin = mkdtempSync(path.join(targetDir, 'build-'));
   const started = Date.now();
-  const ticker = setInterval(() => progress(`  ...still building (${Math.round((Date.now() - started) / 1000)} s)`), 15_000);
+  const ticker = setInterval(
+    () => progress(`  ...still building (${Math.round((Date.now() - started) / 1000)} s)`),
+    15_000,
+  );
   try {
     for (const bin of binaries) {
       const target = `${bin.pkg}@${version}`;

@@ -15,11 +15,17 @@ export async function ensureSearchAttributes(client: Client, namespace: string, 
   try {
     await op.addSearchAttributes({
       namespace,
-      searchAttributes: Object.fromEntries(missing.map((k) => [k.name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+      searchAttributes: Object.fromEntries(
+        missing.map((k) => [k.name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
+      ),
     });
     logger.info({ added: missing.map((k) => k.name) }, 'registered search attributes');
   } catch (err) {
-    const cmd = missing.map((k) => `temporal operator search-attribute create --namespace ${namespace} --name ${k.name} --type Keyword`).join(' && ');
-    throw new Error(`Sundial needs search attributes ${missing.map((k) => k.name).join(', ')} and could not register them (${(err as Error).message}). Ask an operator to run: ${cmd}`);
+    const cmd = missing
+      .map((k) => `temporal operator search-attribute create --namespace ${namespace} --name ${k.name} --type Keyword`)
+      .join(' && ');
+    throw new Error(
+      `Sundial needs search attributes ${missing.map((k) => k.name).join(', ')} and could not register them (${(err as Error).message}). Ask an operator to run: ${cmd}`,
+    );
   }
 }

@@ -28,7 +28,10 @@ export function installRuntime(logger: Logger, sdkMetricsAddress?: string): void
     install(sdkLogger, sdkMetricsAddress);
   } catch (err) {
     if (sdkMetricsAddress === undefined) throw err;
-    throw new ConfigError('SUNDIAL_SDK_METRICS_ADDRESS', `cannot serve the SDK's metrics on ${sdkMetricsAddress}: ${(err as Error).message}`);
+    throw new ConfigError(
+      'SUNDIAL_SDK_METRICS_ADDRESS',
+      `cannot serve the SDK's metrics on ${sdkMetricsAddress}: ${(err as Error).message}`,
+    );
   }
 }
 
@@ -43,17 +46,34 @@ export function isBundlerStats(entry: { readonly level: LogLevel; readonly messa
 function install(sdkLogger: Logger, sdkMetricsAddress: string | undefined): void {
   Runtime.install({
     logger: new DefaultLogger('INFO', (entry) => {
-      const { sdkComponent, workflowId, runId, workflowRunId, taskToken: _opaque, ...meta } = (entry.meta ?? {}) as Record<string, unknown>;
+      const {
+        sdkComponent,
+        workflowId,
+        runId,
+        workflowRunId,
+        taskToken: _opaque,
+        ...meta
+      } = (entry.meta ?? {}) as Record<string, unknown>;
       // Sundial logs every failed attempt and run itself, with the run's fields; the SDK's copies are noise.
-      const level = entry.message === 'Activity failed' || entry.message === 'Workflow failed' || isBundlerStats(entry) ? 'debug' : PINO_LEVEL[entry.level];
-      const fields: Record<string, unknown> = { ...meta, workflow_id: workflowId, run_id: runId ?? workflowRunId, sdk_component: sdkComponent };
+      const level =
+        entry.message === 'Activity failed' || entry.message === 'Workflow failed' || isBundlerStats(entry)
+          ? 'debug'
+          : PINO_LEVEL[entry.level];
+      const fields: Record<string, unknown> = {
+        ...meta,
+        workflow_id: workflowId,
+        run_id: runId ?? workflowRunId,
+        sdk_component: sdkComponent,
+      };
       // The workflow logger drops null attributes; a run line gets its full field set back.
       if (RUN_LOG_MESSAGES.includes(entry.message)) for (const f of RUN_LOG_FIELDS) fields[f] ??= null;
       sdkLogger[level](fields, entry.message);
     }),
     telemetryOptions: {
       logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'WARN', other: 'ERROR' }) },
-      ...(sdkMetricsAddress === undefined ? {} : { metrics: { prometheus: { bindAddress: sdkMetricsAddress, useSecondsForDurations: true } } }),
+      ...(sdkMetricsAddress === undefined
+        ? {}
+        : { metrics: { prometheus: { bindAddress: sdkMetricsAddress, useSecondsForDurations: true } } }),
     },
     shutdownSignals: [],
   });

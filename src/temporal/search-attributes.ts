@@ -22,4 +22,10 @@ export const SundialRevision = defineSearchAttributeKey('SundialRevision', Searc
  */
 export const SundialBreakerKey = defineSearchAttributeKey('SundialBreakerKey', SearchAttributeType.KEYWORD);
 
-export const SUNDIAL_SEARCH_ATTRIBUTES = [SundialJobId, SundialStatus, SundialOrigin, SundialRevision, SundialBreakerKey] as const;
+export const SUNDIAL_SEARCH_ATTRIBUTES = [
+  SundialJobId,
+  SundialStatus,
+  SundialOrigin,
+  SundialRevision,
+  SundialBreakerKey,
+] as const;

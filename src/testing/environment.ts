@@ -92,13 +92,21 @@ function adapt(run: JobRunInput, timeScale: number, scope: string): JobRunInput 
   const { maximumIntervalMs } = run.retry;
   return {
     ...run,
-    retry: { ...run.retry, initialIntervalMs: scale(run.retry.initialIntervalMs), ...(maximumIntervalMs === undefined ? {} : { maximumIntervalMs: scale(maximumIntervalMs) }) },
+    retry: {
+      ...run.retry,
+      initialIntervalMs: scale(run.retry.initialIntervalMs),
+      ...(maximumIntervalMs === undefined ? {} : { maximumIntervalMs: scale(maximumIntervalMs) }),
+    },
     ...(run.breaker === undefined
       ? {}
       : {
           breaker: {
             key: scopedKey(run.breaker.key, scope),
-            config: { ...run.breaker.config, openForMs: scale(run.breaker.config.openForMs), maxOpenForMs: scale(run.breaker.config.maxOpenForMs) },
+            config: {
+              ...run.breaker.config,
+              openForMs: scale(run.breaker.config.openForMs),
+              maxOpenForMs: scale(run.breaker.config.maxOpenForMs),
+            },
           },
         }),
   };
@@ -113,7 +121,8 @@ function adapt(run: JobRunInput, timeScale: number, scope: string): JobRunInput 
  */
 export async function createTestEnvironment(options: TestEnvironmentOptions): Promise<TestEnvironment> {
   const timeScale = options.timeScale ?? 1;
-  if (!(Number.isFinite(timeScale) && timeScale > 0)) throw new RangeError(`timeScale must be a positive number, not ${String(timeScale)}`);
+  if (!(Number.isFinite(timeScale) && timeScale > 0))
+    throw new RangeError(`timeScale must be a positive number, not ${String(timeScale)}`);
   const registry = JobRegistry.create([...options.jobs]);
   const namespace = options.namespace ?? 'default';
   const logger = options.logger ?? createLogger(process.env.LOG_LEVEL ?? 'error');
@@ -129,7 +138,14 @@ export async function createTestEnvironment(options: TestEnvironmentOptions): Pr
     let address = options.address;
     if (address === undefined) {
       const cliPath = options.temporalCli ?? (await ensureTemporalCli((line) => logger.info(line))).path;
-      const server: DevServer = await startDevServer({ cliPath, dataDir: undefined, port: await freePort(), uiPort: undefined, namespace, logger });
+      const server: DevServer = await startDevServer({
+        cliPath,
+        dataDir: undefined,
+        port: await freePort(),
+        uiPort: undefined,
+        namespace,
+        logger,
+      });
       cleanup.push(() => server.stop());
       address = server.address;
     }
@@ -162,13 +178,20 @@ export async function createTestEnvironment(options: TestEnvironmentOptions): Pr
       client,
       async runJob(jobId, runOptions = {}) {
         const job = registry.get(jobId);
-        if (job === undefined) throw new TypeError(`no job ${JSON.stringify(jobId)} in this test environment (it has ${registry.jobs.map((j) => j.spec.id).join(', ')})`);
+        if (job === undefined)
+          throw new TypeError(
+            `no job ${JSON.stringify(jobId)} in this test environment (it has ${registry.jobs.map((j) => j.spec.id).join(', ')})`,
+          );
         let input = adapt(job.run, timeScale, scope);
         if ('args' in runOptions) {
-          if (input.task.type !== 'code') throw new TypeError(`job ${JSON.stringify(jobId)} is an HTTP job: it takes no args`);
+          if (input.task.type !== 'code')
+            throw new TypeError(`job ${JSON.stringify(jobId)} is an HTTP job: it takes no args`);
           input = { ...input, task: { ...input.task, args: runOptions.args } };
         }
-        return runJobWorkflow(client, input, { taskQueue, workflowId: runOptions.workflowId ?? `${jobId}-test-${randomUUID()}` });
+        return runJobWorkflow(client, input, {
+          taskQueue,
+          workflowId: runOptions.workflowId ?? `${jobId}-test-${randomUUID()}`,
+        });
       },
       async breaker(key) {
         const view = await breakers.find(scopedKey(key, scope));
@@ -176,8 +199,17 @@ export async function createTestEnvironment(options: TestEnvironmentOptions): Pr
       },
       async stop() {
         // Breaker entities run until terminated: end this environment's ones.
-        const keys = new Set(registry.jobs.flatMap((j) => (j.run.breaker === undefined ? [] : [scopedKey(j.run.breaker.key, scope)])));
-        await Promise.all([...keys].map((k) => client.workflow.getHandle(breakerWorkflowId(k)).terminate('test environment stopped').catch(() => undefined)));
+        const keys = new Set(
+          registry.jobs.flatMap((j) => (j.run.breaker === undefined ? [] : [scopedKey(j.run.breaker.key, scope)])),
+        );
+        await Promise.all(
+          [...keys].map((k) =>
+            client.workflow
+              .getHandle(breakerWorkflowId(k))
+              .terminate('test environment stopped')
+              .catch(() => undefined),
+          ),
+        );
         await stop();
       },
     };

@@ -67,9 +67,12 @@ export async function runJobCode(job: DefinedJob, options: RunJobCodeOptions = {
   const registry = JobRegistry.create([job]);
   const registered = registry.get(job.spec.id)!;
   const task = registered.run.task;
-  const run = task.type === 'code' ? codeToRun(registry, { name: task.name, useFallback: options.fallback === true }) : undefined;
+  const run =
+    task.type === 'code' ? codeToRun(registry, { name: task.name, useFallback: options.fallback === true }) : undefined;
   if (task.type !== 'code' || run === undefined) {
-    throw new TypeError(`job ${JSON.stringify(job.spec.id)} has no ${options.fallback === true ? 'fallbackRun' : 'run'} function: only code jobs' code can be run without Temporal`);
+    throw new TypeError(
+      `job ${JSON.stringify(job.spec.id)} has no ${options.fallback === true ? 'fallbackRun' : 'run'} function: only code jobs' code can be run without Temporal`,
+    );
   }
   const heartbeats: unknown[] = [];
   const workflowId = `${job.spec.id}-test-${randomUUID()}`;
@@ -108,7 +111,16 @@ export async function runJobCode(job: DefinedJob, options: RunJobCodeOptions = {
     const err = scrubError(thrown instanceof Error ? thrown : new Error(String(thrown)), values) as Error;
     const type = err instanceof ApplicationFailure ? (err.type ?? 'Error') : errorTypeName(err);
     const nonRetryable =
-      err instanceof NonRetryableJobError || (err instanceof ApplicationFailure && err.nonRetryable === true) || registered.run.retry.nonRetryableErrorTypes.includes(type);
-    return { status: 'failed', error: { type, message: err.message }, retryable: !nonRetryable, thrown, heartbeats, context };
+      err instanceof NonRetryableJobError ||
+      (err instanceof ApplicationFailure && err.nonRetryable === true) ||
+      registered.run.retry.nonRetryableErrorTypes.includes(type);
+    return {
+      status: 'failed',
+      error: { type, message: err.message },
+      retryable: !nonRetryable,
+      thrown,
+      heartbeats,
+      context,
+    };
   }
 }

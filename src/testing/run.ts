@@ -9,7 +9,11 @@ import { SundialJobId } from '../temporal/search-attributes';
  * a failed run carries its outcome in the failure's details.
  * @throws what the client throws when the run does not end with an outcome (e.g. terminated).
  */
-export async function runJobWorkflow(client: Client, input: JobRunInput, opts: { readonly taskQueue: string; readonly workflowId: string }): Promise<RunOutcome> {
+export async function runJobWorkflow(
+  client: Client,
+  input: JobRunInput,
+  opts: { readonly taskQueue: string; readonly workflowId: string },
+): Promise<RunOutcome> {
   try {
     // SundialJobId as schedules and keyed triggers set it: the runs API answers only runs that carry it.
     return await client.workflow.execute(JOB_WORKFLOW_TYPE, {

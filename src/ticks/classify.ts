@@ -25,9 +25,19 @@ export interface TickRunRef {
 
 /** One tick of the ledger; each state carries only its own data. */
 export type Tick =
-  | { readonly at: string; readonly state: 'ran' | 'running'; readonly reason: string; readonly run: TickRunRef; readonly lagMs: number }
+  | {
+      readonly at: string;
+      readonly state: 'ran' | 'running';
+      readonly reason: string;
+      readonly run: TickRunRef;
+      readonly lagMs: number;
+    }
   | { readonly at: string; readonly state: 'skipped_overlap'; readonly reason: string; readonly blockedBy: TickRunRef }
-  | { readonly at: string; readonly state: 'missed_catchup' | 'paused' | 'before_created' | 'not_yet'; readonly reason: string };
+  | {
+      readonly at: string;
+      readonly state: 'missed_catchup' | 'paused' | 'before_created' | 'not_yet';
+      readonly reason: string;
+    };
 
 /** A run of the job as the ledger needs it: only runs the schedule started (`<jobId>-<time>`). */
 export interface LedgerRun extends TickRunRef {
@@ -79,7 +89,12 @@ export const UNPAUSE_SETTLE_MS = 2_000;
 /** A tick due this recently without a run is still starting, not missed. @default */
 export const START_GRACE_MS = 60_000;
 
-const ref = (r: LedgerRun): TickRunRef => ({ workflowId: r.workflowId, runId: r.runId, status: r.status, webUrl: r.webUrl });
+const ref = (r: LedgerRun): TickRunRef => ({
+  workflowId: r.workflowId,
+  runId: r.runId,
+  status: r.status,
+  webUrl: r.webUrl,
+});
 const ago = (ms: number): string => formatDuration(Math.max(0, Math.round(ms / 1000)) * 1000);
 
 /**
@@ -106,11 +121,21 @@ function pausedPeriods(f: TickFacts): PausedPeriod[] {
     const from = Date.parse(p.from);
     let to = p.to === undefined ? Number.POSITIVE_INFINITY : Date.parse(p.to);
     if (p.to === undefined && !f.pausedNow) to = Math.min(...actions.filter((a) => a > from), f.now.getTime());
-    periods.push({ from, to: p.to === undefined ? to : to + UNPAUSE_SETTLE_MS, until: p.to, note: p.note, inferred: false });
+    periods.push({
+      from,
+      to: p.to === undefined ? to : to + UNPAUSE_SETTLE_MS,
+      until: p.to,
+      note: p.note,
+      inferred: false,
+    });
   }
   const last = f.pauses[f.pauses.length - 1];
   if (f.pausedNow && (last === undefined || last.to !== undefined)) {
-    const since = Math.max(f.createdAt.getTime(), last?.to === undefined ? 0 : Date.parse(last.to), f.lastActionAt?.getTime() ?? 0);
+    const since = Math.max(
+      f.createdAt.getTime(),
+      last?.to === undefined ? 0 : Date.parse(last.to),
+      f.lastActionAt?.getTime() ?? 0,
+    );
     periods.push({ from: since, to: Number.POSITIVE_INFINITY, note: f.note ?? undefined, inferred: true });
   }
   return periods;
@@ -140,11 +165,23 @@ export function classifyTicks(f: TickFacts): Tick[] {
     const own = byScheduled.find((r) => r.scheduledAt.getTime() <= t && t - r.scheduledAt.getTime() <= f.jitterMs);
     if (own !== undefined) {
       const lagMs = own.lagMs ?? Math.max(0, own.startedAt.getTime() - t);
-      if (own.status === 'running') return { at, state: 'running', reason: `started ${ago(lagMs)} after its time and still running`, run: ref(own), lagMs };
+      if (own.status === 'running')
+        return {
+          at,
+          state: 'running',
+          reason: `started ${ago(lagMs)} after its time and still running`,
+          run: ref(own),
+          lagMs,
+        };
       return { at, state: 'ran', reason: `started ${ago(lagMs)} after its time; ${own.status}`, run: ref(own), lagMs };
     }
 
-    if (t < f.createdAt.getTime()) return { at, state: 'before_created', reason: `the job was created at ${f.createdAt.toISOString()}, after this tick` };
+    if (t < f.createdAt.getTime())
+      return {
+        at,
+        state: 'before_created',
+        reason: `the job was created at ${f.createdAt.toISOString()}, after this tick`,
+      };
 
     const period = periods.find((p) => p.from <= t && t < p.to);
     if (period !== undefined) {
@@ -155,7 +192,9 @@ export function classifyTicks(f: TickFacts): Tick[] {
       return { at, state: 'paused', reason };
     }
 
-    const inTheWay = f.runs.find((r) => r.startedAt.getTime() <= t && (r.closedAt === null || r.closedAt.getTime() > t));
+    const inTheWay = f.runs.find(
+      (r) => r.startedAt.getTime() <= t && (r.closedAt === null || r.closedAt.getTime() > t),
+    );
     if (inTheWay !== undefined && f.overlap === 'skip') {
       return {
         at,
@@ -165,7 +204,12 @@ export function classifyTicks(f: TickFacts): Tick[] {
       };
     }
     if (inTheWay !== undefined && (f.overlap === 'buffer_one' || f.overlap === 'buffer_all')) {
-      if (inTheWay.closedAt === null) return { at, state: 'not_yet', reason: `buffered (${f.overlap}) behind run ${inTheWay.workflowId}, which is still running` };
+      if (inTheWay.closedAt === null)
+        return {
+          at,
+          state: 'not_yet',
+          reason: `buffered (${f.overlap}) behind run ${inTheWay.workflowId}, which is still running`,
+        };
       if (f.overlap === 'buffer_one') {
         return {
           at,
@@ -180,7 +224,8 @@ export function classifyTicks(f: TickFacts): Tick[] {
     if (now - t < f.startGraceMs) {
       const id = scheduledWorkflowId(f.jobId, tick);
       if (started.has(id)) return { at, state: 'not_yet', reason: `started as ${id}; not listed in visibility yet` };
-      if (!(latestVisible > t)) return { at, state: 'not_yet', reason: `due ${ago(now - t)} ago; its run has not appeared yet (starting)` };
+      if (!(latestVisible > t))
+        return { at, state: 'not_yet', reason: `due ${ago(now - t)} ago; its run has not appeared yet (starting)` };
     }
 
     if (f.retentionMs !== undefined && now - t > f.retentionMs) {

@@ -19,7 +19,9 @@ export interface TickPage {
   readonly nextPageToken: string | null;
 }
 
-const TEMPORAL_TO_OVERLAP = new Map(Object.entries(OVERLAP_TO_TEMPORAL).map(([k, v]) => [v as string, k as OverlapPolicy]));
+const TEMPORAL_TO_OVERLAP = new Map(
+  Object.entries(OVERLAP_TO_TEMPORAL).map(([k, v]) => [v as string, k as OverlapPolicy]),
+);
 
 /**
  * The tick ledger: every time a job was due in a window, from the schedule's own matching times
@@ -47,17 +49,22 @@ export class TickLedger {
    * One page of a job's ticks in [from, to), oldest first.
    * @throws JobNotFoundError, InvalidRequestError (window, page token)
    */
-  async list(jobId: string, opts: { from: Date; to: Date; pageSize: number; pageToken?: string | undefined }): Promise<TickPage> {
+  async list(
+    jobId: string,
+    opts: { from: Date; to: Date; pageSize: number; pageToken?: string | undefined },
+  ): Promise<TickPage> {
     const { from, to } = opts;
     const problems = [];
     if (to.getTime() <= from.getTime()) problems.push({ path: 'query.to', message: 'must be after from' });
-    else if (to.getTime() - from.getTime() > MAX_TICK_WINDOW_MS) problems.push({ path: 'query.to', message: `the window may be at most ${MAX_TICK_WINDOW_MS / 86_400_000} days` });
+    else if (to.getTime() - from.getTime() > MAX_TICK_WINDOW_MS)
+      problems.push({ path: 'query.to', message: `the window may be at most ${MAX_TICK_WINDOW_MS / 86_400_000} days` });
     const tokenQuery = `${jobId}\0${from.toISOString()}\0${to.toISOString()}`;
     let after = new Date(from.getTime() - 1); // matching times are those after a time
     if (opts.pageToken !== undefined) {
       const raw = openPageToken(opts.pageToken, tokenQuery);
       const last = raw === undefined ? Number.NaN : Date.parse(Buffer.from(raw).toString());
-      if (Number.isNaN(last)) problems.push({ path: 'query.pageToken', message: 'is not a page token of this ledger with this window' });
+      if (Number.isNaN(last))
+        problems.push({ path: 'query.pageToken', message: 'is not a page token of this ledger with this window' });
       else after = new Date(last);
     }
     if (problems.length > 0) throw new InvalidRequestError(problems);
@@ -71,11 +78,16 @@ export class TickLedger {
       startTime: msToTs(after.getTime()),
       endTime: msToTs(to.getTime() - 1),
     });
-    const all = (res.startTime ?? []).map((ts) => optionalTsToDate(ts)!).filter((d) => d.getTime() >= from.getTime() && d.getTime() < to.getTime());
+    const all = (res.startTime ?? [])
+      .map((ts) => optionalTsToDate(ts)!)
+      .filter((d) => d.getTime() >= from.getTime() && d.getTime() < to.getTime());
     const ticks = all.slice(0, opts.pageSize);
     // The server gives at most 1,000 times per call; a page is at most 500, so one more says there is more.
     const last = ticks[ticks.length - 1];
-    const nextPageToken = all.length > opts.pageSize && last !== undefined ? sealPageToken(Buffer.from(last.toISOString()), tokenQuery) : null;
+    const nextPageToken =
+      all.length > opts.pageSize && last !== undefined
+        ? sealPageToken(Buffer.from(last.toISOString()), tokenQuery)
+        : null;
 
     const overlap = TEMPORAL_TO_OVERLAP.get(desc.policies.overlap ?? '') ?? 'skip';
     const jitterMs = desc.spec.jitter ?? 0;
@@ -86,14 +98,21 @@ export class TickLedger {
       const end = past[past.length - 1]!;
       const own = this.deps.runs.scheduledBetween(jobId, new Date(first.getTime() - jitterMs), end, RUN_LIMIT);
       // Only a policy that holds a tick back for a run in its way needs the runs around the ticks.
-      const inTheWay = overlap === 'skip' || overlap === 'buffer_one' || overlap === 'buffer_all' ? this.deps.runs.openBetween(jobId, first, end, RUN_LIMIT) : Promise.resolve([]);
+      const inTheWay =
+        overlap === 'skip' || overlap === 'buffer_one' || overlap === 'buffer_all'
+          ? this.deps.runs.openBetween(jobId, first, end, RUN_LIMIT)
+          : Promise.resolve([]);
       const [a, b] = await Promise.all([own, inTheWay]);
       const seen = new Set<string>();
       runs = [...a, ...b].filter((r) => !seen.has(r.runId) && (seen.add(r.runId), true));
     }
     const actions = desc.info.recentActions.map((a) => a.scheduledAt.getTime());
-    const startedIds = [...desc.info.recentActions.map((a) => a.action.workflow.workflowId), ...desc.info.runningActions.map((a) => a.workflow.workflowId)];
-    const retentionMs = past.length > 0 && now.getTime() - past[0]!.getTime() > 86_400_000 ? await this.retentionMs() : undefined;
+    const startedIds = [
+      ...desc.info.recentActions.map((a) => a.action.workflow.workflowId),
+      ...desc.info.runningActions.map((a) => a.workflow.workflowId),
+    ];
+    const retentionMs =
+      past.length > 0 && now.getTime() - past[0]!.getTime() > 86_400_000 ? await this.retentionMs() : undefined;
     const items = classifyTicks({
       retentionMs,
       ticks,

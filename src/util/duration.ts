@@ -6,7 +6,8 @@ import ms from 'ms';
  */
 export type Duration = string | number;
 
-const UNIT = /^\s*\d+(\.\d+)?\s*(ms|msecs?|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)\s*$/i;
+const UNIT =
+  /^\s*\d+(\.\d+)?\s*(ms|msecs?|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)\s*$/i;
 
 /**
  * Parses a {@link Duration} into milliseconds.
@@ -15,14 +16,17 @@ const UNIT = /^\s*\d+(\.\d+)?\s*(ms|msecs?|milliseconds?|s|secs?|seconds?|m|mins
  */
 export function parseDuration(value: Duration): number {
   if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0) throw new Error(`must be a non-negative number of milliseconds, got ${value}`);
+    if (!Number.isFinite(value) || value < 0)
+      throw new Error(`must be a non-negative number of milliseconds, got ${value}`);
     return value;
   }
   // `ms` also accepts a bare number and negative values; a duration without a unit is a
   // classic source of "I meant seconds" bugs, so Sundial insists on one.
-  if (!UNIT.test(value)) throw new Error(`must be a duration such as "500ms", "30s", "5m", "2h" or "1d", got ${JSON.stringify(value)}`);
+  if (!UNIT.test(value))
+    throw new Error(`must be a duration such as "500ms", "30s", "5m", "2h" or "1d", got ${JSON.stringify(value)}`);
   const parsed = ms(value as ms.StringValue);
-  if (typeof parsed !== 'number' || !Number.isFinite(parsed)) throw new Error(`is not a valid duration: ${JSON.stringify(value)}`);
+  if (typeof parsed !== 'number' || !Number.isFinite(parsed))
+    throw new Error(`is not a valid duration: ${JSON.stringify(value)}`);
   return parsed;
 }
 
@@ -45,7 +49,12 @@ export interface DurationRange {
 
 /** A duration as users would write it, for messages: `24.8d (2147483647 ms)`. */
 function shown(msValue: number): string {
-  const units: Array<[string, number]> = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]];
+  const units: Array<[string, number]> = [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ];
   const [unit, size] = units.find(([, size]) => msValue >= size) ?? ['ms', 1];
   // Rounded down: the value shown is itself in range.
   const short = `${Math.floor((msValue / size) * 10) / 10}${unit}`;
@@ -58,7 +67,10 @@ function shown(msValue: number): string {
  * "unset", and the SDK refuses a zero retry interval in the middle of a run.
  */
 export function durationRangeProblem(msValue: number, range: DurationRange): string | undefined {
-  if (msValue < range.minMs) return msValue === 0 ? `must not be zero (at least ${shown(range.minMs)})` : `must be at least ${shown(range.minMs)}`;
+  if (msValue < range.minMs)
+    return msValue === 0
+      ? `must not be zero (at least ${shown(range.minMs)})`
+      : `must be at least ${shown(range.minMs)}`;
   if (msValue > range.maxMs) return `must be at most ${shown(range.maxMs)}`;
   return undefined;
 }

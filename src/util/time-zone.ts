@@ -9,7 +9,15 @@ const formatters = new Map<string, Intl.DateTimeFormat>();
 export function offsetMinutes(zone: string, at: Date): number {
   let fmt = formatters.get(zone);
   if (fmt === undefined) {
-    fmt = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric' });
+    fmt = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+    });
     formatters.set(zone, fmt);
   }
   const parts = fmt.formatToParts(at);
@@ -57,7 +65,10 @@ export function offsetTransitions(zone: string, from: Date, days = 366, scanMs =
  * back: `[T+to, T+from)`), as a Date whose UTC fields read as local time, and its length.
  */
 export function transitionWindow(tr: OffsetTransition): { readonly start: Date; readonly minutes: number } {
-  return { start: new Date(tr.at.getTime() + Math.min(tr.fromOffset, tr.toOffset) * 60_000), minutes: Math.abs(tr.toOffset - tr.fromOffset) };
+  return {
+    start: new Date(tr.at.getTime() + Math.min(tr.fromOffset, tr.toOffset) * 60_000),
+    minutes: Math.abs(tr.toOffset - tr.fromOffset),
+  };
 }
 
 /**

@@ -38,7 +38,6 @@ export interface SundialWorkerOptions {
   readonly maxCachedWorkflows?: number;
 }
 
-
 /** See stickyQueueScheduleToStartTimeout below. */
 export const STICKY_TIMEOUT_MS = 2_000;
 
@@ -75,7 +74,9 @@ function createWorker(opts: SundialWorkerOptions, identity: string, workflows: W
     taskQueue: opts.taskQueue,
     identity,
     workflowsPath: workflows.workflowsPath,
-    ...(workflows.webpackConfigHook === undefined ? {} : { bundlerOptions: { webpackConfigHook: workflows.webpackConfigHook } }),
+    ...(workflows.webpackConfigHook === undefined
+      ? {}
+      : { bundlerOptions: { webpackConfigHook: workflows.webpackConfigHook } }),
     activities: createActivities({
       registry: opts.registry,
       logger: opts.logger,

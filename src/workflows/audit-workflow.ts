@@ -76,7 +76,16 @@ export async function auditWorkflow(input: AuditWorkflowInput): Promise<void> {
       return;
     }
     const at = new Date(workflowNow()).toISOString();
-    entries.push({ seq: nextSeq++, id: b.id, action: b.action, by: b.by, at, outcome: 'pending', ...(b.request === undefined ? {} : { request: b.request }), ...(b.truncated === true ? { truncated: true } : {}) });
+    entries.push({
+      seq: nextSeq++,
+      id: b.id,
+      action: b.action,
+      by: b.by,
+      at,
+      outcome: 'pending',
+      ...(b.request === undefined ? {} : { request: b.request }),
+      ...(b.truncated === true ? { truncated: true } : {}),
+    });
     bound();
   });
   setHandler(auditEndSignal, (end) => {
@@ -125,6 +134,12 @@ export async function auditWorkflow(input: AuditWorkflowInput): Promise<void> {
       await condition(() => handled !== seen);
     }
   }
-  await continueAsNew<typeof auditWorkflow>({ jobId: input.jobId, entries, nextSeq, dropped, keepAfterDeleteMs: keepMs, ...(createdId === undefined ? {} : { createdId }) });
+  await continueAsNew<typeof auditWorkflow>({
+    jobId: input.jobId,
+    entries,
+    nextSeq,
+    dropped,
+    keepAfterDeleteMs: keepMs,
+    ...(createdId === undefined ? {} : { createdId }),
+  });
 }
-

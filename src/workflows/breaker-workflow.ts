@@ -1,7 +1,31 @@
-import { allHandlersFinished, condition, continueAsNew, log, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  log,
+  setHandler,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { evictions } from '../breaker/cache';
-import { admitUpdate, cachedQuery, forceOpenUpdate, recordUpdate, resetUpdate, stateQuery, type BreakerView, type CachedResult } from '../breaker/contract';
-import { initialState, step, type BreakerConfig, type BreakerEvent, type BreakerState, type BreakerStateName } from '../breaker/state';
+import {
+  admitUpdate,
+  cachedQuery,
+  forceOpenUpdate,
+  recordUpdate,
+  resetUpdate,
+  stateQuery,
+  type BreakerView,
+  type CachedResult,
+} from '../breaker/contract';
+import {
+  initialState,
+  step,
+  type BreakerConfig,
+  type BreakerEvent,
+  type BreakerState,
+  type BreakerStateName,
+} from '../breaker/state';
 import { workflowNow } from './clock';
 
 export interface BreakerWorkflowInput {
@@ -14,7 +38,12 @@ export interface BreakerWorkflowInput {
   readonly transitions?: Record<BreakerStateName, number>;
 }
 
-const DEFAULT_CONFIG: BreakerConfig = { failureThreshold: 5, openForMs: 30_000, maxOpenForMs: 600_000, halfOpenProbes: 1 };
+const DEFAULT_CONFIG: BreakerConfig = {
+  failureThreshold: 5,
+  openForMs: 30_000,
+  maxOpenForMs: 600_000,
+  halfOpenProbes: 1,
+};
 
 /** Updates handled before the history is trimmed with continue-as-new. */
 const EVENTS_BEFORE_CONTINUE = 500;
@@ -51,7 +80,11 @@ export async function breakerWorkflow(input: BreakerWorkflowInput): Promise<void
     state: state.kind,
     failures: state.kind === 'closed' ? state.consecutiveFailures : 0,
     ...(state.kind === 'open'
-      ? { openedAt: new Date(state.openedAt).toISOString(), nextProbeAt: new Date(state.openedAt + state.openForMs).toISOString(), reason: state.reason }
+      ? {
+          openedAt: new Date(state.openedAt).toISOString(),
+          nextProbeAt: new Date(state.openedAt + state.openForMs).toISOString(),
+          reason: state.reason,
+        }
       : {}),
     jobs: [...jobs].sort(),
     transitions: { ...transitions },
@@ -101,7 +134,8 @@ export async function breakerWorkflow(input: BreakerWorkflowInput): Promise<void
   });
   setHandler(stateQuery, () => {
     // A query cannot change state, but it can tell that openFor has passed.
-    if (state.kind === 'open' && workflowNow() >= state.openedAt + state.openForMs) return { ...view(), state: 'half_open' };
+    if (state.kind === 'open' && workflowNow() >= state.openedAt + state.openForMs)
+      return { ...view(), state: 'half_open' };
     return view();
   });
   setHandler(cachedQuery, (jobId) => cache[jobId] ?? null);

@@ -155,7 +155,10 @@ function fromActivityFailure(err: ActivityFailure, input: JobRunInput): TaskFail
     error = { type: cause.type ?? 'Error', message: cause.message };
   } else if (cause instanceof TimeoutFailure) {
     stamp = stampFrom(cause.lastHeartbeatDetails);
-    error = { type: `Timeout${cause.timeoutType === undefined ? '' : `:${String(cause.timeoutType)}`}`, message: cause.message };
+    error = {
+      type: `Timeout${cause.timeoutType === undefined ? '' : `:${String(cause.timeoutType)}`}`,
+      message: cause.message,
+    };
   } else {
     error = { type: cause?.name ?? 'Error', message: cause?.message ?? err.message };
   }
@@ -232,11 +235,21 @@ async function runOneAttempt(
     return { result, stamp: {} };
   }
   // One attempt may take what is left of scheduleToClose, not all of it again.
-  const acts = taskActivities(remainingMs === undefined ? input : { ...input, timeouts: { ...timeouts, scheduleToCloseMs: remainingMs } }, { maximumAttempts: 1 });
+  const acts = taskActivities(
+    remainingMs === undefined ? input : { ...input, timeouts: { ...timeouts, scheduleToCloseMs: remainingMs } },
+    { maximumAttempts: 1 },
+  );
   const res =
     task.type === 'http'
       ? await acts.runHttpTask({ jobId: input.jobId, request: task.request, idempotencyKey, scheduledAt, attempt })
-      : await acts.runCodeTask({ jobId: input.jobId, name: task.name, args: task.args, idempotencyKey, scheduledAt, attempt });
+      : await acts.runCodeTask({
+          jobId: input.jobId,
+          name: task.name,
+          args: task.args,
+          idempotencyKey,
+          scheduledAt,
+          attempt,
+        });
   return { result: res.result, stamp: stampFrom(res) };
 }
 
@@ -277,7 +290,11 @@ async function recordAttempt(input: JobRunInput, req: Omit<RecordRequest, 'jobId
     return undefined;
   } catch (err) {
     if (isCancellation(err) || !patched(BREAKER_FAILURES_HANDLED)) return err;
-    log.warn('the breaker could not record an attempt; the run goes on', { task_name: input.jobId, breaker: breaker.key, error_msg: (err as Error).message });
+    log.warn('the breaker could not record an attempt; the run goes on', {
+      task_name: input.jobId,
+      breaker: breaker.key,
+      error_msg: (err as Error).message,
+    });
     return undefined;
   }
 }
@@ -288,7 +305,12 @@ async function recordAttempt(input: JobRunInput, req: Omit<RecordRequest, 'jobId
  * attempts are counted exactly and each gets its own child). An open breaker ends the retries:
  * the run goes to its fallback, so an outage costs one attempt per run, not maximumAttempts.
  */
-async function runWithManagedRetries(input: JobRunInput, idempotencyKey: string, run: RunClock, progress: Progress): Promise<TaskResult | ServedFromFallback> {
+async function runWithManagedRetries(
+  input: JobRunInput,
+  idempotencyKey: string,
+  run: RunClock,
+  progress: Progress,
+): Promise<TaskResult | ServedFromFallback> {
   const { retry, timeouts, breaker } = input;
   const scheduledAt = run.scheduledAt;
   const started = Date.parse(run.startedAt);
@@ -301,25 +323,45 @@ async function runWithManagedRetries(input: JobRunInput, idempotencyKey: string,
     let permit: Permit | undefined;
     if (breaker !== undefined) {
       try {
-        permit = (await breakerActivities.breakerAdmit(breaker.key, { jobId: input.jobId, config: breaker.config, leaseMs: probeLeaseMs(input) })).permit;
+        permit = (
+          await breakerActivities.breakerAdmit(breaker.key, {
+            jobId: input.jobId,
+            config: breaker.config,
+            leaseMs: probeLeaseMs(input),
+          })
+        ).permit;
       } catch (err) {
         if (isCancellation(err) || !patched(BREAKER_FAILURES_HANDLED)) throw err;
-        const why = err instanceof ActivityFailure && err.cause !== undefined ? err.cause.message : (err as Error).message;
-        throw new TaskFailed({ type: BREAKER_UNAVAILABLE, message: `breaker ${breaker.key} could not be asked: ${why}` }, attempt - 1, true, firstStartedAt);
+        const why =
+          err instanceof ActivityFailure && err.cause !== undefined ? err.cause.message : (err as Error).message;
+        throw new TaskFailed(
+          { type: BREAKER_UNAVAILABLE, message: `breaker ${breaker.key} could not be asked: ${why}` },
+          attempt - 1,
+          true,
+          firstStartedAt,
+        );
       }
       if (permit === undefined) return serveFallback(input, attempt - 1, firstStartedAt);
     }
     if (attempt === 1) firstStartedAt = new Date(workflowNow()).toISOString();
     let failure: unknown;
     try {
-      const remainingMs = timeouts.scheduleToCloseMs === undefined ? undefined : Math.max(1, timeouts.scheduleToCloseMs - (workflowNow() - started));
+      const remainingMs =
+        timeouts.scheduleToCloseMs === undefined
+          ? undefined
+          : Math.max(1, timeouts.scheduleToCloseMs - (workflowNow() - started));
       const { result, stamp } = await runOneAttempt(input, attempt, idempotencyKey, scheduledAt, remainingMs);
       if (attempt === 1 && stamp.firstStartedAt !== undefined) firstStartedAt = stamp.firstStartedAt;
-      const cacheable = input.fallback !== undefined && JSON.stringify(result ?? null).length <= MAX_CACHED_RESULT_CHARS;
+      const cacheable =
+        input.fallback !== undefined && JSON.stringify(result ?? null).length <= MAX_CACHED_RESULT_CHARS;
       // Outside the attempt's error handling: a breaker that cannot be told never turns this
       // success into a failed attempt (which would repeat its side effect).
-      failure = permit === undefined ? undefined : await recordAttempt(input, { permit, ok: true, ...(cacheable ? { cache: { result } } : {}) });
-      if (failure === undefined) return { result, attempt, ...(firstStartedAt === undefined ? {} : { firstStartedAt }) };
+      failure =
+        permit === undefined
+          ? undefined
+          : await recordAttempt(input, { permit, ok: true, ...(cacheable ? { cache: { result } } : {}) });
+      if (failure === undefined)
+        return { result, attempt, ...(firstStartedAt === undefined ? {} : { firstStartedAt }) };
     } catch (err) {
       if (isCancellation(err)) throw err;
       failure = err;
@@ -343,14 +385,26 @@ async function runWithManagedRetries(input: JobRunInput, idempotencyKey: string,
     }
     const exhausted = retry.maximumAttempts > 0 && attempt >= retry.maximumAttempts;
     const delay = managedRetryDelayMs(input, attempt, failure);
-    const outOfTime = timeouts.scheduleToCloseMs !== undefined && workflowNow() + delay - started >= timeouts.scheduleToCloseMs;
+    const outOfTime =
+      timeouts.scheduleToCloseMs !== undefined && workflowNow() + delay - started >= timeouts.scheduleToCloseMs;
     if (!retryable || exhausted || outOfTime) throw new TaskFailed(error, attempt, retryable, firstStartedAt);
-    log.warn('attempt failed; retrying', { task_name: input.jobId, attempt, error_type: error.type, error_msg: error.message, retry_in_ms: delay });
+    log.warn('attempt failed; retrying', {
+      task_name: input.jobId,
+      attempt,
+      error_type: error.type,
+      error_msg: error.message,
+      retry_in_ms: delay,
+    });
     await sleep(delay);
     // Unlimited (or many) attempts would fill the history until the server terminates the run.
     if (workflowInfo().continueAsNewSuggested && patched(CONTINUE_LONG_RETRIES)) {
       log.info('continuing the run as new: its retries filled the history', { task_name: input.jobId, attempt });
-      const continued: ContinuedRun = { attempts: attempt, startedAt: run.startedAt, scheduledAt, ...(firstStartedAt === undefined ? {} : { firstStartedAt }) };
+      const continued: ContinuedRun = {
+        attempts: attempt,
+        startedAt: run.startedAt,
+        scheduledAt,
+        ...(firstStartedAt === undefined ? {} : { firstStartedAt }),
+      };
       await continueAsNew<typeof jobWorkflow>({ ...input, continued });
     }
   }
@@ -369,18 +423,37 @@ function managedRetryDelayMs(input: JobRunInput, attempt: number, failure: unkno
 }
 
 /** The breaker is open: serve the last good result, or fail with CircuitOpen. */
-async function serveFallback(input: JobRunInput, attempts: number, firstStartedAt: string | undefined): Promise<ServedFromFallback> {
+async function serveFallback(
+  input: JobRunInput,
+  attempts: number,
+  firstStartedAt: string | undefined,
+): Promise<ServedFromFallback> {
   const key = input.breaker!.key;
   const task = input.task;
   if (input.fallback?.type === 'function' && task.type === 'code') {
     const acts = taskActivities(input);
     try {
-      const res = await acts.runCodeTask({ jobId: input.jobId, name: task.name, args: task.args, idempotencyKey: workflowInfo().workflowId, scheduledAt: new Date(workflowNow()).toISOString(), useFallback: true });
+      const res = await acts.runCodeTask({
+        jobId: input.jobId,
+        name: task.name,
+        args: task.args,
+        idempotencyKey: workflowInfo().workflowId,
+        scheduledAt: new Date(workflowNow()).toISOString(),
+        useFallback: true,
+      });
       return new ServedFromFallback(res.result, { servedFrom: 'function' }, attempts, firstStartedAt);
     } catch (err) {
       if (isCancellation(err)) throw err;
       const { error } = attemptError(err, input);
-      throw new TaskFailed({ type: 'CircuitOpen', message: `breaker ${key} is open and the fallback function failed: ${error.type}: ${error.message}` }, attempts, true, firstStartedAt);
+      throw new TaskFailed(
+        {
+          type: 'CircuitOpen',
+          message: `breaker ${key} is open and the fallback function failed: ${error.type}: ${error.message}`,
+        },
+        attempts,
+        true,
+        firstStartedAt,
+      );
     }
   }
   if (input.fallback?.type === 'cache') {
@@ -388,11 +461,29 @@ async function serveFallback(input: JobRunInput, attempts: number, firstStartedA
     if (cached !== null) {
       const ageMs = workflowNow() - Date.parse(cached.cachedAt);
       if (input.fallback.maxStalenessMs === undefined || ageMs <= input.fallback.maxStalenessMs) {
-        return new ServedFromFallback(cached.result, { servedFrom: 'cache', cachedAt: cached.cachedAt, ageMs }, attempts, firstStartedAt);
+        return new ServedFromFallback(
+          cached.result,
+          { servedFrom: 'cache', cachedAt: cached.cachedAt, ageMs },
+          attempts,
+          firstStartedAt,
+        );
       }
-      throw new TaskFailed({ type: 'CircuitOpen', message: `breaker ${key} is open and the cached result is ${ageMs} ms old, over maxStaleness` }, attempts, true, firstStartedAt);
+      throw new TaskFailed(
+        {
+          type: 'CircuitOpen',
+          message: `breaker ${key} is open and the cached result is ${ageMs} ms old, over maxStaleness`,
+        },
+        attempts,
+        true,
+        firstStartedAt,
+      );
     }
-    throw new TaskFailed({ type: 'CircuitOpen', message: `breaker ${key} is open and there is no cached result` }, attempts, true, firstStartedAt);
+    throw new TaskFailed(
+      { type: 'CircuitOpen', message: `breaker ${key} is open and there is no cached result` },
+      attempts,
+      true,
+      firstStartedAt,
+    );
   }
   throw new TaskFailed({ type: 'CircuitOpen', message: `breaker ${key} is open` }, attempts, true, firstStartedAt);
 }
@@ -409,23 +500,54 @@ interface Progress {
   firstStartedAt: string | undefined;
 }
 
-async function runTask(input: JobRunInput, idempotencyKey: string, run: RunClock, progress: Progress): Promise<TaskResult | ServedFromFallback> {
+async function runTask(
+  input: JobRunInput,
+  idempotencyKey: string,
+  run: RunClock,
+  progress: Progress,
+): Promise<TaskResult | ServedFromFallback> {
   const task = input.task;
   const scheduledAt = run.scheduledAt;
-  if (input.breaker !== undefined || (task.type === 'code' && task.mode === 'workflow')) return runWithManagedRetries(input, idempotencyKey, run, progress);
+  if (input.breaker !== undefined || (task.type === 'code' && task.mode === 'workflow'))
+    return runWithManagedRetries(input, idempotencyKey, run, progress);
   const acts = taskActivities(input);
   try {
     // With the retry policy, each failed attempt sets its own jittered next retry delay.
-    if (task.type === 'http') return await acts.runHttpTask({ jobId: input.jobId, request: task.request, idempotencyKey, scheduledAt, retry: input.retry });
-    return await acts.runCodeTask({ jobId: input.jobId, name: task.name, args: task.args, idempotencyKey, scheduledAt, retry: input.retry });
+    if (task.type === 'http')
+      return await acts.runHttpTask({
+        jobId: input.jobId,
+        request: task.request,
+        idempotencyKey,
+        scheduledAt,
+        retry: input.retry,
+      });
+    return await acts.runCodeTask({
+      jobId: input.jobId,
+      name: task.name,
+      args: task.args,
+      idempotencyKey,
+      scheduledAt,
+      retry: input.retry,
+    });
   } catch (err) {
     if (err instanceof ActivityFailure && !isCancellation(err)) throw fromActivityFailure(err, input);
     // A local activity's final failure reaches the workflow unwrapped: the attempt's own failure.
     // An application failure carries its attempt's stamp; a timeout does not, so it is counted
     // as the last of maximumAttempts.
     if (input.execution === 'local' && (err instanceof ApplicationFailure || err instanceof TimeoutFailure)) {
-      const retryState = err instanceof TimeoutFailure ? RetryState.MAXIMUM_ATTEMPTS_REACHED : RetryState.RETRY_STATE_UNSPECIFIED;
-      throw fromActivityFailure(new ActivityFailure(err.message, task.type === 'http' ? 'runHttpTask' : 'runCodeTask', undefined, retryState, undefined, err), input);
+      const retryState =
+        err instanceof TimeoutFailure ? RetryState.MAXIMUM_ATTEMPTS_REACHED : RetryState.RETRY_STATE_UNSPECIFIED;
+      throw fromActivityFailure(
+        new ActivityFailure(
+          err.message,
+          task.type === 'http' ? 'runHttpTask' : 'runCodeTask',
+          undefined,
+          retryState,
+          undefined,
+          err,
+        ),
+        input,
+      );
     }
     throw err;
   }
@@ -441,7 +563,9 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
   const info = workflowInfo();
   const continued = input.continued;
   const startedAt = continued === undefined ? new Date(workflowNow()) : new Date(continued.startedAt);
-  const scheduledAt = continued?.scheduledAt ?? ((info.typedSearchAttributes.get(TemporalScheduledStartTime) as Date | undefined) ?? info.startTime).toISOString();
+  const scheduledAt =
+    continued?.scheduledAt ??
+    ((info.typedSearchAttributes.get(TemporalScheduledStartTime) as Date | undefined) ?? info.startTime).toISOString();
   // The workflow id is `<jobId>-<tick time>` for scheduled runs: stable across attempts and
   // distinct per tick, which is exactly what an idempotency key needs.
   const idempotencyKey = info.workflowId;
@@ -449,7 +573,8 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
   // command (and a visibility write) per run. Runs started otherwise, or by a schedule written
   // before this change, still set it here; so did every run before the patch.
   const startedRunning = info.typedSearchAttributes.get(SundialStatus) === 'running';
-  if (!(patched(STATUS_SET_AT_START) && startedRunning)) upsertSearchAttributes([{ key: SundialStatus, value: 'running' }]);
+  if (!(patched(STATUS_SET_AT_START) && startedRunning))
+    upsertSearchAttributes([{ key: SundialStatus, value: 'running' }]);
   // Every run line carries the same fields (the SDK adds workflow and run ids), so a log
   // pipeline can treat start and end alike.
   const runFields = { task_name: input.jobId, scheduled_time: scheduledAt, start_time: startedAt.toISOString() };
@@ -462,7 +587,10 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
   const notify = input.notify !== undefined && patched(NOTIFY_AFTER_RUN) ? input.notify : undefined;
   // A run continues as new only after its retries filled a history (hours of them): its `late`
   // deadlines were met in an earlier execution, which notified them once already.
-  const lateWatch = notify === undefined || continued !== undefined ? undefined : watchLate(notify, runFacts(input.jobId, scheduledAt, startedAt.toISOString()));
+  const lateWatch =
+    notify === undefined || continued !== undefined
+      ? undefined
+      : watchLate(notify, runFacts(input.jobId, scheduledAt, startedAt.toISOString()));
   /** Ends the run's notification work: late events stop, the finished run's events start. Never throws. */
   const notifyEnd = async (outcome: RunOutcome): Promise<void> => {
     if (notify === undefined) return;
@@ -492,10 +620,15 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
     upsertMemo({ [OUTCOME_MEMO_KEY]: summarize(outcome) });
     const fields = { ...runFields, status: outcome.status, attempt: outcome.attempts, duration_ms: outcome.durationMs };
     if (outcome.status === 'succeeded') log.info('run finished', fields);
-    else if (outcome.status === 'failed') log.warn('run finished', { ...fields, error_type: outcome.error.type, error_msg: outcome.error.message });
+    else if (outcome.status === 'failed')
+      log.warn('run finished', { ...fields, error_type: outcome.error.type, error_msg: outcome.error.message });
     else {
       const f = outcome.fallback;
-      log.warn('run finished', { ...fields, served_from: f.servedFrom, ...(f.servedFrom === 'cache' ? { fallback_age_ms: f.ageMs } : {}) });
+      log.warn('run finished', {
+        ...fields,
+        served_from: f.servedFrom,
+        ...(f.servedFrom === 'cache' ? { fallback_age_ms: f.ageMs } : {}),
+      });
     }
     return outcome;
   };
@@ -503,18 +636,37 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
     const ran = await runTask(input, idempotencyKey, { scheduledAt, startedAt: startedAt.toISOString() }, progress);
     if (ran instanceof ServedFromFallback) {
       const outcomes = { success: 0, retryable_error: ran.attempts, non_retryable_error: 0 };
-      const degraded = finish({ ...base(ran.firstStartedAt, outcomes), status: 'degraded', attempts: ran.attempts, result: ran.result, fallback: ran.fallback });
+      const degraded = finish({
+        ...base(ran.firstStartedAt, outcomes),
+        status: 'degraded',
+        attempts: ran.attempts,
+        result: ran.result,
+        fallback: ran.fallback,
+      });
       await notifyEnd(degraded);
       return degraded;
     }
     const outcomes = { success: 1, retryable_error: ran.attempt - 1, non_retryable_error: 0 };
-    const succeeded = finish({ ...base(ran.firstStartedAt, outcomes), status: 'succeeded', attempts: ran.attempt, result: ran.result });
+    const succeeded = finish({
+      ...base(ran.firstStartedAt, outcomes),
+      status: 'succeeded',
+      attempts: ran.attempt,
+      result: ran.result,
+    });
     await notifyEnd(succeeded);
     return succeeded;
   } catch (err) {
     if (isCancellation(err)) {
-      await CancellationScope.nonCancellable(async () => upsertSearchAttributes([{ key: SundialStatus, value: 'cancelled' }]));
-      log.info('run finished', { ...runFields, status: 'cancelled', duration_ms: workflowNow() - startedAt.getTime(), error_type: 'Cancelled', error_msg: 'the run was cancelled' });
+      await CancellationScope.nonCancellable(async () =>
+        upsertSearchAttributes([{ key: SundialStatus, value: 'cancelled' }]),
+      );
+      log.info('run finished', {
+        ...runFields,
+        status: 'cancelled',
+        duration_ms: workflowNow() - startedAt.getTime(),
+        error_type: 'Cancelled',
+        error_msg: 'the run was cancelled',
+      });
       throw err;
     }
     if (err instanceof ContinueAsNew) throw err;
@@ -524,13 +676,27 @@ export async function jobWorkflow(input: JobRunInput): Promise<RunOutcome> {
       // Histories from before the patch failed here without an outcome: they still do.
       if (!patched(OUTCOME_ON_ANY_FAILURE)) throw err;
       failed = new TaskFailed(unexpectedError(err), progress.attempts, true, progress.firstStartedAt);
-      log.error('the run met a failure Sundial did not expect', { task_name: input.jobId, error_type: failed.error.type, error_msg: failed.error.message });
+      log.error('the run met a failure Sundial did not expect', {
+        task_name: input.jobId,
+        error_type: failed.error.type,
+        error_msg: failed.error.message,
+      });
     }
     const outcomes = failed.finalRetryable
       ? { success: 0, retryable_error: failed.attempts, non_retryable_error: 0 }
       : { success: 0, retryable_error: failed.attempts - 1, non_retryable_error: 1 };
-    const outcome = finish({ ...base(failed.firstStartedAt, outcomes), status: 'failed', attempts: failed.attempts, error: failed.error });
+    const outcome = finish({
+      ...base(failed.firstStartedAt, outcomes),
+      status: 'failed',
+      attempts: failed.attempts,
+      error: failed.error,
+    });
     await notifyEnd(outcome);
-    throw ApplicationFailure.create({ type: failed.error.type, message: failed.error.message, nonRetryable: true, details: [outcome] });
+    throw ApplicationFailure.create({
+      type: failed.error.type,
+      message: failed.error.message,
+      nonRetryable: true,
+      details: [outcome],
+    });
   }
 }

@@ -1,4 +1,16 @@
-import { ActivityFailure, ApplicationFailure, TimeoutFailure, allHandlersFinished, condition, continueAsNew, log, proxyActivities, setHandler, upsertMemo, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  TimeoutFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  log,
+  proxyActivities,
+  setHandler,
+  upsertMemo,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { notifyStateQuery, recordRunUpdate } from '../notify/contract';
 import {
@@ -35,7 +47,10 @@ function failureOf(err: unknown): { type: string; message: string } {
   const cause = err instanceof ActivityFailure ? err.cause : err;
   if (cause instanceof ApplicationFailure) return { type: cause.type ?? 'Error', message: cause.message };
   if (cause instanceof TimeoutFailure) return { type: 'Timeout', message: cause.message };
-  return { type: (cause as Error | undefined)?.name ?? 'Error', message: (cause as Error | undefined)?.message ?? String(err) };
+  return {
+    type: (cause as Error | undefined)?.name ?? 'Error',
+    message: (cause as Error | undefined)?.message ?? String(err),
+  };
 }
 
 /**
@@ -47,16 +62,39 @@ function failureOf(err: unknown): { type: string; message: string } {
 export async function notifyWorkflow(input: NotifyWorkflowInput): Promise<DeliveryRecord[]> {
   const first = input.deliveries[0];
   if (first === undefined) return [];
-  const records: DeliveryRecord[] = input.deliveries.map((d) => ({ key: d.facts.key, event: d.facts.event, target: d.to.type, state: 'pending' }));
-  const memo = (): NotifyMemo => ({ jobId: first.facts.jobId, workflowId: first.facts.workflowId, runId: first.facts.runId, event: first.facts.event, deliveries: records });
+  const records: DeliveryRecord[] = input.deliveries.map((d) => ({
+    key: d.facts.key,
+    event: d.facts.event,
+    target: d.to.type,
+    state: 'pending',
+  }));
+  const memo = (): NotifyMemo => ({
+    jobId: first.facts.jobId,
+    workflowId: first.facts.workflowId,
+    runId: first.facts.runId,
+    event: first.facts.event,
+    deliveries: records,
+  });
   await Promise.all(
     input.deliveries.map(async (d, i) => {
       try {
         const res = await delivery.deliverNotification(d);
-        records[i] = { ...records[i]!, state: 'delivered', attempts: res.attempt, httpStatus: res.status, deliveredAt: new Date(workflowNow()).toISOString() };
+        records[i] = {
+          ...records[i]!,
+          state: 'delivered',
+          attempts: res.attempt,
+          httpStatus: res.status,
+          deliveredAt: new Date(workflowNow()).toISOString(),
+        };
       } catch (err) {
         const error = failureOf(err);
-        log.warn('notification given up', { task_name: d.facts.jobId, event: d.facts.event, target: d.to.type, error_type: error.type, error_msg: error.message });
+        log.warn('notification given up', {
+          task_name: d.facts.jobId,
+          event: d.facts.event,
+          target: d.to.type,
+          error_type: error.type,
+          error_msg: error.message,
+        });
         records[i] = { ...records[i]!, state: 'failed', error };
       }
     }),

@@ -1,4 +1,14 @@
-import { CancellationScope, ChildWorkflowCancellationType, ParentClosePolicy, isCancellation, log, proxyLocalActivities, sleep, startChild, workflowInfo } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  ChildWorkflowCancellationType,
+  ParentClosePolicy,
+  isCancellation,
+  log,
+  proxyLocalActivities,
+  sleep,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import {
   finishedRunEvents,
@@ -52,7 +62,9 @@ type EventFacts = Omit<NotificationFacts, 'key' | 'event'>;
  */
 async function startNotification(plan: NotifyPlan, event: NotifyEvent, facts: EventFacts): Promise<void> {
   const deliveries: DeliveryPlan[] = plan.rules.flatMap((rule, i) =>
-    rule.on.some((e) => e.name === event.name) ? [{ facts: { ...facts, key: `${facts.runId}:${event.name}:${i}`, event: event.name }, to: rule.to }] : [],
+    rule.on.some((e) => e.name === event.name)
+      ? [{ facts: { ...facts, key: `${facts.runId}:${event.name}:${i}`, event: event.name }, to: rule.to }]
+      : [],
   );
   const memo: NotifyMemo = {
     jobId: facts.jobId,
@@ -71,7 +83,11 @@ async function startNotification(plan: NotifyPlan, event: NotifyEvent, facts: Ev
     });
   } catch (err) {
     if (isCancellation(err)) throw err;
-    log.warn('a notification could not be started', { task_name: facts.jobId, event: event.name, error_msg: (err as Error).message });
+    log.warn('a notification could not be started', {
+      task_name: facts.jobId,
+      event: event.name,
+      error_msg: (err as Error).message,
+    });
   }
 }
 
@@ -88,12 +104,22 @@ export function watchLate(plan: NotifyPlan, run: RunFacts): CancellationScope | 
     for (const event of late) {
       const wait = Date.parse(run.scheduledAt) + event.afterMs - workflowNow();
       if (wait > 0) await sleep(wait);
-      const facts: EventFacts = { ...run, status: 'running', finishedAt: null, durationMs: null, attempts: null, error: null, consecutiveFailures: null, occurredAt: new Date(workflowNow()).toISOString() };
+      const facts: EventFacts = {
+        ...run,
+        status: 'running',
+        finishedAt: null,
+        durationMs: null,
+        attempts: null,
+        error: null,
+        consecutiveFailures: null,
+        occurredAt: new Date(workflowNow()).toISOString(),
+      };
       await CancellationScope.nonCancellable(() => startNotification(plan, event, facts));
     }
   });
   watching.catch((err: unknown) => {
-    if (!isCancellation(err)) log.warn('watching for late events failed', { task_name: run.jobId, error_msg: (err as Error).message });
+    if (!isCancellation(err))
+      log.warn('watching for late events failed', { task_name: run.jobId, error_msg: (err as Error).message });
   });
   return scope;
 }
@@ -107,10 +133,17 @@ export async function notifyFinished(plan: NotifyPlan, outcome: RunOutcome): Pro
   let state: RecordRunResponse | undefined;
   if (needsState(plan)) {
     try {
-      state = await stateActivities.notifyRecordRun({ jobId: outcome.jobId, runId: outcome.runId, status: outcome.status });
+      state = await stateActivities.notifyRecordRun({
+        jobId: outcome.jobId,
+        runId: outcome.runId,
+        status: outcome.status,
+      });
     } catch (err) {
       if (isCancellation(err)) throw err;
-      log.warn('the job\'s notification state could not be read: recovered and consecutive_failures are not decided for this run', { task_name: outcome.jobId, error_msg: (err as Error).message });
+      log.warn(
+        "the job's notification state could not be read: recovered and consecutive_failures are not decided for this run",
+        { task_name: outcome.jobId, error_msg: (err as Error).message },
+      );
     }
   }
   const events = finishedRunEvents(plan, outcome.status, state?.before, state?.after);

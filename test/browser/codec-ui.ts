@@ -106,9 +106,13 @@ async function main(): Promise<number> {
   const codecStatuses: number[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n').filter((l) => l !== '')) {
+      for (const line of chunk
+        .toString()
+        .split('\n')
+        .filter((l) => l !== '')) {
         const l = JSON.parse(line) as { method?: string; route?: string; status?: number };
-        if (l.method === 'POST' && l.route === '/codec/decode' && typeof l.status === 'number') codecStatuses.push(l.status);
+        if (l.method === 'POST' && l.route === '/codec/decode' && typeof l.status === 'number')
+          codecStatuses.push(l.status);
       }
       done();
     },
@@ -128,20 +132,45 @@ async function main(): Promise<number> {
   });
   process.env.SUNDIAL_TEST_TEMPORAL_ADDRESS = dev.address;
   const taskQueue = unique('codec-ui');
-  const registry = JobRegistry.create([defineJob({ id: 'codec-ui-echo', schedule: { intervals: [{ every: '1h' }] }, run: (ctx) => ({ echoed: ctx.args }) })]);
+  const registry = JobRegistry.create([
+    defineJob({
+      id: 'codec-ui-echo',
+      schedule: { intervals: [{ every: '1h' }] },
+      run: (ctx) => ({ echoed: ctx.args }),
+    }),
+  ]);
   const client = await testClient(keys);
   const worker = await startTestWorker(registry, taskQueue, { codecKeys: keys });
-  const app = createApp({ client, logger, registry, taskQueue, webUiUrl: dev.uiUrl!, apiKeys: [{ role: 'write', key: WRITE_KEY }] });
+  const app = createApp({
+    client,
+    logger,
+    registry,
+    taskQueue,
+    webUiUrl: dev.uiUrl!,
+    apiKeys: [{ role: 'write', key: WRITE_KEY }],
+  });
   const api = await startApi(app, '127.0.0.1', apiPort);
   let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
   try {
     const authz = { authorization: `Bearer ${WRITE_KEY}`, 'content-type': 'application/json' };
     const id = unique('codec-ui');
-    const created = await fetch(`${apiUrl}/api/v1/jobs`, { method: 'POST', headers: authz, body: JSON.stringify({ id, schedule: { cron: '0 0 1 1 *' }, task: { type: 'codec-ui-echo', args: { marker: MARKER } } }) });
+    const created = await fetch(`${apiUrl}/api/v1/jobs`, {
+      method: 'POST',
+      headers: authz,
+      body: JSON.stringify({
+        id,
+        schedule: { cron: '0 0 1 1 *' },
+        task: { type: 'codec-ui-echo', args: { marker: MARKER } },
+      }),
+    });
     if (created.status !== 201) throw new Error(`create: ${created.status} ${await created.text()}`);
-    const { workflowId } = (await (await fetch(`${apiUrl}/api/v1/jobs/${id}/trigger`, { method: 'POST', headers: authz, body: '{}' })).json()) as { workflowId: string };
+    const { workflowId } = (await (
+      await fetch(`${apiUrl}/api/v1/jobs/${id}/trigger`, { method: 'POST', headers: authz, body: '{}' })
+    ).json()) as { workflowId: string };
     const run = await waitFor('the run', 30_000, async () => {
-      const r = (await (await fetch(`${apiUrl}/api/v1/runs/${encodeURIComponent(workflowId)}`, { headers: authz })).json()) as { status: string; runId: string };
+      const r = (await (
+        await fetch(`${apiUrl}/api/v1/runs/${encodeURIComponent(workflowId)}`, { headers: authz })
+      ).json()) as { status: string; runId: string };
       return r.status === 'succeeded' ? r : undefined;
     });
     const runPage = `${dev.uiUrl}/namespaces/default/workflows/${encodeURIComponent(workflowId)}/${run.runId}/history`;
@@ -152,11 +181,19 @@ async function main(): Promise<number> {
     const { sessionId } = await cdp.send('Target.attachToTarget', { targetId, flatten: true });
     const page = (method: string, params: Record<string, unknown> = {}) => cdp.send(method, params, sessionId);
     await page('Page.enable');
-    await page('Emulation.setDeviceMetricsOverride', { width: 1400, height: 1100, deviceScaleFactor: 1, mobile: false });
-    const evaluate = async (expression: string): Promise<unknown> => (await page('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true })).result?.value;
+    await page('Emulation.setDeviceMetricsOverride', {
+      width: 1400,
+      height: 1100,
+      deviceScaleFactor: 1,
+      mobile: false,
+    });
+    const evaluate = async (expression: string): Promise<unknown> =>
+      (await page('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true })).result?.value;
     const open = async (url: string) => {
       await page('Page.navigate', { url });
-      await waitFor(`${url} to load`, 30_000, async () => ((await evaluate('document.readyState')) === 'complete' ? true : undefined));
+      await waitFor(`${url} to load`, 30_000, async () =>
+        (await evaluate('document.readyState')) === 'complete' ? true : undefined,
+      );
     };
     const bodyText = async () => String(await evaluate('document.body.innerText'));
     const shoot = async (name: string) => {
@@ -184,7 +221,9 @@ async function main(): Promise<number> {
 
     // 2. Signed in on the API's /codec page with a write key (once per browser): decoded.
     await open(`${apiUrl}/codec`);
-    await evaluate(`document.getElementById('k').value = ${JSON.stringify(WRITE_KEY)}; document.getElementById('f').requestSubmit(); true`);
+    await evaluate(
+      `document.getElementById('k').value = ${JSON.stringify(WRITE_KEY)}; document.getElementById('f').requestSubmit(); true`,
+    );
     const session = await waitFor('the sign-in', 15_000, async () => {
       const status = String(await evaluate(`document.getElementById('s').textContent`));
       return status === '' ? undefined : status;
@@ -197,7 +236,12 @@ async function main(): Promise<number> {
     const keyShot = await shoot('codec-ui-with-key.png');
     cdp.close();
 
-    const ok = !withoutKey.includes(MARKER) && statusesWithoutKey.every((s) => s === 401) && session.startsWith('Signed in') && withKey !== undefined && codecStatuses.includes(200);
+    const ok =
+      !withoutKey.includes(MARKER) &&
+      statusesWithoutKey.every((s) => s === 401) &&
+      session.startsWith('Signed in') &&
+      withKey !== undefined &&
+      codecStatuses.includes(200);
     process.stdout.write(
       `${JSON.stringify({ ok, runPage, markerWithoutKey: withoutKey.includes(MARKER), codecStatusesWithoutKey: statusesWithoutKey, session, markerWithKey: withKey !== undefined, codecStatuses, shots: [noKeyShot, keyShot] }, null, 2)}\n`,
     );

@@ -39,7 +39,11 @@ describe('API loss: kill -9 one of two API replicas during a burst of creates an
   after(async () => {
     for (const p of apis) if (isAlive(p.pid)) p.child.kill('SIGKILL');
     await fleet?.killAll();
-    for (const id of jobIds) await client?.schedule.getHandle(id).delete().catch(() => undefined);
+    for (const id of jobIds)
+      await client?.schedule
+        .getHandle(id)
+        .delete()
+        .catch(() => undefined);
     await dep?.close();
     await ledger?.drop();
     await client?.connection.close();
@@ -47,7 +51,11 @@ describe('API loss: kill -9 one of two API replicas during a burst of creates an
 
   it('no write is lost, no job is duplicated, every trigger has exactly one run', { timeout: 300_000 }, async () => {
     const taskQueue = unique('ha-api-loss');
-    const env = { TEMPORAL_ADDRESS: testAddress(), TEMPORAL_TASK_QUEUE: taskQueue, SUNDIAL_JOBS_MODULE: path.join(FIXTURES, 'no-jobs.js') };
+    const env = {
+      TEMPORAL_ADDRESS: testAddress(),
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      SUNDIAL_JOBS_MODULE: path.join(FIXTURES, 'no-jobs.js'),
+    };
     fleet = new WorkerFleet(env);
     const ports = [await freePort(), await freePort()];
     for (const port of ports) apis.push(startSundial('api', { ...env, PORT: String(port) }));
@@ -70,7 +78,10 @@ describe('API loss: kill -9 one of two API replicas during a burst of creates an
         created.set(id, await api.request('POST', '/api/v1/jobs', spec(id)));
         // The key makes the trigger safe to send again: a retry after a reset must not start a second run.
         const key = randomUUID();
-        triggered.set(id, { ...(await api.request('POST', `/api/v1/jobs/${id}/trigger`, {}, { 'idempotency-key': key })), key });
+        triggered.set(id, {
+          ...(await api.request('POST', `/api/v1/jobs/${id}/trigger`, {}, { 'idempotency-key': key })),
+          key,
+        });
         if (killedAt === undefined && triggered.size >= KILL_AFTER) {
           killedAt = Date.now();
           apis[0]!.child.kill('SIGKILL');
@@ -113,19 +124,29 @@ describe('API loss: kill -9 one of two API replicas during a burst of creates an
         `(Idempotent-Replayed: without the key, ${replayed.length} duplicate runs)\n`,
     );
 
-    assert.ok(retried.some((c) => c.failures.some((f) => f.startsWith('0:E') || f.startsWith('0:UND'))), 'the kill made the client retry some requests');
+    assert.ok(
+      retried.some((c) => c.failures.some((f) => f.startsWith('0:E') || f.startsWith('0:UND'))),
+      'the kill made the client retry some requests',
+    );
     for (const id of jobIds) {
       const c = created.get(id)!;
       // A create retried after a reset or a 503 may find its own first attempt's job: 409, same spec.
       const ok = c.status === 201 || (c.status === 409 && c.failures.length > 0);
-      assert.ok(ok, `create ${id}: ${c.status} ${JSON.stringify(c.body)} after ${c.failures.join(', ') || 'no failures'}`);
+      assert.ok(
+        ok,
+        `create ${id}: ${c.status} ${JSON.stringify(c.body)} after ${c.failures.join(', ') || 'no failures'}`,
+      );
       const t = triggered.get(id)!;
       assert.equal(t.status, 202, `trigger ${id}: ${t.status} ${JSON.stringify(t.body)}`);
     }
     assert.deepEqual([...listed].sort(), [...jobIds].sort(), 'every job created exactly once');
     for (const id of jobIds.filter((i) => created.get(i)!.status === 409)) {
       const got = await api.request('GET', `/api/v1/jobs/${id}`);
-      assert.equal((got.body as { task: { url: string } }).task.url, `${dep!.url}/${id}`, `${id} is the job the client sent`);
+      assert.equal(
+        (got.body as { task: { url: string } }).task.url,
+        `${dep!.url}/${id}`,
+        `${id} is the job the client sent`,
+      );
     }
     for (const id of jobIds) {
       const runs = runsByJob.get(id)!;
@@ -136,12 +157,17 @@ describe('API loss: kill -9 one of two API replicas during a burst of creates an
         `one trigger of ${id} (${t.failures.length > 0 ? 'retried' : 'not retried'}), one run: the one the client was told about`,
       );
       assert.equal(runs[0]!.sundialStatus, 'succeeded');
-      const effects = new Set(rows.filter((r) => r.jobId === id && r.outcome === CallOutcome.Succeeded).map((r) => r.idempotencyKey));
+      const effects = new Set(
+        rows.filter((r) => r.jobId === id && r.outcome === CallOutcome.Succeeded).map((r) => r.idempotencyKey),
+      );
       assert.deepEqual([...effects], [runs[0]!.workflowId], `${id}'s side effect happened under its run's key only`);
     }
     const survivor = apis[1]!;
     survivor.child.kill('SIGTERM');
     assert.equal(await survivor.exited, 0);
-    assert.deepEqual((await fleet.stopAll()).filter((c) => c !== 0), []);
+    assert.deepEqual(
+      (await fleet.stopAll()).filter((c) => c !== 0),
+      [],
+    );
   });
 });

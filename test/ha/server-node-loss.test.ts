@@ -22,27 +22,41 @@ import { runNodeLossTrial, type NodeLossReport } from '../support/node-loss';
 import { ensureServerBinaries } from '../support/server-binaries';
 
 describe('server node loss on a two-node Temporal cluster (PostgreSQL)', () => {
-  it('kill -9 of the node with most shards and the worker\'s frontend: schedules keep firing, no tick lost within the catch-up window, none doubled', { timeout: 240_000 }, async () => {
-    const binaries = await ensureServerBinaries();
-    const r: NodeLossReport = await runNodeLossTrial({ binaries, dbPrefix: 'sundial_ha_', nodes: 2, beforeKillMs: 15_000, afterKillMs: 60_000, catchUpWaitMs: 75_000 });
-    process.stderr.write(
-      `  node loss: killed node ${r.victim.index} (shards ${r.victim.shards.join(',') || 'none'} of ${r.numHistoryShards}; worker's frontend: ${r.victim.heldWorkerFrontend})\n` +
-        `  window ${r.window.from} .. ${r.window.to}: ${r.window.expectedTicks} ticks (${r.window.ticksPerSchedule} x 20 schedules)\n` +
-        `  gap per schedule, last run started before the kill -> first after: min ${r.fireGapMs.min} ms, p50 ${r.fireGapMs.p50} ms, max ${r.fireGapMs.max} ms\n` +
-        `  gap per schedule, last side effect before the kill -> first after: min ${r.gapMs.min} ms, p50 ${r.gapMs.p50} ms, max ${r.gapMs.max} ms\n` +
-        `  worker moved to the other frontend ${r.workerSwitchMs ?? 'never'} ms after the kill; latest caught-up tick ran ${r.maxLateMs} ms after its time\n` +
-        `  lost: ${r.lostRuns.length} runs, ${r.lostEffects.length} side effects; doubled: ${r.doubledRuns.length} runs, ${r.doubledEffects.length} side effects; ` +
-        `retried side effects (same key): ${r.retriedEffects.length}; ${r.executions} executions, ${r.sideEffects} side effects in all\n` +
-        `  lag before the kill: p50 ${r.lagBeforeKillMs.p50} ms, max ${r.lagBeforeKillMs.max} ms; side effects per 5 s from 10 s before the kill: ${r.effectsPer5s.join(' ')}; drain after pausing: ${r.drainMs} ms\n` +
-        `  worker warnings/errors: ${JSON.stringify(r.workerProblems)}\n`,
-    );
-    assert.equal(r.nodes, 2);
-    assert.ok(r.victim.shards.length > 0, `the killed node owned shards (owners before the kill: ${JSON.stringify(r.shardOwnersBeforeKill)})`);
-    assert.ok(r.victim.heldWorkerFrontend, 'the worker was connected through the killed node');
-    assert.ok(r.workerSwitchMs !== undefined, 'the worker moved to the surviving frontend');
-    assert.deepEqual(r.doubledRuns, [], 'no tick has two workflow executions');
-    assert.deepEqual(r.doubledEffects, [], 'no tick ran its code under two idempotency keys');
-    assert.deepEqual(r.lostRuns, [], 'every tick of the window has a run');
-    assert.deepEqual(r.lostEffects, [], 'every tick of the window ran its code');
-  });
+  it(
+    "kill -9 of the node with most shards and the worker's frontend: schedules keep firing, no tick lost within the catch-up window, none doubled",
+    { timeout: 240_000 },
+    async () => {
+      const binaries = await ensureServerBinaries();
+      const r: NodeLossReport = await runNodeLossTrial({
+        binaries,
+        dbPrefix: 'sundial_ha_',
+        nodes: 2,
+        beforeKillMs: 15_000,
+        afterKillMs: 60_000,
+        catchUpWaitMs: 75_000,
+      });
+      process.stderr.write(
+        `  node loss: killed node ${r.victim.index} (shards ${r.victim.shards.join(',') || 'none'} of ${r.numHistoryShards}; worker's frontend: ${r.victim.heldWorkerFrontend})\n` +
+          `  window ${r.window.from} .. ${r.window.to}: ${r.window.expectedTicks} ticks (${r.window.ticksPerSchedule} x 20 schedules)\n` +
+          `  gap per schedule, last run started before the kill -> first after: min ${r.fireGapMs.min} ms, p50 ${r.fireGapMs.p50} ms, max ${r.fireGapMs.max} ms\n` +
+          `  gap per schedule, last side effect before the kill -> first after: min ${r.gapMs.min} ms, p50 ${r.gapMs.p50} ms, max ${r.gapMs.max} ms\n` +
+          `  worker moved to the other frontend ${r.workerSwitchMs ?? 'never'} ms after the kill; latest caught-up tick ran ${r.maxLateMs} ms after its time\n` +
+          `  lost: ${r.lostRuns.length} runs, ${r.lostEffects.length} side effects; doubled: ${r.doubledRuns.length} runs, ${r.doubledEffects.length} side effects; ` +
+          `retried side effects (same key): ${r.retriedEffects.length}; ${r.executions} executions, ${r.sideEffects} side effects in all\n` +
+          `  lag before the kill: p50 ${r.lagBeforeKillMs.p50} ms, max ${r.lagBeforeKillMs.max} ms; side effects per 5 s from 10 s before the kill: ${r.effectsPer5s.join(' ')}; drain after pausing: ${r.drainMs} ms\n` +
+          `  worker warnings/errors: ${JSON.stringify(r.workerProblems)}\n`,
+      );
+      assert.equal(r.nodes, 2);
+      assert.ok(
+        r.victim.shards.length > 0,
+        `the killed node owned shards (owners before the kill: ${JSON.stringify(r.shardOwnersBeforeKill)})`,
+      );
+      assert.ok(r.victim.heldWorkerFrontend, 'the worker was connected through the killed node');
+      assert.ok(r.workerSwitchMs !== undefined, 'the worker moved to the surviving frontend');
+      assert.deepEqual(r.doubledRuns, [], 'no tick has two workflow executions');
+      assert.deepEqual(r.doubledEffects, [], 'no tick ran its code under two idempotency keys');
+      assert.deepEqual(r.lostRuns, [], 'every tick of the window has a run');
+      assert.deepEqual(r.lostEffects, [], 'every tick of the window ran its code');
+    },
+  );
 });

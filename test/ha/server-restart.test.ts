@@ -28,7 +28,7 @@ const SLACK_MS = 5_000;
 /** What is killed: the dev server alone (Sundial exits by itself), or everything at once. */
 type Crash = 'dev server' | 'machine';
 
-describe('server restart: the embedded default\'s server killed with -9 and restarted on the same SQLite file', () => {
+describe("server restart: the embedded default's server killed with -9 and restarted on the same SQLite file", () => {
   const dataDirs: string[] = [];
   const procs: SundialProcess[] = [];
   const devServerPids: number[] = [];
@@ -63,7 +63,11 @@ describe('server restart: the embedded default\'s server killed with -9 and rest
     let connection = await Connection.connect({ address });
     let client = new Client({ connection });
     await waitFor('five runs of each job', 60_000, async () => {
-      const counts = await Promise.all([WIDE, MIN].map(async (j) => (await client.workflow.count(`SundialJobId = "${j}" AND ExecutionStatus = "Completed"`)).count));
+      const counts = await Promise.all(
+        [WIDE, MIN].map(
+          async (j) => (await client.workflow.count(`SundialJobId = "${j}" AND ExecutionStatus = "Completed"`)).count,
+        ),
+      );
       return counts.every((c) => c >= 5) ? true : undefined;
     });
     await connection.close();
@@ -76,9 +80,14 @@ describe('server restart: the embedded default\'s server killed with -9 and rest
       assert.equal(await first.exited, 'SIGKILL');
     } else {
       // Sundial cannot work without its server: it says so and exits 1 for its supervisor.
-      await first.waitForLog((l) => l.msg === 'the Temporal dev server exited unexpectedly; exiting too (restart Sundial to restart it)', 30_000);
+      await first.waitForLog(
+        (l) => l.msg === 'the Temporal dev server exited unexpectedly; exiting too (restart Sundial to restart it)',
+        30_000,
+      );
       assert.equal(await first.exited, 1);
-      process.stderr.write(`  [${crash}] Sundial exited 1 ${((Date.now() - killedAt) / 1000).toFixed(1)} s after its dev server was killed\n`);
+      process.stderr.write(
+        `  [${crash}] Sundial exited 1 ${((Date.now() - killedAt) / 1000).toFixed(1)} s after its dev server was killed\n`,
+      );
     }
     await waitFor('the dev server to die', 10_000, () => (isAlive(firstPid) ? undefined : true));
     await new Promise((r) => setTimeout(r, OUTAGE_MS));
@@ -112,7 +121,8 @@ describe('server restart: the embedded default\'s server killed with -9 and rest
       const firstTick = Math.min(...[...wide, ...min].map((r) => r.scheduledAt ?? Infinity));
       const lastBeforeKill = Math.max(...wide.filter((r) => r.startedAt < killedAt).map((r) => r.scheduledAt ?? 0));
       const outageTicks = secondsBetween(lastBeforeKill, resumedAt);
-      const caughtUp = (runs: ListedRun[]) => runs.filter((r) => r.scheduledAt !== undefined && outageTicks.includes(r.scheduledAt));
+      const caughtUp = (runs: ListedRun[]) =>
+        runs.filter((r) => r.scheduledAt !== undefined && outageTicks.includes(r.scheduledAt));
       const wideCaught = caughtUp(wide);
       const minCaught = caughtUp(min);
       const catchUpDoneMs = Math.max(...wideCaught.map((r) => r.startedAt)) - resumedAt;
@@ -131,15 +141,29 @@ describe('server restart: the embedded default\'s server killed with -9 and rest
       assert.deepEqual(wideReport.doubled, [], `${WIDE}: no tick ran twice`);
       assert.deepEqual(wideReport.notSucceeded, [], `${WIDE}: every run succeeded`);
       assert.equal(wideInfo!.info.numActionsMissedCatchupWindow, 0);
-      assert.ok(wideCaught.length === outageTicks.length && outageTicks.length >= OUTAGE_MS / 1_000, `${WIDE} caught up ${wideCaught.length} of ${outageTicks.length} outage ticks`);
+      assert.ok(
+        wideCaught.length === outageTicks.length && outageTicks.length >= OUTAGE_MS / 1_000,
+        `${WIDE} caught up ${wideCaught.length} of ${outageTicks.length} outage ticks`,
+      );
 
       // Minimum window: ticks older than the window when the scheduler came back were skipped;
       // outside the outage, every tick ran once.
       const tooOld = outageTicks.filter((t) => t < resumedAt - MIN_WINDOW_MS - SLACK_MS);
       assert.ok(tooOld.length > 0, 'the outage outlasted the minimum window');
-      assert.deepEqual(minCaught.filter((r) => tooOld.includes(r.scheduledAt!)).map((r) => r.workflowId), [], `${MIN}: ticks older than its window were skipped`);
-      assert.ok(minInfo!.info.numActionsMissedCatchupWindow >= tooOld.length, `${MIN}: Temporal counted ${minInfo!.info.numActionsMissedCatchupWindow} ticks as missed`);
-      const minReport = checkTicks(min, [MIN], due.filter((t) => !outageTicks.includes(t)));
+      assert.deepEqual(
+        minCaught.filter((r) => tooOld.includes(r.scheduledAt!)).map((r) => r.workflowId),
+        [],
+        `${MIN}: ticks older than its window were skipped`,
+      );
+      assert.ok(
+        minInfo!.info.numActionsMissedCatchupWindow >= tooOld.length,
+        `${MIN}: Temporal counted ${minInfo!.info.numActionsMissedCatchupWindow} ticks as missed`,
+      );
+      const minReport = checkTicks(
+        min,
+        [MIN],
+        due.filter((t) => !outageTicks.includes(t)),
+      );
       assert.deepEqual(minReport.missing, [], `${MIN}: every tick outside the outage has a run`);
       assert.deepEqual(checkTicks(min, [MIN], due).doubled, [], `${MIN}: no tick ran twice`);
       assert.deepEqual(minReport.notSucceeded, [], `${MIN}: every run succeeded`);
@@ -151,7 +175,10 @@ describe('server restart: the embedded default\'s server killed with -9 and rest
     assert.equal(isAlive(devServerPids.at(-1)!), false, 'the dev server stopped with it');
   }
 
-  it('When the dev server is killed, then Sundial exits 1; restarted, outage ticks are caught up within the catchup window, skipped beyond it, none doubled', { timeout: 420_000 }, () =>
-    crashAndRestart('dev server'));
+  it(
+    'When the dev server is killed, then Sundial exits 1; restarted, outage ticks are caught up within the catchup window, skipped beyond it, none doubled',
+    { timeout: 420_000 },
+    () => crashAndRestart('dev server'),
+  );
   it('When the whole machine crashes, then the same', { timeout: 420_000 }, () => crashAndRestart('machine'));
 });

@@ -16,10 +16,18 @@ describe('API keys', () => {
 
   before(async () => {
     client = await testClient();
-    api = await startTestApi(client, { apiKeys: [{ role: 'read', key: READ }, { role: 'write', key: WRITE }] });
+    api = await startTestApi(client, {
+      apiKeys: [
+        { role: 'read', key: READ },
+        { role: 'write', key: WRITE },
+      ],
+    });
   });
   after(async () => {
-    await client.schedule.getHandle(id).delete().catch(() => undefined);
+    await client.schedule
+      .getHandle(id)
+      .delete()
+      .catch(() => undefined);
     await api?.stop();
     await client?.connection.close();
   });
@@ -37,7 +45,10 @@ describe('API keys', () => {
     assert.equal((await call(api, 'GET', '/api/v1/jobs', undefined, { authorization: `Bearer ${READ}` })).status, 200);
     const denied = await call(api, 'POST', '/api/v1/jobs', spec, { authorization: `Bearer ${READ}` });
     assert.equal(denied.status, 403);
-    assert.equal((await call(api, 'GET', `/api/v1/jobs/${id}`, undefined, { authorization: `Bearer ${READ}` })).status, 404);
+    assert.equal(
+      (await call(api, 'GET', `/api/v1/jobs/${id}`, undefined, { authorization: `Bearer ${READ}` })).status,
+      404,
+    );
   });
 
   it('a write key writes', async () => {

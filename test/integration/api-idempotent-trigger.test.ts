@@ -33,11 +33,19 @@ describe('POST /api/v1/jobs/{id}/trigger with an Idempotency-Key', () => {
     worker = await startTestWorker(registry, taskQueue);
     api = await startTestApi(client, { registry, taskQueue });
     // Paused and hourly: every run in this test is a trigger's.
-    const res = await call(api, 'POST', '/api/v1/jobs', { id, schedule: { intervals: [{ every: '1h' }] }, paused: true, task: { type: 'recorder' } });
+    const res = await call(api, 'POST', '/api/v1/jobs', {
+      id,
+      schedule: { intervals: [{ every: '1h' }] },
+      paused: true,
+      task: { type: 'recorder' },
+    });
     assert.equal(res.status, 201, JSON.stringify(res.body));
   });
   after(async () => {
-    await client?.schedule.getHandle(id).delete().catch(() => undefined);
+    await client?.schedule
+      .getHandle(id)
+      .delete()
+      .catch(() => undefined);
     await api?.stop();
     await worker?.stop();
     await client?.connection.close();
@@ -71,12 +79,22 @@ describe('POST /api/v1/jobs/{id}/trigger with an Idempotency-Key', () => {
     assert.deepEqual(calls.get(id), [first.body.workflowId], 'exactly one run, its idempotency key its workflow id');
 
     const listed = await call(api, 'GET', `/api/v1/jobs/${id}/runs`);
-    assert.deepEqual(listed.body.items.map((r: { workflowId: string }) => r.workflowId), [first.body.workflowId], 'the run is listed with the job');
+    assert.deepEqual(
+      listed.body.items.map((r: { workflowId: string }) => r.workflowId),
+      [first.body.workflowId],
+      'the run is listed with the job',
+    );
   });
 
   it('When another key is sent, then another run starts', async () => {
     const before = calls.get(id)?.length ?? 0;
-    const res = await call(api, 'POST', `/api/v1/jobs/${id}/trigger`, {}, { 'Idempotency-Key': 'deploy-42:retry.ok_1' });
+    const res = await call(
+      api,
+      'POST',
+      `/api/v1/jobs/${id}/trigger`,
+      {},
+      { 'Idempotency-Key': 'deploy-42:retry.ok_1' },
+    );
     assert.equal(res.status, 202);
     assert.equal(res.body.workflowId, `${id}:trigger:deploy-42:retry.ok_1`);
     await waitFor('the second run', 30_000, () => ((calls.get(id)?.length ?? 0) === before + 1 ? true : undefined));
@@ -85,13 +103,31 @@ describe('POST /api/v1/jobs/{id}/trigger with an Idempotency-Key', () => {
   it('When the key is malformed or combined with another overlap policy, then 400 names the header or the field', async () => {
     const bad = await call(api, 'POST', `/api/v1/jobs/${id}/trigger`, {}, { 'Idempotency-Key': 'has spaces' });
     assert.equal(bad.status, 400);
-    assert.deepEqual(bad.body.errors.map((e: { path: string }) => e.path), ['header.Idempotency-Key']);
+    assert.deepEqual(
+      bad.body.errors.map((e: { path: string }) => e.path),
+      ['header.Idempotency-Key'],
+    );
     const long = await call(api, 'POST', `/api/v1/jobs/${id}/trigger`, {}, { 'Idempotency-Key': 'k'.repeat(129) });
     assert.equal(long.status, 400);
-    const overlap = await call(api, 'POST', `/api/v1/jobs/${id}/trigger`, { overlap: 'skip' }, { 'Idempotency-Key': randomUUID() });
+    const overlap = await call(
+      api,
+      'POST',
+      `/api/v1/jobs/${id}/trigger`,
+      { overlap: 'skip' },
+      { 'Idempotency-Key': randomUUID() },
+    );
     assert.equal(overlap.status, 400);
-    assert.deepEqual(overlap.body.errors.map((e: { path: string }) => e.path), ['overlap']);
-    const missing = await call(api, 'POST', `/api/v1/jobs/${unique('no-such-job')}/trigger`, {}, { 'Idempotency-Key': randomUUID() });
+    assert.deepEqual(
+      overlap.body.errors.map((e: { path: string }) => e.path),
+      ['overlap'],
+    );
+    const missing = await call(
+      api,
+      'POST',
+      `/api/v1/jobs/${unique('no-such-job')}/trigger`,
+      {},
+      { 'Idempotency-Key': randomUUID() },
+    );
     assert.equal(missing.status, 404);
   });
 });

@@ -12,7 +12,14 @@ import { call, startTestApi } from '../support/api';
 import { testClient, testLogger } from '../support/temporal';
 
 const registry = JobRegistry.create([
-  defineJob({ id: 'greeter', description: 'says hello', schedule: { cron: '@daily' }, argsSchema: z.object({ name: z.string() }), args: { name: 'x' }, run: () => null }),
+  defineJob({
+    id: 'greeter',
+    description: 'says hello',
+    schedule: { cron: '@daily' },
+    argsSchema: z.object({ name: z.string() }),
+    args: { name: 'x' },
+    run: () => null,
+  }),
 ]);
 
 /** Method and path of every route an Express 5 app serves, in OpenAPI syntax. */
@@ -21,7 +28,8 @@ function servedRoutes(app: ReturnType<typeof createApp>): string[] {
   const walk = (stack: any[], prefix: string) => {
     for (const layer of stack) {
       if (layer.route) {
-        for (const m of Object.keys(layer.route.methods)) out.push(`${m.toUpperCase()} ${prefix}${layer.route.path}`.replace(/:(\w+)/g, '{$1}'));
+        for (const m of Object.keys(layer.route.methods))
+          out.push(`${m.toUpperCase()} ${prefix}${layer.route.path}`.replace(/:(\w+)/g, '{$1}'));
       } else if (layer.handle?.stack && layer.matchers) {
         // A mounted router: Express 5 keeps no path string on the layer; ours are all at /api/v1.
         walk(layer.handle.stack, '/api/v1');
@@ -53,9 +61,13 @@ describe('the OpenAPI document', () => {
 
   it('documents every route the router serves, and nothing it does not', async () => {
     const doc = (await call(api, 'GET', '/openapi.json')).body as { paths: Record<string, Record<string, unknown>> };
-    const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`)).sort();
+    const documented = Object.entries(doc.paths)
+      .flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`))
+      .sort();
     const app = createApp({ client, logger: testLogger, registry, taskQueue: 'x', webUiUrl: 'http://ui' });
-    const served = servedRoutes(app).filter((r) => !r.includes('/docs')).sort();
+    const served = servedRoutes(app)
+      .filter((r) => !r.includes('/docs'))
+      .sort();
     assert.deepEqual(served, documented);
     assert.equal(OPERATIONS.length, documented.length);
   });

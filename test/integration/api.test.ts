@@ -61,7 +61,8 @@ describe('REST API v1 over a real Temporal', () => {
     return res;
   };
   const runsOf = async (id: string, status?: string) =>
-    (await call(api, 'GET', `/api/v1/jobs/${id}/runs?pageSize=100${status ? `&status=${status}` : ''}`)).body.items as Array<Record<string, any>>;
+    (await call(api, 'GET', `/api/v1/jobs/${id}/runs?pageSize=100${status ? `&status=${status}` : ''}`)).body
+      .items as Array<Record<string, any>>;
 
   before(async () => {
     client = await testClient();
@@ -69,7 +70,11 @@ describe('REST API v1 over a real Temporal', () => {
     api = await startTestApi(client, { registry, taskQueue });
   });
   after(async () => {
-    for (const id of created) await client.schedule.getHandle(id).delete().catch(() => undefined);
+    for (const id of created)
+      await client.schedule
+        .getHandle(id)
+        .delete()
+        .catch(() => undefined);
     await api?.stop();
     await worker?.stop();
     await client?.connection.close();
@@ -111,13 +116,20 @@ describe('REST API v1 over a real Temporal', () => {
     assert.equal(detail.status, 200);
     assert.equal(detail.body.status, 'succeeded');
     assert.deepEqual(detail.body.result.args, { from: 'api' });
-    assert.equal(detail.body.webUrl, `${TEST_WEB_UI}/namespaces/default/workflows/${encodeURIComponent(run.workflowId)}/${run.runId}/history`);
+    assert.equal(
+      detail.body.webUrl,
+      `${TEST_WEB_UI}/namespaces/default/workflows/${encodeURIComponent(run.workflowId)}/${run.runId}/history`,
+    );
     assert.ok(Date.parse(detail.body.closedAt) >= Date.parse(detail.body.startedAt));
   });
 
-  it('a failing job\'s run shows the attempts its retry policy allowed and the error', async () => {
+  it("a failing job's run shows the attempts its retry policy allowed and the error", async () => {
     const id = unique('failing');
-    await create(id, { paused: true, task: { type: 'always-fails' }, retry: { initialInterval: '200ms', maximumAttempts: 2 } });
+    await create(id, {
+      paused: true,
+      task: { type: 'always-fails' },
+      retry: { initialInterval: '200ms', maximumAttempts: 2 },
+    });
     const trigger = await call(api, 'POST', `/api/v1/jobs/${id}/trigger`, {});
     assert.equal(trigger.status, 202);
     assert.match(trigger.body.workflowId, new RegExp(`^${id}-`));
@@ -170,7 +182,10 @@ describe('REST API v1 over a real Temporal', () => {
     await create(id, { paused: true, schedule: { intervals: [{ every: '1m' }] } });
     const end = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 1_000);
     const start = new Date(end.getTime() - 3 * 60_000);
-    const res = await call(api, 'POST', `/api/v1/jobs/${id}/backfill`, { start: start.toISOString(), end: end.toISOString() });
+    const res = await call(api, 'POST', `/api/v1/jobs/${id}/backfill`, {
+      start: start.toISOString(),
+      end: end.toISOString(),
+    });
     assert.equal(res.status, 202);
     // Minute boundaries strictly inside (start, end]: exactly three.
     await waitFor('three backfilled runs', 30_000, () => ((calls.get(id) ?? 0) >= 3 ? true : undefined));
@@ -199,7 +214,10 @@ describe('REST API v1 over a real Temporal', () => {
   it('a PATCH merges into the spec as written; a cron change leaves no old calendar', async () => {
     const id = unique('patch');
     await create(id, { paused: true, schedule: { cron: '0 3 * * *' } });
-    const res = await call(api, 'PATCH', `/api/v1/jobs/${id}`, { schedule: { cron: '30 4 * * *' }, retry: { maximumAttempts: 7 } });
+    const res = await call(api, 'PATCH', `/api/v1/jobs/${id}`, {
+      schedule: { cron: '30 4 * * *' },
+      retry: { maximumAttempts: 7 },
+    });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.deepEqual(res.body.schedule, { cron: '30 4 * * *' });
     assert.equal(res.body.retry.maximumAttempts, 7);
@@ -207,7 +225,9 @@ describe('REST API v1 over a real Temporal', () => {
     const d = await client.schedule.getHandle(id).describe();
     assert.equal(d.spec.calendars?.length, 1);
     assert.equal((await call(api, 'PATCH', `/api/v1/jobs/${id}`, { id: 'other' })).status, 400);
-    const berlin = await call(api, 'PATCH', `/api/v1/jobs/${id}`, { schedule: { cron: '30 2 * * *', timezone: 'Europe/Berlin' } });
+    const berlin = await call(api, 'PATCH', `/api/v1/jobs/${id}`, {
+      schedule: { cron: '30 2 * * *', timezone: 'Europe/Berlin' },
+    });
     assert.equal(berlin.status, 200);
     assert.equal(berlin.body.warnings.length, 2, 'a 02:30 in Berlin meets both transitions of the coming year');
   });
@@ -217,7 +237,9 @@ describe('REST API v1 over a real Temporal', () => {
     const { testLogger } = await import('../support/temporal');
     const id = unique('codejob');
     created.push(id);
-    const codeRegistry = JobRegistry.create([defineJob({ id, schedule: { cron: '@daily' }, paused: true, run: () => null })]);
+    const codeRegistry = JobRegistry.create([
+      defineJob({ id, schedule: { cron: '@daily' }, paused: true, run: () => null }),
+    ]);
     await reconcileSchedules({ client, registry: codeRegistry, taskQueue, logger: testLogger, pruneOrphans: false });
     const codeApi = await startTestApi(client, { registry: codeRegistry, taskQueue });
     try {
@@ -236,15 +258,38 @@ describe('REST API v1 over a real Temporal', () => {
     const id = unique('stop');
     await create(id, { paused: true, task: { type: 'slow' }, timeouts: { startToClose: '1m' } });
     const t1 = await call(api, 'POST', `/api/v1/jobs/${id}/trigger`, {});
-    await waitFor('the slow run to start', 15_000, async () => ((await call(api, 'GET', `/api/v1/runs/${encodeURIComponent(t1.body.workflowId)}`)).body.status === 'running' ? true : undefined));
-    assert.equal((await call(api, 'POST', `/api/v1/runs/${encodeURIComponent(t1.body.workflowId)}/cancel`, {})).status, 202);
-    await waitFor('cancelled', 15_000, async () => ((await call(api, 'GET', `/api/v1/runs/${encodeURIComponent(t1.body.workflowId)}`)).body.status === 'cancelled' ? true : undefined));
+    await waitFor('the slow run to start', 15_000, async () =>
+      (await call(api, 'GET', `/api/v1/runs/${encodeURIComponent(t1.body.workflowId)}`)).body.status === 'running'
+        ? true
+        : undefined,
+    );
+    assert.equal(
+      (await call(api, 'POST', `/api/v1/runs/${encodeURIComponent(t1.body.workflowId)}/cancel`, {})).status,
+      202,
+    );
+    await waitFor('cancelled', 15_000, async () =>
+      (await call(api, 'GET', `/api/v1/runs/${encodeURIComponent(t1.body.workflowId)}`)).body.status === 'cancelled'
+        ? true
+        : undefined,
+    );
     await new Promise((r) => setTimeout(r, 1_100)); // a second trigger in the same second would be dropped
     const t2 = await call(api, 'POST', `/api/v1/jobs/${id}/trigger`, {});
     assert.notEqual(t2.body.workflowId, t1.body.workflowId);
-    assert.equal((await call(api, 'POST', `/api/v1/runs/${encodeURIComponent(t2.body.workflowId)}/terminate`, {})).status, 400, 'a reason is required');
-    assert.equal((await call(api, 'POST', `/api/v1/runs/${encodeURIComponent(t2.body.workflowId)}/terminate`, { reason: 'test' })).status, 202);
-    await waitFor('terminated', 15_000, async () => ((await call(api, 'GET', `/api/v1/runs/${encodeURIComponent(t2.body.workflowId)}`)).body.status === 'terminated' ? true : undefined));
+    assert.equal(
+      (await call(api, 'POST', `/api/v1/runs/${encodeURIComponent(t2.body.workflowId)}/terminate`, {})).status,
+      400,
+      'a reason is required',
+    );
+    assert.equal(
+      (await call(api, 'POST', `/api/v1/runs/${encodeURIComponent(t2.body.workflowId)}/terminate`, { reason: 'test' }))
+        .status,
+      202,
+    );
+    await waitFor('terminated', 15_000, async () =>
+      (await call(api, 'GET', `/api/v1/runs/${encodeURIComponent(t2.body.workflowId)}`)).body.status === 'terminated'
+        ? true
+        : undefined,
+    );
     assert.equal((await call(api, 'GET', '/api/v1/runs/no-such-run')).status, 404);
     slowRelease?.();
   });
@@ -266,11 +311,21 @@ describe('REST API v1 over a real Temporal', () => {
       (await handle.describe()).info.recentActions.find((a) => a.scheduledAt.getTime() === tickAt.getTime()),
     );
     await call(api, 'POST', `/api/v1/jobs/${id}/pause`, {});
-    assert.notEqual(t.body.workflowId, tick.action.workflow.workflowId, 'the trigger answered with a run of its own, not the tick\'s');
+    assert.notEqual(
+      t.body.workflowId,
+      tick.action.workflow.workflowId,
+      "the trigger answered with a run of its own, not the tick's",
+    );
     // Nor with a later tick's run: a triggered action's time is when the schedule handled it.
-    const action = (await handle.describe()).info.recentActions.find((a) => a.action.workflow.workflowId === t.body.workflowId);
-    assert.ok(action !== undefined, 'the run is one of the schedule\'s actions');
-    assert.notEqual((action.scheduledAt.getTime() - tickAt.getTime()) % 4_000, 0, `the run ${t.body.workflowId} is not a tick of the 4 s schedule`);
+    const action = (await handle.describe()).info.recentActions.find(
+      (a) => a.action.workflow.workflowId === t.body.workflowId,
+    );
+    assert.ok(action !== undefined, "the run is one of the schedule's actions");
+    assert.notEqual(
+      (action.scheduledAt.getTime() - tickAt.getTime()) % 4_000,
+      0,
+      `the run ${t.body.workflowId} is not a tick of the 4 s schedule`,
+    );
     const detail = await waitFor('the triggered run to succeed', 30_000, async () => {
       const r = await call(api, 'GET', `/api/v1/runs/${encodeURIComponent(t.body.workflowId)}`);
       return r.body.status === 'succeeded' ? r.body : undefined;

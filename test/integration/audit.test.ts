@@ -6,7 +6,15 @@ import { after, before, describe, it } from 'node:test';
 import { Client } from '@temporalio/client';
 import { apiKeyId } from '../../src/api/auth';
 import type { RunningApi } from '../../src/api/server';
-import { AUDIT_WORKFLOW_TYPE, auditBeginSignal, auditEndSignal, auditPageQuery, auditWorkflowId, MAX_AUDIT_CHARS, type AuditBegin } from '../../src/audit/contract';
+import {
+  AUDIT_WORKFLOW_TYPE,
+  auditBeginSignal,
+  auditEndSignal,
+  auditPageQuery,
+  auditWorkflowId,
+  MAX_AUDIT_CHARS,
+  type AuditBegin,
+} from '../../src/audit/contract';
 import { JobRegistry } from '../../src/jobs/registry';
 import { call, startTestApi } from '../support/api';
 import { startTestWorker, testClient, unique, waitFor, type TestWorker } from '../support/temporal';
@@ -62,15 +70,24 @@ describe('GET /api/v1/jobs/{id}/history: the audit of changes over the API', () 
     api = await startTestApi(client, { registry, taskQueue, apiKeys: KEYS });
   });
   after(async () => {
-    await client?.schedule.getHandle(id).delete().catch(() => undefined);
-    await client?.workflow.getHandle(auditWorkflowId(id)).terminate('test done').catch(() => undefined);
+    await client?.schedule
+      .getHandle(id)
+      .delete()
+      .catch(() => undefined);
+    await client?.workflow
+      .getHandle(auditWorkflowId(id))
+      .terminate('test done')
+      .catch(() => undefined);
     await api?.stop();
     await worker?.stop();
     await client?.connection.close();
     dependency?.close();
   });
 
-  const history = async (on: RunningApi, query = ''): Promise<{ items: Entry[]; nextPageToken: string | null; dropped: number }> => {
+  const history = async (
+    on: RunningApi,
+    query = '',
+  ): Promise<{ items: Entry[]; nextPageToken: string | null; dropped: number }> => {
     const res = await call(on, 'GET', `/api/v1/jobs/${id}/history${query}`, undefined, as(READER));
     assert.equal(res.status, 200, JSON.stringify(res.body));
     return res.body;
@@ -81,24 +98,52 @@ describe('GET /api/v1/jobs/{id}/history: the audit of changes over the API', () 
       id,
       schedule: { intervals: [{ every: '1h' }] },
       paused: true,
-      task: { type: 'http', url: `${depUrl}/hook`, headers: { Authorization: HEADER_1, 'X-Api-Key': { secret: 'AUDIT_TOKEN' } } },
+      task: {
+        type: 'http',
+        url: `${depUrl}/hook`,
+        headers: { Authorization: HEADER_1, 'X-Api-Key': { secret: 'AUDIT_TOKEN' } },
+      },
     };
     let res = await call(api, 'POST', '/api/v1/jobs', spec, as(ALICE));
     assert.equal(res.status, 201, JSON.stringify(res.body));
     const etag = res.headers.get('etag')!;
-    res = await call(api, 'PATCH', `/api/v1/jobs/${id}`, { description: 'nightly hook', task: { headers: { Authorization: HEADER_2 } } }, { ...as(BOB), 'If-Match': etag });
+    res = await call(
+      api,
+      'PATCH',
+      `/api/v1/jobs/${id}`,
+      { description: 'nightly hook', task: { headers: { Authorization: HEADER_2 } } },
+      { ...as(BOB), 'If-Match': etag },
+    );
     assert.equal(res.status, 200, JSON.stringify(res.body));
-    res = await call(api, 'PATCH', `/api/v1/jobs/${id}`, { description: 'lost race' }, { ...as(BOB), 'If-Match': etag });
+    res = await call(
+      api,
+      'PATCH',
+      `/api/v1/jobs/${id}`,
+      { description: 'lost race' },
+      { ...as(BOB), 'If-Match': etag },
+    );
     assert.equal(res.status, 412, 'a refused change is recorded as failed');
     res = await call(api, 'POST', `/api/v1/jobs/${id}/unpause`, { note: 'go' }, as(ALICE));
     assert.equal(res.status, 200);
     res = await call(api, 'POST', `/api/v1/jobs/${id}/pause`, { note: 'incident 7' }, as(ALICE));
     assert.equal(res.status, 200);
-    res = await call(api, 'POST', `/api/v1/jobs/${id}/trigger`, { reason: 'check the hook', args: { headers: { 'X-Extra': HEADER_1 } } }, as(BOB));
+    res = await call(
+      api,
+      'POST',
+      `/api/v1/jobs/${id}/trigger`,
+      { reason: 'check the hook', args: { headers: { 'X-Extra': HEADER_1 } } },
+      as(BOB),
+    );
     assert.equal(res.status, 202, JSON.stringify(res.body));
     const triggered = res.body.workflowId as string;
     const end = new Date(Date.now() - 60_000);
-    res = await call(api, 'POST', `/api/v1/jobs/${id}/backfill`, { start: new Date(end.getTime() - 3600_000).toISOString(), end: end.toISOString() }, as(ALICE));
+    res = await call(
+      api,
+      'POST',
+      `/api/v1/jobs/${id}/backfill`,
+      { start: new Date(end.getTime() - 3600_000).toISOString(), end: end.toISOString() },
+      as(ALICE),
+    );
     assert.equal(res.status, 202, JSON.stringify(res.body));
     res = await call(api, 'DELETE', `/api/v1/jobs/${id}`, undefined, as(BOB));
     assert.equal(res.status, 204);
@@ -119,7 +164,10 @@ describe('GET /api/v1/jobs/{id}/history: the audit of changes over the API', () 
       ],
       'newest first, every write route',
     );
-    assert.deepEqual(items.map((e) => e.seq), [8, 7, 6, 5, 4, 3, 2, 1]);
+    assert.deepEqual(
+      items.map((e) => e.seq),
+      [8, 7, 6, 5, 4, 3, 2, 1],
+    );
     assert.equal(page.nextPageToken, null);
     const byAction = (a: string, outcome = 'applied') => items.find((e) => e.action === a && e.outcome === outcome)!;
     const alice = { keyId: apiKeyId(ALICE), role: 'write' };
@@ -132,8 +180,15 @@ describe('GET /api/v1/jobs/{id}/history: the audit of changes over the API', () 
     const created = byAction('create').diff;
     assert.equal(created.id, id);
     assert.deepEqual(created.task.headers, { Authorization: '[redacted]', 'X-Api-Key': { secret: 'AUDIT_TOKEN' } });
-    assert.deepEqual(byAction('patch').diff, { description: 'nightly hook', task: { headers: { Authorization: '[redacted]' } } }, 'a changed header value shows as changed, without its value');
-    assert.deepEqual(byAction('patch').request, { description: 'nightly hook', task: { headers: { Authorization: '[redacted]' } } });
+    assert.deepEqual(
+      byAction('patch').diff,
+      { description: 'nightly hook', task: { headers: { Authorization: '[redacted]' } } },
+      'a changed header value shows as changed, without its value',
+    );
+    assert.deepEqual(byAction('patch').request, {
+      description: 'nightly hook',
+      task: { headers: { Authorization: '[redacted]' } },
+    });
     assert.deepEqual(byAction('patch', 'failed').request, { description: 'lost race' });
     assert.equal(byAction('patch', 'failed').diff, undefined);
     assert.deepEqual(byAction('pause').diff, { state: { paused: true, note: 'incident 7' } });
@@ -144,18 +199,29 @@ describe('GET /api/v1/jobs/{id}/history: the audit of changes over the API', () 
     assert.equal(byAction('backfill').request.end, end.toISOString());
     assert.equal(byAction('delete').diff, null);
 
-    const everything = JSON.stringify(page) + historyText(await client.workflow.getHandle(auditWorkflowId(id)).fetchHistory());
-    for (const secret of [HEADER_1, HEADER_2, ALICE, BOB, READER]) assert.ok(!everything.includes(secret), 'no header value or API key in the entries or in Temporal');
+    const everything =
+      JSON.stringify(page) + historyText(await client.workflow.getHandle(auditWorkflowId(id)).fetchHistory());
+    for (const secret of [HEADER_1, HEADER_2, ALICE, BOB, READER])
+      assert.ok(!everything.includes(secret), 'no header value or API key in the entries or in Temporal');
   });
 
   it('When the history is read in pages, then the pages follow each other without gaps or repeats', async () => {
     const first = await history(api, '?pageSize=3');
-    assert.deepEqual(first.items.map((e) => e.seq), [8, 7, 6]);
+    assert.deepEqual(
+      first.items.map((e) => e.seq),
+      [8, 7, 6],
+    );
     assert.equal(first.nextPageToken, '6');
     const second = await history(api, `?pageSize=3&pageToken=${first.nextPageToken}`);
-    assert.deepEqual(second.items.map((e) => e.seq), [5, 4, 3]);
+    assert.deepEqual(
+      second.items.map((e) => e.seq),
+      [5, 4, 3],
+    );
     const third = await history(api, `?pageSize=3&pageToken=${second.nextPageToken}`);
-    assert.deepEqual(third.items.map((e) => e.seq), [2, 1]);
+    assert.deepEqual(
+      third.items.map((e) => e.seq),
+      [2, 1],
+    );
     assert.equal(third.nextPageToken, null);
   });
 
@@ -167,7 +233,13 @@ describe('GET /api/v1/jobs/{id}/history: the audit of changes over the API', () 
     assert.deepEqual(after, before);
 
     // The job was deleted; its audit stays, and a new job with the id continues it.
-    const res = await call(api, 'POST', '/api/v1/jobs', { id, schedule: { intervals: [{ every: '1h' }] }, paused: true, task: { type: 'http', url: `${depUrl}/again` } }, as(ALICE));
+    const res = await call(
+      api,
+      'POST',
+      '/api/v1/jobs',
+      { id, schedule: { intervals: [{ every: '1h' }] }, paused: true, task: { type: 'http', url: `${depUrl}/again` } },
+      as(ALICE),
+    );
     assert.equal(res.status, 201, JSON.stringify(res.body));
     const latest = await waitFor('the new entry', 10_000, async () => {
       const page = await history(api, '?pageSize=1');
@@ -187,13 +259,19 @@ describe('GET /api/v1/jobs/{id}/history: the audit of changes over the API', () 
     ] as const) {
       const res = await call(api, 'GET', `/api/v1/jobs/${id}/history${query}`, undefined, as(READER));
       assert.equal(res.status, 400, query);
-      assert.ok(res.body.errors.some((e: { path: string }) => e.path === path), `${query}: ${JSON.stringify(res.body.errors)}`);
+      assert.ok(
+        res.body.errors.some((e: { path: string }) => e.path === path),
+        `${query}: ${JSON.stringify(res.body.errors)}`,
+      );
     }
     const missing = await call(api, 'GET', `/api/v1/jobs/${unique('never')}/history`, undefined, as(READER));
     assert.equal(missing.status, 404);
     const badId = await call(api, 'GET', '/api/v1/jobs/Not%20An%20Id/history', undefined, as(READER));
     assert.equal(badId.status, 400);
-    assert.deepEqual(badId.body.errors.map((e: { path: string }) => e.path), ['path.id']);
+    assert.deepEqual(
+      badId.body.errors.map((e: { path: string }) => e.path),
+      ['path.id'],
+    );
     const anonymous = await call(api, 'GET', `/api/v1/jobs/${id}/history`);
     assert.equal(anonymous.status, 401);
   });
@@ -204,7 +282,13 @@ describe('GET /api/v1/jobs/{id}/history: the audit of changes over the API', () 
     const broken = new Client({ connection: client.connection, namespace: `no-such-namespace-${randomUUID()}` });
     const other = await startTestApi(broken, { registry, taskQueue, apiKeys: KEYS, temporalTimeoutMs: 3_000 });
     try {
-      const res = await call(other, 'POST', `/api/v1/jobs/${unique('unaudited')}/pause`, { note: 'not recorded' }, as(ALICE));
+      const res = await call(
+        other,
+        'POST',
+        `/api/v1/jobs/${unique('unaudited')}/pause`,
+        { note: 'not recorded' },
+        as(ALICE),
+      );
       assert.equal(res.status, 503, JSON.stringify(res.body));
       assert.equal(res.body.type, 'https://sundial.dev/problems/audit-unavailable');
       assert.ok(res.headers.get('retry-after'));
@@ -216,14 +300,30 @@ describe('GET /api/v1/jobs/{id}/history: the audit of changes over the API', () 
   it('When a job is created, then its creation is listed at once without starting its audit entity; the next write takes it in, first', async () => {
     const jobId = unique('created');
     try {
-      const spec = { id: jobId, schedule: { intervals: [{ every: '1h' }] }, paused: true, task: { type: 'http', url: `${depUrl}/c`, headers: { Authorization: HEADER_1 } } };
+      const spec = {
+        id: jobId,
+        schedule: { intervals: [{ every: '1h' }] },
+        paused: true,
+        task: { type: 'http', url: `${depUrl}/c`, headers: { Authorization: HEADER_1 } },
+      };
       let res = await call(api, 'POST', '/api/v1/jobs', spec, as(ALICE));
       assert.equal(res.status, 201, JSON.stringify(res.body));
       const entity = client.workflow.getHandle(auditWorkflowId(jobId));
-      assert.equal(await entity.describe().then(() => 'started', () => 'none'), 'none', 'a create does not start the entity');
-      const listed = async (query = '?pageSize=100') => (await call(api, 'GET', `/api/v1/jobs/${jobId}/history${query}`, undefined, as(READER))).body;
+      assert.equal(
+        await entity.describe().then(
+          () => 'started',
+          () => 'none',
+        ),
+        'none',
+        'a create does not start the entity',
+      );
+      const listed = async (query = '?pageSize=100') =>
+        (await call(api, 'GET', `/api/v1/jobs/${jobId}/history${query}`, undefined, as(READER))).body;
       let page = await listed();
-      assert.deepEqual(page.items.map((e: Entry) => [e.seq, e.action, e.outcome, e.status]), [[1, 'create', 'applied', 201]]);
+      assert.deepEqual(
+        page.items.map((e: Entry) => [e.seq, e.action, e.outcome, e.status]),
+        [[1, 'create', 'applied', 201]],
+      );
       assert.deepEqual(page.items[0].by, { keyId: apiKeyId(ALICE), role: 'write' });
       assert.deepEqual(page.items[0].diff.task.headers, { Authorization: '[redacted]' });
 
@@ -233,38 +333,79 @@ describe('GET /api/v1/jobs/{id}/history: the audit of changes over the API', () 
       res = await call(api, 'POST', `/api/v1/jobs/${jobId}/unpause`, {}, as(BOB));
       assert.equal(res.status, 200);
       page = await listed();
-      assert.deepEqual(page.items.map((e: Entry) => [e.seq, e.action, e.outcome]), [[3, 'unpause', 'applied'], [2, 'create', 'failed'], [1, 'create', 'applied']]);
+      assert.deepEqual(
+        page.items.map((e: Entry) => [e.seq, e.action, e.outcome]),
+        [
+          [3, 'unpause', 'applied'],
+          [2, 'create', 'failed'],
+          [1, 'create', 'applied'],
+        ],
+      );
       assert.equal(page.items[2].at < page.items[1].at, true, 'the creation happened first');
       const paged = await listed('?pageSize=1');
-      assert.deepEqual(paged.items.map((e: Entry) => e.seq), [3]);
+      assert.deepEqual(
+        paged.items.map((e: Entry) => e.seq),
+        [3],
+      );
 
       // A delete takes the creation in too: after it, the entity alone lists the job's life.
       res = await call(api, 'DELETE', `/api/v1/jobs/${jobId}`, undefined, as(ALICE));
       assert.equal(res.status, 204);
       page = await listed();
-      assert.deepEqual(page.items.map((e: Entry) => [e.seq, e.action]), [[4, 'delete'], [3, 'unpause'], [2, 'create'], [1, 'create']]);
+      assert.deepEqual(
+        page.items.map((e: Entry) => [e.seq, e.action]),
+        [
+          [4, 'delete'],
+          [3, 'unpause'],
+          [2, 'create'],
+          [1, 'create'],
+        ],
+      );
       const everything = JSON.stringify(page) + historyText(await entity.fetchHistory());
       assert.ok(!everything.includes(HEADER_1) && !everything.includes(ALICE), 'no header value or key');
     } finally {
-      await client.schedule.getHandle(jobId).delete().catch(() => undefined);
-      await client.workflow.getHandle(auditWorkflowId(jobId)).terminate('test done').catch(() => undefined);
+      await client.schedule
+        .getHandle(jobId)
+        .delete()
+        .catch(() => undefined);
+      await client.workflow
+        .getHandle(auditWorkflowId(jobId))
+        .terminate('test done')
+        .catch(() => undefined);
     }
   });
 
   it('When a job was created and deleted with nothing between, then the delete takes its creation in', async () => {
     const jobId = unique('brief');
     try {
-      let res = await call(api, 'POST', '/api/v1/jobs', { id: jobId, schedule: { intervals: [{ every: '1h' }] }, paused: true, task: { type: 'http', url: `${depUrl}/b` } }, as(ALICE));
+      let res = await call(
+        api,
+        'POST',
+        '/api/v1/jobs',
+        {
+          id: jobId,
+          schedule: { intervals: [{ every: '1h' }] },
+          paused: true,
+          task: { type: 'http', url: `${depUrl}/b` },
+        },
+        as(ALICE),
+      );
       assert.equal(res.status, 201, JSON.stringify(res.body));
       res = await call(api, 'DELETE', `/api/v1/jobs/${jobId}`, undefined, as(BOB));
       assert.equal(res.status, 204);
       const page = (await call(api, 'GET', `/api/v1/jobs/${jobId}/history`, undefined, as(READER))).body;
-      assert.deepEqual(page.items.map((e: Entry) => [e.seq, e.action, e.outcome, e.by.keyId]), [
-        [2, 'delete', 'applied', apiKeyId(BOB)],
-        [1, 'create', 'applied', apiKeyId(ALICE)],
-      ]);
+      assert.deepEqual(
+        page.items.map((e: Entry) => [e.seq, e.action, e.outcome, e.by.keyId]),
+        [
+          [2, 'delete', 'applied', apiKeyId(BOB)],
+          [1, 'create', 'applied', apiKeyId(ALICE)],
+        ],
+      );
     } finally {
-      await client.workflow.getHandle(auditWorkflowId(jobId)).terminate('test done').catch(() => undefined);
+      await client.workflow
+        .getHandle(auditWorkflowId(jobId))
+        .terminate('test done')
+        .catch(() => undefined);
     }
   });
 });
@@ -300,11 +441,16 @@ describe('auditWorkflow: the audit entity', () => {
     await handle.signal(auditEndSignal, { id: 'first', outcome: 'applied', status: 201, diff: { id: jobId } });
     await handle.signal(auditEndSignal, { id: 'first', outcome: 'failed', status: 500 });
     let page = await handle.query(auditPageQuery, { pageSize: 10 });
-    assert.deepEqual(page.items.map((e) => [e.seq, e.outcome, e.status]), [[1, 'applied', 201]], 'one entry, ended once');
+    assert.deepEqual(
+      page.items.map((e) => [e.seq, e.outcome, e.status]),
+      [[1, 'applied', 201]],
+      'one entry, ended once',
+    );
 
     // 40 entries of ~15 KiB: over MAX_AUDIT_CHARS (512 KiB) together.
     const big = 'x'.repeat(15 * 1024);
-    for (let i = 0; i < 40; i++) await handle.signal(auditBeginSignal, { id: `big-${i}`, action: 'patch', by, request: { description: big } });
+    for (let i = 0; i < 40; i++)
+      await handle.signal(auditBeginSignal, { id: `big-${i}`, action: 'patch', by, request: { description: big } });
     page = await handle.query(auditPageQuery, { pageSize: 100 });
     assert.ok(page.dropped > 0, `dropped ${page.dropped}`);
     assert.equal(page.items.length + page.dropped, 41);
@@ -319,14 +465,22 @@ describe('auditWorkflow: the audit entity', () => {
     const handle = await start(jobId, 3600_000, { id: 'p1', action: 'patch', by, created });
     await handle.signal(auditBeginSignal, { id: 'p2', action: 'pause', by, created });
     let page = await handle.query(auditPageQuery, { pageSize: 10, hasId: 'made' });
-    assert.deepEqual(page.items.map((e) => [e.seq, e.id, e.action, e.outcome]), [[3, 'p2', 'pause', 'pending'], [2, 'p1', 'patch', 'pending'], [1, 'made', 'create', 'applied']]);
+    assert.deepEqual(
+      page.items.map((e) => [e.seq, e.id, e.action, e.outcome]),
+      [
+        [3, 'p2', 'pause', 'pending'],
+        [2, 'p1', 'patch', 'pending'],
+        [1, 'made', 'create', 'applied'],
+      ],
+    );
     assert.equal(page.items[2]!.at, created.at, 'the creation keeps its own time');
     assert.equal(page.hasId, true);
     assert.equal((await handle.query(auditPageQuery, { pageSize: 1, hasId: 'other' })).hasId, false);
 
     // Push the creation out with large entries, then send it again: it is not taken in twice.
     const big = 'x'.repeat(15 * 1024);
-    for (let i = 0; i < 40; i++) await handle.signal(auditBeginSignal, { id: `big-${i}`, action: 'patch', by, request: { description: big } });
+    for (let i = 0; i < 40; i++)
+      await handle.signal(auditBeginSignal, { id: `big-${i}`, action: 'patch', by, request: { description: big } });
     await handle.signal(auditBeginSignal, { id: 'p3', action: 'unpause', by, created });
     page = await handle.query(auditPageQuery, { pageSize: 100, hasId: 'made' });
     assert.ok(!page.items.some((e) => e.id === 'made'), 'dropped');
@@ -349,9 +503,14 @@ describe('auditWorkflow: the audit entity', () => {
     assert.equal((await handle.describe()).status.name, 'RUNNING', 'a job that exists keeps its audit');
     await handle.signal(auditBeginSignal, { id: 'd2', action: 'delete', by });
     await handle.signal(auditEndSignal, { id: 'd2', outcome: 'applied', status: 204, diff: null });
-    await waitFor('the entity to end', 20_000, async () => ((await handle.describe()).status.name === 'COMPLETED' ? true : undefined));
+    await waitFor('the entity to end', 20_000, async () =>
+      (await handle.describe()).status.name === 'COMPLETED' ? true : undefined,
+    );
     // Still readable from its closed history.
     const page = await handle.query(auditPageQuery, { pageSize: 10 });
-    assert.deepEqual(page.items.map((e) => e.action), ['delete', 'create', 'delete', 'create']);
+    assert.deepEqual(
+      page.items.map((e) => e.action),
+      ['delete', 'create', 'delete', 'create'],
+    );
   });
 });

@@ -53,7 +53,13 @@ describe('the cluster-wide circuit breaker and its fallback', () => {
   const otherQueue = unique('breaker-2');
   const key = unique('orders-db');
   const totalCalls = () => server.seen.length;
-  const breaker = async () => (await call(api, 'GET', `/api/v1/breakers/${key}`)).body as { state: string; jobs: string[]; openedAt?: string; nextProbeAt?: string };
+  const breaker = async () =>
+    (await call(api, 'GET', `/api/v1/breakers/${key}`)).body as {
+      state: string;
+      jobs: string[];
+      openedAt?: string;
+      nextProbeAt?: string;
+    };
   const run = (job: string, queue = taskQueue) => runOnce(client, registry, job, queue);
   const startWorker = async (queue = taskQueue) => {
     const w = startSundial('worker', {
@@ -71,7 +77,8 @@ describe('the cluster-wide circuit breaker and its fallback', () => {
   before(async () => {
     server = await startDependency((_req, res) => {
       void dep.gate.then(() => {
-        if (dep.mode === 'ok') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ value: ++dep.value }));
+        if (dep.mode === 'ok')
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ value: ++dep.value }));
         else res.writeHead(503).end('down');
       });
     });
@@ -81,9 +88,30 @@ describe('the cluster-wide circuit breaker and its fallback', () => {
     const http = (p: string) => ({ url: `${server.url}/${p}`, timeout: '10s' });
     const retry = { initialInterval: '100ms', backoffCoefficient: 1, maximumAttempts: 2 };
     registry = JobRegistry.create([
-      defineJob({ id: 'job-a', schedule: { cron: '@yearly' }, http: http('a'), retry, breaker: breakerSpec, fallback: { type: 'cache' } }),
-      defineJob({ id: 'job-b', schedule: { cron: '@yearly' }, http: http('b'), retry, breaker: breakerSpec, fallback: { type: 'cache', maxStaleness: '1s' } }),
-      defineJob({ id: 'job-c', schedule: { cron: '@yearly' }, http: http('c'), retry, breaker: breakerSpec, fallback: { type: 'cache' } }),
+      defineJob({
+        id: 'job-a',
+        schedule: { cron: '@yearly' },
+        http: http('a'),
+        retry,
+        breaker: breakerSpec,
+        fallback: { type: 'cache' },
+      }),
+      defineJob({
+        id: 'job-b',
+        schedule: { cron: '@yearly' },
+        http: http('b'),
+        retry,
+        breaker: breakerSpec,
+        fallback: { type: 'cache', maxStaleness: '1s' },
+      }),
+      defineJob({
+        id: 'job-c',
+        schedule: { cron: '@yearly' },
+        http: http('c'),
+        retry,
+        breaker: breakerSpec,
+        fallback: { type: 'cache' },
+      }),
       ...breakerJobs(),
     ]);
     client = await testClient();
@@ -92,8 +120,14 @@ describe('the cluster-wide circuit breaker and its fallback', () => {
   });
   after(async () => {
     for (const w of workers) if (isAlive(w.pid)) w.child.kill('SIGKILL');
-    await client.workflow.getHandle(`sundial-breaker:${key}`).terminate('test done').catch(() => undefined);
-    await client.schedule.getHandle('job-d').delete().catch(() => undefined);
+    await client.workflow
+      .getHandle(`sundial-breaker:${key}`)
+      .terminate('test done')
+      .catch(() => undefined);
+    await client.schedule
+      .getHandle('job-d')
+      .delete()
+      .catch(() => undefined);
     await api?.stop();
     await server?.close();
     await client?.connection.close();
@@ -114,7 +148,11 @@ describe('the cluster-wide circuit breaker and its fallback', () => {
     assert.equal(state.state, 'open');
     assert.deepEqual(state.jobs, ['job-a', 'job-b']);
     const failedFrom = new Set(server.seen.slice(failingFrom).map((s) => s.workerPid));
-    assert.deepEqual([...failedFrom].sort(), workers.map((w) => w.pid).sort(), 'two failures from one worker process, the third from the other');
+    assert.deepEqual(
+      [...failedFrom].sort(),
+      workers.map((w) => w.pid).sort(),
+      'two failures from one worker process, the third from the other',
+    );
 
     const before = totalCalls();
     const degraded = await run('job-a');
@@ -122,7 +160,9 @@ describe('the cluster-wide circuit breaker and its fallback', () => {
     assert.equal(degraded.status, 'degraded');
     assert.equal(degraded.attempts, 0);
     assert.deepEqual(degraded.status === 'degraded' && degraded.result, { status: 200, body: { value: 1 } });
-    assert.ok(degraded.status === 'degraded' && degraded.fallback.servedFrom === 'cache' && degraded.fallback.ageMs >= 0);
+    assert.ok(
+      degraded.status === 'degraded' && degraded.fallback.servedFrom === 'cache' && degraded.fallback.ageMs >= 0,
+    );
     const view = await waitFor('the degraded run in the API', 10_000, async () => {
       const r = await call(api, 'GET', `/api/v1/runs/${encodeURIComponent(degraded.workflowId)}`);
       return r.body.status === 'degraded' ? r.body : undefined;

@@ -55,7 +55,8 @@ const registry = JobRegistry.create([
     id: 'cli-slow',
     description: 'runs until cancelled',
     schedule: { intervals: [{ every: '1h' }] },
-    run: (ctx) => new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error))),
+    run: (ctx) =>
+      new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error))),
   }),
 ]);
 
@@ -71,11 +72,21 @@ describe('the sundial CLI over a real API', () => {
   before(async () => {
     client = await testClient();
     worker = await startTestWorker(registry, taskQueue);
-    api = await startTestApi(client, { registry, taskQueue, apiKeys: [{ role: 'read', key: READ }, { role: 'write', key: WRITE }] });
+    api = await startTestApi(client, {
+      registry,
+      taskQueue,
+      apiKeys: [
+        { role: 'read', key: READ },
+        { role: 'write', key: WRITE },
+      ],
+    });
     env = { SUNDIAL_API_URL: api.url, SUNDIAL_API_KEY: WRITE };
   });
   after(async () => {
-    for (const id of created) await call(api, 'DELETE', `/api/v1/jobs/${id}`, undefined, { authorization: `Bearer ${WRITE}` }).catch(() => undefined);
+    for (const id of created)
+      await call(api, 'DELETE', `/api/v1/jobs/${id}`, undefined, { authorization: `Bearer ${WRITE}` }).catch(
+        () => undefined,
+      );
     await api?.stop();
     await worker?.stop();
     await client?.connection.close();
@@ -86,7 +97,16 @@ describe('the sundial CLI over a real API', () => {
   async function createJob(type: 'cli-counter' | 'cli-slow', extra: Record<string, unknown> = {}): Promise<string> {
     const id = unique(type);
     const file = path.join(dir, `${id}.json`);
-    writeFileSync(file, JSON.stringify({ id, description: 'made by the CLI test', schedule: { intervals: [{ every: '1h' }] }, task: { type, args: { from: 'cli' } }, ...extra }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        id,
+        description: 'made by the CLI test',
+        schedule: { intervals: [{ every: '1h' }] },
+        task: { type, args: { from: 'cli' } },
+        ...extra,
+      }),
+    );
     created.push(id);
     const r = await sundial(['jobs', 'create', '-f', file], env);
     assert.equal(r.code, 0, r.stderr);
@@ -130,7 +150,9 @@ describe('the sundial CLI over a real API', () => {
     const paused = await sundial(['jobs', 'pause', id, '--note', 'maintenance window'], env);
     assert.equal(paused.code, 0, paused.stderr);
     assert.equal(paused.stdout.trim(), `Paused job ${id}.`);
-    const got = JSON.parse((await sundial(['jobs', 'get', id, '-o', 'json'], env)).stdout) as { state: { paused: boolean; note: string | null } };
+    const got = JSON.parse((await sundial(['jobs', 'get', id, '-o', 'json'], env)).stdout) as {
+      state: { paused: boolean; note: string | null };
+    };
     assert.deepEqual(got.state, { paused: true, note: 'maintenance window' });
     const unpaused = await sundial(['jobs', 'unpause', id, '-o', 'json'], env);
     assert.equal(unpaused.code, 0, unpaused.stderr);
@@ -170,14 +192,25 @@ describe('the sundial CLI over a real API', () => {
 
   it('when a job is triggered with --args and --reason, then the run has them, and `jobs history` and `jobs ticks` answer', async () => {
     const id = await createJob('cli-counter');
-    const r = await sundial(['trigger', id, '--args', '{"count":3}', '--reason', 'checking the fix', '-o', 'json'], env);
+    const r = await sundial(
+      ['trigger', id, '--args', '{"count":3}', '--reason', 'checking the fix', '-o', 'json'],
+      env,
+    );
     assert.equal(r.code, 0, r.stderr);
     const workflowId = (JSON.parse(r.stdout) as { workflowId: string }).workflowId;
     const run = await waitFor('the overridden run to finish', 60_000, async () => {
-      const got = JSON.parse((await sundial(['runs', 'get', workflowId, '-o', 'json'], env)).stdout) as { status: string; result: unknown; trigger?: { reason?: string; by?: { keyId: string | null } } };
+      const got = JSON.parse((await sundial(['runs', 'get', workflowId, '-o', 'json'], env)).stdout) as {
+        status: string;
+        result: unknown;
+        trigger?: { reason?: string; by?: { keyId: string | null } };
+      };
       return got.status === 'succeeded' ? got : undefined;
     });
-    assert.deepEqual(run.result, { args: { from: 'cli', count: 3 } }, 'the args were merged into the job\'s for this run');
+    assert.deepEqual(
+      run.result,
+      { args: { from: 'cli', count: 3 } },
+      "the args were merged into the job's for this run",
+    );
     assert.equal(run.trigger?.reason, 'checking the fix');
     assert.ok(run.trigger?.by?.keyId, 'the run records the key id');
     assert.ok(!r.stdout.includes(WRITE) && !JSON.stringify(run).includes(WRITE), 'never the key');
@@ -185,7 +218,20 @@ describe('the sundial CLI over a real API', () => {
     assert.equal(history.code, 0, history.stderr);
     assert.match(history.stdout, /trigger\s.*applied/);
     assert.match(history.stdout, /create\s.*applied/);
-    const ticks = await sundial(['jobs', 'ticks', id, '--from', new Date(Date.now() - 3_600_000).toISOString(), '--to', new Date(Date.now() + 2 * 3_600_000).toISOString(), '-o', 'json'], env);
+    const ticks = await sundial(
+      [
+        'jobs',
+        'ticks',
+        id,
+        '--from',
+        new Date(Date.now() - 3_600_000).toISOString(),
+        '--to',
+        new Date(Date.now() + 2 * 3_600_000).toISOString(),
+        '-o',
+        'json',
+      ],
+      env,
+    );
     assert.equal(ticks.code, 0, ticks.stderr);
     const states = (JSON.parse(ticks.stdout) as { items: Array<{ state: string }> }).items.map((t) => t.state);
     assert.ok(states.includes('not_yet'), `an hourly job has a tick due in the next two hours: ${states.join(',')}`);
@@ -196,12 +242,16 @@ describe('the sundial CLI over a real API', () => {
 
   it('when a running run is cancelled, then it ends cancelled', async () => {
     const id = await createJob('cli-slow');
-    const workflowId = (JSON.parse((await sundial(['trigger', id, '-o', 'json'], env)).stdout) as { workflowId: string }).workflowId;
+    const workflowId = (
+      JSON.parse((await sundial(['trigger', id, '-o', 'json'], env)).stdout) as { workflowId: string }
+    ).workflowId;
     const cancel = await sundial(['runs', 'cancel', workflowId, '--reason', 'test'], env);
     assert.equal(cancel.code, 0, cancel.stderr);
     assert.equal(cancel.stdout.trim(), `Cancellation of ${workflowId} requested.`);
     await waitFor('the run to be cancelled', 30_000, async () => {
-      const body = JSON.parse((await sundial(['runs', 'get', workflowId, '-o', 'json'], env)).stdout) as { status: string };
+      const body = JSON.parse((await sundial(['runs', 'get', workflowId, '-o', 'json'], env)).stdout) as {
+        status: string;
+      };
       return body.status === 'cancelled' ? true : undefined;
     });
   });
@@ -210,7 +260,10 @@ describe('the sundial CLI over a real API', () => {
     const id = await createJob('cli-counter', { paused: true });
     const end = new Date();
     const start = new Date(end.getTime() - 2 * 3_600_000);
-    const backfill = await sundial(['jobs', 'backfill', id, '--start', start.toISOString(), '--end', end.toISOString(), '-o', 'json'], env);
+    const backfill = await sundial(
+      ['jobs', 'backfill', id, '--start', start.toISOString(), '--end', end.toISOString(), '-o', 'json'],
+      env,
+    );
     assert.equal(backfill.code, 0, backfill.stderr);
     assert.deepEqual(JSON.parse(backfill.stdout), { jobId: id, start: start.toISOString(), end: end.toISOString() });
 
@@ -225,7 +278,15 @@ describe('the sundial CLI over a real API', () => {
 
   it('when a job file is invalid, then every field error is printed, with exit 3 and no stack', async () => {
     const file = path.join(dir, 'bad.json');
-    writeFileSync(file, JSON.stringify({ id: unique('bad'), schedule: { cron: 'not a cron' }, task: { type: 'cli-counter' }, retry: { maximumAttempts: -1 } }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        id: unique('bad'),
+        schedule: { cron: 'not a cron' },
+        task: { type: 'cli-counter' },
+        retry: { maximumAttempts: -1 },
+      }),
+    );
     const r = await sundial(['jobs', 'create', '-f', file], env);
     assert.equal(r.code, ExitCode.rejected, r.stderr);
     assert.match(r.stderr, /^Error: Invalid request \(HTTP 400\)/);
@@ -273,7 +334,10 @@ describe('the sundial CLI over a real API', () => {
     const r = await sundial(['jobs', 'list', '--api-url', url], {});
     assert.equal(r.code, ExitCode.unavailable);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-    assert.match(r.stderr, new RegExp(`^Error: cannot reach the Sundial API at ${url.replace(/\./g, '\\.')}: connection refused`));
+    assert.match(
+      r.stderr,
+      new RegExp(`^Error: cannot reach the Sundial API at ${url.replace(/\./g, '\\.')}: connection refused`),
+    );
     assertNoStack(r);
   });
 
@@ -285,9 +349,14 @@ describe('the sundial CLI over a real API', () => {
     writeFileSync(stub, 'globalThis.fetch = () => new Promise(() => {});\n');
     try {
       const r = await new Promise<CliResult>((resolve) => {
-        execFile(process.execPath, ['--require', stub, CLI, 'jobs', 'list', '-o', 'json'], { timeout: 60_000 }, (err, stdout, stderr) => {
-          resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
-        });
+        execFile(
+          process.execPath,
+          ['--require', stub, CLI, 'jobs', 'list', '-o', 'json'],
+          { timeout: 60_000 },
+          (err, stdout, stderr) => {
+            resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+          },
+        );
       });
       assert.equal(r.code, 1, r.stderr);
       assert.equal(r.stdout, '');

@@ -11,7 +11,16 @@ import type { Client } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { makeBreakerActivities } from '../../src/activities/breaker';
 import { MAX_CACHE_TOTAL_CHARS } from '../../src/breaker/cache';
-import { breakerWorkflowId, cachedQuery, resetUpdate, stateQuery, type AdmitRequest, type AdmitResponse, type BreakerView, type RecordRequest } from '../../src/breaker/contract';
+import {
+  breakerWorkflowId,
+  cachedQuery,
+  resetUpdate,
+  stateQuery,
+  type AdmitRequest,
+  type AdmitResponse,
+  type BreakerView,
+  type RecordRequest,
+} from '../../src/breaker/contract';
 import { defineJob } from '../../src/jobs/define';
 import { JobRegistry } from '../../src/jobs/registry';
 import type { RunOutcome } from '../../src/jobs/run-types';
@@ -84,7 +93,15 @@ describe('deploy safety: breaker faults, worker shutdown, jitter and Retry-After
     process.env.SHUTDOWN_TEST_KEY = key('cut-by-shutdown');
 
     const breakerJob = (id: string, run: () => Promise<unknown>, extra: object = {}) =>
-      defineJob({ id, schedule: { cron: '@yearly' }, paused: true, breaker: { key: key(id), failureThreshold: 3, openFor: '30s' }, retry: { initialInterval: '100ms', maximumAttempts: 2 }, run, ...extra });
+      defineJob({
+        id,
+        schedule: { cron: '@yearly' },
+        paused: true,
+        breaker: { key: key(id), failureThreshold: 3, openFor: '30s' },
+        retry: { initialInterval: '100ms', maximumAttempts: 2 },
+        run,
+        ...extra,
+      });
     registry = JobRegistry.create([
       breakerJob('record-lost', async () => {
         note('record-lost');
@@ -144,13 +161,19 @@ describe('deploy safety: breaker faults, worker shutdown, jitter and Retry-After
 
   it('when an admit or a record is retried after its answer was lost, then the breaker applies it once', async () => {
     const acts = makeBreakerActivities();
-    const admit = (env: MockActivityEnvironment, req: AdmitRequest): Promise<AdmitResponse> => env.run(acts.breakerAdmit, breakerKey, req);
-    const record = (env: MockActivityEnvironment, req: RecordRequest): Promise<BreakerView> => env.run(acts.breakerRecord, breakerKey, req);
+    const admit = (env: MockActivityEnvironment, req: AdmitRequest): Promise<AdmitResponse> =>
+      env.run(acts.breakerAdmit, breakerKey, req);
+    const record = (env: MockActivityEnvironment, req: RecordRequest): Promise<BreakerView> =>
+      env.run(acts.breakerRecord, breakerKey, req);
     const breakerKey = key('ambiguous');
     const config = { failureThreshold: 5, openForMs: 30_000, maxOpenForMs: 60_000, halfOpenProbes: 1 };
     // The same local activity (same run, same activity id) called twice: its retry after a
     // lost answer.
-    const info = { activityId: '3', taskQueue, workflowExecution: { workflowId: unique('ambiguous-run'), runId: unique('run') } };
+    const info = {
+      activityId: '3',
+      taskQueue,
+      workflowExecution: { workflowId: unique('ambiguous-run'), runId: unique('run') },
+    };
     const env = new MockActivityEnvironment(info, { client });
     const first = await admit(env, { jobId: 'ambiguous', config, leaseMs: 60_000 });
     const again = await admit(env, { jobId: 'ambiguous', config, leaseMs: 60_000 });
@@ -164,7 +187,12 @@ describe('deploy safety: breaker faults, worker shutdown, jitter and Retry-After
     const state = await client.workflow.getHandle(breakerWorkflowId(breakerKey)).query(stateQuery);
     assert.equal(state.failures, 1);
     // A different call (another activity id) is another update.
-    const other = await record(new MockActivityEnvironment({ ...info, activityId: '5' }, { client }), { jobId: 'ambiguous', config, permit: first.permit!, ok: false });
+    const other = await record(new MockActivityEnvironment({ ...info, activityId: '5' }, { client }), {
+      jobId: 'ambiguous',
+      config,
+      permit: first.permit!,
+      ok: false,
+    });
     assert.equal(other.failures, 2);
     await client.workflow.getHandle(breakerWorkflowId(breakerKey)).terminate('test done');
   });
@@ -177,11 +205,23 @@ describe('deploy safety: breaker faults, worker shutdown, jitter and Retry-After
     const result = (i: number) => `${String(i).padStart(4, '0')}:${'x'.repeat(60 * 1024)}`;
     let firstRun: string | undefined;
     for (let i = 0; i < 50; i++) {
-      const info = { activityId: String(i), taskQueue, workflowExecution: { workflowId: `big-cache-${i}`, runId: unique('run') } };
+      const info = {
+        activityId: String(i),
+        taskQueue,
+        workflowExecution: { workflowId: `big-cache-${i}`, runId: unique('run') },
+      };
       const env = new MockActivityEnvironment(info, { client });
-      const { permit } = (await env.run(acts.breakerAdmit, breakerKey, { jobId: `job-${i}`, config, leaseMs: 60_000 })) as AdmitResponse;
+      const { permit } = (await env.run(acts.breakerAdmit, breakerKey, {
+        jobId: `job-${i}`,
+        config,
+        leaseMs: 60_000,
+      })) as AdmitResponse;
       firstRun ??= (await handle.describe()).runId;
-      await new MockActivityEnvironment({ ...info, activityId: `${i}-record` }, { client }).run(acts.breakerRecord, breakerKey, { jobId: `job-${i}`, config, permit: permit!, ok: true, cache: { result: result(i) } });
+      await new MockActivityEnvironment({ ...info, activityId: `${i}-record` }, { client }).run(
+        acts.breakerRecord,
+        breakerKey,
+        { jobId: `job-${i}`, config, permit: permit!, ok: true, cache: { result: result(i) } },
+      );
     }
     // Updates until the entity continues as new (every 500, or sooner when its history is
     // large), carrying its cache along.
@@ -199,7 +239,9 @@ describe('deploy safety: breaker faults, worker shutdown, jitter and Retry-After
     assert.equal(await handle.query(cachedQuery, 'job-0'), null, 'the oldest was evicted');
     let kept = 0;
     for (let i = 0; i < 50; i++) if ((await handle.query(cachedQuery, `job-${i}`)) !== null) kept++;
-    process.stderr.write(`breaker cache: ${kept} of 50 results of 60 KiB kept within ${MAX_CACHE_TOTAL_CHARS} characters\n`);
+    process.stderr.write(
+      `breaker cache: ${kept} of 50 results of 60 KiB kept within ${MAX_CACHE_TOTAL_CHARS} characters\n`,
+    );
     assert.ok(kept >= 15 && kept <= 17, `${kept} results kept`);
     const state = await handle.query(stateQuery);
     assert.equal(state.jobs.length, 50, 'every job on the key is still known');
@@ -251,7 +293,9 @@ describe('deploy safety: breaker faults, worker shutdown, jitter and Retry-After
     processes.push(old);
     await old.waitForLog((l) => l.msg === 'worker running', 60_000);
     const run = runOnce(client, registry, 'cut-by-shutdown', shutdownQueue);
-    await waitFor('the attempt to call the dependency', 30_000, () => (seen('cut-by-shutdown').length >= 1 ? true : undefined));
+    await waitFor('the attempt to call the dependency', 30_000, () =>
+      seen('cut-by-shutdown').length >= 1 ? true : undefined,
+    );
     // The deploy: the old worker is told to stop (its attempt aborted after the 1 s grace), and
     // a new one takes over the queue.
     old.child.kill('SIGTERM');
@@ -262,10 +306,15 @@ describe('deploy safety: breaker faults, worker shutdown, jitter and Retry-After
       assert.equal(outcome.status, 'succeeded', JSON.stringify(outcome));
       assert.equal(outcome.attempts, 1, 'maximumAttempts is 1, and the cut-off attempt was not counted');
       assert.equal(seen('cut-by-shutdown').length, 2);
-      const state = await client.workflow.getHandle(breakerWorkflowId(process.env.SHUTDOWN_TEST_KEY!)).query(stateQuery);
+      const state = await client.workflow
+        .getHandle(breakerWorkflowId(process.env.SHUTDOWN_TEST_KEY!))
+        .query(stateQuery);
       assert.equal(state.failures, 0);
       assert.equal(state.state, 'closed');
-      assert.ok(old.output().includes('WorkerShutdown'), 'the old worker reported the attempt as cut off by its shutdown');
+      assert.ok(
+        old.output().includes('WorkerShutdown'),
+        'the old worker reported the attempt as cut off by its shutdown',
+      );
     } finally {
       await successor.stop();
       await client.workflow.getHandle(breakerWorkflowId(process.env.SHUTDOWN_TEST_KEY!)).terminate('test done');
@@ -277,22 +326,31 @@ describe('deploy safety: breaker faults, worker shutdown, jitter and Retry-After
     assert.equal(outcome.status, 'succeeded', JSON.stringify(outcome));
     assert.equal(outcome.attempts, 2);
     const [t1, t2] = seen('http-429');
-    assert.ok(t2! - t1! >= 1_900, `the retry came ${t2! - t1!} ms after the 429 with Retry-After: 2 (the backoff alone is 100 ms)`);
+    assert.ok(
+      t2! - t1! >= 1_900,
+      `the retry came ${t2! - t1!} ms after the 429 with Retry-After: 2 (the backoff alone is 100 ms)`,
+    );
     await client.workflow.getHandle(breakerWorkflowId(key('http-429'))).terminate('test done');
   });
 
   it('when 20 runs fail at the same instant, then their retries spread over the jittered window', async () => {
     const runs = Array.from({ length: JITTER_RUNS }, (_, i) => runOnce(client, registry, `herd-${i}`, taskQueue));
-    await waitFor('every first attempt to be waiting', 60_000, () => (Array.from({ length: JITTER_RUNS }, (_, i) => seen(`herd-${i}`).length).every((n) => n >= 1) ? true : undefined));
+    await waitFor('every first attempt to be waiting', 60_000, () =>
+      Array.from({ length: JITTER_RUNS }, (_, i) => seen(`herd-${i}`).length).every((n) => n >= 1) ? true : undefined,
+    );
     void gate('herd');
     gates.get('herd')!.release();
     const outcomes = await Promise.all(runs);
     for (const o of outcomes) assert.equal(o.status, 'succeeded');
     const failedAt = Math.max(...Array.from({ length: JITTER_RUNS }, (_, i) => seen(`herd-${i}`)[0]!));
-    const retries = Array.from({ length: JITTER_RUNS }, (_, i) => seen(`herd-${i}`)[1]! - failedAt).sort((a, b) => a - b);
+    const retries = Array.from({ length: JITTER_RUNS }, (_, i) => seen(`herd-${i}`)[1]! - failedAt).sort(
+      (a, b) => a - b,
+    );
     const mean = retries.reduce((a, b) => a + b, 0) / retries.length;
     const sd = Math.sqrt(retries.reduce((a, b) => a + (b - mean) ** 2, 0) / retries.length);
-    process.stderr.write(`jitter 0.5 of ${JITTER_INITIAL_MS} ms: retries after ${retries.join(', ')} ms; spread ${retries.at(-1)! - retries[0]!} ms, sd ${Math.round(sd)} ms\n`);
+    process.stderr.write(
+      `jitter 0.5 of ${JITTER_INITIAL_MS} ms: retries after ${retries.join(', ')} ms; spread ${retries.at(-1)! - retries[0]!} ms, sd ${Math.round(sd)} ms\n`,
+    );
     // ±50% of 2 s, uniform: a standard deviation near 577 ms, a spread near 2 s. In lockstep
     // they would all come within a few tens of ms of each other.
     assert.ok(retries.at(-1)! - retries[0]! >= 800, `the retries spread over ${retries.at(-1)! - retries[0]!} ms`);
@@ -304,7 +362,11 @@ describe('deploy safety: breaker faults, worker shutdown, jitter and Retry-After
     const api = await startTestApi(client, { taskQueue });
     const id = unique('patch-paused');
     try {
-      const created = await call(api, 'POST', '/api/v1/jobs', { id, schedule: { cron: '@yearly' }, task: { type: 'http', url: 'http://127.0.0.1:9/x' } });
+      const created = await call(api, 'POST', '/api/v1/jobs', {
+        id,
+        schedule: { cron: '@yearly' },
+        task: { type: 'http', url: 'http://127.0.0.1:9/x' },
+      });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       const paused = await call(api, 'PATCH', `/api/v1/jobs/${id}`, { paused: true });
       assert.equal(paused.status, 200, JSON.stringify(paused.body));
@@ -337,7 +399,8 @@ describe('deploy safety: breaker faults, worker shutdown, jitter and Retry-After
       assert.equal((await call(api, 'POST', '/api/v1/jobs', job(first, 3))).status, 201);
       // The check reads the schedules' visibility, which lags a write by up to a second or so.
       await waitFor('the first job in the schedule listing', 30_000, async () => {
-        for await (const s of client.schedule.list({ query: `SundialBreakerKey = "${breakerKey}"` })) if (s.scheduleId === first) return true;
+        for await (const s of client.schedule.list({ query: `SundialBreakerKey = "${breakerKey}"` }))
+          if (s.scheduleId === first) return true;
         return undefined;
       });
       const refused = await call(api, 'POST', '/api/v1/jobs', job(second, 5));

@@ -22,7 +22,10 @@ interface CountingServer {
   close(): Promise<void>;
 }
 
-async function startCountingServer(host: string, handle: (req: IncomingMessage, res: ServerResponse) => void): Promise<CountingServer> {
+async function startCountingServer(
+  host: string,
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<CountingServer> {
   const sockets = new Set<Socket>();
   const server: Server = createServer(handle);
   const counting = { url: '', connections: 0, close: async () => undefined } as CountingServer;
@@ -87,7 +90,12 @@ describe('egress policy: where HTTP jobs may connect', () => {
   const policy = parseAllowList('127.0.0.2/32');
   const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024));
 
-  const job = (id: string, url: string, extra: Partial<{ followRedirects: boolean; headers: Record<string, string> }> = {}, attempts = 3): DefinedJob =>
+  const job = (
+    id: string,
+    url: string,
+    extra: Partial<{ followRedirects: boolean; headers: Record<string, string> }> = {},
+    attempts = 3,
+  ): DefinedJob =>
     defineJob({
       id,
       schedule: { intervals: [{ every: '1h' }] },
@@ -96,7 +104,9 @@ describe('egress policy: where HTTP jobs may connect', () => {
     });
 
   before(async () => {
-    refused = await startCountingServer('127.0.0.1', (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"secret":"credentials"}'));
+    refused = await startCountingServer('127.0.0.1', (_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"secret":"credentials"}'),
+    );
     const refusedPort = new URL(refused.url).port;
     other = await startCountingServer('127.0.0.2', (req, res) => {
       seenHeaders.other = req.headers;
@@ -130,7 +140,10 @@ describe('egress policy: where HTTP jobs may connect', () => {
       job('redirect-off', `${dep.url}/to-refused`),
       job('redirect-on', `${dep.url}/to-refused`, { followRedirects: true }),
       job('redirect-allowed', `${dep.url}/to-ok`, { followRedirects: true }),
-      job('redirect-cross', `${dep.url}/to-other`, { followRedirects: true, headers: { Authorization: 'Bearer not-for-others', Accept: 'application/json' } }),
+      job('redirect-cross', `${dep.url}/to-other`, {
+        followRedirects: true,
+        headers: { Authorization: 'Bearer not-for-others', Accept: 'application/json' },
+      }),
       job('huge', `${dep.url}/huge`),
       job('huge-error', `${dep.url}/huge-error`, {}, 1),
       job('bomb', `${dep.url}/bomb`),
@@ -164,7 +177,12 @@ describe('egress policy: where HTTP jobs may connect', () => {
     for (const url of urls) {
       it(`POST with ${url}: 400, nothing created`, async () => {
         const id = unique('egress-create');
-        const res = await call(api, 'POST', '/api/v1/jobs', { id, schedule: { intervals: [{ every: '1h' }] }, paused: true, task: { type: 'http', url } });
+        const res = await call(api, 'POST', '/api/v1/jobs', {
+          id,
+          schedule: { intervals: [{ every: '1h' }] },
+          paused: true,
+          task: { type: 'http', url },
+        });
         assert.equal(res.status, 400, JSON.stringify(res.body));
         const error = (res.body.errors as Array<{ path: string; message: string }>).find((e) => e.path === 'task.url');
         assert.ok(error, `errors name task.url: ${JSON.stringify(res.body.errors)}`);
@@ -176,10 +194,17 @@ describe('egress policy: where HTTP jobs may connect', () => {
     it('PATCH to a metadata URL: 400 naming task.url, the job unchanged', async () => {
       const id = unique('egress-patch');
       const task = { type: 'http', url: `${dep.url}/ok` };
-      const created = await call(api, 'POST', '/api/v1/jobs', { id, schedule: { intervals: [{ every: '1h' }] }, paused: true, task });
+      const created = await call(api, 'POST', '/api/v1/jobs', {
+        id,
+        schedule: { intervals: [{ every: '1h' }] },
+        paused: true,
+        task,
+      });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       try {
-        const res = await call(api, 'PATCH', `/api/v1/jobs/${id}`, { task: { url: 'http://[::ffff:a9fe:a9fe]/latest/' } });
+        const res = await call(api, 'PATCH', `/api/v1/jobs/${id}`, {
+          task: { url: 'http://[::ffff:a9fe:a9fe]/latest/' },
+        });
         assert.equal(res.status, 400, JSON.stringify(res.body));
         assert.ok((res.body.errors as Array<{ path: string }>).some((e) => e.path === 'task.url'));
         const after = await call(api, 'GET', `/api/v1/jobs/${id}`);
@@ -263,25 +288,38 @@ describe('egress policy: where HTTP jobs may connect', () => {
     }
     peak = Math.max(peak, process.memoryUsage().rss);
     const grewMb = (peak - rssBefore) / 2 ** 20;
-    process.stderr.write(`# 1 GiB response: worker RSS ${(rssBefore / 2 ** 20).toFixed(0)} MB before, peak ${(peak / 2 ** 20).toFixed(0)} MB (+${grewMb.toFixed(1)} MB); server wrote ${(huge.written / 2 ** 20).toFixed(1)} MB before the client closed\n`);
+    process.stderr.write(
+      `# 1 GiB response: worker RSS ${(rssBefore / 2 ** 20).toFixed(0)} MB before, peak ${(peak / 2 ** 20).toFixed(0)} MB (+${grewMb.toFixed(1)} MB); server wrote ${(huge.written / 2 ** 20).toFixed(1)} MB before the client closed\n`,
+    );
     assert.equal(outcome.status, 'succeeded');
-    const result = outcome.status === 'succeeded' ? (outcome.result as { status: number; body: string; truncated?: boolean }) : undefined;
+    const result =
+      outcome.status === 'succeeded'
+        ? (outcome.result as { status: number; body: string; truncated?: boolean })
+        : undefined;
     assert.equal(result?.status, 200);
     assert.equal(result?.truncated, true);
     assert.equal(typeof result?.body, 'string', 'a truncated JSON body is not parsed');
     assert.equal(result?.body.length, MAX_BODY_BYTES);
     await waitFor('the server to see the connection closed', 5_000, () => (huge.closedEarly ? true : undefined), 20);
     assert.ok(huge.closedEarly && !huge.finished, 'the client closed the connection before the end');
-    assert.ok(huge.written < 64 * 2 ** 20, `the server could send only what socket buffers hold (${huge.written} bytes)`);
+    assert.ok(
+      huge.written < 64 * 2 ** 20,
+      `the server could send only what socket buffers hold (${huge.written} bytes)`,
+    );
     assert.ok(grewMb < 200, `RSS grew by ${grewMb.toFixed(1)} MB`);
   });
 
   it('a 1 GiB response, three times, in a worker process of its own (npm run worker): it stays up with bounded RSS', async () => {
     const queue = unique('egress-proc');
-    const proc = startSundial('worker', { TEMPORAL_ADDRESS: testAddress(), TEMPORAL_TASK_QUEUE: queue, SUNDIAL_JOBS_MODULE: `${FIXTURES}/no-jobs.js` });
+    const proc = startSundial('worker', {
+      TEMPORAL_ADDRESS: testAddress(),
+      TEMPORAL_TASK_QUEUE: queue,
+      SUNDIAL_JOBS_MODULE: `${FIXTURES}/no-jobs.js`,
+    });
     try {
       await proc.waitForLog((l) => l.msg === 'worker running', 120_000);
-      const rssMb = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+      const rssMb = () =>
+        Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
       const baseline = rssMb();
       let peak = baseline;
       const sampler = setInterval(() => (peak = Math.max(peak, rssMb())), 20);
@@ -291,8 +329,11 @@ describe('egress policy: where HTTP jobs may connect', () => {
       } finally {
         clearInterval(sampler);
       }
-      process.stderr.write(`# 1 GiB response x3, worker process ${proc.pid}: RSS ${baseline.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB (+${(peak - baseline).toFixed(1)} MB)\n`);
-      for (const o of outcomes) assert.equal(o.status === 'succeeded' && (o.result as { truncated?: boolean }).truncated, true);
+      process.stderr.write(
+        `# 1 GiB response x3, worker process ${proc.pid}: RSS ${baseline.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB (+${(peak - baseline).toFixed(1)} MB)\n`,
+      );
+      for (const o of outcomes)
+        assert.equal(o.status === 'succeeded' && (o.result as { truncated?: boolean }).truncated, true);
       assert.ok(peak - baseline < 200, `RSS grew by ${(peak - baseline).toFixed(1)} MB`);
       proc.child.kill('SIGTERM');
       assert.equal(await proc.exited, 0, 'the worker was alive and stopped cleanly');
@@ -312,7 +353,8 @@ describe('egress policy: where HTTP jobs may connect', () => {
   it('a compressed body is capped after decompression (64 MiB of zeros in 64 KiB of gzip)', async () => {
     const outcome = await runOnce(client, registry, 'bomb', taskQueue);
     assert.equal(outcome.status, 'succeeded');
-    const result = outcome.status === 'succeeded' ? (outcome.result as { body: string; truncated?: boolean }) : undefined;
+    const result =
+      outcome.status === 'succeeded' ? (outcome.result as { body: string; truncated?: boolean }) : undefined;
     assert.equal(result?.truncated, true);
     assert.equal(result?.body.length, MAX_BODY_BYTES);
   });

@@ -14,7 +14,10 @@ async function completedRuns(address: string, jobId: string): Promise<string[]> 
   try {
     const client = new Client({ connection });
     const ids: string[] = [];
-    for await (const wf of client.workflow.list({ query: `SundialJobId = "${jobId}" AND ExecutionStatus = "Completed"` })) ids.push(wf.workflowId);
+    for await (const wf of client.workflow.list({
+      query: `SundialJobId = "${jobId}" AND ExecutionStatus = "Completed"`,
+    }))
+      ids.push(wf.workflowId);
     return ids;
   } finally {
     await connection.close();
@@ -33,7 +36,12 @@ describe('the embedded default (npm start)', () => {
   });
 
   it('npm start starts server, worker and API; Ctrl-C stops everything with exit 0; a restart keeps schedules and past runs', async () => {
-    const [temporalPort, uiPort, apiPort, sdkPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const [temporalPort, uiPort, apiPort, sdkPort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     const env = {
       SUNDIAL_API_KEYS: `write:${WRITE_KEY},read:${READ_KEY}`,
       SUNDIAL_SDK_METRICS_ADDRESS: `127.0.0.1:${sdkPort}`,
@@ -56,13 +64,19 @@ describe('the embedded default (npm start)', () => {
     assert.equal(up.api, `http://127.0.0.1:${apiPort}`);
     assert.equal(up.web_ui, `http://127.0.0.1:${uiPort}/namespaces/default/schedules`);
     // The human banner goes to stderr, which may arrive after the log line on stdout.
-    await waitFor('the banner naming the Web UI', 5_000, () => (new RegExp(`Temporal Web UI: http://127\\.0\\.0\\.1:${uiPort}/`).test(first.output()) ? true : undefined));
+    await waitFor('the banner naming the Web UI', 5_000, () =>
+      new RegExp(`Temporal Web UI: http://127\\.0\\.0\\.1:${uiPort}/`).test(first.output()) ? true : undefined,
+    );
     assert.equal((await fetch(`${up.api as string}/healthz`)).status, 200);
     assert.equal((await fetch(`${up.api as string}/readyz`)).status, 200);
     // Keys cross the API (good, bad, read-only) so that a leak into any log line would show.
     const auth = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
     assert.equal((await fetch(`${up.api as string}/api/v1/jobs`, auth(READ_KEY))).status, 200);
-    assert.equal((await fetch(`${up.api as string}/api/v1/jobs/restart-probe/trigger`, { method: 'POST', ...auth(WRITE_KEY) })).status, 202);
+    assert.equal(
+      (await fetch(`${up.api as string}/api/v1/jobs/restart-probe/trigger`, { method: 'POST', ...auth(WRITE_KEY) }))
+        .status,
+      202,
+    );
     assert.equal((await fetch(`${up.api as string}/api/v1/jobs`, auth(`${WRITE_KEY}-wrong`))).status, 401);
     assert.equal((await fetch(`http://127.0.0.1:${uiPort}/`)).status, 200, 'the Web UI answers');
     const firstRuns = await waitFor('two completed runs', 60_000, async () => {
@@ -72,22 +86,48 @@ describe('the embedded default (npm start)', () => {
 
     // Logs: every stdout line is JSON; each finished run has a start and an end line with the
     // run fields.
-    assert.deepEqual(first.lines.filter((l) => 'unparsed' in l), [], 'every log line parses as JSON');
+    assert.deepEqual(
+      first.lines.filter((l) => 'unparsed' in l),
+      [],
+      'every log line parses as JSON',
+    );
     // A run's end line is written just after Temporal records the run as completed: wait for it.
     const ends = await waitFor('two run end lines', 15_000, () => {
       const found = first.lines.filter((l) => l.msg === 'run finished' && l.task_name === 'restart-probe');
       return found.length >= 2 ? found : undefined;
     });
     // The issue's field list, written out: every run line has all of them, null where they do not apply.
-    const FIELDS = ['task_name', 'workflow_id', 'run_id', 'attempt', 'scheduled_time', 'start_time', 'duration_ms', 'status', 'error_type', 'error_msg'];
+    const FIELDS = [
+      'task_name',
+      'workflow_id',
+      'run_id',
+      'attempt',
+      'scheduled_time',
+      'start_time',
+      'duration_ms',
+      'status',
+      'error_type',
+      'error_msg',
+    ];
     const NULL_ON_START = ['duration_ms', 'error_type', 'error_msg'];
     for (const end of ends) {
       const start = first.lines.find((l) => l.msg === 'run started' && l.run_id === end.run_id);
       assert.ok(start, `a start line for run ${String(end.run_id)}`);
       for (const field of FIELDS) {
-        assert.ok(field in end && field in start, `start and end lines have ${field}: ${JSON.stringify(start)} ${JSON.stringify(end)}`);
-        assert.equal(start[field] === null, NULL_ON_START.includes(field), `start line's ${field}: ${JSON.stringify(start)}`);
-        assert.equal(end[field] === null, field.startsWith('error_'), `a succeeded run's end line's ${field}: ${JSON.stringify(end)}`);
+        assert.ok(
+          field in end && field in start,
+          `start and end lines have ${field}: ${JSON.stringify(start)} ${JSON.stringify(end)}`,
+        );
+        assert.equal(
+          start[field] === null,
+          NULL_ON_START.includes(field),
+          `start line's ${field}: ${JSON.stringify(start)}`,
+        );
+        assert.equal(
+          end[field] === null,
+          field.startsWith('error_'),
+          `a succeeded run's end line's ${field}: ${JSON.stringify(end)}`,
+        );
       }
       assert.equal(start.start_time, end.start_time);
       assert.equal(start.status, 'running');
@@ -101,7 +141,9 @@ describe('the embedded default (npm start)', () => {
     let metrics = '';
     await waitFor("sundial_job_runs_total to count the probe's runs", 30_000, async () => {
       metrics = await (await fetch(`${up.api as string}/metrics`)).text();
-      return (sampleValue(metrics, 'sundial_job_runs_total', { job: 'restart-probe', status: 'succeeded' }) ?? 0) >= 1 ? true : undefined;
+      return (sampleValue(metrics, 'sundial_job_runs_total', { job: 'restart-probe', status: 'succeeded' }) ?? 0) >= 1
+        ? true
+        : undefined;
     }).catch((err: Error) => assert.fail(`${err.message}:\n${metrics.slice(0, 2000)}`));
     const sdk = await (await fetch(up.sdk_metrics as string)).text();
     assert.match(sdk, /^temporal_worker_task_slots_available\{/m, 'the SDK reports its task slots');
@@ -110,14 +152,19 @@ describe('the embedded default (npm start)', () => {
     first.child.kill('SIGINT');
     const code = await first.exited;
     assert.equal(code, 0, `exit code; output:\n${first.output().slice(-2000)}`);
-    for (const key of [WRITE_KEY, READ_KEY]) assert.ok(!first.output().includes(key), 'no output line holds an API key');
+    for (const key of [WRITE_KEY, READ_KEY])
+      assert.ok(!first.output().includes(key), 'no output line holds an API key');
     assert.equal(await portOpen(temporalPort), false, 'the dev server stopped');
     assert.equal(await portOpen(apiPort), false, 'the API stopped');
 
     const second = startSundial('embedded', env);
     running.push(second);
     const reconciled = await second.waitForLog((l) => l.msg === 'schedules reconciled', 90_000);
-    assert.deepEqual(reconciled.counts, { created: 0, updated: 0, unchanged: 1, conflicts: 0, orphans: 0, deleted: 0, migrated: 0 }, 'the schedule survived the restart unchanged');
+    assert.deepEqual(
+      reconciled.counts,
+      { created: 0, updated: 0, unchanged: 1, conflicts: 0, orphans: 0, deleted: 0, migrated: 0 },
+      'the schedule survived the restart unchanged',
+    );
     assert.equal(typeof reconciled.duration_ms, 'number');
     const runsAfter = await completedRuns(address, 'restart-probe');
     for (const id of firstRuns) assert.ok(runsAfter.includes(id), `past run ${id} is still there`);
@@ -146,7 +193,10 @@ describe('the embedded default (npm start)', () => {
 
     const next = startSundial('embedded', env);
     running.push(next);
-    await next.waitForLog((l) => l.msg === 'stopping a Temporal dev server left running on this data folder by an earlier run', 30_000);
+    await next.waitForLog(
+      (l) => l.msg === 'stopping a Temporal dev server left running on this data folder by an earlier run',
+      30_000,
+    );
     await next.waitForLog((l) => l.msg === 'Sundial is up', 90_000);
     next.child.kill('SIGTERM');
     assert.equal(await next.exited, 0);

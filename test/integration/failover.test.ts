@@ -74,7 +74,9 @@ describe('worker failover and graceful shutdown', () => {
       args: [hangingJob(`${url}/${jobId}`, jobId)],
       typedSearchAttributes: [{ key: SundialJobId, value: jobId }],
     });
-    const first = await waitFor('the first attempt to reach the dependency', 30_000, () => seen.slice(before).find((s) => s.attempt === 1));
+    const first = await waitFor('the first attempt to reach the dependency', 30_000, () =>
+      seen.slice(before).find((s) => s.attempt === 1),
+    );
     const victim = [a, b].find((p) => p.pid === first.workerPid);
     assert.ok(victim, `the request came from one of our workers (user agent ${first.userAgent})`);
     const survivor = victim === a ? b : a;
@@ -91,14 +93,23 @@ describe('worker failover and graceful shutdown', () => {
     assert.equal(mine[mine.length - 1]!.workerPid, survivor.pid, 'the survivor finished the run');
     // Heartbeat timeout plus retry interval plus a generous margin for a loaded CI machine.
     assert.ok(failoverMs < HEARTBEAT_MS + 10_000, `failover took ${failoverMs} ms`);
-    process.stderr.write(`  failover: kill -9 -> run completed in ${failoverMs} ms (heartbeat timeout ${HEARTBEAT_MS} ms)\n`);
+    process.stderr.write(
+      `  failover: kill -9 -> run completed in ${failoverMs} ms (heartbeat timeout ${HEARTBEAT_MS} ms)\n`,
+    );
 
     // Metrics count the run once, with the dead worker's attempt as a retryable error, and
     // measure its lag to the first attempt (on the dead worker), not to the one that finished.
-    const run = (await call(api, 'GET', `/api/v1/runs/${encodeURIComponent(`${jobId}-run`)}`)).body as Record<string, any>;
+    const run = (await call(api, 'GET', `/api/v1/runs/${encodeURIComponent(`${jobId}-run`)}`)).body as Record<
+      string,
+      any
+    >;
     assert.equal(run.status, 'succeeded');
-    assert.ok(run.lagMs <= first.at - Date.parse(run.scheduledAt as string), `lag ${run.lagMs} ms is to the first attempt`);
-    const metric = (name: string, labels: Record<string, string> = {}) => sampleValue(text, name, { job: jobId, ...labels });
+    assert.ok(
+      run.lagMs <= first.at - Date.parse(run.scheduledAt as string),
+      `lag ${run.lagMs} ms is to the first attempt`,
+    );
+    const metric = (name: string, labels: Record<string, string> = {}) =>
+      sampleValue(text, name, { job: jobId, ...labels });
     let text = '';
     await waitFor('the run in the metrics', 30_000, async () => {
       text = await (await fetch(`${api.url}/metrics`)).text();
@@ -122,8 +133,14 @@ describe('worker failover and graceful shutdown', () => {
 
     const jobId = unique('shutdown-job');
     const before = seen.length;
-    const handle = await client.workflow.start('jobWorkflow', { taskQueue, workflowId: `${jobId}-run`, args: [hangingJob(`${url}/${jobId}`, jobId)] });
-    await waitFor('the first attempt to reach the dependency', 30_000, () => seen.slice(before).find((s) => s.attempt === 1));
+    const handle = await client.workflow.start('jobWorkflow', {
+      taskQueue,
+      workflowId: `${jobId}-run`,
+      args: [hangingJob(`${url}/${jobId}`, jobId)],
+    });
+    await waitFor('the first attempt to reach the dependency', 30_000, () =>
+      seen.slice(before).find((s) => s.attempt === 1),
+    );
     const signalledAt = Date.now();
     a.child.kill('SIGTERM');
     const code = await a.exited;

@@ -40,7 +40,14 @@ describe('a worker given several frontends (TEMPORAL_ADDRESS=a,b)', () => {
   });
 
   it('when its frontend dies, moves to the next one and keeps running work there', async () => {
-    own = await startDevServer({ cliPath: testCliPath(), dataDir: undefined, port: await freePort(), uiPort: undefined, namespace: 'default', logger: testLogger });
+    own = await startDevServer({
+      cliPath: testCliPath(),
+      dataDir: undefined,
+      port: await freePort(),
+      uiPort: undefined,
+      namespace: 'default',
+      logger: testLogger,
+    });
     const taskQueue = unique('failover-move');
     worker = startSundial('worker', {
       TEMPORAL_ADDRESS: `${own.address},${testAddress()}`,
@@ -54,14 +61,21 @@ describe('a worker given several frontends (TEMPORAL_ADDRESS=a,b)', () => {
 
     const killedAt = Date.now();
     await own.stop(0);
-    const moved = await worker.waitForLog((l) => l.msg === 'Temporal frontend stopped answering: worker switched to another frontend', 30_000);
+    const moved = await worker.waitForLog(
+      (l) => l.msg === 'Temporal frontend stopped answering: worker switched to another frontend',
+      30_000,
+    );
     assert.deepEqual([moved.from, moved.to], [own.address, testAddress()]);
     process.stderr.write(`  frontend failover: server stopped -> worker moved in ${Date.now() - killedAt} ms\n`);
 
     // Work on the other frontend's task queue is now served by this worker.
     client = await testClient();
     const plan = JobRegistry.create(probeJobs).get('restart-probe')!.run;
-    const handle = await client.workflow.start('jobWorkflow', { taskQueue, workflowId: unique('failover-move-run'), args: [plan] });
+    const handle = await client.workflow.start('jobWorkflow', {
+      taskQueue,
+      workflowId: unique('failover-move-run'),
+      args: [plan],
+    });
     const outcome = (await handle.result()) as RunOutcome;
     assert.equal(outcome.status, 'succeeded');
     assert.ok(isAlive(worker.pid), 'the worker kept running');

@@ -11,7 +11,10 @@ import { call, startTestApi } from '../support/api';
 import { testClient, testLogger, unique } from '../support/temporal';
 
 /** Wall-clock fields of `at` in `zone`. */
-function local(format: Intl.DateTimeFormat, at: Date): { minute: number; hour: number; day: number; month: number; weekday: number; second: number } {
+function local(
+  format: Intl.DateTimeFormat,
+  at: Date,
+): { minute: number; hour: number; day: number; month: number; weekday: number; second: number } {
   const parts = format.formatToParts(at);
   const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
   return {
@@ -27,11 +30,27 @@ function local(format: Intl.DateTimeFormat, at: Date): { minute: number; hour: n
 /** Brute force: every minute from `from` on, for `days`, whose wall-clock time in `zone` the fields match. */
 function matchingMinutes(values: CronValues, zone: string, from: Date, days: number): string[] {
   const out: string[] = [];
-  const format = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric', weekday: 'short' });
+  const format = new Intl.DateTimeFormat('en-US', {
+    timeZone: zone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+    weekday: 'short',
+  });
   const start = Math.ceil(from.getTime() / 60_000) * 60_000;
   for (let t = start; t < start + days * 86_400_000; t += 60_000) {
     const l = local(format, new Date(t));
-    if (values.minute.has(l.minute) && values.hour.has(l.hour) && values.dayOfMonth.has(l.day) && values.month.has(l.month) && values.dayOfWeek.has(l.weekday)) {
+    if (
+      values.minute.has(l.minute) &&
+      values.hour.has(l.hour) &&
+      values.dayOfMonth.has(l.day) &&
+      values.month.has(l.month) &&
+      values.dayOfWeek.has(l.weekday)
+    ) {
       out.push(new Date(t).toISOString());
     }
   }
@@ -39,7 +58,12 @@ function matchingMinutes(values: CronValues, zone: string, from: Date, days: num
 }
 
 /** The next times Temporal lists must be the next times the expansion gives, in order, none left out. */
-function assertNextTimesFollowExpansion(next: string[], jobId: string, schedule: { cron: string; timezone: string }, days: number): void {
+function assertNextTimesFollowExpansion(
+  next: string[],
+  jobId: string,
+  schedule: { cron: string; timezone: string },
+  days: number,
+): void {
   const [expanded] = compileScheduleCrons(jobId, schedule).crons;
   const values = cronValues(expanded!.temporal);
   assert.ok(values !== undefined);
@@ -59,7 +83,11 @@ describe('H in cron against a real Temporal', () => {
     api = await startTestApi(client, { taskQueue });
   });
   after(async () => {
-    for (const id of ids) await client.schedule.getHandle(id).delete().catch(() => undefined);
+    for (const id of ids)
+      await client.schedule
+        .getHandle(id)
+        .delete()
+        .catch(() => undefined);
     await api.stop();
     await client.connection.close();
   });
@@ -69,7 +97,8 @@ describe('H in cron against a real Temporal', () => {
     ids.push(id);
     const schedule = { cron: 'H(0-29)/10 H * * *', timezone: 'Europe/Berlin' };
     const jobs = JobRegistry.create([defineJob({ id, schedule, paused: true, run: () => null })]);
-    const reconcile = () => reconcileSchedules({ client, registry: jobs, taskQueue, logger: testLogger, pruneOrphans: false });
+    const reconcile = () =>
+      reconcileSchedules({ client, registry: jobs, taskQueue, logger: testLogger, pruneOrphans: false });
 
     assert.deepEqual((await reconcile()).created, [id]);
     const first = await client.schedule.getHandle(id).describe();
@@ -93,15 +122,24 @@ describe('H in cron against a real Temporal', () => {
     const id = unique('spread-api');
     ids.push(id);
     const schedule = { cron: 'CRON_TZ=America/New_York H H * * *', timezone: 'America/New_York' };
-    const created = await call(api, 'POST', '/api/v1/jobs', { id, schedule, paused: true, task: { type: 'http', url: 'http://127.0.0.1:9/' } });
+    const created = await call(api, 'POST', '/api/v1/jobs', {
+      id,
+      schedule,
+      paused: true,
+      task: { type: 'http', url: 'http://127.0.0.1:9/' },
+    });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const got = await call(api, 'GET', `/api/v1/jobs/${id}`);
     assert.equal(got.status, 200);
-    assert.deepEqual(got.body.schedule, schedule, "the spec as written keeps H");
+    assert.deepEqual(got.body.schedule, schedule, 'the spec as written keeps H');
     assertNextTimesFollowExpansion(got.body.nextRunTimes as string[], id, schedule, 7);
     assert.deepEqual(got.body.warnings, [], 'an hour H keeps clear of the DST hours');
 
-    const bad = await call(api, 'POST', '/api/v1/jobs', { id: unique('bad-h'), schedule: { cron: ['0 3 * * *', 'H(0-99) * * * *'] }, task: { type: 'http', url: 'http://127.0.0.1:9/' } });
+    const bad = await call(api, 'POST', '/api/v1/jobs', {
+      id: unique('bad-h'),
+      schedule: { cron: ['0 3 * * *', 'H(0-99) * * * *'] },
+      task: { type: 'http', url: 'http://127.0.0.1:9/' },
+    });
     assert.equal(bad.status, 400);
     assert.deepEqual(
       (bad.body.errors as Array<{ path: string; message: string }>).map((e) => e.path),

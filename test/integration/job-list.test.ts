@@ -31,7 +31,11 @@ async function listAll(api: RunningApi, query: string, pageSize: number): Promis
   let token: string | null = null;
   let pages = 0;
   do {
-    const res: Body = await call(api, 'GET', `/api/v1/jobs?pageSize=${pageSize}&${query}${token === null ? '' : `&pageToken=${token}`}`);
+    const res: Body = await call(
+      api,
+      'GET',
+      `/api/v1/jobs?pageSize=${pageSize}&${query}${token === null ? '' : `&pageToken=${token}`}`,
+    );
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.ok(res.body.items.length <= pageSize);
     items.push(...res.body.items);
@@ -64,15 +68,28 @@ describe('the job list, served from schedule listings', () => {
       const res = await call(apiB, 'POST', '/api/v1/jobs', spec);
       assert.equal(res.status, 201, JSON.stringify(res.body));
     });
-    const code = JobRegistry.create(codeIds.map((id) => defineJob({ id, schedule: { cron: '0 0 1 1 *' }, paused: true, run: () => null })));
-    for (const job of code.jobs) await client.schedule.create(toSchedule(job, taskQueue, 'code', { nonce: 'test', at: new Date() }).options);
+    const code = JobRegistry.create(
+      codeIds.map((id) => defineJob({ id, schedule: { cron: '0 0 1 1 *' }, paused: true, run: () => null })),
+    );
+    for (const job of code.jobs)
+      await client.schedule.create(toSchedule(job, taskQueue, 'code', { nonce: 'test', at: new Date() }).options);
     // Listings are eventually consistent: wait until every job is listed.
-    await waitFor('every job listed', 60_000, async () => ((await listAll(apiA, `idPrefix=${prefix}`, 500)).items.length === all.length ? true : undefined), 500);
+    await waitFor(
+      'every job listed',
+      60_000,
+      async () => ((await listAll(apiA, `idPrefix=${prefix}`, 500)).items.length === all.length ? true : undefined),
+      500,
+    );
   });
 
   after(async () => {
     await Promise.all([apiA?.stop(), apiB?.stop()]);
-    await mapWithConcurrency(all, 8, (id) => client.schedule.getHandle(id).delete().catch(() => undefined));
+    await mapWithConcurrency(all, 8, (id) =>
+      client.schedule
+        .getHandle(id)
+        .delete()
+        .catch(() => undefined),
+    );
     await Promise.all([client?.connection.close(), counted?.client.connection.close()]);
   });
 
@@ -109,15 +126,23 @@ describe('the job list, served from schedule listings', () => {
   it('When another replica patches and pauses jobs, then the list shows their new specs and state, describing each once', async () => {
     const changed = [pausedIds[3]!, runningIds[7]!];
     for (const id of changed) {
-      const res = await call(apiB, 'PATCH', `/api/v1/jobs/${id}`, { description: 'patched on B', schedule: { cron: '0 0 2 1 *', timezone: 'Europe/Berlin' } });
+      const res = await call(apiB, 'PATCH', `/api/v1/jobs/${id}`, {
+        description: 'patched on B',
+        schedule: { cron: '0 0 2 1 *', timezone: 'Europe/Berlin' },
+      });
       assert.equal(res.status, 200, JSON.stringify(res.body));
     }
-    assert.equal((await call(apiB, 'POST', `/api/v1/jobs/${runningIds[8]}/pause`, { note: 'paused on B' })).status, 200);
+    assert.equal(
+      (await call(apiB, 'POST', `/api/v1/jobs/${runningIds[8]}/pause`, { note: 'paused on B' })).status,
+      200,
+    );
     counted.calls.clear();
     const listed = await waitFor('the changes listed on A', 30_000, async () => {
       const { items } = await listAll(apiA, `idPrefix=${prefix}`, 500);
       const byId = new Map(items.map((j) => [j.id, j]));
-      const ok = changed.every((id) => byId.get(id)?.description === 'patched on B') && byId.get(runningIds[8]!)?.state.note === 'paused on B';
+      const ok =
+        changed.every((id) => byId.get(id)?.description === 'patched on B') &&
+        byId.get(runningIds[8]!)?.state.note === 'paused on B';
       return ok ? byId : undefined;
     });
     // A pause is live info in the listing; each new revision is described once, then known.
@@ -156,7 +181,11 @@ describe('the job list, served from schedule listings', () => {
     assert.equal(unknown.status, 400);
     const first = await call(apiA, 'GET', `/api/v1/jobs?pageSize=10&idPrefix=${prefix}`);
     assert.equal(typeof first.body.nextPageToken, 'string');
-    const otherFilter = await call(apiA, 'GET', `/api/v1/jobs?pageSize=10&idPrefix=${prefix}&paused=true&pageToken=${first.body.nextPageToken}`);
+    const otherFilter = await call(
+      apiA,
+      'GET',
+      `/api/v1/jobs?pageSize=10&idPrefix=${prefix}&paused=true&pageToken=${first.body.nextPageToken}`,
+    );
     assert.equal(otherFilter.status, 400, 'a token continues the list it came from only');
     assert.equal(otherFilter.body.errors[0].path, 'query.pageToken');
   });

@@ -23,10 +23,36 @@ describe("jobs with execution: 'local'", () => {
     dep = await startScriptedDependency(script);
     script.set('/flaky', [503, 200]);
     registry = JobRegistry.create([
-      defineJob({ id: 'local-retried', schedule: hourly, retry, execution: 'local', run: (ctx) => (ctx.attempt < 3 ? Promise.reject(new Error(`attempt ${ctx.attempt}`)) : { attempt: ctx.attempt }) }),
-      defineJob({ id: 'local-fails', schedule: hourly, retry, execution: 'local', run: () => Promise.reject(new TypeError('always')) }),
-      defineJob({ id: 'local-http', schedule: hourly, retry, execution: 'local', http: { url: `${dep.url}/flaky`, timeout: '5s' } }),
-      defineJob({ id: 'local-timeout', schedule: hourly, retry: { ...retry, maximumAttempts: 2 }, execution: 'local', timeouts: { startToClose: '1s' }, run: (ctx) => new Promise((r) => ctx.signal.addEventListener('abort', r)) }),
+      defineJob({
+        id: 'local-retried',
+        schedule: hourly,
+        retry,
+        execution: 'local',
+        run: (ctx) =>
+          ctx.attempt < 3 ? Promise.reject(new Error(`attempt ${ctx.attempt}`)) : { attempt: ctx.attempt },
+      }),
+      defineJob({
+        id: 'local-fails',
+        schedule: hourly,
+        retry,
+        execution: 'local',
+        run: () => Promise.reject(new TypeError('always')),
+      }),
+      defineJob({
+        id: 'local-http',
+        schedule: hourly,
+        retry,
+        execution: 'local',
+        http: { url: `${dep.url}/flaky`, timeout: '5s' },
+      }),
+      defineJob({
+        id: 'local-timeout',
+        schedule: hourly,
+        retry: { ...retry, maximumAttempts: 2 },
+        execution: 'local',
+        timeouts: { startToClose: '1s' },
+        run: (ctx) => new Promise((r) => ctx.signal.addEventListener('abort', r)),
+      }),
     ]);
     client = await testClient();
     worker = await startTestWorker(registry, taskQueue);

@@ -19,7 +19,12 @@ function capture(format?: LogFormat): { logger: ReturnType<typeof createLogger>;
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
-      lines.push(...chunk.toString().split('\n').filter((l) => l !== ''));
+      lines.push(
+        ...chunk
+          .toString()
+          .split('\n')
+          .filter((l) => l !== ''),
+      );
       done();
     },
   });
@@ -51,15 +56,23 @@ describe('the log format', () => {
     logger.info({ task_name: 'a-job', attempt: 2 }, 'attempt started');
     assert.equal(lines.length, 1);
     assert.throws(() => JSON.parse(lines[0]!));
-    assert.match(lines[0]!, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: attempt started \{.*"task_name":"a-job".*"attempt":2.*\}$/);
+    assert.match(
+      lines[0]!,
+      /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: attempt started \{.*"task_name":"a-job".*"attempt":2.*\}$/,
+    );
     assert.doesNotMatch(lines[0]!, /\x1b\[/, 'no ANSI colours into a stream');
   });
 
   for (const format of ['json', 'pretty'] as const) {
     it(`when the format is ${format}, then API keys are redacted and an attempt's secret values scrubbed`, async () => {
       const { logger, lines } = capture(format);
-      logger.info({ apiKey: 'key-logs-test-1234', headers: { authorization: 'Bearer key-logs-test-1234' } }, 'a request');
-      await scrubbingLogs([SECRET], async () => logger.warn({ args: { token: SECRET } }, `careless line with ${SECRET}`));
+      logger.info(
+        { apiKey: 'key-logs-test-1234', headers: { authorization: 'Bearer key-logs-test-1234' } },
+        'a request',
+      );
+      await scrubbingLogs([SECRET], async () =>
+        logger.warn({ args: { token: SECRET } }, `careless line with ${SECRET}`),
+      );
       const text = lines.join('\n');
       assert.equal(lines.length, 2);
       assert.doesNotMatch(text, /key-logs-test-1234/);
@@ -88,12 +101,21 @@ describe('a worker process starting', () => {
 
   it('when LOG_LEVEL is info, then no bundler statistics; at debug they are there; every line is JSON on a pipe', async () => {
     const [info, debug] = [await startWorker('info'), await startWorker('debug')];
-    const webpack = (p: SundialProcess) => p.lines.filter((l) => typeof l.msg === 'string' && /webpack \S+ compiled/.test(l.msg));
+    const webpack = (p: SundialProcess) =>
+      p.lines.filter((l) => typeof l.msg === 'string' && /webpack \S+ compiled/.test(l.msg));
     assert.deepEqual(webpack(info), [], 'no webpack statistics at info');
-    assert.ok(info.lines.some((l) => l.msg === 'Workflow bundle created'), 'the one-line summary stays');
+    assert.ok(
+      info.lines.some((l) => l.msg === 'Workflow bundle created'),
+      'the one-line summary stays',
+    );
     const [stats] = webpack(debug);
     assert.equal(stats?.level, 'debug');
-    for (const p of [info, debug]) assert.deepEqual(p.lines.filter((l) => 'unparsed' in l), [], 'every stdout line is JSON');
+    for (const p of [info, debug])
+      assert.deepEqual(
+        p.lines.filter((l) => 'unparsed' in l),
+        [],
+        'every stdout line is JSON',
+      );
   });
 
   it('when stdout is a terminal, then pretty lines; with LOG_FORMAT=json, JSON lines', async () => {
@@ -109,7 +131,10 @@ describe('a worker process starting', () => {
         let out = '';
         child.stdout.on('data', (c: Buffer) => (out += c.toString()));
         child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-        const timer = setTimeout(() => (child.kill('SIGKILL'), reject(new Error(`no exit within 30 s: ${out}`))), 30_000);
+        const timer = setTimeout(
+          () => (child.kill('SIGKILL'), reject(new Error(`no exit within 30 s: ${out}`))),
+          30_000,
+        );
         child.once('exit', () => (clearTimeout(timer), resolve(out)));
       });
     const pretty = await inTerminal({});

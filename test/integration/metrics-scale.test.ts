@@ -28,7 +28,9 @@ const JOBS = 1_000;
  */
 const SCRAPE_BOUND_MS = 2_500;
 
-const registry = JobRegistry.create([defineJob({ id: 'ms-ok', schedule: { intervals: [{ every: '1h' }] }, run: () => 'ok' })]);
+const registry = JobRegistry.create([
+  defineJob({ id: 'ms-ok', schedule: { intervals: [{ every: '1h' }] }, run: () => 'ok' }),
+]);
 
 async function scrape(api: { url: string }): Promise<{ text: string; ms: number }> {
   const t0 = performance.now();
@@ -53,7 +55,13 @@ describe('job metrics at scale', () => {
   const created = new Set<string>();
 
   const createJob = async (id: string, extra: Record<string, unknown> = {}) => {
-    const res = await call(api, 'POST', '/api/v1/jobs', { id, schedule: { intervals: [{ every: '1h' }] }, paused: true, task: { type: 'ms-ok' }, ...extra });
+    const res = await call(api, 'POST', '/api/v1/jobs', {
+      id,
+      schedule: { intervals: [{ every: '1h' }] },
+      paused: true,
+      task: { type: 'ms-ok' },
+      ...extra,
+    });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     created.add(id);
   };
@@ -79,7 +87,12 @@ describe('job metrics at scale', () => {
     api = await startTestApi(client, { registry, taskQueue, metrics: createMetrics() });
   });
   after(async () => {
-    await mapWithConcurrency([...created], 16, (id) => client.schedule.getHandle(id).delete().catch(() => undefined));
+    await mapWithConcurrency([...created], 16, (id) =>
+      client.schedule
+        .getHandle(id)
+        .delete()
+        .catch(() => undefined),
+    );
     await api?.stop();
     await worker?.stop();
     await client?.connection.close();
@@ -120,43 +133,71 @@ describe('job metrics at scale', () => {
       });
       // Converged: every job listed (paused gauge) and described (missed counter) by the
       // collector, and its freshness gauge says that every job's counters have been read.
-      const text = await waitFor(`the paused gauge and missed counter of all ${JOBS} jobs`, 300_000, async () => {
-        const { text } = await scrape(target);
-        const paused = samples(text, 'sundial_schedule_paused').filter((s) => s.labels.job?.startsWith(prefix) && s.value === 1);
-        const missed = samples(text, 'sundial_schedule_missed_total').filter((s) => s.labels.job?.startsWith(prefix) && s.value === 0);
-        const counted = Number.isFinite(sampleValue(text, 'sundial_collector_age_seconds', { part: 'schedule_counters' }));
-        return paused.length === JOBS && missed.length === JOBS && counted ? text : undefined;
-      }, 500);
+      const text = await waitFor(
+        `the paused gauge and missed counter of all ${JOBS} jobs`,
+        300_000,
+        async () => {
+          const { text } = await scrape(target);
+          const paused = samples(text, 'sundial_schedule_paused').filter(
+            (s) => s.labels.job?.startsWith(prefix) && s.value === 1,
+          );
+          const missed = samples(text, 'sundial_schedule_missed_total').filter(
+            (s) => s.labels.job?.startsWith(prefix) && s.value === 0,
+          );
+          const counted = Number.isFinite(
+            sampleValue(text, 'sundial_collector_age_seconds', { part: 'schedule_counters' }),
+          );
+          return paused.length === JOBS && missed.length === JOBS && counted ? text : undefined;
+        },
+        500,
+      );
       assert.equal(sampleValue(text, 'sundial_collector_up', {}), 1);
       // The other parts are current within a few cycles.
       for (const part of ['runs', 'schedules', 'breakers']) {
         const age = sampleValue(text, 'sundial_collector_age_seconds', { part })!;
         assert.ok(Number.isFinite(age) && age < 60, `${part} is ${age} s old`);
       }
-      assert.ok(samples(text, 'sundial_job_expected_interval_seconds').filter((s) => s.labels.job?.startsWith(prefix)).every((s) => s.value === 3600));
+      assert.ok(
+        samples(text, 'sundial_job_expected_interval_seconds')
+          .filter((s) => s.labels.job?.startsWith(prefix))
+          .every((s) => s.value === 3600),
+      );
 
       // Deleted, every series of every one of them disappears.
       await mapWithConcurrency(ids, 16, async (id) => {
         await store.delete(id);
         created.delete(id);
       });
-      await waitFor(`no series of the ${JOBS} deleted jobs`, 120_000, async () => {
-        const { text } = await scrape(target);
-        return [...jobsWithSeries(text)].some((job) => job.startsWith(prefix)) ? undefined : true;
-      }, 500);
+      await waitFor(
+        `no series of the ${JOBS} deleted jobs`,
+        120_000,
+        async () => {
+          const { text } = await scrape(target);
+          return [...jobsWithSeries(text)].some((job) => job.startsWith(prefix)) ? undefined : true;
+        },
+        500,
+      );
     } finally {
       scraping = false;
       await scraper;
       apiProcess.child.kill('SIGTERM');
-      const stopped = await Promise.race([apiProcess.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]);
+      const stopped = await Promise.race([
+        apiProcess.exited.then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 15_000)),
+      ]);
       if (!stopped) killGroup(apiProcess);
     }
     const sorted = [...scrapes].sort((a, b) => a.ms - b.ms);
     const p50 = sorted[Math.floor(sorted.length / 2)]!.ms;
     const slowest = sorted.slice(-3).map((s) => `${s.ms.toFixed(0)} ms at ${(s.at / 1000).toFixed(0)} s`);
-    process.stderr.write(`# ${scrapes.length} scrapes with up to ${JOBS} jobs: p50 ${p50.toFixed(1)} ms; slowest ${slowest.join(', ')}\n`);
+    process.stderr.write(
+      `# ${scrapes.length} scrapes with up to ${JOBS} jobs: p50 ${p50.toFixed(1)} ms; slowest ${slowest.join(', ')}\n`,
+    );
     assert.ok(scrapes.length > 20, `only ${scrapes.length} scrapes`);
-    assert.ok(sorted.at(-1)!.ms < SCRAPE_BOUND_MS, `a scrape took ${sorted.at(-1)!.ms.toFixed(0)} ms (p50 ${p50.toFixed(0)} ms; slowest ${slowest.join(', ')})`);
+    assert.ok(
+      sorted.at(-1)!.ms < SCRAPE_BOUND_MS,
+      `a scrape took ${sorted.at(-1)!.ms.toFixed(0)} ms (p50 ${p50.toFixed(0)} ms; slowest ${slowest.join(', ')})`,
+    );
   });
 
   it("when a job that has run is deleted, its run series disappear too, and other jobs' stay", async () => {
@@ -194,20 +235,40 @@ describe('job metrics at scale', () => {
     // The runs close before the collector starts: a backlog of 9 runs, read 2 per cycle.
     for (let i = 0; i < RUNS; i++) await runOnce(api, id);
     const metrics = createMetrics();
-    const slow = await startTestApi(client, { registry, taskQueue, metrics, collector: { since, budget: { intervalMs: 300, runPageSize: 2, runPagesPerCycle: 1 } } });
+    const slow = await startTestApi(client, {
+      registry,
+      taskQueue,
+      metrics,
+      collector: { since, budget: { intervalMs: 300, runPageSize: 2, runPagesPerCycle: 1 } },
+    });
     try {
       const seen: Array<{ runs: number; runsAge: number }> = [];
-      await waitFor(`${RUNS} runs of ${id} counted`, 60_000, async () => {
-        const { text } = await scrape(slow);
-        const runs = sampleValue(text, 'sundial_job_runs_total', { job: id, status: 'succeeded' }) ?? 0;
-        seen.push({ runs, runsAge: sampleValue(text, 'sundial_collector_age_seconds', { part: 'runs' })! });
-        return runs >= RUNS ? true : undefined;
-      }, 50);
+      await waitFor(
+        `${RUNS} runs of ${id} counted`,
+        60_000,
+        async () => {
+          const { text } = await scrape(slow);
+          const runs = sampleValue(text, 'sundial_job_runs_total', { job: id, status: 'succeeded' }) ?? 0;
+          seen.push({ runs, runsAge: sampleValue(text, 'sundial_collector_age_seconds', { part: 'runs' })! });
+          return runs >= RUNS ? true : undefined;
+        },
+        50,
+      );
       const counts = seen.map((s) => s.runs);
-      assert.ok(counts.some((n) => n > 0 && n < RUNS), `never saw a partial count: ${counts.join(',')}`);
-      assert.deepEqual(counts, [...counts].sort((a, b) => a - b), 'the count went down');
+      assert.ok(
+        counts.some((n) => n > 0 && n < RUNS),
+        `never saw a partial count: ${counts.join(',')}`,
+      );
+      assert.deepEqual(
+        counts,
+        [...counts].sort((a, b) => a - b),
+        'the count went down',
+      );
       // Until the sweep ended, the runs were not current, and the freshness gauge said so.
-      assert.ok(seen.filter((s) => s.runs < RUNS).every((s) => s.runsAge === Infinity), JSON.stringify(seen));
+      assert.ok(
+        seen.filter((s) => s.runs < RUNS).every((s) => s.runsAge === Infinity),
+        JSON.stringify(seen),
+      );
 
       // Several more cycles, each reading the same runs again within its overlap, count nothing twice.
       await new Promise((r) => setTimeout(r, 3_000));

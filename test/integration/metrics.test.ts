@@ -48,7 +48,8 @@ const registry = JobRegistry.create([
   defineJob({
     id: 'm-slow',
     schedule: { intervals: [{ every: '1h' }] },
-    run: (ctx) => new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error))),
+    run: (ctx) =>
+      new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error))),
   }),
 ]);
 
@@ -58,7 +59,13 @@ describe('job metrics read from Temporal', () => {
   let api: RunningApi;
   const taskQueue = unique('metrics');
   const suffix = unique('m').slice(2);
-  const ids = { ok: `ok-${suffix}`, flaky: `flaky-${suffix}`, broken: `broken-${suffix}`, dep: `dep-${suffix}`, slow: `slow-${suffix}` };
+  const ids = {
+    ok: `ok-${suffix}`,
+    flaky: `flaky-${suffix}`,
+    broken: `broken-${suffix}`,
+    dep: `dep-${suffix}`,
+    slow: `slow-${suffix}`,
+  };
   const breakerKey = `metrics-dep-${suffix}`;
 
   const create = async (id: string, type: string, extra: Record<string, unknown> = {}) => {
@@ -84,7 +91,8 @@ describe('job metrics read from Temporal', () => {
       const res = await call(api, 'GET', `/api/v1/runs/${encodeURIComponent(workflowId)}`);
       return res.status === 200 && res.body.status !== 'running' ? (res.body as Record<string, any>) : undefined;
     });
-  const runsOf = async (id: string) => (await call(api, 'GET', `/api/v1/jobs/${id}/runs?pageSize=100`)).body.items as Array<Record<string, any>>;
+  const runsOf = async (id: string) =>
+    (await call(api, 'GET', `/api/v1/jobs/${id}/runs?pageSize=100`)).body.items as Array<Record<string, any>>;
   const pause = () => new Promise((r) => setTimeout(r, 1_100));
 
   before(async () => {
@@ -103,7 +111,10 @@ describe('job metrics read from Temporal', () => {
     await create(ids.ok, 'm-ok');
     await create(ids.flaky, 'm-flaky');
     await create(ids.broken, 'm-broken');
-    await create(ids.dep, 'm-dep', { breaker: { key: breakerKey, failureThreshold: 5, openFor: '10m' }, fallback: { type: 'cache' } });
+    await create(ids.dep, 'm-dep', {
+      breaker: { key: breakerKey, failureThreshold: 5, openFor: '10m' },
+      fallback: { type: 'cache' },
+    });
     await create(ids.slow, 'm-slow', { timeouts: { startToClose: '10m' } });
 
     // Two successes, a success after two retryable failures, a non-retryable failure.
@@ -118,7 +129,10 @@ describe('job metrics read from Temporal', () => {
     assert.equal(starts.length, 3);
     const scheduled = Date.parse(flaky.scheduledAt as string);
     const first = starts[0]! - scheduled;
-    assert.ok(flaky.lagMs <= first + 1 && flaky.lagMs >= first - 25, `lag ${flaky.lagMs} ms, attempts started ${starts.map((t) => t - scheduled).join(', ')} ms after the tick`);
+    assert.ok(
+      flaky.lagMs <= first + 1 && flaky.lagMs >= first - 25,
+      `lag ${flaky.lagMs} ms, attempts started ${starts.map((t) => t - scheduled).join(', ')} ms after the tick`,
+    );
     assert.equal((await finished(await trigger(ids.broken))).status, 'failed');
     assert.equal((await finished(okRuns[1]!)).status, 'succeeded');
     // A success that fills the fallback cache, then, with the breaker opened, a degraded run.
@@ -130,29 +144,49 @@ describe('job metrics read from Temporal', () => {
     assert.equal(degraded.status, 'degraded', JSON.stringify(degraded));
     // One run cancelled and one terminated while running.
     const cancelled = await trigger(ids.slow);
-    await waitFor('the slow run to start', 30_000, async () => ((await runsOf(ids.slow)).length > 0 ? true : undefined));
+    await waitFor('the slow run to start', 30_000, async () =>
+      (await runsOf(ids.slow)).length > 0 ? true : undefined,
+    );
     assert.equal((await call(api, 'POST', `/api/v1/runs/${encodeURIComponent(cancelled)}/cancel`, {})).status, 202);
     assert.equal((await finished(cancelled)).status, 'cancelled');
     await pause();
     const terminated = await trigger(ids.slow);
-    assert.equal((await call(api, 'POST', `/api/v1/runs/${encodeURIComponent(terminated)}/terminate`, { reason: 'metrics test' })).status, 202);
+    assert.equal(
+      (await call(api, 'POST', `/api/v1/runs/${encodeURIComponent(terminated)}/terminate`, { reason: 'metrics test' }))
+        .status,
+      202,
+    );
     assert.equal((await finished(terminated)).status, 'terminated');
 
     // What the runs API reports, per job (visibility may trail the runs' ends by a moment).
     const expectedRuns = { ok: 2, flaky: 1, broken: 1, dep: 2, slow: 2 };
     const reported: Record<string, Array<Record<string, any>>> = {};
     for (const [name, id] of Object.entries(ids)) {
-      reported[name] = await waitFor(`${expectedRuns[name as keyof typeof expectedRuns]} finished runs of ${id} in visibility`, 30_000, async () => {
-        const runs = await runsOf(id);
-        return runs.length === expectedRuns[name as keyof typeof expectedRuns] && runs.every((r) => r.status !== 'running') ? runs : undefined;
-      });
+      reported[name] = await waitFor(
+        `${expectedRuns[name as keyof typeof expectedRuns]} finished runs of ${id} in visibility`,
+        30_000,
+        async () => {
+          const runs = await runsOf(id);
+          return runs.length === expectedRuns[name as keyof typeof expectedRuns] &&
+            runs.every((r) => r.status !== 'running')
+            ? runs
+            : undefined;
+        },
+      );
     }
 
     // The collector reads Temporal in the background (a cycle every 250 ms here): scrape until
     // its cycles have read every run.
     const text = await waitFor('the metrics to show every run', 30_000, async () => {
       const body = await (await fetch(`${api.url}/metrics`)).text();
-      const total = Object.values(ids).reduce((n, id) => n + samples(body, 'sundial_job_runs_total').filter((s) => s.labels.job === id).reduce((a, s) => a + s.value, 0), 0);
+      const total = Object.values(ids).reduce(
+        (n, id) =>
+          n +
+          samples(body, 'sundial_job_runs_total')
+            .filter((s) => s.labels.job === id)
+            .reduce((a, s) => a + s.value, 0),
+        0,
+      );
       return total === 8 ? body : undefined;
     });
     assert.equal(sampleValue(text, 'sundial_collector_up', {}), 1);
@@ -171,13 +205,28 @@ describe('job metrics read from Temporal', () => {
       // Attempts by outcome: the sum of the API's per-run outcomes.
       for (const outcome of ['success', 'retryable_error', 'non_retryable_error']) {
         const fromApi = runs.reduce((n, r) => n + ((r.attemptOutcomes?.[outcome] as number | undefined) ?? 0), 0);
-        assert.equal(sampleValue(text, 'sundial_job_attempts_total', { job: id, outcome }) ?? 0, fromApi, `${outcome} attempts of ${id}`);
+        assert.equal(
+          sampleValue(text, 'sundial_job_attempts_total', { job: id, outcome }) ?? 0,
+          fromApi,
+          `${outcome} attempts of ${id}`,
+        );
       }
       // One observation per run in both histograms; durations add up to the API's.
-      assert.equal(sampleValue(text, 'sundial_job_duration_seconds_count', { job: id }), runs.length, `duration observations of ${id}`);
-      assert.equal(sampleValue(text, 'sundial_schedule_lag_seconds_count', { job: id }), runs.length, `lag observations of ${id}`);
+      assert.equal(
+        sampleValue(text, 'sundial_job_duration_seconds_count', { job: id }),
+        runs.length,
+        `duration observations of ${id}`,
+      );
+      assert.equal(
+        sampleValue(text, 'sundial_schedule_lag_seconds_count', { job: id }),
+        runs.length,
+        `lag observations of ${id}`,
+      );
       const durationSum = runs.reduce((n, r) => n + (r.durationMs as number), 0) / 1000;
-      assert.ok(Math.abs(sampleValue(text, 'sundial_job_duration_seconds_sum', { job: id })! - durationSum) < 1e-6, `duration sum of ${id}`);
+      assert.ok(
+        Math.abs(sampleValue(text, 'sundial_job_duration_seconds_sum', { job: id })! - durationSum) < 1e-6,
+        `duration sum of ${id}`,
+      );
     }
 
     // The same figures, written out: what the runs above must have produced.
@@ -185,7 +234,10 @@ describe('job metrics read from Temporal', () => {
     assert.equal(sampleValue(text, 'sundial_job_attempts_total', { job: ids.flaky, outcome: 'retryable_error' }), 2);
     assert.equal(sampleValue(text, 'sundial_job_attempts_total', { job: ids.flaky, outcome: 'success' }), 1);
     assert.equal(sampleValue(text, 'sundial_job_runs_total', { job: ids.broken, status: 'failed' }), 1);
-    assert.equal(sampleValue(text, 'sundial_job_attempts_total', { job: ids.broken, outcome: 'non_retryable_error' }), 1);
+    assert.equal(
+      sampleValue(text, 'sundial_job_attempts_total', { job: ids.broken, outcome: 'non_retryable_error' }),
+      1,
+    );
     assert.equal(sampleValue(text, 'sundial_job_runs_total', { job: ids.dep, status: 'degraded' }), 1);
     assert.equal(sampleValue(text, 'sundial_fallback_served_total', { job: ids.dep }), 1);
     assert.equal(sampleValue(text, 'sundial_job_runs_total', { job: ids.slow, status: 'cancelled' }), 1);
@@ -195,7 +247,10 @@ describe('job metrics read from Temporal', () => {
     // Schedules' own state: all paused, an hour apart.
     assert.equal(sampleValue(text, 'sundial_schedule_paused', { job: ids.ok }), 1);
     assert.equal(sampleValue(text, 'sundial_schedule_missed_total', { job: ids.ok }), 0);
-    assert.ok(sampleValue(text, 'sundial_job_last_success_timestamp_seconds', { job: ids.ok })! * 1000 >= Date.parse(reported.ok![0]!.closedAt as string) - 1);
+    assert.ok(
+      sampleValue(text, 'sundial_job_last_success_timestamp_seconds', { job: ids.ok })! * 1000 >=
+        Date.parse(reported.ok![0]!.closedAt as string) - 1,
+    );
 
     // Later cycles, each reading the same runs again within its overlap, count nothing twice.
     await new Promise((r) => setTimeout(r, 2_000));
@@ -212,7 +267,11 @@ describe('job metrics read from Temporal', () => {
   it('when a breaker entity cannot answer (no worker on its queue), then the collector skips it and stays up', async () => {
     // A breaker left on a task queue no worker polls any more: its state query fails.
     const stray = breakerWorkflowId(unique('stray'));
-    await client.workflow.start(BREAKER_WORKFLOW_TYPE, { taskQueue: unique('no-worker-here'), workflowId: stray, args: [{ key: stray }] });
+    await client.workflow.start(BREAKER_WORKFLOW_TYPE, {
+      taskQueue: unique('no-worker-here'),
+      workflowId: stray,
+      args: [{ key: stray }],
+    });
     try {
       // Several collector cycles (250 ms apart here), each of which queries the stray breaker.
       await new Promise((r) => setTimeout(r, 3_000));

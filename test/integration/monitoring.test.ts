@@ -46,12 +46,28 @@ describe('what the dashboard and alerts read, scraped from running processes', (
   before(async () => {
     promtool = (await ensurePromtool()).path;
     const [apiPort, metricsPort, sdkPort] = [await freePort(), await freePort(), await freePort()];
-    const common = { TEMPORAL_ADDRESS: testAddress(), TEMPORAL_TASK_QUEUE: taskQueue, SUNDIAL_JOBS_MODULE: path.join(FIXTURES, 'no-jobs.js') };
+    const common = {
+      TEMPORAL_ADDRESS: testAddress(),
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      SUNDIAL_JOBS_MODULE: path.join(FIXTURES, 'no-jobs.js'),
+    };
     // A generous deadline: this suite shares the machine with the rest of `npm test`.
-    const api = startSundial('api', { ...common, PORT: String(apiPort), SUNDIAL_METRICS_INTERVAL: '1s', SUNDIAL_API_TEMPORAL_TIMEOUT: '30s' });
-    const worker = startSundial('worker', { ...common, SUNDIAL_METRICS_PORT: String(metricsPort), SUNDIAL_SDK_METRICS_ADDRESS: `127.0.0.1:${sdkPort}` });
+    const api = startSundial('api', {
+      ...common,
+      PORT: String(apiPort),
+      SUNDIAL_METRICS_INTERVAL: '1s',
+      SUNDIAL_API_TEMPORAL_TIMEOUT: '30s',
+    });
+    const worker = startSundial('worker', {
+      ...common,
+      SUNDIAL_METRICS_PORT: String(metricsPort),
+      SUNDIAL_SDK_METRICS_ADDRESS: `127.0.0.1:${sdkPort}`,
+    });
     procs.push(api, worker);
-    await Promise.all([api.waitForLog((l) => l.msg === 'API listening', 60_000), worker.waitForLog((l) => l.msg === 'worker running', 60_000)]);
+    await Promise.all([
+      api.waitForLog((l) => l.msg === 'API listening', 60_000),
+      worker.waitForLog((l) => l.msg === 'worker running', 60_000),
+    ]);
     apiUrl = `http://127.0.0.1:${apiPort}`;
     workerMetrics = `http://127.0.0.1:${metricsPort}/metrics`;
     sdkMetrics = `http://127.0.0.1:${sdkPort}/metrics`;
@@ -61,7 +77,10 @@ describe('what the dashboard and alerts read, scraped from running processes', (
     await fetch(`${apiUrl}/api/v1/jobs/${jobId}`, { method: 'DELETE' }).catch(() => undefined);
     for (const p of procs) {
       p.child.kill('SIGTERM');
-      const stopped = await Promise.race([p.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]);
+      const stopped = await Promise.race([
+        p.exited.then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 15_000)),
+      ]);
       if (!stopped) killGroup(p);
     }
   });
@@ -71,10 +90,19 @@ describe('what the dashboard and alerts read, scraped from running processes', (
     const created = await fetch(`${apiUrl}/api/v1/jobs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ id: jobId, schedule: { intervals: [{ every: '1h' }] }, paused: true, task: { type: 'http', url: `${apiUrl}/healthz` } }),
+      body: JSON.stringify({
+        id: jobId,
+        schedule: { intervals: [{ every: '1h' }] },
+        paused: true,
+        task: { type: 'http', url: `${apiUrl}/healthz` },
+      }),
     });
     assert.equal(created.status, 201, await created.text());
-    const triggered = await fetch(`${apiUrl}/api/v1/jobs/${jobId}/trigger`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const triggered = await fetch(`${apiUrl}/api/v1/jobs/${jobId}/trigger`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     assert.equal(triggered.status, 202, await triggered.text());
 
     const api = await waitFor('the API to export the run', 60_000, async () => {
@@ -105,7 +133,8 @@ describe('what the dashboard and alerts read, scraped from running processes', (
         const servedBy = jobs.filter((j) => served[j]?.has(metric));
         assert.ok(servedBy.length > 0, `${where} reads ${metric}, which no process serves on ${jobs.join(' or ')}`);
         if (named !== undefined && !named.includes('*')) {
-          for (const j of jobs) assert.ok(served[j]?.has(metric), `${where} reads ${metric} from ${j}, which does not serve it`);
+          for (const j of jobs)
+            assert.ok(served[j]?.has(metric), `${where} reads ${metric} from ${j}, which does not serve it`);
         }
       }
     }

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -105,7 +111,12 @@ describe('notifications', () => {
       schedule: { cron: '0 0 1 1 *' },
       paused: true,
       retry: { maximumAttempts: 1 },
-      task: { type: 'http', method: 'POST', url: `${base}/task/${id}${opts.slow === true ? '/slow' : ''}`, timeout: '30s' },
+      task: {
+        type: 'http',
+        method: 'POST',
+        url: `${base}/task/${id}${opts.slow === true ? '/slow' : ''}`,
+        timeout: '30s',
+      },
       notify,
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
@@ -129,7 +140,9 @@ describe('notifications', () => {
   const payload = (r: Received): any => JSON.parse(r.body);
 
   async function deliveriesArrive(jobId: string, count: number, timeoutMs = 30_000): Promise<Received[]> {
-    return waitFor(`${count} deliveries of ${jobId}`, timeoutMs, () => (deliveriesOf(jobId).length >= count ? deliveriesOf(jobId) : undefined));
+    return waitFor(`${count} deliveries of ${jobId}`, timeoutMs, () =>
+      deliveriesOf(jobId).length >= count ? deliveriesOf(jobId) : undefined,
+    );
   }
 
   before(async () => {
@@ -161,7 +174,10 @@ describe('notifications', () => {
     const id = unique('notify-events');
     taskAnswers.set(id, [500, 500, 500, 200, 200]);
     await createJob(id, [
-      { on: ['failed', 'recovered', 'consecutive_failures:2'], to: { type: 'webhook', url: `${base}/hook`, secret: { secret: 'HOOK_SECRET' } } },
+      {
+        on: ['failed', 'recovered', 'consecutive_failures:2'],
+        to: { type: 'webhook', url: `${base}/hook`, secret: { secret: 'HOOK_SECRET' } },
+      },
       { on: ['failed'], to: { type: 'slack', webhookUrl: { secret: 'SLACK_URL' } } },
     ]);
     const runs: Array<{ workflowId: string; runId: string }> = [];
@@ -186,7 +202,8 @@ describe('notifications', () => {
 
     const hooks = all.filter((r) => r.path === '/hook');
     const slack = all.filter((r) => r.path.startsWith('/slack/'));
-    const events = (rs: Received[]) => rs.map((r) => `${payload(r).run.runId as string}:${payload(r).event as string}`).sort();
+    const events = (rs: Received[]) =>
+      rs.map((r) => `${payload(r).run.runId as string}:${payload(r).event as string}`).sort();
     assert.deepEqual(
       events(hooks),
       [
@@ -197,14 +214,31 @@ describe('notifications', () => {
         `${runs[3]!.runId}:recovered`,
       ].sort(),
     );
-    for (const h of hooks) assert.ok(verifiesWithRecipe(h), `signature of ${h.headers['webhook-id'] as string} verifies`);
+    for (const h of hooks)
+      assert.ok(verifiesWithRecipe(h), `signature of ${h.headers['webhook-id'] as string} verifies`);
     // A body changed in transit does not verify.
     assert.equal(verifiesWithRecipe({ ...hooks[0]!, body: hooks[0]!.body.replace('"failed"', '"succeeded"') }), false);
 
     const first = payload(hooks.find((h) => payload(h).run.runId === runs[0]!.runId)!);
     assert.deepEqual(
-      { version: first.version, event: first.event, job: first.job, status: first.status, attempts: first.attempts, errorType: first.error.type, workflowId: first.run.workflowId },
-      { version: 1, event: 'failed', job: { id }, status: 'failed', attempts: 1, errorType: 'HttpServerError', workflowId: runs[0]!.workflowId },
+      {
+        version: first.version,
+        event: first.event,
+        job: first.job,
+        status: first.status,
+        attempts: first.attempts,
+        errorType: first.error.type,
+        workflowId: first.run.workflowId,
+      },
+      {
+        version: 1,
+        event: 'failed',
+        job: { id },
+        status: 'failed',
+        attempts: 1,
+        errorType: 'HttpServerError',
+        workflowId: runs[0]!.workflowId,
+      },
     );
     assert.equal(first.id, hooks.find((h) => payload(h).run.runId === runs[0]!.runId)!.headers['webhook-id']);
     assert.ok(String(first.webUrl).startsWith(`${TEST_WEB_UI}/namespaces/default/workflows/`), first.webUrl);
@@ -216,13 +250,18 @@ describe('notifications', () => {
     assert.equal(slack.length, 3);
     const message = JSON.parse(slack[0]!.body) as { text: string; blocks: unknown[] };
     assert.match(message.text, new RegExp(`\\*${id}\\* :x: failed`));
-    assert.match(message.text, /<http:\/\/127\.0\.0\.1:8233\/namespaces\/default\/workflows\/[^|]+\|Open the run in Temporal>/);
+    assert.match(
+      message.text,
+      /<http:\/\/127\.0\.0\.1:8233\/namespaces\/default\/workflows\/[^|]+\|Open the run in Temporal>/,
+    );
     assert.ok(message.blocks.length >= 2);
 
     // Visible in the API: one item per run and event, all delivered.
     const list = await waitFor('the notifications, delivered', 20_000, async () => {
       const r = await api_('GET', `/api/v1/jobs/${id}/notifications`);
-      return r.status === 200 && r.body.items.length === 5 && r.body.items.every((n: any) => n.status === 'delivered') ? r.body : undefined;
+      return r.status === 200 && r.body.items.length === 5 && r.body.items.every((n: any) => n.status === 'delivered')
+        ? r.body
+        : undefined;
     });
     const slackItems = list.items.filter((n: any) => n.deliveries.some((d: any) => d.target === 'slack'));
     assert.equal(slackItems.length, 3);
@@ -230,7 +269,13 @@ describe('notifications', () => {
 
     // The Slack URL and the signing secret are credentials: never in Temporal nor the API.
     const histories = await Promise.all(
-      list.items.map(async (n: any) => Buffer.from(temporal.api.history.v1.History.encode(await client.workflow.getHandle(notifyWorkflowId(id, n.runId, n.event)).fetchHistory()).finish())),
+      list.items.map(async (n: any) =>
+        Buffer.from(
+          temporal.api.history.v1.History.encode(
+            await client.workflow.getHandle(notifyWorkflowId(id, n.runId, n.event)).fetchHistory(),
+          ).finish(),
+        ),
+      ),
     );
     const bytes = Buffer.concat(histories).toString('latin1');
     for (const secret of [SLACK_TOKEN, SIGNING_SECRET, SIGNING_KEY.toString('base64')]) {
@@ -253,13 +298,18 @@ describe('notifications', () => {
     assert.equal(run.status, 'failed');
     // The run's own time is its attempt, not the delivery's retries.
     assert.ok(run.durationMs < 5_000, `the run took ${run.durationMs} ms`);
-    assert.ok(Date.parse(run.closedAt) - triggeredAt < 10_000, `the run closed ${Date.parse(run.closedAt) - triggeredAt} ms after the trigger`);
+    assert.ok(
+      Date.parse(run.closedAt) - triggeredAt < 10_000,
+      `the run closed ${Date.parse(run.closedAt) - triggeredAt} ms after the trigger`,
+    );
     // For the record: the same failing run without rules.
     const control = unique('notify-none');
     taskAnswers.set(control, [500]);
     await createJob(control, []);
     const plain = await runToEnd(await trigger(control), 15_000);
-    t.diagnostic(`failed run, receiver down: ${run.durationMs} ms (closed ${Date.parse(run.closedAt) - triggeredAt} ms after the trigger); the same run without rules: ${plain.durationMs} ms`);
+    t.diagnostic(
+      `failed run, receiver down: ${run.durationMs} ms (closed ${Date.parse(run.closedAt) - triggeredAt} ms after the trigger); the same run without rules: ${plain.durationMs} ms`,
+    );
     const pending = await waitFor('the notification, pending', 15_000, async () => {
       const r = await api_('GET', `/api/v1/jobs/${id}/notifications`);
       return r.body.items?.[0]?.status === 'pending' ? r.body.items[0] : undefined;
@@ -308,14 +358,21 @@ describe('notifications', () => {
       assert.equal(created.status, 201, JSON.stringify(created.body));
       const held = new Promise<void>((resolve) => (hold = { path: '/held-hook', onHold: resolve }));
       const wf = await trigger(id, killApi);
-      await waitFor('the held delivery', 30_000, async () => ((await Promise.race([held.then(() => true), new Promise((r) => setTimeout(() => r(undefined), 100))])) ? true : undefined));
+      await waitFor('the held delivery', 30_000, async () =>
+        (await Promise.race([held.then(() => true), new Promise((r) => setTimeout(() => r(undefined), 100))]))
+          ? true
+          : undefined,
+      );
       killGroup(old);
       await old.exited;
       const fresh = await startTestWorker(registry, queue);
       try {
         const deliveries = await deliveriesArrive(id, 2, 60_000);
         const key = String(deliveries[0]!.headers['webhook-id']);
-        assert.ok(deliveries.every((d) => d.headers['webhook-id'] === key), 'the retry carries the same idempotency key');
+        assert.ok(
+          deliveries.every((d) => d.headers['webhook-id'] === key),
+          'the retry carries the same idempotency key',
+        );
         await new Promise((r) => setTimeout(r, 2_000));
         assert.equal(deliveriesOf(id).length, 2, 'the held attempt and one retry');
         assert.equal(accepted.get(key), 1);
@@ -331,7 +388,9 @@ describe('notifications', () => {
 
   it('when a run is still running past late:2s, then late fires once while it runs, and the run ends as it would', async () => {
     const id = unique('notify-late');
-    await createJob(id, [{ on: ['late:2s', 'failed'], to: { type: 'webhook', url: `${base}/late-hook` } }], { slow: true });
+    await createJob(id, [{ on: ['late:2s', 'failed'], to: { type: 'webhook', url: `${base}/late-hook` } }], {
+      slow: true,
+    });
     const wf = await trigger(id);
     const [late] = await deliveriesArrive(id, 1, 20_000);
     const body = payload(late!);
@@ -359,15 +418,26 @@ describe('notifications', () => {
   });
 
   it('when notify is invalid, then the API answers 400 naming each field', async () => {
-    const spec = (notify: unknown) => ({ id: unique('notify-bad'), schedule: { cron: '0 0 1 1 *' }, task: { type: 'http', url: `${base}/task/x` }, notify });
+    const spec = (notify: unknown) => ({
+      id: unique('notify-bad'),
+      schedule: { cron: '0 0 1 1 *' },
+      task: { type: 'http', url: `${base}/task/x` },
+      notify,
+    });
     const cases: Array<[unknown, string]> = [
       [[{ on: ['exploded'], to: { type: 'webhook', url: `${base}/h` } }], 'notify.0.on.0'],
       [[{ on: ['consecutive_failures:0'], to: { type: 'webhook', url: `${base}/h` } }], 'notify.0.on.0'],
       [[{ on: ['late:0s'], to: { type: 'webhook', url: `${base}/h` } }], 'notify.0.on.0'],
       [[{ on: [], to: { type: 'webhook', url: `${base}/h` } }], 'notify.0.on'],
       [[{ on: ['failed'], to: { type: 'webhook', url: 'ftp://example.com/x' } }], 'notify.0.to.url'],
-      [[{ on: ['failed'], to: { type: 'webhook', url: `${base}/h`, secret: 'plain-text-secret' } }], 'notify.0.to.secret'],
-      [[{ on: ['failed'], to: { type: 'slack', webhookUrl: 'https://hooks.slack.com/services/T/B/X' } }], 'notify.0.to.webhookUrl'],
+      [
+        [{ on: ['failed'], to: { type: 'webhook', url: `${base}/h`, secret: 'plain-text-secret' } }],
+        'notify.0.to.secret',
+      ],
+      [
+        [{ on: ['failed'], to: { type: 'slack', webhookUrl: 'https://hooks.slack.com/services/T/B/X' } }],
+        'notify.0.to.webhookUrl',
+      ],
       [[{ on: ['failed'], to: { type: 'pager' } }], 'notify.0.to.type'],
       [[{ on: ['failed'], to: { type: 'webhook', url: 'http://169.254.169.254/latest' } }], 'notify.0.to.url'],
       [{ on: ['failed'] }, 'notify'],
@@ -379,7 +449,11 @@ describe('notifications', () => {
         (res.body.errors as Array<{ path: string }>).some((e) => e.path === field),
         `${JSON.stringify(notify)} names ${field}: ${JSON.stringify(res.body.errors)}`,
       );
-      assert.ok(!JSON.stringify(res.body).includes('plain-text-secret') && !JSON.stringify(res.body).includes('hooks.slack.com'), 'a refused credential is not echoed');
+      assert.ok(
+        !JSON.stringify(res.body).includes('plain-text-secret') &&
+          !JSON.stringify(res.body).includes('hooks.slack.com'),
+        'a refused credential is not echoed',
+      );
     }
   });
 });

@@ -21,11 +21,21 @@ const ROOT = projectRoot();
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 /** A command in the consumer project; resolves with its exit code and output, never rejects. */
-function run(cwd: string, file: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(
+  cwd: string,
+  file: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(file, args, { cwd, env: { ...process.env, ...env }, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
-    });
+    execFile(
+      file,
+      args,
+      { cwd, env: { ...process.env, ...env }, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -89,14 +99,32 @@ describe('Sundial installed as a package in a new project', () => {
     const pack = await run(ROOT, 'npm', ['pack', '--json', '--pack-destination', work]);
     assert.equal(pack.code, 0, pack.stderr);
     // The JSON listing follows the prepack script's banner.
-    const [packed] = JSON.parse(pack.stdout.slice(pack.stdout.search(/^\[/m))) as Array<{ filename: string; files: Array<{ path: string }> }>;
+    const [packed] = JSON.parse(pack.stdout.slice(pack.stdout.search(/^\[/m))) as Array<{
+      filename: string;
+      files: Array<{ path: string }>;
+    }>;
     const files = packed!.files.map((f) => f.path);
-    assert.ok(files.includes('dist/src/cli/main.js') && files.includes('dist/src/public/index.d.ts'), 'the CLI and the declarations are packed');
-    assert.ok(!files.some((f) => f.startsWith('dist/test/') || f.startsWith('src/') || f.endsWith('.map')), 'no tests, sources or source maps are packed');
+    assert.ok(
+      files.includes('dist/src/cli/main.js') && files.includes('dist/src/public/index.d.ts'),
+      'the CLI and the declarations are packed',
+    );
+    assert.ok(
+      !files.some((f) => f.startsWith('dist/test/') || f.startsWith('src/') || f.endsWith('.map')),
+      'no tests, sources or source maps are packed',
+    );
 
     mkdirSync(path.join(project, 'src'), { recursive: true });
-    writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }, null, 2));
-    const install = await run(project, 'npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', path.join(work, packed!.filename)]);
+    writeFileSync(
+      path.join(project, 'package.json'),
+      JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }, null, 2),
+    );
+    const install = await run(project, 'npm', [
+      'install',
+      '--prefer-offline',
+      '--no-audit',
+      '--no-fund',
+      path.join(work, packed!.filename),
+    ]);
     assert.equal(install.code, 0, `npm install --prefer-offline:\n${install.stderr.slice(-3000)}`);
     writeFileSync(path.join(project, 'src', 'workflows.ts'), WORKFLOWS_TS);
     writeFileSync(path.join(project, 'src', 'jobs.ts'), jobsTs(codeJob, stepsJob));
@@ -119,8 +147,16 @@ describe('Sundial installed as a package in a new project', () => {
     ].join('\n');
     const r = await run(project, process.execPath, ['-e', probe]);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout), { defineJob: 'function', createWorker: 'function', createApi: 'function', internal: 'ERR_PACKAGE_PATH_NOT_EXPORTED' });
-    assert.ok(existsSync(path.join(project, 'node_modules', 'sundial', 'dist', 'src', 'public', 'worker.d.ts')), 'declarations are installed');
+    assert.deepEqual(JSON.parse(r.stdout), {
+      defineJob: 'function',
+      createWorker: 'function',
+      createApi: 'function',
+      internal: 'ERR_PACKAGE_PATH_NOT_EXPORTED',
+    });
+    assert.ok(
+      existsSync(path.join(project, 'node_modules', 'sundial', 'dist', 'src', 'public', 'worker.d.ts')),
+      'declarations are installed',
+    );
     const version = await run(project, 'npx', ['--offline', 'sundial', '--version']);
     assert.equal(version.stdout.trim(), VERSION);
   });
@@ -153,7 +189,13 @@ describe('Sundial installed as a package in a new project', () => {
     const script = path.join(work, 'dev.sh');
     writeFileSync(
       script,
-      [`cd '${project}'`, ...Object.entries(env).map(([k, v]) => `export ${k}='${v}'`), 'npx sundial dev --jobs src/jobs.ts --workflows src/workflows.ts', 'echo "SUNDIAL_EXIT=$?"', ''].join('\n'),
+      [
+        `cd '${project}'`,
+        ...Object.entries(env).map(([k, v]) => `export ${k}='${v}'`),
+        'npx sundial dev --jobs src/jobs.ts --workflows src/workflows.ts',
+        'echo "SUNDIAL_EXIT=$?"',
+        '',
+      ].join('\n'),
     );
     const term = new Terminal(path.join(work, 'dev.transcript'));
     terminals.push(term);
@@ -165,16 +207,24 @@ describe('Sundial installed as a package in a new project', () => {
     pids.push(serverPid);
     assert.ok(isAlive(serverPid), 'the dev server runs');
 
-    const cli = (...args: string[]) => run(project, 'npx', ['--offline', 'sundial', ...args], { SUNDIAL_API_URL: apiUrl });
+    const cli = (...args: string[]) =>
+      run(project, 'npx', ['--offline', 'sundial', ...args], { SUNDIAL_API_URL: apiUrl });
     // A read's JSON answer, asked again when an invocation fails (once in four CI runs one exited
     // with nothing on stdout, through npx on a loaded machine); every failure is kept for the message.
     const failures: string[] = [];
-    const cliJson = async <T>(what: string, timeoutMs: number, args: string[], accept: (value: T) => boolean = () => true): Promise<T> => {
+    const cliJson = async <T>(
+      what: string,
+      timeoutMs: number,
+      args: string[],
+      accept: (value: T) => boolean = () => true,
+    ): Promise<T> => {
       let last = 'nothing';
       return waitFor(what, timeoutMs, async () => {
         const r = await cli(...args);
         if (r.code !== 0 || r.stdout.trim() === '') {
-          failures.push(`${args.join(' ')}: exit ${r.code}, stdout ${JSON.stringify(r.stdout.slice(0, 200))}, stderr ${JSON.stringify(r.stderr.slice(0, 300))}`);
+          failures.push(
+            `${args.join(' ')}: exit ${r.code}, stdout ${JSON.stringify(r.stdout.slice(0, 200))}, stderr ${JSON.stringify(r.stderr.slice(0, 300))}`,
+          );
           return undefined;
         }
         last = r.stdout.slice(0, 2000);
@@ -182,25 +232,43 @@ describe('Sundial installed as a package in a new project', () => {
         return accept(value) ? value : undefined;
       }).catch((err: Error) =>
         // What the CLI last answered and what the terminal showed are the only clues a CI log keeps.
-        assert.fail(`${err.message}; failed invocations: ${failures.join('; ') || 'none'}; last answer: ${last}; terminal:\n${term.output().slice(-6000)}`),
+        assert.fail(
+          `${err.message}; failed invocations: ${failures.join('; ') || 'none'}; last answer: ${last}; terminal:\n${term.output().slice(-6000)}`,
+        ),
       );
     };
 
     // Both jobs are the user's, defined in code, listed by the CLI.
     const listed = await cli('jobs', 'list', '-o', 'json');
     assert.equal(listed.code, 0, listed.stderr);
-    const ids = (JSON.parse(listed.stdout) as { items: Array<{ id: string; origin: string }> }).items.filter((j) => j.origin === 'code').map((j) => j.id);
+    const ids = (JSON.parse(listed.stdout) as { items: Array<{ id: string; origin: string }> }).items
+      .filter((j) => j.origin === 'code')
+      .map((j) => j.id);
     assert.deepEqual(ids.sort(), [codeJob, stepsJob].sort());
     const table = await cli('jobs', 'list');
-    assert.match(table.stdout, new RegExp(`${stepsJob}\\s+│\\s+code\\s+│\\s+active\\s+│\\s+every 5s\\s+│\\s+${stepsJob}`));
+    assert.match(
+      table.stdout,
+      new RegExp(`${stepsJob}\\s+│\\s+code\\s+│\\s+active\\s+│\\s+every 5s\\s+│\\s+${stepsJob}`),
+    );
 
     // Both run on their schedules: the multi-step job runs the workflow from the user's file.
     const succeeded = async (jobId: string) =>
       (
-        await cliJson<{ items: Array<{ workflowId: string }> }>(`a succeeded run of ${jobId}`, 90_000, ['runs', 'list', jobId, '--status', 'succeeded', '-o', 'json'], (page) => page.items.length > 0)
+        await cliJson<{ items: Array<{ workflowId: string }> }>(
+          `a succeeded run of ${jobId}`,
+          90_000,
+          ['runs', 'list', jobId, '--status', 'succeeded', '-o', 'json'],
+          (page) => page.items.length > 0,
+        )
       ).items[0]!;
     const stepsRun = await succeeded(stepsJob);
-    const stepsDetail = await cliJson<{ result: unknown }>('the run of the multi-step job', 30_000, ['runs', 'get', stepsRun.workflowId, '-o', 'json']);
+    const stepsDetail = await cliJson<{ result: unknown }>('the run of the multi-step job', 30_000, [
+      'runs',
+      'get',
+      stepsRun.workflowId,
+      '-o',
+      'json',
+    ]);
     assert.deepEqual(stepsDetail.result, ['hello ada', 'hello grace']);
     await succeeded(codeJob);
 
@@ -209,7 +277,12 @@ describe('Sundial installed as a package in a new project', () => {
     assert.equal(triggered.code, 0, triggered.stderr);
     const workflowId = (JSON.parse(triggered.stdout) as { workflowId: string | null }).workflowId;
     assert.ok(workflowId !== null, `the trigger names its run: ${triggered.stdout}`);
-    const triggeredRun = await cliJson<{ status: string; result: unknown }>('the triggered run to succeed', 60_000, ['runs', 'get', workflowId, '-o', 'json'], (r) => r.status === 'succeeded');
+    const triggeredRun = await cliJson<{ status: string; result: unknown }>(
+      'the triggered run to succeed',
+      60_000,
+      ['runs', 'get', workflowId, '-o', 'json'],
+      (r) => r.status === 'succeeded',
+    );
     assert.ok(failures.length <= 2, `the CLI failed ${failures.length} times: ${failures.join('; ')}`);
     assert.deepEqual(triggeredRun.result, { team: 'ops', attempt: 1 });
 
@@ -219,9 +292,9 @@ describe('Sundial installed as a package in a new project', () => {
     assert.ok(/SUNDIAL_EXIT=0\b/.test(out), `exit status 0; terminal:\n${out.slice(-3000)}`);
     assert.ok(!/second signal/.test(out), `one Ctrl-C is one request to stop; terminal:\n${out.slice(-3000)}`);
     await waitFor('the dev server to be gone', 15_000, () => (isAlive(serverPid) ? undefined : true));
-    for (const port of [temporalPort, uiPort, apiPort]) assert.equal(await portOpen(port), false, `port ${port} is free`);
+    for (const port of [temporalPort, uiPort, apiPort])
+      assert.equal(await portOpen(port), false, `port ${port} is free`);
     // The Temporal CLI came from TEMPORAL_CLI: nothing was built or cached inside node_modules.
     assert.equal(existsSync(path.join(project, 'node_modules', 'sundial', '.cache')), false);
   });
 });
-

@@ -25,7 +25,11 @@ describe('reconciling code-defined jobs to schedules', () => {
     client = await testClient();
   });
   after(async () => {
-    for (const id of ids) await client.schedule.getHandle(id).delete().catch(() => undefined);
+    for (const id of ids)
+      await client.schedule
+        .getHandle(id)
+        .delete()
+        .catch(() => undefined);
     await client.connection.close();
   });
 
@@ -68,7 +72,11 @@ describe('reconciling code-defined jobs to schedules', () => {
     assert.equal(d.state.note, 'paused by an operator');
     const memo = readMemo(d.action);
     assert.equal(memo?.spec.description, 'changed');
-    assert.deepEqual(memo?.spec.schedule, { cron: '30 4 * * *', timezone: 'Europe/Berlin' }, 'the spec as written is kept');
+    assert.deepEqual(
+      memo?.spec.schedule,
+      { cron: '30 4 * * *', timezone: 'Europe/Berlin' },
+      'the spec as written is kept',
+    );
   });
 
   it('reports schedules whose code job is gone, and deletes them only when told to', async () => {
@@ -106,10 +114,19 @@ describe('reconciling code-defined jobs to schedules', () => {
   it('gives an API job written by an older Sundial the search attributes the job list needs, keeping its spec and pause', async () => {
     const id = unique('older-api');
     ids.push(id);
-    const written = { id, description: 'from mapping 1', schedule: { cron: '0 5 * * *' }, task: { type: 'http', url: 'http://127.0.0.1:9/' } };
+    const written = {
+      id,
+      description: 'from mapping 1',
+      schedule: { cron: '0 5 * * *' },
+      task: { type: 'http', url: 'http://127.0.0.1:9/' },
+    };
     const parsed = parseJobSpec(written);
     assert.ok(parsed.ok);
-    const desired = toSchedule({ written, spec: parsed.spec, run: planRun(parsed.spec, () => undefined) }, taskQueue, 'api');
+    const desired = toSchedule(
+      { written, spec: parsed.spec, run: planRun(parsed.spec, () => undefined) },
+      taskQueue,
+      'api',
+    );
     // What Sundial wrote before mapping 2: no schedule search attributes, no writtenAt.
     const { typedSearchAttributes: _none, ...older } = desired.options;
     await client.schedule.create(older);
@@ -132,8 +149,23 @@ describe('reconciling code-defined jobs to schedules', () => {
   it('the server accepts every cron form Sundial documents', async () => {
     const id = unique('forms');
     ids.push(id);
-    const forms = ['*/15 9-17 * * mon-fri', '0 0 1 jan,jul *', '0 12 * * * 2030', '*/10 * * * * * *', '@daily', '@every 90m/5m', 'CRON_TZ=America/New_York 0 3 * * *'];
-    const report = await reconcile([defineJob({ id, schedule: { cron: forms, calendars: [{ hour: '3', dayOfWeek: 'sat,sun' }] }, paused: true, run: () => null })]);
+    const forms = [
+      '*/15 9-17 * * mon-fri',
+      '0 0 1 jan,jul *',
+      '0 12 * * * 2030',
+      '*/10 * * * * * *',
+      '@daily',
+      '@every 90m/5m',
+      'CRON_TZ=America/New_York 0 3 * * *',
+    ];
+    const report = await reconcile([
+      defineJob({
+        id,
+        schedule: { cron: forms, calendars: [{ hour: '3', dayOfWeek: 'sat,sun' }] },
+        paused: true,
+        run: () => null,
+      }),
+    ]);
     assert.deepEqual(report.created, [id]);
     const d = await client.schedule.getHandle(id).describe();
     assert.ok((d.spec.calendars?.length ?? 0) + (d.spec.intervals?.length ?? 0) >= forms.length);
@@ -144,25 +176,56 @@ describe('reconciling code-defined jobs to schedules', () => {
     const queue = unique('reconcile-many');
     const many = Array.from({ length: count }, (_, i) => unique(`many-${i}`));
     const wanted = new Set(many);
-    const jobsWith = (changed: ReadonlySet<number>) => many.map((id, i) => job(id, changed.has(i) ? '0 4 * * *' : '0 3 * * *', changed.has(i) ? 'changed' : ''));
+    const jobsWith = (changed: ReadonlySet<number>) =>
+      many.map((id, i) => job(id, changed.has(i) ? '0 4 * * *' : '0 3 * * *', changed.has(i) ? 'changed' : ''));
     const counted = await countingClient();
     try {
-      const first = await reconcileSchedules({ client: counted.client, registry: JobRegistry.create(jobsWith(new Set())), taskQueue: queue, logger: testLogger, pruneOrphans: false });
+      const first = await reconcileSchedules({
+        client: counted.client,
+        registry: JobRegistry.create(jobsWith(new Set())),
+        taskQueue: queue,
+        logger: testLogger,
+        pruneOrphans: false,
+      });
       assert.equal(first.created.length, count);
       // Start-ups compare with what the listing says, which catches up with writes a moment later.
-      await waitFor('all 1,000 listed', 120_000, async () => {
-        let listed = 0;
-        for await (const s of client.schedule.list({ pageSize: 1000, query: 'SundialOrigin = "code"' })) if (wanted.has(s.scheduleId)) listed++;
-        return listed === count ? true : undefined;
-      }, 1000);
+      await waitFor(
+        'all 1,000 listed',
+        120_000,
+        async () => {
+          let listed = 0;
+          for await (const s of client.schedule.list({ pageSize: 1000, query: 'SundialOrigin = "code"' }))
+            if (wanted.has(s.scheduleId)) listed++;
+          return listed === count ? true : undefined;
+        },
+        1000,
+      );
       const changed = new Set([3, 141, 592, 653, 999]);
       // A describe is a query to the schedule's own workflow, which answers once it has run its
       // first task: on a loaded machine, 1,000 new schedules take a while to get there.
       for (const i of changed) {
-        await waitFor(`${many[i]} answering`, 180_000, () => client.schedule.getHandle(many[i]!).describe().then(() => true, () => undefined), 1000);
+        await waitFor(
+          `${many[i]} answering`,
+          180_000,
+          () =>
+            client.schedule
+              .getHandle(many[i]!)
+              .describe()
+              .then(
+                () => true,
+                () => undefined,
+              ),
+          1000,
+        );
       }
       counted.calls.clear();
-      const second = await reconcileSchedules({ client: counted.client, registry: JobRegistry.create(jobsWith(changed)), taskQueue: queue, logger: testLogger, pruneOrphans: false });
+      const second = await reconcileSchedules({
+        client: counted.client,
+        registry: JobRegistry.create(jobsWith(changed)),
+        taskQueue: queue,
+        logger: testLogger,
+        pruneOrphans: false,
+      });
       assert.deepEqual(second.updated.sort(), [...changed].map((i) => many[i]!).sort());
       assert.equal(second.unchanged.length, count - changed.size);
       assert.deepEqual(second.created, []);
@@ -174,7 +237,12 @@ describe('reconciling code-defined jobs to schedules', () => {
       assert.equal(readMemo(d.action)?.spec.description, 'changed');
       assert.ok(second.durationMs >= 0);
     } finally {
-      await mapWithConcurrency(many, 8, (id) => client.schedule.getHandle(id).delete().catch(() => undefined));
+      await mapWithConcurrency(many, 8, (id) =>
+        client.schedule
+          .getHandle(id)
+          .delete()
+          .catch(() => undefined),
+      );
       await counted.client.connection.close();
     }
   });

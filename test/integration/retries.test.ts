@@ -95,7 +95,10 @@ describe('declared retries', () => {
     assert.equal(outcome.status, 'failed');
     assert.equal(outcome.attempts, 1);
     assert.equal(attemptTimes.get('non-retryable')!.length, 1);
-    assert.deepEqual(outcome.status === 'failed' && outcome.error, { type: 'NonRetryableJobError', message: 'the bucket does not exist' });
+    assert.deepEqual(outcome.status === 'failed' && outcome.error, {
+      type: 'NonRetryableJobError',
+      message: 'the bucket does not exist',
+    });
   });
 
   it('exhausted attempts fail the run with the last error', async () => {

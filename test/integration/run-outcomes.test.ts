@@ -16,22 +16,37 @@ import { SundialJobId, SundialStatus } from '../../src/temporal/search-attribute
 import { INTERNAL_ERROR } from '../../src/workflows/job-workflow';
 import { freePort } from '../support/ports';
 import { runOnce } from '../support/runs';
-import { startTestWorker, testCliPath, testClient, testLogger, unique, waitFor, type TestWorker } from '../support/temporal';
+import {
+  startTestWorker,
+  testCliPath,
+  testClient,
+  testLogger,
+  unique,
+  waitFor,
+  type TestWorker,
+} from '../support/temporal';
 
 /** A failed run's outcome from its failure, or the succeeded run's result. */
 async function outcomeOf(run: Promise<RunOutcome>): Promise<RunOutcome> {
   try {
     return await run;
   } catch (err) {
-    if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) return err.cause.details?.[0] as RunOutcome;
+    if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure)
+      return err.cause.details?.[0] as RunOutcome;
     throw err;
   }
 }
 
 /** What the run left where listings and the Web UI read it: its memo and SundialStatus. */
-async function recorded(client: Client, workflowId: string): Promise<{ summary: RunSummary | undefined; status: unknown }> {
+async function recorded(
+  client: Client,
+  workflowId: string,
+): Promise<{ summary: RunSummary | undefined; status: unknown }> {
   const d = await client.workflow.getHandle(workflowId).describe();
-  return { summary: d.memo?.[OUTCOME_MEMO_KEY] as RunSummary | undefined, status: d.typedSearchAttributes.get(SundialStatus) };
+  return {
+    summary: d.memo?.[OUTCOME_MEMO_KEY] as RunSummary | undefined,
+    status: d.typedSearchAttributes.get(SundialStatus),
+  };
 }
 
 const FAILURES_BEFORE_SUCCESS = 12;
@@ -98,7 +113,10 @@ describe('every run ends with an outcome', () => {
         retry: { initialInterval: '50ms', backoffCoefficient: 1, maximumAttempts: 0, jitter: 0 },
       }),
     ]);
-    worker = await startTestWorker(registry, taskQueue, { address: server.address, workflowsPath: require.resolve('../fixtures/long-retry-workflows') });
+    worker = await startTestWorker(registry, taskQueue, {
+      address: server.address,
+      workflowsPath: require.resolve('../fixtures/long-retry-workflows'),
+    });
   });
   after(async () => {
     await worker?.stop();
@@ -113,20 +131,33 @@ describe('every run ends with an outcome', () => {
     assert.equal(calls.get('fallback-fails'), 1, 'the open breaker kept the second run from the dependency');
     assert.equal(second.status, 'failed');
     assert.equal(second.status === 'failed' ? second.error.type : '', 'CircuitOpen');
-    assert.match(second.status === 'failed' ? second.error.message : '', /fallback function failed: TypeError: the fallback has a bug/);
+    assert.match(
+      second.status === 'failed' ? second.error.message : '',
+      /fallback function failed: TypeError: the fallback has a bug/,
+    );
     const { summary, status } = await recorded(client, second.workflowId);
     assert.equal(summary?.status, 'failed');
     assert.equal(status, 'failed');
   });
 
-  it('when Sundial\'s workflow code meets a bug, then the run ends failed with SundialInternalError, its memo and status, and does not wedge', async () => {
+  it("when Sundial's workflow code meets a bug, then the run ends failed with SundialInternalError, its memo and status, and does not wedge", async () => {
     // A run input without its retry plan (as a bug, or an input from an incompatible release,
     // would give): the workflow code throws a TypeError, which before this change failed the
     // workflow task over and over until a fix was deployed.
-    const input = { ...registry.get('fallback-fails')!.run, breaker: undefined, retry: undefined } as unknown as JobRunInput;
+    const input = {
+      ...registry.get('fallback-fails')!.run,
+      breaker: undefined,
+      retry: undefined,
+    } as unknown as JobRunInput;
     const workflowId = unique('bug');
     const outcome = await outcomeOf(
-      client.workflow.execute('jobWorkflow', { taskQueue, workflowId, args: [input], typedSearchAttributes: [{ key: SundialJobId, value: 'fallback-fails' }], workflowExecutionTimeout: '60s' }),
+      client.workflow.execute('jobWorkflow', {
+        taskQueue,
+        workflowId,
+        args: [input],
+        typedSearchAttributes: [{ key: SundialJobId, value: 'fallback-fails' }],
+        workflowExecutionTimeout: '60s',
+      }),
     );
     assert.equal(outcome.status, 'failed');
     assert.equal(outcome.status === 'failed' ? outcome.error.type : '', INTERNAL_ERROR);
@@ -142,12 +173,26 @@ describe('every run ends with an outcome', () => {
       const outcome = await runOnce(client, registry, jobId, taskQueue);
       assert.equal(outcome.status, 'succeeded');
       assert.equal(outcome.attempts, FAILURES_BEFORE_SUCCESS + 1);
-      assert.deepEqual(outcome.attemptOutcomes, { success: 1, retryable_error: FAILURES_BEFORE_SUCCESS, non_retryable_error: 0 });
-      assert.ok(outcome.durationMs >= FAILURES_BEFORE_SUCCESS * 50, `the duration counts from the run's first start (${outcome.durationMs} ms)`);
-      if (jobId === 'long-steps') assert.deepEqual(outcome.status === 'succeeded' ? outcome.result : undefined, { attempt: FAILURES_BEFORE_SUCCESS + 1 }, 'the child of the last attempt answered');
+      assert.deepEqual(outcome.attemptOutcomes, {
+        success: 1,
+        retryable_error: FAILURES_BEFORE_SUCCESS,
+        non_retryable_error: 0,
+      });
+      assert.ok(
+        outcome.durationMs >= FAILURES_BEFORE_SUCCESS * 50,
+        `the duration counts from the run's first start (${outcome.durationMs} ms)`,
+      );
+      if (jobId === 'long-steps')
+        assert.deepEqual(
+          outcome.status === 'succeeded' ? outcome.result : undefined,
+          { attempt: FAILURES_BEFORE_SUCCESS + 1 },
+          'the child of the last attempt answered',
+        );
       // The run did continue as new (this can fail: with no continue-as-new there are none) ...
       const continued = await waitFor('the continued executions in visibility', 30_000, async () => {
-        const n = (await client.workflow.count(`WorkflowId = "${outcome.workflowId}" AND ExecutionStatus = "ContinuedAsNew"`)).count;
+        const n = (
+          await client.workflow.count(`WorkflowId = "${outcome.workflowId}" AND ExecutionStatus = "ContinuedAsNew"`)
+        ).count;
         return n > 0 ? n : undefined;
       });
       assert.ok(continued >= 2, `continued ${continued} times`);

@@ -33,7 +33,10 @@ describe('a one-second interval job', () => {
     worker = await startTestWorker(registry, taskQueue);
   });
   after(async () => {
-    await client.schedule.getHandle(jobId).delete().catch(() => undefined);
+    await client.schedule
+      .getHandle(jobId)
+      .delete()
+      .catch(() => undefined);
     await worker?.stop();
     await client?.connection.close();
   });
@@ -46,13 +49,18 @@ describe('a one-second interval job', () => {
     await new Promise((r) => setTimeout(r, 1_500));
     const ids = [...effects.keys()];
     for (const id of ids) {
-      assert.match(id, new RegExp(`^${jobId}-\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}Z$`), 'run id is <jobId>-<RFC3339 tick>');
+      assert.match(
+        id,
+        new RegExp(`^${jobId}-\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}Z$`),
+        'run id is <jobId>-<RFC3339 tick>',
+      );
       assert.equal(effects.get(id), 1, `side effect of ${id} ran once`);
-      assert.equal(keyOf.get(id), id, 'the idempotency key is the tick\'s workflow id');
+      assert.equal(keyOf.get(id), id, "the idempotency key is the tick's workflow id");
     }
     const ticks = ids.map((id) => Date.parse(id.slice(jobId.length + 1))).sort((a, b) => a - b);
     assert.equal(new Set(ticks).size, ticks.length, 'no tick ran twice');
-    for (let i = 1; i < ticks.length; i++) assert.ok(ticks[i]! - ticks[i - 1]! >= 1_000, 'ticks are at least a second apart');
+    for (let i = 1; i < ticks.length; i++)
+      assert.ok(ticks[i]! - ticks[i - 1]! >= 1_000, 'ticks are at least a second apart');
     const described = await client.schedule.getHandle(jobId).describe();
     assert.ok(described.info.numActionsTaken >= ids.length);
   });

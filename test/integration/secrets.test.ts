@@ -44,17 +44,30 @@ describe('secret references', () => {
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
-      lines.push(...chunk.toString().split('\n').filter((l) => l !== ''));
+      lines.push(
+        ...chunk
+          .toString()
+          .split('\n')
+          .filter((l) => l !== ''),
+      );
       done();
     },
   });
   const logger = createLogger('debug', sink);
   const jobIds: string[] = [];
 
-  async function call(method: string, path: string, body?: unknown, key = WRITE_KEY): Promise<{ status: number; body: any }> {
+  async function call(
+    method: string,
+    path: string,
+    body?: unknown,
+    key = WRITE_KEY,
+  ): Promise<{ status: number; body: any }> {
     const res = await fetch(`${api.url}${path}`, {
       method,
-      headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();
@@ -133,7 +146,11 @@ describe('secret references', () => {
   it('sends the header from the worker, while Temporal, the API and the logs never hold the value', async () => {
     const id = unique('secret-header');
     jobIds.push(id);
-    const created = await call('POST', '/api/v1/jobs', httpJob(id, '/hook', { authorization: { secret: 'API_TOKEN' }, 'x-plain': 'plain-header-value-42' }));
+    const created = await call(
+      'POST',
+      '/api/v1/jobs',
+      httpJob(id, '/hook', { authorization: { secret: 'API_TOKEN' }, 'x-plain': 'plain-header-value-42' }),
+    );
     assert.equal(created.status, 201, JSON.stringify(created.body));
     // References show as references; plain values never show, to any key.
     assert.deepEqual(created.body.task.headers, { authorization: { secret: 'API_TOKEN' }, 'x-plain': '[redacted]' });
@@ -141,7 +158,10 @@ describe('secret references', () => {
       const one = await call('GET', `/api/v1/jobs/${id}`, undefined, key);
       assert.deepEqual(one.body.task.headers, { authorization: { secret: 'API_TOKEN' }, 'x-plain': '[redacted]' });
       const list = await call('GET', `/api/v1/jobs?idPrefix=${id}`, undefined, key);
-      assert.deepEqual(list.body.items[0].task.headers, { authorization: { secret: 'API_TOKEN' }, 'x-plain': '[redacted]' });
+      assert.deepEqual(list.body.items[0].task.headers, {
+        authorization: { secret: 'API_TOKEN' },
+        'x-plain': '[redacted]',
+      });
     }
 
     const before = received.length;
@@ -154,7 +174,10 @@ describe('secret references', () => {
     // The echo endpoint returns the secret in its body: the worker scrubs it from the result.
     const echoId = unique('secret-echo');
     jobIds.push(echoId);
-    assert.equal((await call('POST', '/api/v1/jobs', httpJob(echoId, '/echo', { authorization: { secret: 'API_TOKEN' } }))).status, 201);
+    assert.equal(
+      (await call('POST', '/api/v1/jobs', httpJob(echoId, '/echo', { authorization: { secret: 'API_TOKEN' } }))).status,
+      201,
+    );
     const echoed = await runToEnd(echoId);
     assert.equal(echoed.status, 'succeeded');
     assert.deepEqual(echoed.result.body, { youSent: '[redacted]' });
@@ -162,34 +185,54 @@ describe('secret references', () => {
     // A 401 quoting the header: the error message (in Temporal and in the worker's log line) is scrubbed.
     const deniedId = unique('secret-401');
     jobIds.push(deniedId);
-    assert.equal((await call('POST', '/api/v1/jobs', httpJob(deniedId, '/echo-401', { authorization: { secret: 'API_TOKEN' } }))).status, 201);
+    assert.equal(
+      (await call('POST', '/api/v1/jobs', httpJob(deniedId, '/echo-401', { authorization: { secret: 'API_TOKEN' } })))
+        .status,
+      201,
+    );
     const denied = await runToEnd(deniedId);
     assert.equal(denied.status, 'failed');
     assert.equal(denied.error.message, 'POST answered 401: bad token [redacted]');
-    assert.ok(lines.some((l) => l.includes('bad token [redacted]')), 'the attempt-failed line is there, scrubbed');
+    assert.ok(
+      lines.some((l) => l.includes('bad token [redacted]')),
+      'the attempt-failed line is there, scrubbed',
+    );
     assert.ok(!(await temporalBytes(deniedId, [denied.workflowId])).includes(SECRET));
 
     const bytes = await temporalBytes(id, [run.workflowId]);
     assert.ok(bytes.includes('API_TOKEN'), 'the search is over the real thing: the reference is there');
-    assert.ok(bytes.includes('plain-header-value-42'), 'and finds a plain value, stored as it is when the codec is off');
+    assert.ok(
+      bytes.includes('plain-header-value-42'),
+      'and finds a plain value, stored as it is when the codec is off',
+    );
     assert.ok(!bytes.includes(SECRET), 'the value is not in the schedule nor the history');
-    assert.ok(!(await temporalBytes(echoId, [echoed.workflowId])).includes(SECRET), 'nor in the echo job\'s');
+    assert.ok(!(await temporalBytes(echoId, [echoed.workflowId])).includes(SECRET), "nor in the echo job's");
     assert.ok(responses.length > 5);
     assert.ok(!responses.some((r) => r.includes(SECRET)), 'no API response holds the value');
     assert.ok(!responses.some((r) => r.includes('plain-header-value-42')), 'nor the plain header value');
-    assert.ok(lines.some((l) => l.includes(id)), 'the logs were captured');
+    assert.ok(
+      lines.some((l) => l.includes(id)),
+      'the logs were captured',
+    );
     assert.ok(!lines.some((l) => l.includes(SECRET)), 'no log line holds the value');
   });
 
-  it('resolves references in a code job\'s args in the worker, and scrubs them from its result', async () => {
+  it("resolves references in a code job's args in the worker, and scrubs them from its result", async () => {
     const id = unique('secret-args');
     jobIds.push(id);
-    const created = await call('POST', '/api/v1/jobs', { id, schedule: { cron: '0 0 1 1 *' }, task: { type: 'uses-secret', args: { token: { secret: 'CODE_TOKEN' }, other: 1 } } });
+    const created = await call('POST', '/api/v1/jobs', {
+      id,
+      schedule: { cron: '0 0 1 1 *' },
+      task: { type: 'uses-secret', args: { token: { secret: 'CODE_TOKEN' }, other: 1 } },
+    });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const run = await runToEnd(id);
     assert.equal(run.status, 'succeeded', JSON.stringify(run));
     assert.deepEqual(run.result, { gotTheSecret: true, echo: { token: '[redacted]', other: 1 } });
-    assert.ok(lines.some((l) => l.includes('careless line with [redacted]')), 'the job\'s own log line is there, scrubbed');
+    assert.ok(
+      lines.some((l) => l.includes('careless line with [redacted]')),
+      "the job's own log line is there, scrubbed",
+    );
     assert.ok(!(await temporalBytes(id, [run.workflowId])).includes(CODE_SECRET));
     assert.ok(!responses.some((r) => r.includes(CODE_SECRET)));
     assert.ok(!lines.some((l) => l.includes(CODE_SECRET)));
@@ -198,7 +241,10 @@ describe('secret references', () => {
   it('fails the run at once as SecretMissing, naming the secret, when the worker does not have it', async () => {
     const id = unique('secret-missing');
     jobIds.push(id);
-    const job = { ...httpJob(id, '/hook', { authorization: { secret: 'NOT_CONFIGURED' } }), retry: { maximumAttempts: 5 } };
+    const job = {
+      ...httpJob(id, '/hook', { authorization: { secret: 'NOT_CONFIGURED' } }),
+      retry: { maximumAttempts: 5 },
+    };
     assert.equal((await call('POST', '/api/v1/jobs', job)).status, 201);
     const before = received.length;
     const run = await runToEnd(id);
@@ -224,7 +270,11 @@ describe('secret references', () => {
       assert.equal((await call('GET', `/api/v1/jobs/${id}`)).status, 404);
     }
     const argsId = unique('secret-bad-args');
-    const res = await call('POST', '/api/v1/jobs', { id: argsId, schedule: { cron: '0 0 1 1 *' }, task: { type: 'uses-secret', args: { nested: [{ secret: 'no good' }] } } });
+    const res = await call('POST', '/api/v1/jobs', {
+      id: argsId,
+      schedule: { cron: '0 0 1 1 *' },
+      task: { type: 'uses-secret', args: { nested: [{ secret: 'no good' }] } },
+    });
     assert.equal(res.status, 400);
     assert.ok(JSON.stringify(res.body).includes('task.args.nested.0.secret'), JSON.stringify(res.body));
   });
@@ -232,7 +282,10 @@ describe('secret references', () => {
   it('keeps a plain header value through a patch that does not name it, and refuses the marker written back', async () => {
     const id = unique('secret-patch');
     jobIds.push(id);
-    assert.equal((await call('POST', '/api/v1/jobs', httpJob(id, '/hook', { 'x-plain': 'kept-value-77' }))).status, 201);
+    assert.equal(
+      (await call('POST', '/api/v1/jobs', httpJob(id, '/hook', { 'x-plain': 'kept-value-77' }))).status,
+      201,
+    );
     const patched = await fetch(`${api.url}/api/v1/jobs/${id}`, {
       method: 'PATCH',
       headers: { authorization: `Bearer ${WRITE_KEY}`, 'content-type': 'application/merge-patch+json' },

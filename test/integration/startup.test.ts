@@ -30,9 +30,15 @@ describe('start-up errors', () => {
   });
 
   it('a bad job definition stops start-up, naming the job and the field', async () => {
-    const p = startSundial('worker', { TEMPORAL_CONNECT_TIMEOUT: '1s', SUNDIAL_JOBS_MODULE: path.join(FIXTURES, 'bad-jobs.js') });
+    const p = startSundial('worker', {
+      TEMPORAL_CONNECT_TIMEOUT: '1s',
+      SUNDIAL_JOBS_MODULE: path.join(FIXTURES, 'bad-jobs.js'),
+    });
     assert.equal(await p.exited, 1);
-    assert.match(p.output(), /job \\"nightly-typo\\", field schedule\.cron: hour field \\"60\\": 60 is not in range 0-23/);
+    assert.match(
+      p.output(),
+      /job \\"nightly-typo\\", field schedule\.cron: hour field \\"60\\": 60 is not in range 0-23/,
+    );
   });
 });
 

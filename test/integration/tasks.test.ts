@@ -25,7 +25,13 @@ describe('the built-in HTTP task and multi-step jobs', () => {
     return defineJob({
       id,
       schedule: { intervals: [{ every: '1h' }] },
-      http: { url: `${dep.url}/${id}`, method: 'POST', body: { hello: 'world' }, timeout: '5s', ...(expectStatus ? { expectStatus } : {}) },
+      http: {
+        url: `${dep.url}/${id}`,
+        method: 'POST',
+        body: { hello: 'world' },
+        timeout: '5s',
+        ...(expectStatus ? { expectStatus } : {}),
+      },
       retry: { initialInterval: '200ms', backoffCoefficient: 1, maximumAttempts: 4 },
     });
   };
@@ -36,7 +42,9 @@ describe('the built-in HTTP task and multi-step jobs', () => {
       if (req.url === '/hang') return;
       const statuses = script.get(req.url ?? '') ?? [200];
       const status = statuses.length > 1 ? statuses.shift()! : statuses[0]!;
-      res.writeHead(status, { 'content-type': 'application/json', ...(headers.get(req.url ?? '') ?? {}) }).end(JSON.stringify({ status }));
+      res
+        .writeHead(status, { 'content-type': 'application/json', ...(headers.get(req.url ?? '') ?? {}) })
+        .end(JSON.stringify({ status }));
     });
     const deadPort = await freePort();
     registry = JobRegistry.create([
@@ -67,7 +75,11 @@ describe('the built-in HTTP task and multi-step jobs', () => {
         id: 'sequence-out-of-time',
         schedule: { intervals: [{ every: '1h' }] },
         workflow: 'httpSequenceWorkflow',
-        args: { steps: [{ url: `${dep.url}/hang`, method: 'POST', headers: {}, timeoutMs: 120_000 }] satisfies HttpRequestPlan[] },
+        args: {
+          steps: [
+            { url: `${dep.url}/hang`, method: 'POST', headers: {}, timeoutMs: 120_000 },
+          ] satisfies HttpRequestPlan[],
+        },
         retry: { initialInterval: '300ms', backoffCoefficient: 1, maximumAttempts: 3 },
         timeouts: { scheduleToClose: '3s' },
       }),
@@ -135,7 +147,11 @@ describe('the built-in HTTP task and multi-step jobs', () => {
     assert.deepEqual(outcome.status === 'succeeded' && outcome.result, [{ status: 200 }, { status: 200 }]);
     const stepB = dep.seen.filter((s) => s.idempotencyKey?.endsWith('/step-2'));
     assert.equal(stepB.length, 2);
-    assert.equal(new Set(stepB.map((s) => s.idempotencyKey)).size, 1, 'a step keeps its idempotency key across the job\'s attempts');
+    assert.equal(
+      new Set(stepB.map((s) => s.idempotencyKey)).size,
+      1,
+      "a step keeps its idempotency key across the job's attempts",
+    );
   });
 
   it('a multi-step job with only scheduleToClose gets that budget across all its attempts', async () => {

@@ -25,7 +25,14 @@ describe('npm start in a real terminal', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function startInTerminal(name: string): Promise<{ term: Terminal; api: string; temporalPort: number; uiPort: number; apiPort: number; serverPid: number }> {
+  async function startInTerminal(name: string): Promise<{
+    term: Terminal;
+    api: string;
+    temporalPort: number;
+    uiPort: number;
+    apiPort: number;
+    serverPid: number;
+  }> {
     const [temporalPort, uiPort, apiPort] = [await freePort(), await freePort(), await freePort()];
     const dataDir = path.join(dir, name);
     const env: Record<string, string> = {
@@ -47,7 +54,13 @@ describe('npm start in a real terminal', () => {
     const script = path.join(dir, `${name}.sh`);
     writeFileSync(
       script,
-      [`cd '${projectRoot()}'`, ...Object.entries(env).map(([k, v]) => `export ${k}='${v}'`), 'npm start', 'echo "SUNDIAL_EXIT=$?"', ''].join('\n'),
+      [
+        `cd '${projectRoot()}'`,
+        ...Object.entries(env).map(([k, v]) => `export ${k}='${v}'`),
+        'npm start',
+        'echo "SUNDIAL_EXIT=$?"',
+        '',
+      ].join('\n'),
     );
     const term = new Terminal(path.join(dir, `${name}.transcript`));
     terminals.push(term);
@@ -63,12 +76,22 @@ describe('npm start in a real terminal', () => {
   async function startDrainProbe(s: { api: string; term: Terminal }): Promise<void> {
     const trigger = await fetch(`${s.api}/api/v1/jobs/drain-probe/trigger`, { method: 'POST' });
     assert.equal(trigger.status, 202, await trigger.text());
-    await s.term.waitFor('the triggered run to start', /"msg":"run started"[^\n]*"task_name":"drain-probe"|"task_name":"drain-probe"[^\n]*"msg":"run started"/, 30_000);
+    await s.term.waitFor(
+      'the triggered run to start',
+      /"msg":"run started"[^\n]*"task_name":"drain-probe"|"task_name":"drain-probe"[^\n]*"msg":"run started"/,
+      30_000,
+    );
   }
 
-  async function assertAllGone(s: { temporalPort: number; uiPort: number; apiPort: number; serverPid: number }): Promise<void> {
+  async function assertAllGone(s: {
+    temporalPort: number;
+    uiPort: number;
+    apiPort: number;
+    serverPid: number;
+  }): Promise<void> {
     await waitFor('the dev server to be gone', 15_000, () => (isAlive(s.serverPid) ? undefined : true));
-    for (const port of [s.temporalPort, s.uiPort, s.apiPort]) assert.equal(await portOpen(port), false, `port ${port} is free`);
+    for (const port of [s.temporalPort, s.uiPort, s.apiPort])
+      assert.equal(await portOpen(port), false, `port ${port} is free`);
   }
 
   it('one Ctrl-C drains the running job, stops the dev server and exits 0', async () => {
@@ -83,7 +106,10 @@ describe('npm start in a real terminal', () => {
     assert.ok(!/second signal/.test(out), `the terminal's signal and npm's forward are one request to stop${tail}`);
     // The attempt in flight finished on this worker before it stopped (the run's last workflow
     // task is left to the next worker: a draining worker takes no new tasks).
-    assert.ok(/"task_name":"drain-probe"[^\n]*"status":"success","msg":"attempt finished"/.test(out), `the running job was drained${tail}`);
+    assert.ok(
+      /"task_name":"drain-probe"[^\n]*"status":"success","msg":"attempt finished"/.test(out),
+      `the running job was drained${tail}`,
+    );
     assert.ok(/"msg":"stopped"/.test(out), `the process said it stopped${tail}`);
     await assertAllGone(s);
   });
@@ -98,7 +124,10 @@ describe('npm start in a real terminal', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     s.term.ctrlC();
     const exit = await s.term.waitFor('npm to exit', /SUNDIAL_EXIT=(\d+)/, 60_000);
-    assert.ok(/second signal: stopping now/.test(s.term.output()), `the second Ctrl-C forced the stop; terminal:\n${s.term.output().slice(-3000)}`);
+    assert.ok(
+      /second signal: stopping now/.test(s.term.output()),
+      `the second Ctrl-C forced the stop; terminal:\n${s.term.output().slice(-3000)}`,
+    );
     assert.equal(exit[1], '130', 'a forced stop is not a clean one: 128 + SIGINT');
     await assertAllGone(s);
   });

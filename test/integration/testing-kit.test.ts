@@ -25,7 +25,10 @@ describe("the test kit: a job's code with a fake context", () => {
   it('when example-flaky runs as attempt 1, then it fails retryably; as attempt 3, then it succeeds', async () => {
     const first = await runJobCode(example('example-flaky'), { attempt: 1 });
     assert.equal(first.status, 'failed');
-    assert.deepEqual(first.status === 'failed' && first.error, { type: 'RetryableJobError', message: 'simulated failure on attempt 1' });
+    assert.deepEqual(first.status === 'failed' && first.error, {
+      type: 'RetryableJobError',
+      message: 'simulated failure on attempt 1',
+    });
     assert.equal(first.status === 'failed' && first.retryable, true);
     const third = await runJobCode(example('example-flaky'), { attempt: 3 });
     assert.deepEqual(third.status === 'succeeded' && third.result, { succeededOnAttempt: 3 });
@@ -67,7 +70,11 @@ describe("the test kit: a job's code with a fake context", () => {
     });
     const secrets = { KIT_TOKEN: 'sixteen-chars-xx' };
     const declared = await runJobCode(job, { secrets });
-    assert.deepEqual(declared.status === 'succeeded' && declared.result, { bucket: 'declared', tokenLength: 16, echo: '[redacted]' }, 'the secret reached the code, and is scrubbed from its result as a worker scrubs it');
+    assert.deepEqual(
+      declared.status === 'succeeded' && declared.result,
+      { bucket: 'declared', tokenLength: 16, echo: '[redacted]' },
+      'the secret reached the code, and is scrubbed from its result as a worker scrubs it',
+    );
     const missing = await runJobCode(job, { args: { bucket: 'missing', token: { secret: 'KIT_TOKEN' } }, secrets });
     assert.equal(missing.status === 'failed' && missing.retryable, false);
     const quota = await runJobCode(job, { args: { bucket: 'quota', token: 'plain' } });
@@ -88,8 +95,12 @@ describe('the test kit: whole runs on a real server, with a fast clock', () => {
   const key = unique('payments-db');
 
   before(async () => {
-    health = await startDependency((req, res) => res.writeHead(req.url === '/healthz' ? 200 : 404, { 'content-type': 'application/json' }).end('{"ok":true}'));
-    payments = await startDependency((_req, res) => (dep.up ? res.writeHead(200).end('{"settled":3}') : res.writeHead(503).end('down')));
+    health = await startDependency((req, res) =>
+      res.writeHead(req.url === '/healthz' ? 200 : 404, { 'content-type': 'application/json' }).end('{"ok":true}'),
+    );
+    payments = await startDependency((_req, res) =>
+      dep.up ? res.writeHead(200).end('{"settled":3}') : res.writeHead(503).end('down'),
+    );
     const paymentsSync = defineJob({
       id: 'payments-sync',
       schedule: { cron: '@hourly' },
@@ -105,7 +116,11 @@ describe('the test kit: whole runs on a real server, with a fast clock', () => {
     });
     // 1/100: example-flaky's 1 s and 2 s backoffs take 10 and 20 ms; the breaker's 5 minutes, 3 s.
     const echo = defineJob({ id: 'echo-args', schedule: { cron: '@hourly' }, args: { n: 0 }, run: (ctx) => ctx.args });
-    env = await createTestEnvironment({ jobs: [...exampleJobs(health.url), paymentsSync, echo], address: testAddress(), timeScale: 0.01 });
+    env = await createTestEnvironment({
+      jobs: [...exampleJobs(health.url), paymentsSync, echo],
+      address: testAddress(),
+      timeScale: 0.01,
+    });
   });
   after(async () => {
     await env?.stop();
@@ -126,7 +141,7 @@ describe('the test kit: whole runs on a real server, with a fast clock', () => {
   it('when the HTTP example runs, then it calls its URL and succeeds', async () => {
     const outcome = await env.runJob('example-http-health');
     assert.equal(outcome.status, 'succeeded');
-    assert.equal((outcome.status === 'succeeded' && (outcome.result as { status: number }).status), 200);
+    assert.equal(outcome.status === 'succeeded' && (outcome.result as { status: number }).status, 200);
     assert.ok(health.seen.some((s) => s.idempotencyKey === outcome.workflowId));
   });
 
@@ -134,7 +149,10 @@ describe('the test kit: whole runs on a real server, with a fast clock', () => {
     const tripping = await env.runJob('payments-sync');
     assert.equal(tripping.status, 'degraded', 'the second failure opened the breaker: the fallback served');
     assert.equal(tripping.attempts, 2);
-    assert.deepEqual(tripping.status === 'degraded' && [tripping.result, tripping.fallback], [{ settled: 0, deferred: true }, { servedFrom: 'function' }]);
+    assert.deepEqual(tripping.status === 'degraded' && [tripping.result, tripping.fallback], [
+      { settled: 0, deferred: true },
+      { servedFrom: 'function' },
+    ]);
     const opened = await env.breaker(key);
     assert.equal(opened?.state, 'open');
     assert.equal(opened?.key, key, 'the key as the job declares it');
@@ -166,7 +184,11 @@ describe('the test kit: whole runs on a real server, with a fast clock', () => {
 
 describe('the test kit: an environment with a dev server of its own', () => {
   it('when no address is given, then it starts a dev server, runs a job there and stops it', async () => {
-    const env = await createTestEnvironment({ jobs: [example('example-flaky')], timeScale: 0.01, temporalCli: testCliPath() });
+    const env = await createTestEnvironment({
+      jobs: [example('example-flaky')],
+      timeScale: 0.01,
+      temporalCli: testCliPath(),
+    });
     let stopped = false;
     try {
       assert.notEqual(env.address, testAddress());

@@ -12,7 +12,15 @@ import { sundialDataConverter } from '../../src/temporal/codec';
 import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { call, startTestApi } from '../support/api';
 import { freePort } from '../support/ports';
-import { startTestWorker, testCliPath, testClient, testLogger, unique, waitFor, type TestWorker } from '../support/temporal';
+import {
+  startTestWorker,
+  testCliPath,
+  testClient,
+  testLogger,
+  unique,
+  waitFor,
+  type TestWorker,
+} from '../support/temporal';
 
 const registry = JobRegistry.create([
   defineJob({ id: 'tick-quick', schedule: { intervals: [{ every: '1h' }] }, run: () => 'ok' }),
@@ -49,7 +57,11 @@ async function ledger(api: RunningApi, id: string, from: Date, to: Date, pageSiz
   const out: LedgerTick[] = [];
   let token: string | null = null;
   do {
-    const res = await call(api, 'GET', `/api/v1/jobs/${id}/ticks?${qs(from, to, `&pageSize=${pageSize}`)}${token === null ? '' : `&pageToken=${encodeURIComponent(token)}`}`);
+    const res = await call(
+      api,
+      'GET',
+      `/api/v1/jobs/${id}/ticks?${qs(from, to, `&pageSize=${pageSize}`)}${token === null ? '' : `&pageToken=${encodeURIComponent(token)}`}`,
+    );
     assert.equal(res.status, 200, JSON.stringify(res.body));
     out.push(...(res.body.items as LedgerTick[]));
     token = res.body.nextPageToken as string | null;
@@ -57,7 +69,12 @@ async function ledger(api: RunningApi, id: string, from: Date, to: Date, pageSiz
   return out;
 }
 
-const spec = (id: string, task: string, schedule: Record<string, unknown>, policies: Record<string, unknown>) => ({ id, schedule, policies, task: { type: task } });
+const spec = (id: string, task: string, schedule: Record<string, unknown>, policies: Record<string, unknown>) => ({
+  id,
+  schedule,
+  policies,
+  task: { type: task },
+});
 
 describe('the tick ledger (GET /api/v1/jobs/{id}/ticks)', () => {
   let client: Client;
@@ -79,7 +96,11 @@ describe('the tick ledger (GET /api/v1/jobs/{id}/ticks)', () => {
     api = await startTestApi(client, { registry, taskQueue });
   });
   after(async () => {
-    for (const id of created) await client.schedule.getHandle(id).delete().catch(() => undefined);
+    for (const id of created)
+      await client.schedule
+        .getHandle(id)
+        .delete()
+        .catch(() => undefined);
     await api?.stop();
     await worker?.stop();
     await client?.connection.close();
@@ -92,22 +113,37 @@ describe('the tick ledger (GET /api/v1/jobs/{id}/ticks)', () => {
     await sleep(13_000);
     const from = new Date(createdAt.getTime() - 10_000);
     // A run lasts 5 s of every 6: wait for a moment one is running, to see that state too.
-    const { ticks, before, after: afterDesc } = await waitFor('a ledger with a running tick', 15_000, async () => {
-      const b = await client.schedule.getHandle(id).describe();
-      const t = await ledger(api, id, from, new Date(Date.now() + 10_000));
-      const a = await client.schedule.getHandle(id).describe();
-      return t.some((x) => x.state === 'running') ? { ticks: t, before: b, after: a } : undefined;
-    }, 500);
+    const {
+      ticks,
+      before,
+      after: afterDesc,
+    } = await waitFor(
+      'a ledger with a running tick',
+      15_000,
+      async () => {
+        const b = await client.schedule.getHandle(id).describe();
+        const t = await ledger(api, id, from, new Date(Date.now() + 10_000));
+        const a = await client.schedule.getHandle(id).describe();
+        return t.some((x) => x.state === 'running') ? { ticks: t, before: b, after: a } : undefined;
+      },
+      500,
+    );
     // The schedule's creation time, which the ledger judges by: a moment after the API's answer's.
     const scheduleCreatedAt = before.info.createdAt;
     const states = new Set(ticks.map((t) => t.state));
-    for (const s of ['before_created', 'ran', 'running', 'skipped_overlap', 'not_yet']) assert.ok(states.has(s), `has a ${s} tick: ${[...states].join(', ')}`);
+    for (const s of ['before_created', 'ran', 'running', 'skipped_overlap', 'not_yet'])
+      assert.ok(states.has(s), `has a ${s} tick: ${[...states].join(', ')}`);
 
     const ranIds = new Map<string, LedgerTick>();
     for (const t of ticks) {
-      if (t.state === 'before_created') assert.ok(Date.parse(t.at) < scheduleCreatedAt.getTime(), `${t.at} is before the job's creation`);
+      if (t.state === 'before_created')
+        assert.ok(Date.parse(t.at) < scheduleCreatedAt.getTime(), `${t.at} is before the job's creation`);
       if (t.state === 'ran' || t.state === 'running') {
-        assert.equal(t.run!.workflowId, `${id}-${t.at.replace('.000Z', 'Z')}`, 'the run is the one Temporal started for this tick');
+        assert.equal(
+          t.run!.workflowId,
+          `${id}-${t.at.replace('.000Z', 'Z')}`,
+          'the run is the one Temporal started for this tick',
+        );
         assert.equal(typeof t.lagMs, 'number');
         ranIds.set(t.run!.runId, t);
         if (t.state === 'ran') assert.equal(t.run!.status, 'succeeded');
@@ -128,7 +164,11 @@ describe('the tick ledger (GET /api/v1/jobs/{id}/ticks)', () => {
       skipped >= before.info.numActionsSkippedOverlap && skipped <= afterDesc.info.numActionsSkippedOverlap + 1,
       `ledger ${skipped} vs Temporal ${before.info.numActionsSkippedOverlap}..${afterDesc.info.numActionsSkippedOverlap}`,
     );
-    assert.deepEqual(ticks.filter((t) => t.state === 'missed_catchup'), [], 'nothing missed while the server ran');
+    assert.deepEqual(
+      ticks.filter((t) => t.state === 'missed_catchup'),
+      [],
+      'nothing missed while the server ran',
+    );
     await client.schedule.getHandle(id).pause('test done');
   });
 
@@ -156,7 +196,10 @@ describe('the tick ledger (GET /api/v1/jobs/{id}/ticks)', () => {
     const pauses = readMemo((await client.schedule.getHandle(id).describe()).action)?.pauses ?? [];
     assert.equal(pauses.length, 2, JSON.stringify(pauses));
     assert.equal(pauses[0]!.note, 'ledger maintenance');
-    assert.ok(pauses.every((p) => p.to !== undefined), 'both periods closed');
+    assert.ok(
+      pauses.every((p) => p.to !== undefined),
+      'both periods closed',
+    );
 
     const end = Date.now();
     const ticks = await ledger(api, id, new Date(createdAt.getTime() + 1_000), new Date(end - 1_500));
@@ -170,16 +213,26 @@ describe('the tick ledger (GET /api/v1/jobs/{id}/ticks)', () => {
     const second = within(patchPausedAt + 1_000, patchUnpausedAt - 1_000);
     assert.ok(second.length >= 1);
     for (const t of second) assert.equal(t.state, 'paused', `${t.at}: ${t.reason}`);
-    for (const t of [...within(0, pausedAt - 1_000), ...within(unpausedAt + 1_500, patchPausedAt - 1_000), ...within(patchUnpausedAt + 1_500, end - 2_000)]) {
+    for (const t of [
+      ...within(0, pausedAt - 1_000),
+      ...within(unpausedAt + 1_500, patchPausedAt - 1_000),
+      ...within(patchUnpausedAt + 1_500, end - 2_000),
+    ]) {
       assert.equal(t.state, 'ran', `${t.at} outside the pauses: ${t.reason}`);
     }
-    assert.deepEqual(ticks.filter((t) => t.state === 'missed_catchup'), [], `nothing missed (pauses ${JSON.stringify(pauses)})`);
+    assert.deepEqual(
+      ticks.filter((t) => t.state === 'missed_catchup'),
+      [],
+      `nothing missed (pauses ${JSON.stringify(pauses)})`,
+    );
 
     // Paused outside Sundial's API: nothing recorded, so the ledger infers it from the state.
     const outsideAt = Date.now();
     await client.schedule.getHandle(id).pause('paused with the Temporal CLI');
     await sleep(3_500);
-    const later = (await ledger(api, id, new Date(outsideAt + 1_500), new Date(Date.now() - 500))).filter((t) => t.state !== 'ran');
+    const later = (await ledger(api, id, new Date(outsideAt + 1_500), new Date(Date.now() - 500))).filter(
+      (t) => t.state !== 'ran',
+    );
     assert.ok(later.length >= 1);
     for (const t of later) {
       assert.equal(t.state, 'paused', `${t.at}: ${t.reason}`);
@@ -189,7 +242,10 @@ describe('the tick ledger (GET /api/v1/jobs/{id}/ticks)', () => {
 
   it('when a job is created paused, then its ticks since are paused from its creation', async () => {
     const id = unique('ticks-created-paused');
-    const createdAt = await create({ ...spec(id, 'tick-quick', { intervals: [{ every: '1s' }] }, { overlap: 'allow_all' }), paused: true });
+    const createdAt = await create({
+      ...spec(id, 'tick-quick', { intervals: [{ every: '1s' }] }, { overlap: 'allow_all' }),
+      paused: true,
+    });
     await sleep(2_500);
     const ticks = await ledger(api, id, createdAt, new Date());
     assert.ok(ticks.length >= 2);
@@ -209,14 +265,20 @@ describe('the tick ledger (GET /api/v1/jobs/{id}/ticks)', () => {
     ] as const) {
       const expected = newYorkDailyOracle(Date.parse(from), Date.parse(to), 2, 30);
       const gap = from.startsWith('2026') ? '2026-03-08' : '2027-03-14';
-      assert.ok(!expected.some((t) => t.startsWith(gap)) && expected.length === 6, `the oracle skips ${gap}: ${expected.join(', ')}`);
+      assert.ok(
+        !expected.some((t) => t.startsWith(gap)) && expected.length === 6,
+        `the oracle skips ${gap}: ${expected.join(', ')}`,
+      );
       // Small pages, to check that paging neither drops nor repeats a tick.
       const ticks = await ledger(api, id, new Date(from), new Date(to), 4);
       assert.deepEqual(
         ticks.map((t) => t.at),
         expected,
       );
-      assert.ok(ticks.every((t) => t.state === state), `all ${state}: ${ticks.map((t) => t.state).join(', ')}`);
+      assert.ok(
+        ticks.every((t) => t.state === state),
+        `all ${state}: ${ticks.map((t) => t.state).join(', ')}`,
+      );
     }
   });
 
@@ -245,7 +307,13 @@ describe('the tick ledger (GET /api/v1/jobs/{id}/ticks)', () => {
     const page = await get(qs('2026-01-01T00:00:00Z', '2026-01-20T00:00:00Z', '&pageSize=2'));
     assert.equal(page.status, 200);
     assert.equal(page.body.items.length, 2);
-    const other = await get(qs('2026-01-01T00:00:00Z', '2026-01-21T00:00:00Z', `&pageToken=${encodeURIComponent(page.body.nextPageToken as string)}`));
+    const other = await get(
+      qs(
+        '2026-01-01T00:00:00Z',
+        '2026-01-21T00:00:00Z',
+        `&pageToken=${encodeURIComponent(page.body.nextPageToken as string)}`,
+      ),
+    );
     assert.equal(other.status, 400);
     assert.deepEqual(paths(other), ['query.pageToken']);
 
@@ -270,18 +338,43 @@ describe('the tick ledger across a server outage longer than the catch-up window
 
   it('when the server is down for longer than the catch-up window, then the ticks it missed are missed_catchup and the runs around them ran', async () => {
     const port = await freePort();
-    const start = () => startDevServer({ cliPath: testCliPath(), dataDir, port, uiPort: undefined, namespace: 'default', logger: testLogger });
+    const start = () =>
+      startDevServer({
+        cliPath: testCliPath(),
+        dataDir,
+        port,
+        uiPort: undefined,
+        namespace: 'default',
+        logger: testLogger,
+      });
     server = await start();
-    client = new Client({ connection: await Connection.connect({ address: server.address }), namespace: 'default', dataConverter: sundialDataConverter(undefined) });
+    client = new Client({
+      connection: await Connection.connect({ address: server.address }),
+      namespace: 'default',
+      dataConverter: sundialDataConverter(undefined),
+    });
     const taskQueue = unique('ticks-outage');
     worker = await startTestWorker(registry, taskQueue, { address: server.address });
     api = await startTestApi(client, { registry, taskQueue });
     const id = unique('ticks-outage');
-    const res = await call(api, 'POST', '/api/v1/jobs', spec(id, 'tick-quick', { intervals: [{ every: '1s' }] }, { overlap: 'allow_all', catchupWindow: '10s' }));
+    const res = await call(
+      api,
+      'POST',
+      '/api/v1/jobs',
+      spec(id, 'tick-quick', { intervals: [{ every: '1s' }] }, { overlap: 'allow_all', catchupWindow: '10s' }),
+    );
     assert.equal(res.status, 201, JSON.stringify(res.body));
     const createdAt = new Date(res.body.createdAt as string);
     const running = api;
-    await waitFor('three runs', 30_000, async () => ((await ledger(running, id, createdAt, new Date())).filter((t) => t.state === 'ran').length >= 3 ? true : undefined), 500);
+    await waitFor(
+      'three runs',
+      30_000,
+      async () =>
+        (await ledger(running, id, createdAt, new Date())).filter((t) => t.state === 'ran').length >= 3
+          ? true
+          : undefined,
+      500,
+    );
 
     await worker.stop();
     worker = undefined;
@@ -293,11 +386,18 @@ describe('the tick ledger across a server outage longer than the catch-up window
     const upAt = Date.now();
     worker = await startTestWorker(registry, taskQueue, { address: server.address });
 
-    const ticks = await waitFor('a run after the restart', 60_000, async () => {
-      const t = await ledger(running, id, createdAt, new Date(Date.now() - 1_000));
-      return t.some((x) => x.state === 'ran' && Date.parse(x.at) > upAt) ? t : undefined;
-    }, 1_000);
-    process.stderr.write(`  outage ${Math.round((upAt - downAt) / 1000)} s: ${ticks.map((t) => t.state[0]).join('')}\n`);
+    const ticks = await waitFor(
+      'a run after the restart',
+      60_000,
+      async () => {
+        const t = await ledger(running, id, createdAt, new Date(Date.now() - 1_000));
+        return t.some((x) => x.state === 'ran' && Date.parse(x.at) > upAt) ? t : undefined;
+      },
+      1_000,
+    );
+    process.stderr.write(
+      `  outage ${Math.round((upAt - downAt) / 1000)} s: ${ticks.map((t) => t.state[0]).join('')}\n`,
+    );
     const outage = ticks.filter((t) => Date.parse(t.at) > downAt + 2_000 && Date.parse(t.at) < upAt - 12_000);
     assert.ok(outage.length >= 8, `ticks well inside the outage: ${outage.length}`);
     for (const t of outage) {
@@ -308,7 +408,11 @@ describe('the tick ledger across a server outage longer than the catch-up window
     const scheduleCreatedAt = (await client.schedule.getHandle(id).describe()).info.createdAt.getTime();
     const early = (t: LedgerTick) => t.state === 'before_created' && Date.parse(t.at) < scheduleCreatedAt;
     const beforeOutage = ticks.filter((t) => Date.parse(t.at) < downAt - 1_000);
-    assert.deepEqual(beforeOutage.filter((t) => t.state !== 'ran' && !early(t)), [], 'every tick before the outage ran');
+    assert.deepEqual(
+      beforeOutage.filter((t) => t.state !== 'ran' && !early(t)),
+      [],
+      'every tick before the outage ran',
+    );
   });
 });
 
@@ -319,7 +423,15 @@ describe('the tick ledger across a server outage longer than the catch-up window
  * has none.
  */
 function newYorkDailyOracle(from: number, to: number, hour: number, minute: number): string[] {
-  const fmt = new Intl.DateTimeFormat('en-CA', { timeZone: 'America/New_York', hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' });
+  const fmt = new Intl.DateTimeFormat('en-CA', {
+    timeZone: 'America/New_York',
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+  });
   const out: string[] = [];
   for (let day = from - 86_400_000; day < to + 86_400_000; day += 86_400_000) {
     const d = new Date(day);

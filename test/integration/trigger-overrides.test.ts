@@ -26,7 +26,9 @@ const jobs = [
     id: 'counter',
     schedule: { intervals: [{ every: '1h' }] },
     paused: true,
-    argsSchema: z.object({ count: z.number().int().min(1), label: z.string().optional(), token: z.string().optional() }).strict(),
+    argsSchema: z
+      .object({ count: z.number().int().min(1), label: z.string().optional(), token: z.string().optional() })
+      .strict(),
     args: { count: 1 },
     run: (ctx) => {
       seen.set(ctx.workflowId, ctx.args);
@@ -76,13 +78,34 @@ describe('POST /api/v1/jobs/{id}/trigger with args and a reason', () => {
     });
     // Paused and hourly: every run in this test is a trigger's.
     const hourly = { intervals: [{ every: '1h' }] };
-    let res = await call(api, 'POST', '/api/v1/jobs', { id: codeJob, schedule: hourly, paused: true, task: { type: 'counter', args: { count: 1, label: 'base' } } }, auth());
+    let res = await call(
+      api,
+      'POST',
+      '/api/v1/jobs',
+      { id: codeJob, schedule: hourly, paused: true, task: { type: 'counter', args: { count: 1, label: 'base' } } },
+      auth(),
+    );
     assert.equal(res.status, 201, JSON.stringify(res.body));
-    res = await call(api, 'POST', '/api/v1/jobs', { id: httpJob, schedule: hourly, paused: true, task: { type: 'http', url: `${depUrl}/base`, headers: { 'X-Token': HEADER_VALUE } } }, auth());
+    res = await call(
+      api,
+      'POST',
+      '/api/v1/jobs',
+      {
+        id: httpJob,
+        schedule: hourly,
+        paused: true,
+        task: { type: 'http', url: `${depUrl}/base`, headers: { 'X-Token': HEADER_VALUE } },
+      },
+      auth(),
+    );
     assert.equal(res.status, 201, JSON.stringify(res.body));
   });
   after(async () => {
-    for (const id of [codeJob, httpJob]) await client?.schedule.getHandle(id).delete().catch(() => undefined);
+    for (const id of [codeJob, httpJob])
+      await client?.schedule
+        .getHandle(id)
+        .delete()
+        .catch(() => undefined);
     await api?.stop();
     await worker?.stop();
     await client?.connection.close();
@@ -90,11 +113,21 @@ describe('POST /api/v1/jobs/{id}/trigger with args and a reason', () => {
   });
 
   it('When a trigger carries valid args and a reason, then the run gets the merged args and records who, why and the overrides, never the key', async () => {
-    const res = await call(api, 'POST', `/api/v1/jobs/${codeJob}/trigger`, { args: { count: 5 }, reason: 'reprocess after the fix' }, auth());
+    const res = await call(
+      api,
+      'POST',
+      `/api/v1/jobs/${codeJob}/trigger`,
+      { args: { count: 5 }, reason: 'reprocess after the fix' },
+      auth(),
+    );
     assert.equal(res.status, 202, JSON.stringify(res.body));
     const workflowId: string = res.body.workflowId;
     assert.ok(workflowId.startsWith(`${codeJob}:trigger:`), workflowId);
-    assert.deepEqual(await waitFor('the run', 30_000, () => seen.get(workflowId)), { count: 5, label: 'base' }, 'the override merged into the job\'s args');
+    assert.deepEqual(
+      await waitFor('the run', 30_000, () => seen.get(workflowId)),
+      { count: 5, label: 'base' },
+      "the override merged into the job's args",
+    );
 
     const run = await waitFor('the run to succeed', 30_000, async () => {
       const got = await call(api, 'GET', `/api/v1/runs/${encodeURIComponent(workflowId)}`, undefined, auth(READ_KEY));
@@ -138,17 +171,51 @@ describe('POST /api/v1/jobs/{id}/trigger with args and a reason', () => {
     for (const [body, paths] of cases) {
       const res = await call(api, 'POST', `/api/v1/jobs/${codeJob}/trigger`, body, auth());
       assert.equal(res.status, 400, `${JSON.stringify(body)}: ${JSON.stringify(res.body)}`);
-      assert.deepEqual(res.body.errors.map((e: { path: string }) => e.path), paths, JSON.stringify(body));
+      assert.deepEqual(
+        res.body.errors.map((e: { path: string }) => e.path),
+        paths,
+        JSON.stringify(body),
+      );
     }
-    const http = await call(api, 'POST', `/api/v1/jobs/${httpJob}/trigger`, { args: { url: 'ftp://example.com/' } }, auth());
+    const http = await call(
+      api,
+      'POST',
+      `/api/v1/jobs/${httpJob}/trigger`,
+      { args: { url: 'ftp://example.com/' } },
+      auth(),
+    );
     assert.equal(http.status, 400);
-    assert.deepEqual(http.body.errors.map((e: { path: string }) => e.path), ['args.url']);
+    assert.deepEqual(
+      http.body.errors.map((e: { path: string }) => e.path),
+      ['args.url'],
+    );
     const type = await call(api, 'POST', `/api/v1/jobs/${httpJob}/trigger`, { args: { type: 'counter' } }, auth());
-    assert.deepEqual(type.body.errors.map((e: { path: string }) => e.path), ['args.type']);
-    const notObject = await call(api, 'POST', `/api/v1/jobs/${httpJob}/trigger`, { args: 'https://example.com/' }, auth());
-    assert.deepEqual(notObject.body.errors.map((e: { path: string }) => e.path), ['args']);
-    const method = await call(api, 'POST', `/api/v1/jobs/${httpJob}/trigger`, { args: { method: 'GET', body: 'x' } }, auth());
-    assert.deepEqual(method.body.errors.map((e: { path: string }) => e.path), ['args.body']);
+    assert.deepEqual(
+      type.body.errors.map((e: { path: string }) => e.path),
+      ['args.type'],
+    );
+    const notObject = await call(
+      api,
+      'POST',
+      `/api/v1/jobs/${httpJob}/trigger`,
+      { args: 'https://example.com/' },
+      auth(),
+    );
+    assert.deepEqual(
+      notObject.body.errors.map((e: { path: string }) => e.path),
+      ['args'],
+    );
+    const method = await call(
+      api,
+      'POST',
+      `/api/v1/jobs/${httpJob}/trigger`,
+      { args: { method: 'GET', body: 'x' } },
+      auth(),
+    );
+    assert.deepEqual(
+      method.body.errors.map((e: { path: string }) => e.path),
+      ['args.body'],
+    );
     const readOnly = await call(api, 'POST', `/api/v1/jobs/${codeJob}/trigger`, { args: { count: 2 } }, auth(READ_KEY));
     assert.equal(readOnly.status, 403);
 
@@ -160,7 +227,8 @@ describe('POST /api/v1/jobs/{id}/trigger with args and a reason', () => {
 
   it('When a keyed trigger with args is sent again, then the same body answers with the one run and another body is refused with 422', async () => {
     const key = randomUUID();
-    const send = (body: unknown) => call(api, 'POST', `/api/v1/jobs/${codeJob}/trigger`, body, { ...auth(), 'Idempotency-Key': key });
+    const send = (body: unknown) =>
+      call(api, 'POST', `/api/v1/jobs/${codeJob}/trigger`, body, { ...auth(), 'Idempotency-Key': key });
     const first = await send({ args: { count: 7, label: 'keyed' }, reason: 'backfill customer 42' });
     assert.equal(first.status, 202, JSON.stringify(first.body));
     assert.equal(first.body.workflowId, `${codeJob}:trigger:${key}`);
@@ -174,13 +242,20 @@ describe('POST /api/v1/jobs/{id}/trigger with args and a reason', () => {
       assert.equal(res.body.workflowId, first.body.workflowId);
       assert.equal(res.headers.get('idempotent-replayed'), 'true');
     }
-    for (const other of [{ args: { count: 8, label: 'keyed' }, reason: 'backfill customer 42' }, { args: { count: 7, label: 'keyed' } }, {}]) {
+    for (const other of [
+      { args: { count: 8, label: 'keyed' }, reason: 'backfill customer 42' },
+      { args: { count: 7, label: 'keyed' } },
+      {},
+    ]) {
       const res = await send(other);
       assert.equal(res.status, 422, JSON.stringify(other));
       assert.equal(res.body.type, 'https://sundial.dev/problems/idempotency-key-reused');
       assert.ok(res.body.detail.includes(first.body.workflowId));
     }
-    assert.deepEqual(await waitFor('the run', 30_000, () => seen.get(first.body.workflowId)), { count: 7, label: 'keyed' });
+    assert.deepEqual(await waitFor('the run', 30_000, () => seen.get(first.body.workflowId)), {
+      count: 7,
+      label: 'keyed',
+    });
     await new Promise((r) => setTimeout(r, 1_000));
     const runs = [...seen.keys()].filter((wf) => wf.includes(key));
     assert.deepEqual(runs, [first.body.workflowId], 'exactly one run for the key');
@@ -190,14 +265,23 @@ describe('POST /api/v1/jobs/{id}/trigger with args and a reason', () => {
     // A keyed trigger without a body still replays as before (no args, no reason).
     const bare = randomUUID();
     const a = await call(api, 'POST', `/api/v1/jobs/${codeJob}/trigger`, {}, { ...auth(), 'Idempotency-Key': bare });
-    const b = await call(api, 'POST', `/api/v1/jobs/${codeJob}/trigger`, undefined, { ...auth(), 'Idempotency-Key': bare });
+    const b = await call(api, 'POST', `/api/v1/jobs/${codeJob}/trigger`, undefined, {
+      ...auth(),
+      'Idempotency-Key': bare,
+    });
     assert.equal(a.status, 202);
     assert.equal(b.body.workflowId, a.body.workflowId);
     assert.equal(b.headers.get('idempotent-replayed'), 'true');
   });
 
   it('When an HTTP job is triggered with request overrides, then the call uses them and the run shows them with header values hidden', async () => {
-    const res = await call(api, 'POST', `/api/v1/jobs/${httpJob}/trigger`, { args: { url: `${depUrl}/override`, headers: { 'X-Extra': `extra-${HEADER_VALUE}` } }, reason: 'probe' }, auth());
+    const res = await call(
+      api,
+      'POST',
+      `/api/v1/jobs/${httpJob}/trigger`,
+      { args: { url: `${depUrl}/override`, headers: { 'X-Extra': `extra-${HEADER_VALUE}` } }, reason: 'probe' },
+      auth(),
+    );
     assert.equal(res.status, 202, JSON.stringify(res.body));
     const call1 = await waitFor('the overridden call', 30_000, () => received.find((r) => r.url === '/override'));
     assert.equal(call1.headers['x-extra'], `extra-${HEADER_VALUE}`);
@@ -211,9 +295,19 @@ describe('POST /api/v1/jobs/{id}/trigger with args and a reason', () => {
   });
 
   it('When args hold a secret reference, then the code gets the value and the run records the reference', async () => {
-    const res = await call(api, 'POST', `/api/v1/jobs/${codeJob}/trigger`, { args: { token: { secret: 'TRIGGER_TOKEN' } } }, auth());
+    const res = await call(
+      api,
+      'POST',
+      `/api/v1/jobs/${codeJob}/trigger`,
+      { args: { token: { secret: 'TRIGGER_TOKEN' } } },
+      auth(),
+    );
     assert.equal(res.status, 202, JSON.stringify(res.body));
-    assert.deepEqual(await waitFor('the run', 30_000, () => seen.get(res.body.workflowId)), { count: 1, label: 'base', token: SECRET_VALUE });
+    assert.deepEqual(await waitFor('the run', 30_000, () => seen.get(res.body.workflowId)), {
+      count: 1,
+      label: 'base',
+      token: SECRET_VALUE,
+    });
     const run = await waitFor('the run to finish', 30_000, async () => {
       const got = await call(api, 'GET', `/api/v1/runs/${encodeURIComponent(res.body.workflowId)}`, undefined, auth());
       return got.body.status === 'running' ? undefined : got.body;
@@ -226,25 +320,45 @@ describe('POST /api/v1/jobs/{id}/trigger with args and a reason', () => {
 
   it('When a job relies on the notification defaults, then a run triggered with args is told to them as its scheduled runs are', async () => {
     // An API whose registry has SUNDIAL_NOTIFY_DEFAULTS; the run's notify plan is made there.
-    const defaults = [{ on: ['failed' as const], to: { type: 'slack' as const, webhookUrl: { secret: 'SLACK_HOOK' } } }];
+    const defaults = [
+      { on: ['failed' as const], to: { type: 'slack' as const, webhookUrl: { secret: 'SLACK_HOOK' } } },
+    ];
     const withDefaults = JobRegistry.create(jobs, { notifyDefaults: defaults });
-    const other = await startTestApi(client, { registry: withDefaults, taskQueue, apiKeys: [{ role: 'write', key: WRITE_KEY }] });
+    const other = await startTestApi(client, {
+      registry: withDefaults,
+      taskQueue,
+      apiKeys: [{ role: 'write', key: WRITE_KEY }],
+    });
     const id = unique('override-notify');
     try {
-      const created = await call(other, 'POST', '/api/v1/jobs', { id, schedule: { intervals: [{ every: '1h' }] }, paused: true, task: { type: 'counter', args: { count: 1 } } }, auth());
+      const created = await call(
+        other,
+        'POST',
+        '/api/v1/jobs',
+        { id, schedule: { intervals: [{ every: '1h' }] }, paused: true, task: { type: 'counter', args: { count: 1 } } },
+        auth(),
+      );
       assert.equal(created.status, 201, JSON.stringify(created.body));
-      const scheduled = (await client.schedule.getHandle(id).describe()).action as { args?: Array<{ notify?: unknown }> };
-      assert.ok(scheduled.args?.[0]?.notify !== undefined, 'the schedule\'s runs carry the defaults');
+      const scheduled = (await client.schedule.getHandle(id).describe()).action as {
+        args?: Array<{ notify?: unknown }>;
+      };
+      assert.ok(scheduled.args?.[0]?.notify !== undefined, "the schedule's runs carry the defaults");
 
       const res = await call(other, 'POST', `/api/v1/jobs/${id}/trigger`, { args: { count: 2 } }, auth());
       assert.equal(res.status, 202, JSON.stringify(res.body));
       const history = await client.workflow.getHandle(res.body.workflowId).fetchHistory();
       const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
-      const input = JSON.parse(Buffer.from(payload!.data!).toString('utf8')) as { notify?: unknown; task?: { args?: unknown } };
+      const input = JSON.parse(Buffer.from(payload!.data!).toString('utf8')) as {
+        notify?: unknown;
+        task?: { args?: unknown };
+      };
       assert.deepEqual(input.task?.args, { count: 2 });
       assert.deepEqual(input.notify, scheduled.args?.[0]?.notify);
     } finally {
-      await client.schedule.getHandle(id).delete().catch(() => undefined);
+      await client.schedule
+        .getHandle(id)
+        .delete()
+        .catch(() => undefined);
       await other.stop();
     }
   });

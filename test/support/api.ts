@@ -73,7 +73,11 @@ export async function call(
  * A request whose path is sent byte for byte: fetch normalizes `..` and `%2E%2E` away, so a
  * test of what the server does with them needs node:http.
  */
-export function callRaw(api: RunningApi, method: string, path: string): Promise<{ status: number; headers: Headers; body: any }> {
+export function callRaw(
+  api: RunningApi,
+  method: string,
+  path: string,
+): Promise<{ status: number; headers: Headers; body: any }> {
   return new Promise((resolve, reject) => {
     const url = new URL(api.url);
     const req = request({ host: url.hostname, port: url.port, method, path }, (res) => {

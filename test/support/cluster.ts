@@ -104,15 +104,36 @@ export interface Cluster {
  * list, describe and update are routed to CHASM first with a fallback to V1. No sentinels: they
  * only guard one id against creation on both stacks while a fleet switches.
  */
-export const CHASM_SCHEDULER: Readonly<Record<string, DynamicConfigValue>> = { 'history.enableCHASMSchedulerCreation': true };
+export const CHASM_SCHEDULER: Readonly<Record<string, DynamicConfigValue>> = {
+  'history.enableCHASMSchedulerCreation': true,
+};
 
 const DEFAULT_PG: PostgresTarget = { host: '127.0.0.1', port: 5432, user: 'postgres', password: '' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function sqlTool(bins: ServerBinaries, pg: PostgresTarget, database: string, args: string[]): { ok: boolean; output: string } {
+function sqlTool(
+  bins: ServerBinaries,
+  pg: PostgresTarget,
+  database: string,
+  args: string[],
+): { ok: boolean; output: string } {
   const r = spawnSync(
     bins.sqlTool,
-    ['--plugin', 'postgres12', '--ep', pg.host, '--port', String(pg.port), '--user', pg.user, '--password', pg.password, '--db', database, ...args],
+    [
+      '--plugin',
+      'postgres12',
+      '--ep',
+      pg.host,
+      '--port',
+      String(pg.port),
+      '--user',
+      pg.user,
+      '--password',
+      pg.password,
+      '--db',
+      database,
+      ...args,
+    ],
     { encoding: 'utf8', timeout: 120_000 },
   );
   return { ok: r.status === 0, output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error?.message ?? ''}` };
@@ -130,11 +151,21 @@ async function dropDatabase(bins: ServerBinaries, pg: PostgresTarget, database: 
   throw new ClusterError(`could not drop database ${database}: ${last.slice(-500)}`);
 }
 
-async function createSchema(bins: ServerBinaries, pg: PostgresTarget, database: string, schemaName: string): Promise<void> {
+async function createSchema(
+  bins: ServerBinaries,
+  pg: PostgresTarget,
+  database: string,
+  schemaName: string,
+): Promise<void> {
   await dropDatabase(bins, pg, database);
-  for (const args of [['create-database'], ['setup-schema', '-v', '0.0'], ['update-schema', '--schema-name', schemaName]]) {
+  for (const args of [
+    ['create-database'],
+    ['setup-schema', '-v', '0.0'],
+    ['update-schema', '--schema-name', schemaName],
+  ]) {
     const r = sqlTool(bins, pg, database, args);
-    if (!r.ok) throw new ClusterError(`temporal-sql-tool ${args.join(' ')} on ${database} failed:\n${r.output.slice(-2000)}`);
+    if (!r.ok)
+      throw new ClusterError(`temporal-sql-tool ${args.join(' ')} on ${database} failed:\n${r.output.slice(-2000)}`);
   }
 }
 
@@ -162,7 +193,9 @@ async function pickPorts(taken: Set<number>): Promise<NodePorts> {
 }
 
 /** Where a node keeps its data. */
-type Store = { readonly kind: 'postgres'; readonly pg: PostgresTarget; readonly dbs: Cluster['databases'] } | { readonly kind: 'sqlite'; readonly file: string };
+type Store =
+  | { readonly kind: 'postgres'; readonly pg: PostgresTarget; readonly dbs: Cluster['databases'] }
+  | { readonly kind: 'sqlite'; readonly file: string };
 
 function nodeConfig(ports: NodePorts, store: Store, shards: number, dynamicConfigFile: string): unknown {
   const sqlite = (databaseName: string) => ({
@@ -191,7 +224,9 @@ function nodeConfig(ports: NodePorts, store: Store, shards: number, dynamicConfi
       maxConnLifetime: '1h',
     },
   });
-  const rpc = (grpcPort: number, membershipPort: number, extra: Record<string, number> = {}) => ({ rpc: { grpcPort, membershipPort, bindOnLocalHost: true, ...extra } });
+  const rpc = (grpcPort: number, membershipPort: number, extra: Record<string, number> = {}) => ({
+    rpc: { grpcPort, membershipPort, bindOnLocalHost: true, ...extra },
+  });
   return {
     log: { stdout: true, level: 'warn' },
     persistence: {
@@ -201,7 +236,10 @@ function nodeConfig(ports: NodePorts, store: Store, shards: number, dynamicConfi
       datastores:
         store.kind === 'sqlite'
           ? { default: sqlite(store.file), visibility: sqlite(store.file) }
-          : { default: postgres(store.pg, store.dbs.temporal, 20), visibility: postgres(store.pg, store.dbs.visibility, 5) },
+          : {
+              default: postgres(store.pg, store.dbs.temporal, 20),
+              visibility: postgres(store.pg, store.dbs.visibility, 5),
+            },
     },
     global: { membership: { maxJoinDuration: '30s', broadcastAddress: '127.0.0.1' } },
     services: {
@@ -217,7 +255,14 @@ function nodeConfig(ports: NodePorts, store: Store, shards: number, dynamicConfi
       failoverVersionIncrement: 10,
       masterClusterName: 'active',
       currentClusterName: 'active',
-      clusterInformation: { active: { enabled: true, initialFailoverVersion: 1, rpcName: 'frontend', rpcAddress: `127.0.0.1:${ports.frontend}` } },
+      clusterInformation: {
+        active: {
+          enabled: true,
+          initialFailoverVersion: 1,
+          rpcName: 'frontend',
+          rpcAddress: `127.0.0.1:${ports.frontend}`,
+        },
+      },
     },
     dcRedirectionPolicy: { policy: 'noop' },
     dynamicConfigClient: { filepath: dynamicConfigFile, pollInterval: '10s' },
@@ -267,14 +312,22 @@ async function probeWrites(address: string, shards: number): Promise<boolean> {
     await connection.withDeadline(Date.now() + 15_000, async () => {
       // Workflow ids hash to shards at random: 8 per shard all but guarantees every shard.
       for (let i = 0; i < shards * 8; i++) {
-        const handle = await client.workflow.start('cluster-probe', { taskQueue: 'cluster-probe', workflowId: `cluster-probe-${stamp}-${i}` });
+        const handle = await client.workflow.start('cluster-probe', {
+          taskQueue: 'cluster-probe',
+          workflowId: `cluster-probe-${stamp}-${i}`,
+        });
         await handle.terminate('cluster readiness probe');
       }
       const schedule = await client.schedule.create({
         scheduleId: `cluster-probe-${stamp}`,
         spec: { intervals: [{ every: '1h' }] },
         // With a search attribute, like Sundial's schedules: it must be known on this frontend.
-        action: { type: 'startWorkflow', workflowType: 'cluster-probe', taskQueue: 'cluster-probe', typedSearchAttributes: [{ key: SundialJobId, value: 'cluster-probe' }] },
+        action: {
+          type: 'startWorkflow',
+          workflowType: 'cluster-probe',
+          taskQueue: 'cluster-probe',
+          typedSearchAttributes: [{ key: SundialJobId, value: 'cluster-probe' }],
+        },
         state: { paused: true },
       });
       await schedule.delete();
@@ -287,10 +340,19 @@ async function probeWrites(address: string, shards: number): Promise<boolean> {
   }
 }
 
-function startNode(index: number, bins: ServerBinaries, configFile: string, logFile: string, ports: NodePorts): ClusterNode & { child: ChildProcess; exited: Promise<void> } {
+function startNode(
+  index: number,
+  bins: ServerBinaries,
+  configFile: string,
+  logFile: string,
+  ports: NodePorts,
+): ClusterNode & { child: ChildProcess; exited: Promise<void> } {
   const fd = openSync(logFile, 'a');
   // Own process group, so a terminal's Ctrl-C reaches the test first and its cleanup runs.
-  const child = spawn(bins.server, ['--config-file', configFile, '--allow-no-auth', 'start'], { stdio: ['ignore', fd, fd], detached: true });
+  const child = spawn(bins.server, ['--config-file', configFile, '--allow-no-auth', 'start'], {
+    stdio: ['ignore', fd, fd],
+    detached: true,
+  });
   closeSync(fd);
   const pid = child.pid ?? -1;
   orphans.add(pid);
@@ -322,7 +384,12 @@ function startNode(index: number, bins: ServerBinaries, configFile: string, logF
   };
 }
 
-async function waitUntil(what: string, deadline: number, check: () => Promise<boolean>, failFast?: () => string | undefined): Promise<void> {
+async function waitUntil(
+  what: string,
+  deadline: number,
+  check: () => Promise<boolean>,
+  failFast?: () => string | undefined,
+): Promise<void> {
   for (;;) {
     const fatal = failFast?.();
     if (fatal !== undefined) throw new ClusterError(`${what}: ${fatal}`);
@@ -345,15 +412,20 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const shards = opts.numHistoryShards ?? 4;
   const readyMs = opts.readyTimeoutMs ?? 120_000;
   const databases = { temporal: `${opts.dbPrefix}temporal`, visibility: `${opts.dbPrefix}visibility` };
-  if (opts.sqliteFile !== undefined && count !== 1) throw new ClusterError(`a SQLite file serves one node, not ${count}`);
-  const store: Store = opts.sqliteFile === undefined ? { kind: 'postgres', pg, dbs: databases } : { kind: 'sqlite', file: opts.sqliteFile };
+  if (opts.sqliteFile !== undefined && count !== 1)
+    throw new ClusterError(`a SQLite file serves one node, not ${count}`);
+  const store: Store =
+    opts.sqliteFile === undefined
+      ? { kind: 'postgres', pg, dbs: databases }
+      : { kind: 'sqlite', file: opts.sqliteFile };
   const workDir = mkdtempSync(path.join(tmpdir(), 'sundial-cluster-'));
   const nodes: Array<ReturnType<typeof startNode>> = [];
 
   const stop = async () => {
     await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
     try {
-      if (store.kind === 'postgres') for (const db of [databases.temporal, databases.visibility]) await dropDatabase(opts.binaries, pg, db);
+      if (store.kind === 'postgres')
+        for (const db of [databases.temporal, databases.visibility]) await dropDatabase(opts.binaries, pg, db);
     } finally {
       rmSync(workDir, { recursive: true, force: true });
     }
@@ -364,12 +436,17 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     if (store.kind === 'postgres') {
       await createSchema(opts.binaries, pg, databases.temporal, 'postgresql/v12/temporal');
       await createSchema(opts.binaries, pg, databases.visibility, 'postgresql/v12/visibility');
-      progress(`  cluster: schemas ready in ${databases.temporal}, ${databases.visibility} (${Date.now() - started} ms)`);
+      progress(
+        `  cluster: schemas ready in ${databases.temporal}, ${databases.visibility} (${Date.now() - started} ms)`,
+      );
     }
 
     const dynamicConfigFile = path.join(workDir, 'dynamic-config.yaml');
     const dynamic = { ...SCHEDULER_TUNING, ...VISIBILITY_TUNING, ...opts.dynamicConfig };
-    writeFileSync(dynamicConfigFile, stringify(Object.fromEntries(Object.entries(dynamic).map(([k, v]) => [k, [{ value: v }]]))));
+    writeFileSync(
+      dynamicConfigFile,
+      stringify(Object.fromEntries(Object.entries(dynamic).map(([k, v]) => [k, [{ value: v }]]))),
+    );
 
     const taken = new Set<number>();
     const launch = async (index: number) => {
@@ -384,7 +461,9 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
         () => answers(node.frontendAddress, (c) => c.workflowService.getSystemInfo({})),
         () => (node.alive() ? undefined : `the server exited:\n${lastLines(node.logFile, 20)}`),
       );
-      progress(`  cluster: node ${index} answers at ${node.frontendAddress} (pid ${node.pid}, ${Date.now() - started} ms)`);
+      progress(
+        `  cluster: node ${index} answers at ${node.frontendAddress} (pid ${node.pid}, ${Date.now() - started} ms)`,
+      );
     };
     // Node 0 alone first: it writes the cluster metadata the others then read.
     await launch(0);
@@ -393,29 +472,39 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const first = nodes[0]!.frontendAddress;
     const connection = await Connection.connect({ address: first });
     try {
-      await connection.workflowService.registerNamespace({ namespace: 'default', workflowExecutionRetentionPeriod: msToTs('1 day') }).catch((err: unknown) => {
-        if (!/already exists/i.test((err as Error).message)) throw err;
-      });
+      await connection.workflowService
+        .registerNamespace({ namespace: 'default', workflowExecutionRetentionPeriod: msToTs('1 day') })
+        .catch((err: unknown) => {
+          if (!/already exists/i.test((err as Error).message)) throw err;
+        });
       const deadline = Date.now() + readyMs;
       // The namespace and its search attributes reach each frontend's cache within ~10 s.
-      await waitUntil('namespace default on node 0', deadline, () => answers(first, (c) => c.workflowService.describeNamespace({ namespace: 'default' })));
+      await waitUntil('namespace default on node 0', deadline, () =>
+        answers(first, (c) => c.workflowService.describeNamespace({ namespace: 'default' })),
+      );
       await ensureSearchAttributes(new Client({ connection, namespace: 'default' }), 'default', createLogger('error'));
     } finally {
       await connection.close();
     }
     for (const node of nodes) {
-      await waitUntil(`namespace default with Sundial's search attributes on node ${node.index}`, Date.now() + readyMs, () =>
-        answers(node.frontendAddress, async (c) => {
-          const attrs = await c.operatorService.listSearchAttributes({ namespace: 'default' });
-          for (const key of SUNDIAL_SEARCH_ATTRIBUTES) if (attrs.customAttributes?.[key.name] === undefined) throw new Error(`${key.name} not yet visible`);
-        }),
+      await waitUntil(
+        `namespace default with Sundial's search attributes on node ${node.index}`,
+        Date.now() + readyMs,
+        () =>
+          answers(node.frontendAddress, async (c) => {
+            const attrs = await c.operatorService.listSearchAttributes({ namespace: 'default' });
+            for (const key of SUNDIAL_SEARCH_ATTRIBUTES)
+              if (attrs.customAttributes?.[key.name] === undefined) throw new Error(`${key.name} not yet visible`);
+          }),
       );
     }
     // A frontend answers before every history shard has settled on its owner (shards move to
     // the later nodes as they join), and a schedule or run created meanwhile fails. Write to
     // every shard (workflow ids spread by hash) and create a schedule until all of it works.
     for (const node of nodes) {
-      await waitUntil(`writes through node ${node.index} to every shard and a schedule`, Date.now() + readyMs, () => probeWrites(node.frontendAddress, shards));
+      await waitUntil(`writes through node ${node.index} to every shard and a schedule`, Date.now() + readyMs, () =>
+        probeWrites(node.frontendAddress, shards),
+      );
     }
     progress(`  cluster: ${count} nodes ready, namespace default registered (${Date.now() - started} ms)`);
   } catch (err) {
@@ -433,12 +522,31 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     workDir,
     shardOwners() {
       const owners = new Map<number, number>();
-      const r = spawnSync('psql', ['-h', pg.host, '-p', String(pg.port), '-U', pg.user, '-d', databases.temporal, '-At', '-c', "select shard_id, encode(data, 'hex') from shards order by shard_id"], {
-        encoding: 'utf8',
-        env: { ...process.env, PGPASSWORD: pg.password },
-        timeout: 10_000,
-      });
-      if (r.status !== 0) throw new ClusterError(`reading shard owners with psql failed (is psql installed?): ${r.error?.message ?? r.stderr}`);
+      const r = spawnSync(
+        'psql',
+        [
+          '-h',
+          pg.host,
+          '-p',
+          String(pg.port),
+          '-U',
+          pg.user,
+          '-d',
+          databases.temporal,
+          '-At',
+          '-c',
+          "select shard_id, encode(data, 'hex') from shards order by shard_id",
+        ],
+        {
+          encoding: 'utf8',
+          env: { ...process.env, PGPASSWORD: pg.password },
+          timeout: 10_000,
+        },
+      );
+      if (r.status !== 0)
+        throw new ClusterError(
+          `reading shard owners with psql failed (is psql installed?): ${r.error?.message ?? r.stderr}`,
+        );
       for (const line of (r.stdout ?? '').split('\n')) {
         const [id, hex] = line.split('|');
         if (id === undefined || hex === undefined) continue;

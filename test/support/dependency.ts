@@ -15,7 +15,9 @@ export interface SeenRequest {
  * A local HTTP server standing in for a job's dependency. `respond` decides per request; it may
  * never answer, to keep an attempt in flight.
  */
-export async function startDependency(respond: (req: IncomingMessage, res: ServerResponse, seen: SeenRequest) => void): Promise<{
+export async function startDependency(
+  respond: (req: IncomingMessage, res: ServerResponse, seen: SeenRequest) => void,
+): Promise<{
   url: string;
   seen: SeenRequest[];
   close(): Promise<void>;

@@ -2,7 +2,14 @@
 const MAX_TRIES = 6;
 
 /** Error codes that mean "this replica is gone", not "the request was wrong". */
-const CONNECTION_LOST = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNABORTED']);
+const CONNECTION_LOST = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'ECONNABORTED',
+]);
 
 function connectionLost(err: unknown): string | undefined {
   let e: unknown = err;
@@ -45,7 +52,12 @@ export class FailoverClient {
     private readonly opts: { timeoutMs?: number } = {},
   ) {}
 
-  async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ClientCall> {
+  async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<ClientCall> {
     const failures: string[] = [];
     const first = this.next++ % this.urls.length;
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
@@ -71,7 +83,15 @@ export class FailoverClient {
           await new Promise((r) => setTimeout(r, 1_000));
           continue;
         }
-        const call: ClientCall = { method, path, answeredBy: replica, failures, status: res.status, headers: res.headers, body: parsed };
+        const call: ClientCall = {
+          method,
+          path,
+          answeredBy: replica,
+          failures,
+          status: res.status,
+          headers: res.headers,
+          body: parsed,
+        };
         this.calls.push(call);
         return call;
       } catch (err) {
@@ -81,7 +101,15 @@ export class FailoverClient {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    const call: ClientCall = { method, path, answeredBy: undefined, failures, status: undefined, headers: undefined, body: undefined };
+    const call: ClientCall = {
+      method,
+      path,
+      answeredBy: undefined,
+      failures,
+      status: undefined,
+      headers: undefined,
+      body: undefined,
+    };
     this.calls.push(call);
     return call;
   }

@@ -26,10 +26,12 @@ export class WorkerFleet {
   add(): FleetMember {
     const proc = startSundial('worker', this.env);
     let up = false;
-    const running = proc.waitForLog((l) => l.msg === 'worker running', WORKER_START_TIMEOUT_MS).then((line) => {
-      up = true;
-      return line;
-    });
+    const running = proc
+      .waitForLog((l) => l.msg === 'worker running', WORKER_START_TIMEOUT_MS)
+      .then((line) => {
+        up = true;
+        return line;
+      });
     // A worker killed before it came up rejects this; callers that care await it.
     running.catch(() => undefined);
     const member: FleetMember = { proc, startedAt: Date.now(), running, isRunning: () => up && isAlive(proc.pid) };
@@ -97,5 +99,9 @@ export function percentile(values: readonly number[], p: number): number {
 export function distribution(valuesMs: readonly number[], ps: readonly number[] = [50, 90]): string {
   if (valuesMs.length === 0) return 'n=0';
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-  return [`n=${valuesMs.length}`, ...ps.map((p) => `p${p} ${s(percentile(valuesMs, p))}`), `max ${s(Math.max(...valuesMs))}`].join(' ');
+  return [
+    `n=${valuesMs.length}`,
+    ...ps.map((p) => `p${p} ${s(percentile(valuesMs, p))}`),
+    `max ${s(Math.max(...valuesMs))}`,
+  ].join(' ');
 }

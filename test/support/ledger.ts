@@ -68,13 +68,22 @@ export class Ledger {
       );
     } catch (err) {
       await pool.end();
-      throw new Error(`cannot create the ledger table in ${LEDGER_DATABASE_URL.replace(/\/\/[^@]*@/, '//')}: ${(err as Error).message}`, { cause: err });
+      throw new Error(
+        `cannot create the ledger table in ${LEDGER_DATABASE_URL.replace(/\/\/[^@]*@/, '//')}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     return new Ledger(pool, table);
   }
 
   /** Records the start of a call; returns its row id. */
-  async begin(call: { jobId: string; idempotencyKey: string; attempt: number; workerPid: number | null; at: Date }): Promise<number> {
+  async begin(call: {
+    jobId: string;
+    idempotencyKey: string;
+    attempt: number;
+    workerPid: number | null;
+    at: Date;
+  }): Promise<number> {
     const res = await this.pool.query<{ id: string }>(
       `INSERT INTO ${this.table} (job_id, idempotency_key, attempt, worker_pid, started_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
       [call.jobId, call.idempotencyKey, call.attempt, call.workerPid, call.at],
@@ -134,7 +143,10 @@ export interface LedgerDependency {
  * (`interrupted`). `delayMs` may be a function of the call's attempt. Sundial's HTTP task sends `Idempotency-Key`, `Sundial-Job-Id`,
  * `Sundial-Attempt` and a User-Agent naming the worker's pid.
  */
-export async function startLedgerDependency(ledger: Ledger, opts: { delayMs: number | ((call: { attempt: number }) => number) }): Promise<LedgerDependency> {
+export async function startLedgerDependency(
+  ledger: Ledger,
+  opts: { delayMs: number | ((call: { attempt: number }) => number) },
+): Promise<LedgerDependency> {
   const delay = typeof opts.delayMs === 'number' ? () => opts.delayMs as number : opts.delayMs;
   const server: Server = createServer((req, res) => {
     const at = new Date();
@@ -199,13 +211,20 @@ export interface Kill {
  * worker, begun before the kill, that never succeeded), the time from the kill to the same
  * tick's next attempt reaching the dependency. Attempts never retried are returned apart.
  */
-export function failoverTimes(kills: readonly Kill[], rows: readonly LedgerRow[]): { times: number[]; unrecovered: LedgerRow[] } {
+export function failoverTimes(
+  kills: readonly Kill[],
+  rows: readonly LedgerRow[],
+): { times: number[]; unrecovered: LedgerRow[] } {
   const times: number[] = [];
   const unrecovered: LedgerRow[] = [];
   for (const kill of kills) {
-    const interrupted = rows.filter((r) => r.workerPid === kill.pid && r.outcome !== CallOutcome.Succeeded && r.startedAt <= kill.at);
+    const interrupted = rows.filter(
+      (r) => r.workerPid === kill.pid && r.outcome !== CallOutcome.Succeeded && r.startedAt <= kill.at,
+    );
     for (const row of interrupted) {
-      const next = rows.find((r) => r.idempotencyKey === row.idempotencyKey && r.attempt > row.attempt && r.startedAt >= row.startedAt);
+      const next = rows.find(
+        (r) => r.idempotencyKey === row.idempotencyKey && r.attempt > row.attempt && r.startedAt >= row.startedAt,
+      );
       if (next === undefined) unrecovered.push(row);
       else times.push(next.startedAt - kill.at);
     }
@@ -216,7 +235,8 @@ export function failoverTimes(kills: readonly Kill[], rows: readonly LedgerRow[]
 /** Keys whose side effect succeeded more than once: at-least-once repeats the key deduplicates. */
 export function repeatedSuccesses(rows: readonly LedgerRow[]): string[] {
   const counts = new Map<string, number>();
-  for (const r of rows) if (r.outcome === CallOutcome.Succeeded) counts.set(r.idempotencyKey, (counts.get(r.idempotencyKey) ?? 0) + 1);
+  for (const r of rows)
+    if (r.outcome === CallOutcome.Succeeded) counts.set(r.idempotencyKey, (counts.get(r.idempotencyKey) ?? 0) + 1);
   return [...counts].filter(([, n]) => n > 1).map(([key]) => key);
 }
 
@@ -238,7 +258,11 @@ export async function scheduleLedgerJobs(
         schedule: { intervals: [{ every: '1s' }] },
         policies: { overlap: 'allow_all' },
         http: { url: `${opts.dependencyUrl}/${id}`, timeout: '30s' },
-        retry: { initialInterval: `${opts.retryIntervalMs}ms`, backoffCoefficient: 1, maximumAttempts: opts.maximumAttempts },
+        retry: {
+          initialInterval: `${opts.retryIntervalMs}ms`,
+          backoffCoefficient: 1,
+          maximumAttempts: opts.maximumAttempts,
+        },
         timeouts: { startToClose: '2m', heartbeat: `${opts.heartbeatMs}ms` },
       }),
     ),

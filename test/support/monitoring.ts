@@ -20,7 +20,11 @@ export interface DashboardPanel {
   readonly description?: string;
   readonly datasource?: { readonly type: string; readonly uid: string };
   readonly gridPos: { readonly x: number; readonly y: number; readonly w: number; readonly h: number };
-  readonly targets?: { readonly refId: string; readonly expr: string; readonly datasource?: { readonly type: string; readonly uid: string } }[];
+  readonly targets?: {
+    readonly refId: string;
+    readonly expr: string;
+    readonly datasource?: { readonly type: string; readonly uid: string };
+  }[];
   readonly panels?: DashboardPanel[];
 }
 
@@ -29,7 +33,14 @@ export interface Dashboard {
   readonly title: string;
   readonly schemaVersion: number;
   readonly panels: DashboardPanel[];
-  readonly templating: { readonly list: { readonly name: string; readonly type: string; readonly query?: unknown; readonly definition?: string }[] };
+  readonly templating: {
+    readonly list: {
+      readonly name: string;
+      readonly type: string;
+      readonly query?: unknown;
+      readonly definition?: string;
+    }[];
+  };
 }
 
 const deploy = () => path.join(projectRoot(), 'deploy');
@@ -39,7 +50,9 @@ export function loadDashboard(): Dashboard {
 }
 
 export function loadAlertRules(): AlertRule[] {
-  const file = parse(readFileSync(path.join(deploy(), 'prometheus', 'alerts.yml'), 'utf8')) as { groups: { rules: AlertRule[] }[] };
+  const file = parse(readFileSync(path.join(deploy(), 'prometheus', 'alerts.yml'), 'utf8')) as {
+    groups: { rules: AlertRule[] }[];
+  };
   return file.groups.flatMap((g) => g.rules);
 }
 
@@ -50,7 +63,9 @@ export function allPanels(dashboard: Dashboard): DashboardPanel[] {
 
 /** Every PromQL query of the dashboard: panel targets and query variables, with where each is. */
 export function dashboardQueries(dashboard: Dashboard): { readonly where: string; readonly expr: string }[] {
-  const fromPanels = allPanels(dashboard).flatMap((p) => (p.targets ?? []).map((t) => ({ where: `panel "${p.title}" ${t.refId}`, expr: t.expr })));
+  const fromPanels = allPanels(dashboard).flatMap((p) =>
+    (p.targets ?? []).map((t) => ({ where: `panel "${p.title}" ${t.refId}`, expr: t.expr })),
+  );
   const fromVariables = dashboard.templating.list
     .filter((v) => v.type === 'query')
     .map((v) => {

@@ -44,9 +44,19 @@ export interface NodeLossReport {
   readonly numHistoryShards: number;
   /** Shard id -> owning node index just before the kill (-1: unknown). */
   readonly shardOwnersBeforeKill: Record<number, number>;
-  readonly victim: { readonly index: number; readonly frontend: string; readonly shards: number[]; readonly heldWorkerFrontend: boolean };
+  readonly victim: {
+    readonly index: number;
+    readonly frontend: string;
+    readonly shards: number[];
+    readonly heldWorkerFrontend: boolean;
+  };
   /** Ticks of every schedule from 10 s before the kill to 15 s before the end of the observation. */
-  readonly window: { readonly from: string; readonly to: string; readonly ticksPerSchedule: number; readonly expectedTicks: number };
+  readonly window: {
+    readonly from: string;
+    readonly to: string;
+    readonly ticksPerSchedule: number;
+    readonly expectedTicks: number;
+  };
   /** Ticks of the window without a workflow execution. */
   readonly lostRuns: string[];
   /** Ticks of the window whose code never ran (no ledger line). */
@@ -137,7 +147,12 @@ export async function runNodeLossTrial(opts: NodeLossOptions): Promise<NodeLossR
   let connection: Connection | undefined;
   const stopHooks: Array<() => void> = [];
   try {
-    cluster = await startCluster({ binaries: opts.binaries, dbPrefix: opts.dbPrefix, nodes: opts.nodes ?? 2, progress });
+    cluster = await startCluster({
+      binaries: opts.binaries,
+      dbPrefix: opts.dbPrefix,
+      nodes: opts.nodes ?? 2,
+      progress,
+    });
     const c = cluster;
     // Shards move to the later nodes once they join; wait (bounded) until every node holds some.
     await waitFor('every node to own history shards', 30_000, () => {
@@ -165,22 +180,36 @@ export async function runNodeLossTrial(opts: NodeLossOptions): Promise<NodeLossR
     stopHooks.push(() => process.off('exit', killWorker));
     const running = await worker.waitForLog((l) => l.msg === 'worker running', 120_000);
     progress(`  worker ${worker.pid} running through ${String(running.temporal)}`);
-    await waitFor('every schedule to fire once', 60_000, () => {
-      const jobs = new Set(readLedger(ledger).map((l) => l.job));
-      return jobIds.every((j) => jobs.has(j)) ? true : undefined;
-    }, 500);
+    await waitFor(
+      'every schedule to fire once',
+      60_000,
+      () => {
+        const jobs = new Set(readLedger(ledger).map((l) => l.job));
+        return jobIds.every((j) => jobs.has(j)) ? true : undefined;
+      },
+      500,
+    );
     await sleep(beforeKillMs);
 
     const { owners } = pickVictim(cluster);
     const shardOwnersBeforeKill = Object.fromEntries(owners);
     const killAt = Date.now();
     await victim.kill('SIGKILL');
-    progress(`  killed node ${victim.index} (pid ${victim.pid}, shards ${[...owners].filter(([, o]) => o === victim.index).map(([s]) => s).join(',') || 'none'}); observing ${afterKillMs / 1000} s`);
+    progress(
+      `  killed node ${victim.index} (pid ${victim.pid}, shards ${
+        [...owners]
+          .filter(([, o]) => o === victim.index)
+          .map(([s]) => s)
+          .join(',') || 'none'
+      }); observing ${afterKillMs / 1000} s`,
+    );
     await sleep(afterKillMs);
 
     const from = Math.ceil((killAt - 10_000) / 1000) * 1000;
     const to = Math.floor((killAt + afterKillMs - 15_000) / 1000) * 1000;
-    const expected = jobIds.flatMap((job) => Array.from({ length: (to - from) / 1000 + 1 }, (_, k) => ({ job, tick: from + k * 1000 })));
+    const expected = jobIds.flatMap((job) =>
+      Array.from({ length: (to - from) / 1000 + 1 }, (_, k) => ({ job, tick: from + k * 1000 })),
+    );
     const label = (e: { job: string; tick: number }) => `${e.job}@${new Date(e.tick).toISOString()}`;
     const effectsOf = (lines: LedgerLine[]) => {
       const byTick = new Map<string, LedgerLine[]>();
@@ -193,17 +222,24 @@ export async function runNodeLossTrial(opts: NodeLossOptions): Promise<NodeLossR
     const client = new Client({ connection, namespace: 'default' });
     for (const job of jobIds) await client.schedule.getHandle(job).pause('node-loss trial: observation over');
     const drainStart = Date.now();
-    await waitFor('the window\'s ticks to run', opts.catchUpWaitMs ?? 30_000, () => {
-      const byTick = effectsOf(readLedger(ledger));
-      return expected.every((e) => byTick.has(label(e))) ? true : undefined;
-    }, 1_000).catch(() => progress('  some ticks of the window had not run when the catch-up wait ended'));
+    await waitFor(
+      "the window's ticks to run",
+      opts.catchUpWaitMs ?? 30_000,
+      () => {
+        const byTick = effectsOf(readLedger(ledger));
+        return expected.every((e) => byTick.has(label(e))) ? true : undefined;
+      },
+      1_000,
+    ).catch(() => progress('  some ticks of the window had not run when the catch-up wait ended'));
     const drainMs = Date.now() - drainStart;
 
     // Stop the worker so that the ledger holds still while it is counted.
     worker.child.kill('SIGTERM');
     await Promise.race([worker.exited, sleep(20_000)]);
     if (isAlive(worker.pid)) worker.child.kill('SIGKILL');
-    const switched = worker.lines.find((l) => l.msg === 'Temporal frontend stopped answering: worker switched to another frontend');
+    const switched = worker.lines.find(
+      (l) => l.msg === 'Temporal frontend stopped answering: worker switched to another frontend',
+    );
     const lines = readLedger(ledger);
     const byTick = effectsOf(lines);
 
@@ -230,7 +266,8 @@ export async function runNodeLossTrial(opts: NodeLossOptions): Promise<NodeLossR
       }
     }
     const inWindow = expected.map(label);
-    const gapAround = (times: number[]) => Math.min(...times.filter((t) => t >= killAt)) - Math.max(...times.filter((t) => t < killAt));
+    const gapAround = (times: number[]) =>
+      Math.min(...times.filter((t) => t >= killAt)) - Math.max(...times.filter((t) => t < killAt));
     const gaps = jobIds.map((job) => gapAround(lines.filter((l) => l.job === job && l.attempt === 1).map((l) => l.at)));
     const fireGaps = jobIds.map((job) => gapAround(started.get(job) ?? []));
     const late = lines.filter((l) => Date.parse(l.tick) >= killAt).map((l) => l.at - Date.parse(l.tick));
@@ -244,24 +281,42 @@ export async function runNodeLossTrial(opts: NodeLossOptions): Promise<NodeLossR
         shards: [...owners].filter(([, o]) => o === victim.index).map(([s]) => s),
         heldWorkerFrontend: running.temporal === victim.frontendAddress,
       },
-      window: { from: new Date(from).toISOString(), to: new Date(to).toISOString(), ticksPerSchedule: (to - from) / 1000 + 1, expectedTicks: expected.length },
+      window: {
+        from: new Date(from).toISOString(),
+        to: new Date(to).toISOString(),
+        ticksPerSchedule: (to - from) / 1000 + 1,
+        expectedTicks: expected.length,
+      },
       lostRuns,
       lostEffects: inWindow.filter((t) => !byTick.has(t)),
-      doubledRuns: [...executions].filter(([id, runs]) => runs.size > 1 && jobIds.some((j) => id.startsWith(`${j}-`))).map(([id]) => id),
+      doubledRuns: [...executions]
+        .filter(([id, runs]) => runs.size > 1 && jobIds.some((j) => id.startsWith(`${j}-`)))
+        .map(([id]) => id),
       doubledEffects: [...byTick].filter(([, ls]) => new Set(ls.map((l) => l.key)).size > 1).map(([t]) => t),
-      retriedEffects: [...byTick].filter(([, ls]) => ls.length > 1 && new Set(ls.map((l) => l.key)).size === 1).map(([t]) => t),
+      retriedEffects: [...byTick]
+        .filter(([, ls]) => ls.length > 1 && new Set(ls.map((l) => l.key)).size === 1)
+        .map(([t]) => t),
       gapMs: { perSchedule: gaps, p50: median(gaps), max: Math.max(...gaps), min: Math.min(...gaps) },
-      fireGapMs: { perSchedule: fireGaps, p50: median(fireGaps), max: Math.max(...fireGaps), min: Math.min(...fireGaps) },
+      fireGapMs: {
+        perSchedule: fireGaps,
+        p50: median(fireGaps),
+        max: Math.max(...fireGaps),
+        min: Math.min(...fireGaps),
+      },
       maxLateMs: late.length === 0 ? NaN : Math.max(...late),
       workerSwitchMs: switched === undefined ? undefined : Date.parse(String(switched.time)) - killAt,
       workerProblems: problems(worker.lines),
       drainMs,
       lagBeforeKillMs: (() => {
-        const lags = lines.filter((l) => l.attempt === 1 && Date.parse(l.tick) >= killAt - 10_000 && Date.parse(l.tick) < killAt).map((l) => l.at - Date.parse(l.tick));
+        const lags = lines
+          .filter((l) => l.attempt === 1 && Date.parse(l.tick) >= killAt - 10_000 && Date.parse(l.tick) < killAt)
+          .map((l) => l.at - Date.parse(l.tick));
         return { p50: median(lags), max: lags.length === 0 ? NaN : Math.max(...lags) };
       })(),
-      effectsPer5s: Array.from({ length: Math.ceil((afterKillMs + 10_000 + (opts.catchUpWaitMs ?? 30_000)) / 5_000) }, (_, k) =>
-        lines.filter((l) => l.at >= killAt - 10_000 + k * 5_000 && l.at < killAt - 10_000 + (k + 1) * 5_000).length,
+      effectsPer5s: Array.from(
+        { length: Math.ceil((afterKillMs + 10_000 + (opts.catchUpWaitMs ?? 30_000)) / 5_000) },
+        (_, k) =>
+          lines.filter((l) => l.at >= killAt - 10_000 + k * 5_000 && l.at < killAt - 10_000 + (k + 1) * 5_000).length,
       ),
       executions: [...executions.values()].reduce((a, runs) => a + runs.size, 0),
       sideEffects: lines.length,

@@ -24,7 +24,11 @@ export const TEST_HTTP_ALLOW = '127.0.0.0/8,::1';
  * Starts `dist/src/main/<entry>.js` with the given environment added, or with `viaNpm` the npm
  * script a user types (`npm start`, `npm run worker`), to test what npm does with signals.
  */
-export function startSundial(entry: 'worker' | 'api' | 'embedded', env: Record<string, string>, opts: { viaNpm?: boolean } = {}): SundialProcess {
+export function startSundial(
+  entry: 'worker' | 'api' | 'embedded',
+  env: Record<string, string>,
+  opts: { viaNpm?: boolean } = {},
+): SundialProcess {
   const [command, args] = opts.viaNpm
     ? ['npm', ['run', '--silent', entry === 'embedded' ? 'start' : entry]]
     : [process.execPath, [path.join(ROOT, 'dist', 'src', 'main', `${entry}.js`)]];
@@ -32,7 +36,13 @@ export function startSundial(entry: 'worker' | 'api' | 'embedded', env: Record<s
     cwd: ROOT,
     // The SDK's metrics port is fixed by default; tests that want it give their own. The tests'
     // dependencies listen on loopback, which the egress policy refuses unless allowed.
-    env: { ...process.env, LOG_LEVEL: 'info', SUNDIAL_SDK_METRICS_ADDRESS: 'off', SUNDIAL_HTTP_ALLOW: TEST_HTTP_ALLOW, ...env },
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'info',
+      SUNDIAL_SDK_METRICS_ADDRESS: 'off',
+      SUNDIAL_HTTP_ALLOW: TEST_HTTP_ALLOW,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, so a test's clean-up can kill npm and the node it started together.
     detached: true,
@@ -40,7 +50,10 @@ export function startSundial(entry: 'worker' | 'api' | 'embedded', env: Record<s
   const lines: Array<Record<string, unknown>> = [];
   let raw = '';
   let pending = '';
-  const waiters: Array<{ match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = [];
+  const waiters: Array<{
+    match: (l: Record<string, unknown>) => boolean;
+    resolve: (l: Record<string, unknown>) => void;
+  }> = [];
   child.stdout!.on('data', (chunk: Buffer) => {
     raw += chunk.toString();
     pending += chunk.toString();
@@ -64,7 +77,9 @@ export function startSundial(entry: 'worker' | 'api' | 'embedded', env: Record<s
     }
   });
   child.stderr!.on('data', (chunk: Buffer) => (raw += chunk.toString()));
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+  );
   return {
     child,
     pid: child.pid!,
@@ -75,12 +90,21 @@ export function startSundial(entry: 'worker' | 'api' | 'embedded', env: Record<s
       const seen = lines.find(match);
       if (seen !== undefined) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; output so far:\n${raw.slice(-3000)}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`no matching log line within ${timeoutMs} ms; output so far:\n${raw.slice(-3000)}`)),
+          timeoutMs,
+        );
         void exited.then((code) => {
           clearTimeout(timer);
           reject(new Error(`process exited (${code}) before the expected log line; output:\n${raw.slice(-3000)}`));
         });
-        waiters.push({ match, resolve: (l) => { clearTimeout(timer); resolve(l); } });
+        waiters.push({
+          match,
+          resolve: (l) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        });
       });
     },
   };

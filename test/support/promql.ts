@@ -5,12 +5,37 @@
  */
 
 const KEYWORDS = new Set([
-  'and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'offset', 'bool', 'inf', 'nan',
+  'and',
+  'or',
+  'unless',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'offset',
+  'bool',
+  'inf',
+  'nan',
 ]);
 
 /** PromQL's aggregation operators: the ones that combine series across instances. */
 export const AGGREGATIONS = new Set([
-  'sum', 'avg', 'min', 'max', 'count', 'group', 'stddev', 'stdvar', 'topk', 'bottomk', 'quantile', 'count_values', 'limitk', 'limit_ratio',
+  'sum',
+  'avg',
+  'min',
+  'max',
+  'count',
+  'group',
+  'stddev',
+  'stdvar',
+  'topk',
+  'bottomk',
+  'quantile',
+  'count_values',
+  'limitk',
+  'limit_ratio',
 ]);
 
 /** A metric selector in a query, and the aggregations around it, innermost first. */
@@ -33,7 +58,10 @@ function blankNonNames(expr: string): string {
     .replace(/\[[^\]]*\]/g, blank)
     .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, blank)
     .replace(/\boffset\s+-?[0-9a-z]+/gi, blank)
-    .replace(/(^|[^A-Za-z0-9_:])(\d+(\.\d*)?([eE][+-]?\d+)?|0x[0-9a-fA-F]+)/g, (m, before: string) => before + ' '.repeat(m.length - before.length));
+    .replace(
+      /(^|[^A-Za-z0-9_:])(\d+(\.\d*)?([eE][+-]?\d+)?|0x[0-9a-fA-F]+)/g,
+      (m, before: string) => before + ' '.repeat(m.length - before.length),
+    );
 }
 
 /** Every metric selector of `expr`, in order, with the aggregation operators enclosing it. */
@@ -47,7 +75,8 @@ export function selectors(expr: string): Selector[] {
   for (let m = token.exec(text); m !== null; m = token.exec(text)) {
     const t = m[0];
     if (t === '(') {
-      const called = previous !== undefined && text.slice(previous.end, m.index).trim() === '' ? previous.name : undefined;
+      const called =
+        previous !== undefined && text.slice(previous.end, m.index).trim() === '' ? previous.name : undefined;
       opener.push(called);
       previous = undefined;
       continue;
@@ -63,7 +92,10 @@ export function selectors(expr: string): Selector[] {
     const rest = text.slice(m.index + t.length);
     if (/^\s*\(/.test(rest)) continue;
     // `sum by (x) (...)`: the grouping list is blanked, so the aggregation's "(" comes after spaces.
-    found.push({ metric: t, aggregations: opener.filter((o): o is string => o !== undefined && AGGREGATIONS.has(o)).reverse() });
+    found.push({
+      metric: t,
+      aggregations: opener.filter((o): o is string => o !== undefined && AGGREGATIONS.has(o)).reverse(),
+    });
   }
   return found;
 }

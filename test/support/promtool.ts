@@ -30,7 +30,8 @@ export function cachedPromtoolPath(root = projectRoot()): string {
 export function findPromtool(env: NodeJS.ProcessEnv = process.env): FoundPromtool | undefined {
   const fromEnv = env.PROMTOOL;
   if (fromEnv !== undefined && fromEnv !== '') {
-    if (!isExecutable(fromEnv)) throw new PromtoolUnavailableError(`PROMTOOL points to ${fromEnv}, which is not an executable file`);
+    if (!isExecutable(fromEnv))
+      throw new PromtoolUnavailableError(`PROMTOOL points to ${fromEnv}, which is not an executable file`);
     return { path: fromEnv, source: 'env' };
   }
   const onThePath = onPath('promtool', env.PATH ?? '');
@@ -66,13 +67,23 @@ export async function ensurePromtool(
   progress(`Building promtool ${PROMTOOL_VERSION} with ${go.version} into ${target} (once; a few minutes)...`);
   const started = Date.now();
   try {
-    await goInstall(go, PROMTOOL_VERSION, [{ pkg: PROMTOOL_MODULE, builtAs: 'promtool', name: 'promtool' }], path.dirname(target), progress, {
-      ...env,
-      GOFLAGS: `${env.GOFLAGS ?? ''} -trimpath`.trim(),
-    });
+    await goInstall(
+      go,
+      PROMTOOL_VERSION,
+      [{ pkg: PROMTOOL_MODULE, builtAs: 'promtool', name: 'promtool' }],
+      path.dirname(target),
+      progress,
+      {
+        ...env,
+        GOFLAGS: `${env.GOFLAGS ?? ''} -trimpath`.trim(),
+      },
+    );
   } catch (err) {
     if (!(err instanceof GoInstallError)) throw err;
-    throw new PromtoolUnavailableError(`go install ${PROMTOOL_MODULE}@${PROMTOOL_VERSION} failed (exit ${err.exitCode}):\n${err.outputTail}`, { cause: err });
+    throw new PromtoolUnavailableError(
+      `go install ${PROMTOOL_MODULE}@${PROMTOOL_VERSION} failed (exit ${err.exitCode}):\n${err.outputTail}`,
+      { cause: err },
+    );
   }
   progress(`Built promtool in ${Math.round((Date.now() - started) / 1000)} s.`);
   return { path: target, source: 'built' };
@@ -88,7 +99,13 @@ export interface PromtoolResult {
  * Runs promtool with `args` in `cwd`, `input` on its stdin (bounded: a hung promtool is killed
  * after `timeoutMs`).
  */
-export function runPromtool(promtool: string, args: readonly string[], cwd: string, timeoutMs = 60_000, input = ''): PromtoolResult {
+export function runPromtool(
+  promtool: string,
+  args: readonly string[],
+  cwd: string,
+  timeoutMs = 60_000,
+  input = '',
+): PromtoolResult {
   const out = spawnSync(promtool, [...args], { cwd, encoding: 'utf8', timeout: timeoutMs, input });
   if (out.error !== undefined) return { code: null, output: `promtool ${args.join(' ')}: ${out.error.message}` };
   return { code: out.status, output: `${out.stdout}${out.stderr}` };

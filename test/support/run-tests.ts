@@ -60,7 +60,8 @@ function parseArgs(argv: string[]): { suite: Suite; server: ServerKind; only: st
     }
     const [, flag, value] = m as unknown as [string, 'suite' | 'server', string];
     const allowed = flag === 'suite' ? SUITES : SERVERS;
-    if (!Object.hasOwn(allowed, value)) throw new Error(`--${flag} must be one of ${Object.keys(allowed).join(', ')}, not ${JSON.stringify(value)}`);
+    if (!Object.hasOwn(allowed, value))
+      throw new Error(`--${flag} must be one of ${Object.keys(allowed).join(', ')}, not ${JSON.stringify(value)}`);
     if (flag === 'suite') suite = value as Suite;
     else server = value as ServerKind;
   }
@@ -68,10 +69,21 @@ function parseArgs(argv: string[]): { suite: Suite; server: ServerKind; only: st
 }
 
 /** The server the tests talk to: the in-memory dev server, or a one-node full server. */
-async function startServer(kind: ServerKind, cliPath: string, logger: ReturnType<typeof createLogger>): Promise<{ address: string; stop(): Promise<void> }> {
+async function startServer(
+  kind: ServerKind,
+  cliPath: string,
+  logger: ReturnType<typeof createLogger>,
+): Promise<{ address: string; stop(): Promise<void> }> {
   const full = SERVERS[kind];
   if (full === undefined) {
-    const server = await startDevServer({ cliPath, dataDir: undefined, port: await freePort(), uiPort: undefined, namespace: 'default', logger });
+    const server = await startDevServer({
+      cliPath,
+      dataDir: undefined,
+      port: await freePort(),
+      uiPort: undefined,
+      namespace: 'default',
+      logger,
+    });
     return { address: server.address, stop: () => server.stop() };
   }
   const dataDir = full.sqlite ? mkdtempSync(path.join(tmpdir(), 'sundial-tests-')) : undefined;
@@ -99,12 +111,19 @@ async function main(): Promise<number> {
   const { dir, exclude, nodeArgs } = SUITES[suite];
   const root = path.resolve(__dirname, '..', dir);
   const files = (only.length > 0 ? only.map((f) => path.resolve(f)) : testFiles(root, exclude)).sort();
-  process.stderr.write(`Temporal ${kind === 'dev' ? 'dev server' : `${kind} server`} ${server.address} (CLI: ${cli.path}); suite ${suite}: ${files.length} test files\n`);
+  process.stderr.write(
+    `Temporal ${kind === 'dev' ? 'dev server' : `${kind} server`} ${server.address} (CLI: ${cli.path}); suite ${suite}: ${files.length} test files\n`,
+  );
   try {
     return await new Promise<number>((resolve) => {
       const child = spawn(process.execPath, ['--test', '--test-reporter=spec', ...nodeArgs, ...files], {
         stdio: 'inherit',
-        env: { ...process.env, SUNDIAL_TEST_TEMPORAL_ADDRESS: server.address, SUNDIAL_TEST_TEMPORAL_CLI: cli.path, LOG_LEVEL: process.env.LOG_LEVEL ?? 'error' },
+        env: {
+          ...process.env,
+          SUNDIAL_TEST_TEMPORAL_ADDRESS: server.address,
+          SUNDIAL_TEST_TEMPORAL_CLI: cli.path,
+          LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
+        },
       });
       child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
     });

@@ -8,7 +8,12 @@ import { unique } from './temporal';
  * Runs a registered job once, as a manual trigger would, and returns its outcome whether it
  * succeeded or failed (the test kit's {@link runJobWorkflow}, over a registry and a queue).
  */
-export async function runOnce(client: Client, registry: JobRegistry, jobId: string, taskQueue: string): Promise<RunOutcome> {
+export async function runOnce(
+  client: Client,
+  registry: JobRegistry,
+  jobId: string,
+  taskQueue: string,
+): Promise<RunOutcome> {
   const job = registry.get(jobId);
   if (job === undefined) throw new Error(`no job ${jobId}`);
   return runJobWorkflow(client, job.run, { taskQueue, workflowId: unique(jobId) });

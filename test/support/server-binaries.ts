@@ -58,7 +58,9 @@ export async function ensureServerBinaries(
         `and there is no Go >= ${MIN_GO.join('.')} on PATH or in /usr/local/go/bin to build it. Install Go >= ${MIN_GO.join('.')} and run \`npm run temporal:server\`.`,
     );
   }
-  progress(`Building ${missing.map((m) => `${m.pkg}@${TEMPORAL_SERVER_VERSION}`).join(' and ')} with ${go.version} into ${serverBinDir()} (once; several minutes)...`);
+  progress(
+    `Building ${missing.map((m) => `${m.pkg}@${TEMPORAL_SERVER_VERSION}`).join(' and ')} with ${go.version} into ${serverBinDir()} (once; several minutes)...`,
+  );
   const started = Date.now();
   try {
     await goInstall(go, TEMPORAL_SERVER_VERSION, missing, serverBinDir(), progress, env);

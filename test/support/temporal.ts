@@ -44,7 +44,10 @@ export async function countingClient(): Promise<{ client: Client; calls: Map<str
     calls.set(method, (calls.get(method) ?? 0) + 1);
     return new InterceptingCall(nextCall(options));
   };
-  const connection = await Connection.connect({ address: testAddress(), interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions()), counter] });
+  const connection = await Connection.connect({
+    address: testAddress(),
+    interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions()), counter],
+  });
   return { client: new Client({ connection, namespace: 'default' }), calls };
 }
 
@@ -57,7 +60,16 @@ export type TestWorker = RunningWorker;
 export async function startTestWorker(
   jobs: DefinedJob[] | JobRegistry,
   taskQueue: string,
-  opts: { shutdownGraceMs?: number; egress?: EgressPolicy; logger?: Logger; secrets?: ReadonlyMap<string, string>; codecKeys?: readonly CodecKey[]; address?: string; webUiUrl?: string; workflowsPath?: string } = {},
+  opts: {
+    shutdownGraceMs?: number;
+    egress?: EgressPolicy;
+    logger?: Logger;
+    secrets?: ReadonlyMap<string, string>;
+    codecKeys?: readonly CodecKey[];
+    address?: string;
+    webUiUrl?: string;
+    workflowsPath?: string;
+  } = {},
 ): Promise<TestWorker> {
   const registry = jobs instanceof JobRegistry ? jobs : JobRegistry.create(jobs);
   installRuntime(testLogger);
@@ -88,7 +100,12 @@ export async function startTestWorker(
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined> | T | undefined, everyMs = 200): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<T | undefined> | T | undefined,
+  everyMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

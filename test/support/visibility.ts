@@ -38,10 +38,19 @@ export async function listRuns(client: Client, jobId: string): Promise<ListedRun
 }
 
 /** Waits (bounded) until none of the jobs' runs is still running. @throws after timeoutMs */
-export async function waitForRunsToDrain(client: Client, jobIds: readonly string[], timeoutMs: number): Promise<number> {
+export async function waitForRunsToDrain(
+  client: Client,
+  jobIds: readonly string[],
+  timeoutMs: number,
+): Promise<number> {
   const started = Date.now();
   const query = `(${jobIds.map((id) => `SundialJobId = "${id}"`).join(' OR ')}) AND ExecutionStatus = "Running"`;
-  await waitFor(`the runs of ${jobIds.join(', ')} to finish`, timeoutMs, async () => ((await client.workflow.count(query)).count === 0 ? true : undefined), 1_000);
+  await waitFor(
+    `the runs of ${jobIds.join(', ')} to finish`,
+    timeoutMs,
+    async () => ((await client.workflow.count(query)).count === 0 ? true : undefined),
+    1_000,
+  );
   return Date.now() - started;
 }
 
@@ -75,7 +84,9 @@ export function checkTicks(runs: readonly ListedRun[], jobIds: readonly string[]
       if (ofTick.length > 1) doubled.push(`${name}: ${ofTick.map((r) => `${r.workflowId}/${r.runId}`).join(', ')}`);
     }
   }
-  const notSucceeded = runs.filter((r) => r.status !== 'COMPLETED' || r.sundialStatus !== 'succeeded').map((r) => `${r.workflowId}: ${r.status}/${r.sundialStatus}`);
+  const notSucceeded = runs
+    .filter((r) => r.status !== 'COMPLETED' || r.sundialStatus !== 'succeeded')
+    .map((r) => `${r.workflowId}: ${r.status}/${r.sundialStatus}`);
   return { missing, doubled, notSucceeded };
 }
 
@@ -83,9 +94,19 @@ export function checkTicks(runs: readonly ListedRun[], jobIds: readonly string[]
  * `checkTicks` for one-second schedules, each from its own creation (schedules are created one
  * after another) to `untilMs`; also counts the ticks due.
  */
-export async function checkScheduleWindow(client: Client, runs: readonly ListedRun[], jobIds: readonly string[], untilMs: number): Promise<TickReport & { due: number; openedAt: number }> {
-  const created = await Promise.all(jobIds.map(async (id) => (await client.schedule.getHandle(id).describe()).info.createdAt.getTime()));
-  const reports = jobIds.map((id, i) => ({ report: checkTicks(runs, [id], secondsBetween(created[i]!, untilMs)), due: secondsBetween(created[i]!, untilMs).length }));
+export async function checkScheduleWindow(
+  client: Client,
+  runs: readonly ListedRun[],
+  jobIds: readonly string[],
+  untilMs: number,
+): Promise<TickReport & { due: number; openedAt: number }> {
+  const created = await Promise.all(
+    jobIds.map(async (id) => (await client.schedule.getHandle(id).describe()).info.createdAt.getTime()),
+  );
+  const reports = jobIds.map((id, i) => ({
+    report: checkTicks(runs, [id], secondsBetween(created[i]!, untilMs)),
+    due: secondsBetween(created[i]!, untilMs).length,
+  }));
   return {
     missing: reports.flatMap((r) => r.report.missing),
     doubled: reports.flatMap((r) => r.report.doubled),

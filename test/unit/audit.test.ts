@@ -6,10 +6,26 @@ import { applyMergePatch, createMergePatch } from '../../src/util/merge-patch';
 
 describe('audit diffs and redaction', () => {
   it('When a spec changes, then the merge patch holds exactly the changes and applying it gives the new spec', () => {
-    const before = { id: 'a', description: 'x', schedule: { cron: '0 3 * * *', timezone: 'UTC' }, task: { type: 'http', url: 'http://h/', headers: { A: '1', B: '2' } }, retry: { maximumAttempts: 3 } };
-    const after = { id: 'a', description: 'y', schedule: { cron: ['0 4 * * *'], timezone: 'UTC' }, task: { type: 'http', url: 'http://h/', headers: { A: '1', C: '3' } } };
+    const before = {
+      id: 'a',
+      description: 'x',
+      schedule: { cron: '0 3 * * *', timezone: 'UTC' },
+      task: { type: 'http', url: 'http://h/', headers: { A: '1', B: '2' } },
+      retry: { maximumAttempts: 3 },
+    };
+    const after = {
+      id: 'a',
+      description: 'y',
+      schedule: { cron: ['0 4 * * *'], timezone: 'UTC' },
+      task: { type: 'http', url: 'http://h/', headers: { A: '1', C: '3' } },
+    };
     const patch = createMergePatch(before, after);
-    assert.deepEqual(patch, { description: 'y', schedule: { cron: ['0 4 * * *'] }, task: { headers: { B: null, C: '3' } }, retry: null });
+    assert.deepEqual(patch, {
+      description: 'y',
+      schedule: { cron: ['0 4 * * *'] },
+      task: { headers: { B: null, C: '3' } },
+      retry: null,
+    });
     assert.deepEqual(applyMergePatch(before, patch), after);
   });
 
@@ -27,7 +43,11 @@ describe('audit diffs and redaction', () => {
   });
 
   it('When a value holds headers at any depth, then their string values are hidden and secret references kept', () => {
-    const value = { task: { headers: { Authorization: 'Bearer s3cret', 'X-Key': { secret: 'API_KEY' }, Gone: null } }, args: [{ headers: { a: 'b' } }], other: 'kept' };
+    const value = {
+      task: { headers: { Authorization: 'Bearer s3cret', 'X-Key': { secret: 'API_KEY' }, Gone: null } },
+      args: [{ headers: { a: 'b' } }],
+      other: 'kept',
+    };
     assert.deepEqual(redactHeaderValues(value), {
       task: { headers: { Authorization: '[redacted]', 'X-Key': { secret: 'API_KEY' }, Gone: null } },
       args: [{ headers: { a: '[redacted]' } }],

@@ -7,17 +7,29 @@ import { JobRegistry } from '../../src/jobs/registry';
 import { parseJobSpec } from '../../src/jobs/spec';
 
 const job = (id: string, breaker: Record<string, unknown>) =>
-  defineJob({ id, schedule: { cron: '@hourly' }, breaker: { key: 'orders-db', ...breaker } as { key: string }, run: () => null });
+  defineJob({
+    id,
+    schedule: { cron: '@hourly' },
+    breaker: { key: 'orders-db', ...breaker } as { key: string },
+    run: () => null,
+  });
 
 describe('one breaker configuration per key', () => {
   it('when two code jobs declare the same key with the same thresholds, then both are accepted', () => {
-    const registry = JobRegistry.create([job('a', { failureThreshold: 3, openFor: '10s' }), job('b', { failureThreshold: 3, openFor: '10s' })]);
+    const registry = JobRegistry.create([
+      job('a', { failureThreshold: 3, openFor: '10s' }),
+      job('b', { failureThreshold: 3, openFor: '10s' }),
+    ]);
     assert.equal(registry.jobs.length, 2);
   });
 
   it('when two code jobs declare the same key with other thresholds, then the second is refused, naming both', () => {
     assert.throws(
-      () => JobRegistry.create([job('a', { failureThreshold: 3, openFor: '10s' }), job('b', { failureThreshold: 5, openFor: '10s' })]),
+      () =>
+        JobRegistry.create([
+          job('a', { failureThreshold: 3, openFor: '10s' }),
+          job('b', { failureThreshold: 5, openFor: '10s' }),
+        ]),
       (err: unknown) => {
         assert.ok(err instanceof JobDefinitionError);
         assert.match(err.message, /\bb\b.*breaker/);
@@ -27,10 +39,15 @@ describe('one breaker configuration per key', () => {
     );
   });
 
-  it('when an API job declares a code job\'s key with other thresholds, then the registry names the conflict', () => {
+  it("when an API job declares a code job's key with other thresholds, then the registry names the conflict", () => {
     const registry = JobRegistry.create([job('a', { failureThreshold: 3, openFor: '10s' })]);
     const plan = (openFor: string) => {
-      const parsed = parseJobSpec({ id: 'api-job', schedule: { cron: '@hourly' }, task: { type: 'http', url: 'https://example.com/' }, breaker: { key: 'orders-db', failureThreshold: 3, openFor } });
+      const parsed = parseJobSpec({
+        id: 'api-job',
+        schedule: { cron: '@hourly' },
+        task: { type: 'http', url: 'https://example.com/' },
+        breaker: { key: 'orders-db', failureThreshold: 3, openFor },
+      });
       assert.ok(parsed.ok);
       return planRun(parsed.spec, () => undefined);
     };

@@ -59,14 +59,28 @@ describe('the breaker state machine', () => {
   });
 
   it('a probe that never reports back frees its slot when its lease ends', () => {
-    const first = step(failTimes(initialState, 3, 0), { type: 'admit', permitId: 'p1', leaseMs: 5_000 }, { ...cfg, halfOpenProbes: 1 }, 1_000);
+    const first = step(
+      failTimes(initialState, 3, 0),
+      { type: 'admit', permitId: 'p1', leaseMs: 5_000 },
+      { ...cfg, halfOpenProbes: 1 },
+      1_000,
+    );
     assert.ok(first.permit);
-    assert.equal(step(first.state, { type: 'admit', permitId: 'p2', leaseMs: 5_000 }, { ...cfg, halfOpenProbes: 1 }, 2_000).permit, undefined);
-    assert.ok(step(first.state, { type: 'admit', permitId: 'p3', leaseMs: 5_000 }, { ...cfg, halfOpenProbes: 1 }, 6_001).permit);
+    assert.equal(
+      step(first.state, { type: 'admit', permitId: 'p2', leaseMs: 5_000 }, { ...cfg, halfOpenProbes: 1 }, 2_000).permit,
+      undefined,
+    );
+    assert.ok(
+      step(first.state, { type: 'admit', permitId: 'p3', leaseMs: 5_000 }, { ...cfg, halfOpenProbes: 1 }, 6_001).permit,
+    );
   });
 
   it('opens on the failure rate over the window', () => {
-    const rateCfg: BreakerConfig = { ...cfg, failureThreshold: 100, failureRate: { threshold: 0.5, minimumCalls: 4, windowMs: 10_000 } };
+    const rateCfg: BreakerConfig = {
+      ...cfg,
+      failureThreshold: 100,
+      failureRate: { threshold: 0.5, minimumCalls: 4, windowMs: 10_000 },
+    };
     let s: BreakerState = initialState;
     const outcomes = [true, false, true, false];
     outcomes.forEach((ok, i) => {

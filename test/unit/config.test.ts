@@ -41,7 +41,8 @@ describe('configuration from the environment', () => {
     assert.match(problem({ LOG_FORMAT: 'yaml' }).message, /pretty, json/);
     assert.equal(problem({ SUNDIAL_SHUTDOWN_GRACE: '10' }).variable, 'SUNDIAL_SHUTDOWN_GRACE');
     assert.equal(problem({ SUNDIAL_PRUNE_ORPHANS: 'maybe' }).variable, 'SUNDIAL_PRUNE_ORPHANS');
-    for (const bad of ['1', '1.5', 'many', '1000000']) assert.equal(problem({ SUNDIAL_WORKFLOW_CACHE: bad }).variable, 'SUNDIAL_WORKFLOW_CACHE', bad);
+    for (const bad of ['1', '1.5', 'many', '1000000'])
+      assert.equal(problem({ SUNDIAL_WORKFLOW_CACHE: bad }).variable, 'SUNDIAL_WORKFLOW_CACHE', bad);
     assert.equal(loadConfig({ SUNDIAL_WORKFLOW_CACHE: '2000' }).workflowCacheSize, 2000);
   });
 
@@ -74,7 +75,10 @@ describe('configuration from the environment', () => {
 
   it('reads API keys with roles, and never echoes a key in an error', () => {
     const c = loadConfig({ SUNDIAL_API_KEYS: 'read:rrrrrrrrrrrrrrrrrrrr, write:wwwwwwwwwwwwwwwwwwww' });
-    assert.deepEqual(c.api.keys.map((k) => k.role), ['read', 'write']);
+    assert.deepEqual(
+      c.api.keys.map((k) => k.role),
+      ['read', 'write'],
+    );
     const bad = problem({ SUNDIAL_API_KEYS: 'admin:aaaaaaaaaaaaaaaaaaaaaaa' });
     assert.equal(bad.variable, 'SUNDIAL_API_KEYS');
     assert.doesNotMatch(bad.message, /aaaaaaaa/);

@@ -12,7 +12,7 @@ const spec = (schedule: unknown): JobSpec => {
 const NEW_YEAR_2027 = new Date('2027-01-01T00:00:00Z');
 
 describe('daylight-saving warnings', () => {
-  it('finds Berlin\'s transitions in 2027 to the minute', () => {
+  it("finds Berlin's transitions in 2027 to the minute", () => {
     const t = offsetTransitions('Europe/Berlin', NEW_YEAR_2027);
     assert.deepEqual(
       t.map((x) => [x.at.toISOString(), x.fromOffset, x.toOffset]),
@@ -37,8 +37,22 @@ describe('daylight-saving warnings', () => {
   });
 
   it('honours day fields and calendars, and CRON_TZ', () => {
-    assert.deepEqual(dstWarnings(spec({ cron: '30 2 * * mon', timezone: 'Europe/Berlin' }), NEW_YEAR_2027), [], '2027-03-28 and 2027-10-31 are Sundays');
-    assert.equal(dstWarnings(spec({ calendars: [{ hour: '2', minute: '15', dayOfWeek: 'sun' }], timezone: 'Europe/Berlin' }), NEW_YEAR_2027).length, 2);
-    assert.equal(dstWarnings(spec({ cron: 'CRON_TZ=America/New_York 30 2 * * *' }), NEW_YEAR_2027).length, 1, 'only the spring gap: New York repeats 01:00-02:00');
+    assert.deepEqual(
+      dstWarnings(spec({ cron: '30 2 * * mon', timezone: 'Europe/Berlin' }), NEW_YEAR_2027),
+      [],
+      '2027-03-28 and 2027-10-31 are Sundays',
+    );
+    assert.equal(
+      dstWarnings(
+        spec({ calendars: [{ hour: '2', minute: '15', dayOfWeek: 'sun' }], timezone: 'Europe/Berlin' }),
+        NEW_YEAR_2027,
+      ).length,
+      2,
+    );
+    assert.equal(
+      dstWarnings(spec({ cron: 'CRON_TZ=America/New_York 30 2 * * *' }), NEW_YEAR_2027).length,
+      1,
+      'only the spring gap: New York repeats 01:00-02:00',
+    );
   });
 });

@@ -4,7 +4,15 @@ import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config/env';
 import { classifyAddress, formatIp, parseCidr, parseIp, type AddressRange } from '../../src/egress/address';
 import { EgressDeniedError, guardedLookup, type Resolver } from '../../src/egress/http-client';
-import { AllowListError, checkAddress, checkUrlHost, parseAllowList, PUBLIC_ONLY, withLoopback, type EgressPolicy } from '../../src/egress/policy';
+import {
+  AllowListError,
+  checkAddress,
+  checkUrlHost,
+  parseAllowList,
+  PUBLIC_ONLY,
+  withLoopback,
+  type EgressPolicy,
+} from '../../src/egress/policy';
 import { defineJob } from '../../src/jobs/define';
 import { JobDefinitionError } from '../../src/jobs/errors';
 import { JobRegistry } from '../../src/jobs/registry';
@@ -73,27 +81,47 @@ describe('address classification', () => {
   }
 
   it('parses only canonical addresses: names and disguised IPv4 are not addresses here', () => {
-    for (const text of ['example.com', '2852039166', '0xa9fea9fe', '0251.0376.0251.0376', '127.1', '1.2.3.4.5', '', '::g']) {
+    for (const text of [
+      'example.com',
+      '2852039166',
+      '0xa9fea9fe',
+      '0251.0376.0251.0376',
+      '127.1',
+      '1.2.3.4.5',
+      '',
+      '::g',
+    ]) {
       assert.equal(parseIp(text), undefined, text);
     }
   });
 
   it('formats IPv6 compressed and round-trips', () => {
-    for (const text of ['::', '::1', 'fe80::1', '2001:db8::1', '1:0:0:2::3', '1:2:3:4:5:6:7:8']) assert.equal(formatIp(ip(text)), text);
+    for (const text of ['::', '::1', 'fe80::1', '2001:db8::1', '1:0:0:2::3', '1:2:3:4:5:6:7:8'])
+      assert.equal(formatIp(ip(text)), text);
     assert.equal(formatIp(ip('10.20.30.40')), '10.20.30.40');
   });
 
   it('parses CIDRs and refuses malformed ones', () => {
     assert.deepEqual(parseCidr('10.1.2.3/8'), { version: 4, base: 0x0a000000n, prefix: 8 });
     assert.deepEqual(parseCidr('::1'), { version: 6, base: 1n, prefix: 128 });
-    for (const bad of ['10.0.0.0/33', '::/129', '10.0.0.0/', '10.0.0.0/x', 'host/8']) assert.equal(parseCidr(bad), undefined, bad);
+    for (const bad of ['10.0.0.0/33', '::/129', '10.0.0.0/', '10.0.0.0/x', 'host/8'])
+      assert.equal(parseCidr(bad), undefined, bad);
   });
 });
 
 describe('egress policy', () => {
   it('by default allows public addresses only', () => {
     assert.equal(checkAddress(PUBLIC_ONLY, ip('93.184.216.34')).allowed, true);
-    for (const refused of ['127.0.0.1', '10.0.0.1', '192.168.0.1', '0.0.0.0', '::1', 'fd00::1', '224.0.0.1', '255.255.255.255']) {
+    for (const refused of [
+      '127.0.0.1',
+      '10.0.0.1',
+      '192.168.0.1',
+      '0.0.0.0',
+      '::1',
+      'fd00::1',
+      '224.0.0.1',
+      '255.255.255.255',
+    ]) {
       assert.equal(checkAddress(PUBLIC_ONLY, ip(refused)).allowed, false, refused);
     }
   });
@@ -121,7 +149,15 @@ describe('egress policy', () => {
 
   it('never allows link-local or metadata addresses, whatever the allow-list says', () => {
     const everything = parseAllowList('0.0.0.0/0, ::/0, metadata.google.internal, *.internal');
-    for (const never of ['169.254.169.254', '169.254.0.1', '100.100.100.200', 'fd00:ec2::254', 'fe80::1', '::ffff:169.254.169.254', '168.63.129.16']) {
+    for (const never of [
+      '169.254.169.254',
+      '169.254.0.1',
+      '100.100.100.200',
+      'fd00:ec2::254',
+      'fe80::1',
+      '::ffff:169.254.169.254',
+      '168.63.129.16',
+    ]) {
       const d = checkAddress(everything, ip(never), 'metadata.google.internal');
       assert.equal(d.allowed, false, never);
       assert.match(!d.allowed ? d.reason : '', /never allowed/);
@@ -217,9 +253,16 @@ describe('the connect-time lookup', () => {
   const fake =
     (answers: Record<string, string[]>): Resolver =>
     (hostname, _options, callback) =>
-      callback(null, (answers[hostname] ?? []).map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
+      callback(
+        null,
+        (answers[hostname] ?? []).map((address) => ({ address, family: address.includes(':') ? 6 : 4 })),
+      );
   const lookupOnce = (policy: EgressPolicy, resolve: Resolver, host: string, all: boolean) =>
-    new Promise<{ err: unknown; result: unknown }>((done) => guardedLookup(policy, resolve)(host, { all }, (err, address, family) => done({ err, result: all ? address : [address, family] })));
+    new Promise<{ err: unknown; result: unknown }>((done) =>
+      guardedLookup(policy, resolve)(host, { all }, (err, address, family) =>
+        done({ err, result: all ? address : [address, family] }),
+      ),
+    );
 
   it('hands back exactly the addresses it checked', async () => {
     const resolve = fake({ 'api.example.com': ['93.184.216.34', '2606:2800:220:1::1'] });
@@ -231,30 +274,53 @@ describe('the connect-time lookup', () => {
   });
 
   it('refuses the name when any one of its addresses is refused (a public decoy does not help)', async () => {
-    const resolve = fake({ 'rebind.example.com': ['93.184.216.34', '169.254.169.254'], 'internal.example.com': ['10.0.0.7'] });
+    const resolve = fake({
+      'rebind.example.com': ['93.184.216.34', '169.254.169.254'],
+      'internal.example.com': ['10.0.0.7'],
+    });
     const { err } = await lookupOnce(PUBLIC_ONLY, resolve, 'rebind.example.com', true);
     assert.ok(err instanceof EgressDeniedError);
     assert.equal(err.address, '169.254.169.254');
     assert.equal(err.range, 'metadata');
     assert.ok((await lookupOnce(PUBLIC_ONLY, resolve, 'internal.example.com', false)).err instanceof EgressDeniedError);
-    assert.equal((await lookupOnce(parseAllowList('internal.example.com'), resolve, 'internal.example.com', false)).err, null, 'an allowed name');
-    assert.ok((await lookupOnce(parseAllowList('rebind.example.com'), resolve, 'rebind.example.com', false)).err instanceof EgressDeniedError, 'allowing a name never allows metadata');
+    assert.equal(
+      (await lookupOnce(parseAllowList('internal.example.com'), resolve, 'internal.example.com', false)).err,
+      null,
+      'an allowed name',
+    );
+    assert.ok(
+      (await lookupOnce(parseAllowList('rebind.example.com'), resolve, 'rebind.example.com', false)).err instanceof
+        EgressDeniedError,
+      'allowing a name never allows metadata',
+    );
   });
 
   it('resolves localhost through the system resolver and refuses it unless loopback is allowed', async () => {
-    assert.ok((await lookupOnce(PUBLIC_ONLY, dnsLookup as Resolver, 'localhost', true)).err instanceof EgressDeniedError);
+    assert.ok(
+      (await lookupOnce(PUBLIC_ONLY, dnsLookup as Resolver, 'localhost', true)).err instanceof EgressDeniedError,
+    );
     assert.equal((await lookupOnce(withLoopback(PUBLIC_ONLY), dnsLookup as Resolver, 'localhost', true)).err, null);
   });
 });
 
 describe('code jobs', () => {
   it('a refused literal URL is a bad task.url when the registry is given the policy', () => {
-    const job = defineJob({ id: 'meta', schedule: { cron: '@hourly' }, http: { url: 'http://[::ffff:169.254.169.254]/latest/meta-data/' } });
+    const job = defineJob({
+      id: 'meta',
+      schedule: { cron: '@hourly' },
+      http: { url: 'http://[::ffff:169.254.169.254]/latest/meta-data/' },
+    });
     assert.throws(
       () => JobRegistry.create([job], { egress: withLoopback(PUBLIC_ONLY) }),
-      (err: unknown) => err instanceof JobDefinitionError && err.problems.some((p) => p.jobId === 'meta' && p.path === 'task.url' && /metadata/.test(p.message)),
+      (err: unknown) =>
+        err instanceof JobDefinitionError &&
+        err.problems.some((p) => p.jobId === 'meta' && p.path === 'task.url' && /metadata/.test(p.message)),
     );
-    const local = defineJob({ id: 'local', schedule: { cron: '@hourly' }, http: { url: 'http://127.0.0.1:8080/healthz' } });
+    const local = defineJob({
+      id: 'local',
+      schedule: { cron: '@hourly' },
+      http: { url: 'http://127.0.0.1:8080/healthz' },
+    });
     assert.doesNotThrow(() => JobRegistry.create([local], { egress: withLoopback(PUBLIC_ONLY) }));
     assert.throws(() => JobRegistry.create([local], { egress: PUBLIC_ONLY }), JobDefinitionError);
   });

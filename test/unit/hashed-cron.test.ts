@@ -39,15 +39,18 @@ function oracleValues(seed: number, a: number, b: number, n?: number): Set<numbe
 }
 
 const ids = (n: number) => Array.from({ length: n }, () => `job-${randomUUID()}`);
-const expand = (jobId: string, schedule: { cron?: string | string[]; timezone?: string; calendars?: Array<Record<string, string>> }) =>
-  compileScheduleCrons(jobId, schedule).crons.map((c) => c.temporal);
+const expand = (
+  jobId: string,
+  schedule: { cron?: string | string[]; timezone?: string; calendars?: Array<Record<string, string>> },
+) => compileScheduleCrons(jobId, schedule).crons.map((c) => c.temporal);
 const values = (cron: string) => {
   const v = cronValues(cron);
   assert.ok(v !== undefined);
   return v;
 };
 const sorted = (s: Set<number>) => [...s].sort((x, y) => x - y);
-const chiSquare = (counts: number[], expected: number) => counts.reduce((sum, c) => sum + (c - expected) ** 2 / expected, 0);
+const chiSquare = (counts: number[], expected: number) =>
+  counts.reduce((sum, c) => sum + (c - expected) ** 2 / expected, 0);
 
 describe('H in cron fields, against the documented formula', () => {
   it('H picks seed mod range in every field (day-of-month 1-28, day-of-week 0-6)', () => {
@@ -77,7 +80,11 @@ describe('H in cron fields, against the documented formula', () => {
     it(`${form} in the minute field matches every value the formula gives, and no other`, () => {
       for (const id of ids(100)) {
         const [cron] = expand(id, { cron: `${form} * * * *` });
-        assert.deepEqual(sorted(values(cron!).minute), sorted(oracleValues(oracleSeed(id, 'minute'), a, b, n)), `${id}: ${cron}`);
+        assert.deepEqual(
+          sorted(values(cron!).minute),
+          sorted(oracleValues(oracleSeed(id, 'minute'), a, b, n)),
+          `${id}: ${cron}`,
+        );
       }
     });
   }
@@ -95,8 +102,14 @@ describe('H in cron fields, against the documented formula', () => {
   it('expands calendars too, and keeps comments and strings without H as written', () => {
     const id = 'calendar-job';
     const [cal] = expand(id, { calendars: [{ minute: 'H', hour: 'H(8-11)', comment: 'spread' }] });
-    assert.equal(cal, `0 ${[...oracleValues(oracleSeed(id, 'minute'), 0, 59)][0]} ${[...oracleValues(oracleSeed(id, 'hour'), 8, 11)][0]} * * * * # spread`);
-    assert.deepEqual(expand(id, { cron: ['CRON_TZ=Asia/Tokyo 0 3 * * * # nightly', '@every 90m/5m'] }), ['0 3 * * * # nightly', '@every 90m/5m']);
+    assert.equal(
+      cal,
+      `0 ${[...oracleValues(oracleSeed(id, 'minute'), 0, 59)][0]} ${[...oracleValues(oracleSeed(id, 'hour'), 8, 11)][0]} * * * * # spread`,
+    );
+    assert.deepEqual(expand(id, { cron: ['CRON_TZ=Asia/Tokyo 0 3 * * * # nightly', '@every 90m/5m'] }), [
+      '0 3 * * * # nightly',
+      '@every 90m/5m',
+    ]);
   });
 });
 
@@ -111,7 +124,9 @@ describe('H is stable', () => {
     );
     const modulePath = require.resolve('../../src/jobs/cron');
     const script = `const c = require(${JSON.stringify(modulePath)}); const [ids, crons] = JSON.parse(process.argv[1]); process.stdout.write(JSON.stringify(ids.map((id) => crons.map((cron) => c.compileScheduleCrons(id, { cron }).crons[0].temporal))));`;
-    const other = JSON.parse(execFileSync(process.execPath, ['-e', script, JSON.stringify([sample, crons])], { encoding: 'utf8' })) as unknown;
+    const other = JSON.parse(
+      execFileSync(process.execPath, ['-e', script, JSON.stringify([sample, crons])], { encoding: 'utf8' }),
+    ) as unknown;
     assert.deepEqual(other, here);
   });
 
@@ -132,7 +147,10 @@ describe('H is stable', () => {
       counts[(m! % 6) * 6 + (h! % 6)]! += 1;
     }
     // df 35: mean 35, p = 1e-6 at about 85.
-    assert.ok(chiSquare(counts, 1000 / 36) < 100, `chi-square ${chiSquare(counts, 1000 / 36).toFixed(1)}: ${counts.join(' ')}`);
+    assert.ok(
+      chiSquare(counts, 1000 / 36) < 100,
+      `chi-square ${chiSquare(counts, 1000 / 36).toFixed(1)}: ${counts.join(' ')}`,
+    );
   });
 });
 
@@ -161,7 +179,10 @@ describe('H spreads a herd', () => {
       assert.ok(d! >= 1 && d! <= 28, `day ${d}`);
       days.add(d!);
     }
-    assert.ok(offsets.every((c) => c >= 50 && c <= 150), `offsets ${offsets.join(' ')}`);
+    assert.ok(
+      offsets.every((c) => c >= 50 && c <= 150),
+      `offsets ${offsets.join(' ')}`,
+    );
     assert.equal(days.size, 28);
   });
 });
@@ -194,9 +215,13 @@ describe('H and daylight saving', () => {
         const allowed = [...Array(24).keys()].filter((x) => !(avoided as readonly number[]).includes(x));
         assert.equal(h, allowed[oracleSeed(id, 'hour') % allowed.length], 'the formula over the hours left');
         hours.add(h!);
-        if (i < 200) for (const now of dates) assert.deepEqual(dstWarnings(s, now), [], `${id} at ${now.toISOString()}`);
+        if (i < 200)
+          for (const now of dates) assert.deepEqual(dstWarnings(s, now), [], `${id} at ${now.toISOString()}`);
       });
-      assert.deepEqual(sorted(hours), [...Array(24).keys()].filter((h) => !(avoided as readonly number[]).includes(h)));
+      assert.deepEqual(
+        sorted(hours),
+        [...Array(24).keys()].filter((h) => !(avoided as readonly number[]).includes(h)),
+      );
     });
   }
 
@@ -208,7 +233,8 @@ describe('H and daylight saving', () => {
 
   it('H/6 in the hour field in Berlin avoids the offset whose hours include 2', () => {
     const offsets = new Set<number>();
-    for (const id of ids(300)) offsets.add(Math.min(...values(expand(id, { cron: '0 H/6 * * *', timezone: 'Europe/Berlin' })[0]!).hour));
+    for (const id of ids(300))
+      offsets.add(Math.min(...values(expand(id, { cron: '0 H/6 * * *', timezone: 'Europe/Berlin' })[0]!).hour));
     assert.deepEqual(sorted(offsets), [0, 1, 3, 4, 5]);
   });
 
@@ -226,7 +252,10 @@ describe('H and daylight saving', () => {
     assert.match(cron!, / 2 \* \* \*$/);
     const w = dstWarnings(s, new Date('2027-01-01T00:00:00Z'));
     assert.equal(w.length, 2, w.join('\n'));
-    assert.ok(w.every((x) => x.startsWith(`"H H(2-2) * * *" (for job stuck-at-two: ${JSON.stringify(cron)})`)), w.join('\n'));
+    assert.ok(
+      w.every((x) => x.startsWith(`"H H(2-2) * * *" (for job stuck-at-two: ${JSON.stringify(cron)})`)),
+      w.join('\n'),
+    );
   });
 });
 
@@ -235,7 +264,16 @@ describe('validating H', () => {
     const r = parseJobSpec({ id: 'v', schedule, task: { type: 'http', url: 'http://x.test/' } });
     return r.ok ? [] : r.problems;
   };
-  const valid = ['H * * * *', 'H H(0-7) * * *', 'H/15 * * * *', 'H(0-29)/10 * * * *', 'H * * * * * *', '0 H H * * *', 'CRON_TZ=Europe/Berlin H H * * 1-5', 'H,30 * * * * # twice'];
+  const valid = [
+    'H * * * *',
+    'H H(0-7) * * *',
+    'H/15 * * * *',
+    'H(0-29)/10 * * * *',
+    'H * * * * * *',
+    '0 H H * * *',
+    'CRON_TZ=Europe/Berlin H H * * 1-5',
+    'H,30 * * * * # twice',
+  ];
   for (const c of valid) it(`accepts ${JSON.stringify(c)}`, () => assert.deepEqual(problems({ cron: c }), []));
 
   const invalid: Array<[unknown, string, RegExp]> = [
@@ -273,25 +311,32 @@ describe('validating H', () => {
 
 describe('mapping an H job to a schedule', () => {
   const job = (id: string, cron: string) => {
-    const [registered] = JobRegistry.create([defineJob({ id, schedule: { cron, timezone: 'Europe/Berlin' }, run: () => null })]).jobs;
+    const [registered] = JobRegistry.create([
+      defineJob({ id, schedule: { cron, timezone: 'Europe/Berlin' }, run: () => null }),
+    ]).jobs;
     return toSchedule(registered!, 'q', 'code');
   };
 
   it('sends Temporal the expansion, keeps H in the memo, and hashes alike on every call', () => {
     const a = job('spread-me', 'H H * * *');
-    assert.deepEqual(a.options.spec.cronExpressions, expand('spread-me', { cron: 'H H * * *', timezone: 'Europe/Berlin' }));
+    assert.deepEqual(
+      a.options.spec.cronExpressions,
+      expand('spread-me', { cron: 'H H * * *', timezone: 'Europe/Berlin' }),
+    );
     assert.doesNotMatch(a.options.spec.cronExpressions![0]!, /H/);
     assert.equal(a.options.spec.timezone, 'Europe/Berlin');
     assert.deepEqual(a.memo.spec.schedule, { cron: 'H H * * *', timezone: 'Europe/Berlin' });
     assert.equal(job('spread-me', 'H H * * *').memo.hash, a.memo.hash);
   });
-
 });
-
 
 describe('documenting H', () => {
   it('the OpenAPI document describes H where cron strings are described, and jitter beside it', () => {
-    const doc = openApiDocument() as { components: { schemas: { JobSpec: { properties: { schedule: { properties: Record<string, { description?: string }> } } } } } };
+    const doc = openApiDocument() as {
+      components: {
+        schemas: { JobSpec: { properties: { schedule: { properties: Record<string, { description?: string }> } } } };
+      };
+    };
     const schedule = doc.components.schemas.JobSpec.properties.schedule.properties;
     assert.match(schedule.cron?.description ?? '', /H\(a-b\)\/n/);
     assert.match(schedule.cron?.description ?? '', /day-of-month: 1-28/);

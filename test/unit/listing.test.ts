@@ -8,7 +8,10 @@ describe('the job list query', () => {
   it('is absent without filters, and joins each filter with AND', () => {
     assert.equal(scheduleListQuery({}), undefined);
     assert.equal(scheduleListQuery({ origin: 'api' }), 'SundialOrigin = "api"');
-    assert.equal(scheduleListQuery({ paused: false, idPrefix: 'nightly.' }), 'TemporalSchedulePaused = false AND ScheduleId STARTS_WITH "nightly."');
+    assert.equal(
+      scheduleListQuery({ paused: false, idPrefix: 'nightly.' }),
+      'TemporalSchedulePaused = false AND ScheduleId STARTS_WITH "nightly."',
+    );
   });
 });
 

@@ -15,7 +15,7 @@ describe('TypeScript jobs modules', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'sundial-ts-jobs-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('when a .ts jobs module is loaded, then its typed jobs (importing a .ts helper) are returned, sharing Sundial\'s classes', () => {
+  it("when a .ts jobs module is loaded, then its typed jobs (importing a .ts helper) are returned, sharing Sundial's classes", () => {
     writeFileSync(path.join(dir, 'ids.ts'), "export const PREFIX: string = 'ts';\n");
     writeFileSync(
       path.join(dir, 'jobs.ts'),
@@ -31,7 +31,10 @@ describe('TypeScript jobs modules', () => {
       ].join('\n'),
     );
     const jobs = loadJobsModule(path.join(dir, 'jobs.ts'), { apiUrl: 'http://127.0.0.1:1' });
-    assert.deepEqual(JobRegistry.create(jobs).jobs.map((j) => j.spec.id), ['ts-job']);
+    assert.deepEqual(
+      JobRegistry.create(jobs).jobs.map((j) => j.spec.id),
+      ['ts-job'],
+    );
     // One copy of Sundial's modules: the worker's `instanceof NonRetryableJobError` holds.
     const mod = require(path.join(dir, 'jobs.ts')) as { errorClass: unknown };
     assert.equal(mod.errorClass, NonRetryableJobError);
@@ -40,6 +43,9 @@ describe('TypeScript jobs modules', () => {
   it('when a .ts jobs module does not compile, then JobsModuleError names the file', () => {
     const file = path.join(dir, 'broken.ts');
     writeFileSync(file, 'export const jobs = [\n');
-    assert.throws(() => loadJobsModule(file, { apiUrl: 'http://127.0.0.1:1' }), (err: Error) => err instanceof JobsModuleError && err.message.includes(file));
+    assert.throws(
+      () => loadJobsModule(file, { apiUrl: 'http://127.0.0.1:1' }),
+      (err: Error) => err instanceof JobsModuleError && err.message.includes(file),
+    );
   });
 });

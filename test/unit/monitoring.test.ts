@@ -15,7 +15,10 @@ import { metricNames, selectors } from '../support/promql';
  */
 
 /** Sundial's metrics (on the API's /metrics; the notification counter on workers'), with their labels: the contract the dashboard and rules are written against, checked against the code's registry below. */
-const SUNDIAL_METRICS: Record<string, { readonly type: 'counter' | 'gauge' | 'histogram'; readonly labels: readonly string[] }> = {
+const SUNDIAL_METRICS: Record<
+  string,
+  { readonly type: 'counter' | 'gauge' | 'histogram'; readonly labels: readonly string[] }
+> = {
   sundial_job_runs_total: { type: 'counter', labels: ['job', 'status'] },
   sundial_job_attempts_total: { type: 'counter', labels: ['job', 'outcome'] },
   sundial_job_duration_seconds: { type: 'histogram', labels: ['job'] },
@@ -35,7 +38,12 @@ const SUNDIAL_METRICS: Record<string, { readonly type: 'counter' | 'gauge' | 'hi
 };
 
 /** Per process, not read from Temporal: every other sundial_* metric is the same on every API replica. */
-const PER_PROCESS = new Set(['sundial_collector_up', 'sundial_collector_age_seconds', 'http_request_duration_seconds', 'sundial_notification_deliveries_total']);
+const PER_PROCESS = new Set([
+  'sundial_collector_up',
+  'sundial_collector_age_seconds',
+  'http_request_duration_seconds',
+  'sundial_notification_deliveries_total',
+]);
 
 /**
  * The Temporal SDK metrics the dashboard reads (the core's Prometheus exporter on the workers'
@@ -96,9 +104,14 @@ describe('the metric contract', () => {
     for (const { name } of registry.getMetricsAsArray()) {
       if (!name.startsWith('sundial_') && !name.startsWith('http_')) continue;
       const metric = registry.getSingleMetric(name)!;
-      registered[name] = { type: String((await metric.get()).type), labels: [...(metric as unknown as { labelNames: string[] }).labelNames].sort() };
+      registered[name] = {
+        type: String((await metric.get()).type),
+        labels: [...(metric as unknown as { labelNames: string[] }).labelNames].sort(),
+      };
     }
-    const contract = Object.fromEntries(Object.entries(SUNDIAL_METRICS).map(([name, m]) => [name, { type: m.type, labels: [...m.labels].sort() }]));
+    const contract = Object.fromEntries(
+      Object.entries(SUNDIAL_METRICS).map(([name, m]) => [name, { type: m.type, labels: [...m.labels].sort() }]),
+    );
     assert.deepEqual(registered, contract);
     registry.clear();
   });
@@ -107,7 +120,10 @@ describe('the metric contract', () => {
     const { registry } = createMetrics();
     createJobMetrics(registry).lag.observe({ job: 'x' }, 0.2);
     const lag = (await registry.getSingleMetric('sundial_schedule_lag_seconds')!.get()).values;
-    assert.ok(lag.some((v) => v.labels.le === 1), 'no le="1" bucket: histogram_quantile cannot tell 1 s apart');
+    assert.ok(
+      lag.some((v) => v.labels.le === 1),
+      'no le="1" bucket: histogram_quantile cannot tell 1 s apart',
+    );
     registry.clear();
   });
 });
@@ -141,7 +157,11 @@ describe('metric names in the dashboard and the alert rules', () => {
       for (const m of expr.matchAll(/([A-Za-z_:][A-Za-z0-9_:]*)\{([^}]*)\}/g)) {
         const contract = SUNDIAL_METRICS[baseMetric(m[1]!)];
         if (contract === undefined) continue;
-        const allowed = new Set([...contract.labels, ...TARGET_LABELS, ...(contract.type === 'histogram' && m[1]!.endsWith('_bucket') ? ['le'] : [])]);
+        const allowed = new Set([
+          ...contract.labels,
+          ...TARGET_LABELS,
+          ...(contract.type === 'histogram' && m[1]!.endsWith('_bucket') ? ['le'] : []),
+        ]);
         for (const label of m[2]!.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)/g)) {
           assert.ok(allowed.has(label[1]!), `${where} matches ${m[1]} on label ${label[1]}, which it does not have`);
         }
@@ -154,7 +174,10 @@ describe('metric names in the dashboard and the alert rules', () => {
       for (const s of selectors(expr)) {
         if (!s.metric.startsWith('sundial_') || PER_PROCESS.has(baseMetric(s.metric))) continue;
         const first = s.aggregations[0];
-        assert.ok(first === undefined || first === 'max', `${where} aggregates ${s.metric} with ${first} first: every API replica exports the same value, so use max by (...)`);
+        assert.ok(
+          first === undefined || first === 'max',
+          `${where} aggregates ${s.metric} with ${first} first: every API replica exports the same value, so use max by (...)`,
+        );
       }
     }
   });
@@ -182,9 +205,16 @@ describe('Grafana dashboard', () => {
     };
     for (const [title, metric] of Object.entries(required)) {
       const exprs = (byTitle(title).targets ?? []).map((t) => t.expr);
-      assert.ok(exprs.some((e) => metricNames(e).includes(metric)), `panel "${title}" does not read ${metric}`);
+      assert.ok(
+        exprs.some((e) => metricNames(e).includes(metric)),
+        `panel "${title}" does not read ${metric}`,
+      );
     }
-    assert.ok(byTitle('Schedule missed / skipped').targets?.some((t) => metricNames(t.expr).includes('sundial_schedule_skipped_overlap_total')));
+    assert.ok(
+      byTitle('Schedule missed / skipped').targets?.some((t) =>
+        metricNames(t.expr).includes('sundial_schedule_skipped_overlap_total'),
+      ),
+    );
     assert.match(byTitle('Run duration p95').targets?.[0]?.expr ?? '', /histogram_quantile\(0\.95,/);
     assert.match(byTitle('Schedule lag p99').targets?.[0]?.expr ?? '', /histogram_quantile\(0\.99,/);
   });
@@ -192,22 +222,34 @@ describe('Grafana dashboard', () => {
   it('is provisionable: a stable uid, unique panel ids, every query on the chosen Prometheus', () => {
     assert.equal(dashboard.uid, 'sundial');
     assert.ok(dashboard.schemaVersion >= 36, `schemaVersion ${dashboard.schemaVersion}`);
-    assert.ok(dashboard.templating.list.some((v) => v.name === 'datasource' && v.type === 'datasource' && v.query === 'prometheus'));
+    assert.ok(
+      dashboard.templating.list.some(
+        (v) => v.name === 'datasource' && v.type === 'datasource' && v.query === 'prometheus',
+      ),
+    );
     const ids = panels.map((p) => p.id);
     assert.equal(new Set(ids).size, ids.length, 'panel ids must be unique');
     for (const panel of panels) {
       if (panel.type === 'row') continue;
       assert.ok((panel.targets ?? []).length > 0, `panel "${panel.title}" has no query`);
-      assert.ok(panel.description !== undefined && panel.description.length > 0, `panel "${panel.title}" has no description`);
+      assert.ok(
+        panel.description !== undefined && panel.description.length > 0,
+        `panel "${panel.title}" has no description`,
+      );
       for (const target of [panel, ...(panel.targets ?? [])]) {
-        assert.deepEqual(target.datasource, { type: 'prometheus', uid: '${datasource}' }, `panel "${panel.title}" must query the $datasource variable`);
+        assert.deepEqual(
+          target.datasource,
+          { type: 'prometheus', uid: '${datasource}' },
+          `panel "${panel.title}" must query the $datasource variable`,
+        );
       }
     }
   });
 
   it('lays panels out on the 24-column grid without overlaps', () => {
     const placed = panels.map((p) => ({ title: p.title, ...p.gridPos }));
-    for (const p of placed) assert.ok(p.x >= 0 && p.w > 0 && p.x + p.w <= 24 && p.h > 0, `panel "${p.title}" is off the grid`);
+    for (const p of placed)
+      assert.ok(p.x >= 0 && p.w > 0 && p.x + p.w <= 24 && p.h > 0, `panel "${p.title}" is off the grid`);
     for (const [i, a] of placed.entries()) {
       for (const b of placed.slice(i + 1)) {
         const overlap = a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
@@ -227,10 +269,11 @@ describe('alert rules', () => {
       return metricNames(rule.expr);
     };
     assert.ok(reads('SundialJobFailing').includes('sundial_job_runs_total'));
-    assert.deepEqual(
-      reads('SundialJobNotSucceeding').sort(),
-      ['sundial_job_expected_interval_seconds', 'sundial_job_last_success_timestamp_seconds', 'sundial_schedule_paused'],
-    );
+    assert.deepEqual(reads('SundialJobNotSucceeding').sort(), [
+      'sundial_job_expected_interval_seconds',
+      'sundial_job_last_success_timestamp_seconds',
+      'sundial_schedule_paused',
+    ]);
     assert.deepEqual(reads('SundialBreakerOpen'), ['sundial_breaker_state']);
     assert.deepEqual(reads('SundialScheduleLagHigh'), ['sundial_schedule_lag_seconds_bucket']);
     assert.deepEqual(reads('SundialCollectorDown'), ['sundial_collector_up']);
@@ -241,7 +284,10 @@ describe('alert rules', () => {
   it('each have a for:, a severity and a summary and description', () => {
     for (const rule of rules) {
       assert.match(rule.for ?? '', /^\d+[smh]$/, `${rule.alert} has no for:`);
-      assert.ok(['warning', 'critical'].includes(rule.labels?.severity ?? ''), `${rule.alert} has no severity warning|critical`);
+      assert.ok(
+        ['warning', 'critical'].includes(rule.labels?.severity ?? ''),
+        `${rule.alert} has no severity warning|critical`,
+      );
       assert.ok((rule.annotations?.summary ?? '').length > 0, `${rule.alert} has no summary`);
       assert.ok((rule.annotations?.description ?? '').length > 0, `${rule.alert} has no description`);
     }
@@ -259,7 +305,11 @@ describe('docs/observability.md', () => {
       assert.match(section, new RegExp(`^\\| \`${name}\` \\|`, 'm'), `docs/observability.md does not list ${name}`);
     }
     for (const rule of loadAlertRules()) {
-      assert.match(section, new RegExp(`^\\| \`${rule.alert}\` \\(${rule.labels?.severity}, for ${rule.for}\\) \\|`, 'm'), `docs/observability.md does not explain ${rule.alert} with its severity and for:`);
+      assert.match(
+        section,
+        new RegExp(`^\\| \`${rule.alert}\` \\(${rule.labels?.severity}, for ${rule.for}\\) \\|`, 'm'),
+        `docs/observability.md does not explain ${rule.alert} with its severity and for:`,
+      );
     }
   });
 });

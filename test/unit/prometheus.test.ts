@@ -41,13 +41,21 @@ describe('Prometheus configuration (promtool)', () => {
   });
 
   it('has a unit test in which each alert fires and one in which it stays quiet', () => {
-    const tests = (parse(readFileSync(path.join(prometheusDir, 'alerts.test.yml'), 'utf8')) as {
-      tests: { alert_rule_test?: { alertname: string; exp_alerts?: unknown[] }[] }[];
-    }).tests.flatMap((t) => t.alert_rule_test ?? []);
+    const tests = (
+      parse(readFileSync(path.join(prometheusDir, 'alerts.test.yml'), 'utf8')) as {
+        tests: { alert_rule_test?: { alertname: string; exp_alerts?: unknown[] }[] }[];
+      }
+    ).tests.flatMap((t) => t.alert_rule_test ?? []);
     for (const rule of loadAlertRules()) {
       const mine = tests.filter((t) => t.alertname === rule.alert);
-      assert.ok(mine.some((t) => (t.exp_alerts ?? []).length > 0), `no test in which ${rule.alert} fires`);
-      assert.ok(mine.some((t) => (t.exp_alerts ?? []).length === 0), `no test in which ${rule.alert} stays quiet`);
+      assert.ok(
+        mine.some((t) => (t.exp_alerts ?? []).length > 0),
+        `no test in which ${rule.alert} fires`,
+      );
+      assert.ok(
+        mine.some((t) => (t.exp_alerts ?? []).length === 0),
+        `no test in which ${rule.alert} stays quiet`,
+      );
     }
   });
 
@@ -55,7 +63,10 @@ describe('Prometheus configuration (promtool)', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'sundial-promtool-'));
     try {
       const file = path.join(dir, 'broken.yml');
-      writeFileSync(file, stringify({ groups: [{ name: 'x', rules: [{ alert: 'Broken', expr: 'max by (job) (rate(x[5m])' }] }] }));
+      writeFileSync(
+        file,
+        stringify({ groups: [{ name: 'x', rules: [{ alert: 'Broken', expr: 'max by (job) (rate(x[5m])' }] }] }),
+      );
       const result = runPromtool(promtool, ['check', 'rules', file], dir);
       assert.notEqual(result.code, 0, result.output);
     } finally {
@@ -71,7 +82,10 @@ describe('Grafana dashboard queries (promtool)', () => {
   it('are valid PromQL once Grafana has filled in its variables', () => {
     // Each query becomes a recording rule, so promtool parses every one of them.
     const queries = dashboardQueries(loadDashboard());
-    const rules = queries.map((q, i) => ({ record: `sundial_dashboard:query_${i}`, expr: withGrafanaVariables(q.expr) }));
+    const rules = queries.map((q, i) => ({
+      record: `sundial_dashboard:query_${i}`,
+      expr: withGrafanaVariables(q.expr),
+    }));
     const file = path.join(dir, 'dashboard-queries.yml');
     writeFileSync(file, stringify({ groups: [{ name: 'dashboard', rules }] }));
     check(['check', 'rules', file], dir);

@@ -14,13 +14,20 @@ import { historyFromJson } from '../replay/history-json';
 interface HistoryJson {
   events: Array<{
     eventType: string;
-    markerRecordedEventAttributes?: { markerName?: string; details?: Record<string, { payloads?: Array<{ data?: string }> }> };
-    upsertWorkflowSearchAttributesEventAttributes?: { searchAttributes?: { indexedFields?: Record<string, { data?: string }> } };
+    markerRecordedEventAttributes?: {
+      markerName?: string;
+      details?: Record<string, { payloads?: Array<{ data?: string }> }>;
+    };
+    upsertWorkflowSearchAttributesEventAttributes?: {
+      searchAttributes?: { indexedFields?: Record<string, { data?: string }> };
+    };
   }>;
 }
 
-const load = (file: string): HistoryJson => JSON.parse(readFileSync(path.join(HISTORIES_DIR, file), 'utf8')) as HistoryJson;
-const decode = (data: string | undefined): unknown => JSON.parse(Buffer.from(data ?? '', 'base64').toString() || 'null');
+const load = (file: string): HistoryJson =>
+  JSON.parse(readFileSync(path.join(HISTORIES_DIR, file), 'utf8')) as HistoryJson;
+const decode = (data: string | undefined): unknown =>
+  JSON.parse(Buffer.from(data ?? '', 'base64').toString() || 'null');
 /** The SundialStatus values the run upserted, in order. */
 const statusUpserts = (h: HistoryJson): unknown[] =>
   h.events.flatMap((e) => {
@@ -32,7 +39,13 @@ const patchMarkers = (h: HistoryJson) =>
     (e) =>
       e.eventType === 'EVENT_TYPE_MARKER_RECORDED' &&
       e.markerRecordedEventAttributes?.markerName === 'core_patch' &&
-      Object.values(e.markerRecordedEventAttributes.details ?? {}).some((d) => (d.payloads ?? []).some((p) => Buffer.from(p.data ?? '', 'base64').toString().includes(STATUS_SET_AT_START))),
+      Object.values(e.markerRecordedEventAttributes.details ?? {}).some((d) =>
+        (d.payloads ?? []).some((p) =>
+          Buffer.from(p.data ?? '', 'base64')
+            .toString()
+            .includes(STATUS_SET_AT_START),
+        ),
+      ),
   ).length;
 
 /**
@@ -60,7 +73,10 @@ describe(`the patch ${STATUS_SET_AT_START}`, () => {
     installRuntime(createLogger('error'));
     const histories = [before, after].map((f) => historyFromJson(readFileSync(path.join(HISTORIES_DIR, f), 'utf8')));
     const errors: string[] = [];
-    for await (const r of Worker.runReplayHistories({ workflowsPath: WORKFLOWS_PATH, replayName: 'sundial-replay-patch' }, histories)) {
+    for await (const r of Worker.runReplayHistories(
+      { workflowsPath: WORKFLOWS_PATH, replayName: 'sundial-replay-patch' },
+      histories,
+    )) {
       if (r.error !== undefined) errors.push(`${r.workflowId}: ${r.error.message}`);
     }
     assert.deepEqual(errors, []);

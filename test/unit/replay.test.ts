@@ -20,7 +20,26 @@ describe('workflow code replays the recorded histories of earlier releases', () 
     .sort();
 
   it('has histories of every kind of run to replay', () => {
-    for (const kind of ['code-ok-scheduled', 'code-failed', 'code-cancelled', 'http-retried', 'sequence', 'sequence-child', 'breaker-cache-degraded', 'breaker-function-degraded', 'breaker-entity-before-continue', 'breaker-entity-after-continue', 'breaker-retried', 'audit-entity-before-continue', 'audit-entity-after-continue', 'audit-entity-ended', 'notify-run-failed', 'notify-delivery', 'notify-state', 'notify-late']) {
+    for (const kind of [
+      'code-ok-scheduled',
+      'code-failed',
+      'code-cancelled',
+      'http-retried',
+      'sequence',
+      'sequence-child',
+      'breaker-cache-degraded',
+      'breaker-function-degraded',
+      'breaker-entity-before-continue',
+      'breaker-entity-after-continue',
+      'breaker-retried',
+      'audit-entity-before-continue',
+      'audit-entity-after-continue',
+      'audit-entity-ended',
+      'notify-run-failed',
+      'notify-delivery',
+      'notify-state',
+      'notify-late',
+    ]) {
       assert.ok(
         files.some((f) => f.endsWith(`.${kind}.json`)),
         `no recorded history of ${kind}`,
@@ -33,7 +52,10 @@ describe('workflow code replays the recorded histories of earlier releases', () 
     const histories = files.map((f) => historyFromJson(readFileSync(path.join(HISTORIES_DIR, f), 'utf8')));
     const failures: string[] = [];
     let replayed = 0;
-    for await (const result of Worker.runReplayHistories({ workflowsPath: WORKFLOWS_PATH, replayName: 'sundial-replay' }, histories)) {
+    for await (const result of Worker.runReplayHistories(
+      { workflowsPath: WORKFLOWS_PATH, replayName: 'sundial-replay' },
+      histories,
+    )) {
       replayed++;
       if (result.error !== undefined) failures.push(`${result.workflowId}: ${result.error.message}`);
     }

@@ -41,19 +41,35 @@ describe('job definitions', () => {
   it('rejects a malformed cron, naming the job and the field', () => {
     assertOneProblem(ok('bad-cron', { schedule: { cron: '61 * * * *' } }), 'schedule.cron', /minute.*not in range/);
     assertOneProblem(ok('bad-cron-2', { schedule: { cron: '* * *' } }), 'schedule.cron', /5 fields/);
-    assertOneProblem(ok('bad-cron-3', { schedule: { cron: ['0 3 * * *', '0 3 L * *'] } }), 'schedule.cron.1', /day-of-month/);
+    assertOneProblem(
+      ok('bad-cron-3', { schedule: { cron: ['0 3 * * *', '0 3 L * *'] } }),
+      'schedule.cron.1',
+      /day-of-month/,
+    );
   });
 
   it('rejects an unknown time zone', () => {
-    assertOneProblem(ok('bad-tz', { schedule: { cron: '0 3 * * *', timezone: 'Mars/Olympus_Mons' } }), 'schedule.timezone', /unknown IANA time zone/);
+    assertOneProblem(
+      ok('bad-tz', { schedule: { cron: '0 3 * * *', timezone: 'Mars/Olympus_Mons' } }),
+      'schedule.timezone',
+      /unknown IANA time zone/,
+    );
   });
 
   it('rejects a CRON_TZ that conflicts with the schedule time zone', () => {
-    assertOneProblem(ok('two-zones', { schedule: { cron: 'CRON_TZ=Asia/Tokyo 0 3 * * *', timezone: 'Europe/Paris' } }), 'schedule.timezone', /conflicting time zones/);
+    assertOneProblem(
+      ok('two-zones', { schedule: { cron: 'CRON_TZ=Asia/Tokyo 0 3 * * *', timezone: 'Europe/Paris' } }),
+      'schedule.timezone',
+      /conflicting time zones/,
+    );
   });
 
   it('rejects an interval under one second', () => {
-    assertOneProblem(ok('fast', { schedule: { intervals: [{ every: '500ms' }] } }), 'schedule.intervals.0.every', /at least 1s/);
+    assertOneProblem(
+      ok('fast', { schedule: { intervals: [{ every: '500ms' }] } }),
+      'schedule.intervals.0.every',
+      /at least 1s/,
+    );
   });
 
   it('rejects a backoff coefficient under 1', () => {
@@ -61,7 +77,11 @@ describe('job definitions', () => {
   });
 
   it('rejects a maximum interval shorter than the initial interval', () => {
-    assertOneProblem(ok('inverted', { retry: { initialInterval: '10s', maximumInterval: '5s' } }), 'retry.maximumInterval', /initialInterval/);
+    assertOneProblem(
+      ok('inverted', { retry: { initialInterval: '10s', maximumInterval: '5s' } }),
+      'retry.maximumInterval',
+      /initialInterval/,
+    );
   });
 
   it('rejects negative attempts', () => {
@@ -85,15 +105,35 @@ describe('job definitions', () => {
   });
 
   it('rejects an HTTP job with a non-http URL or a body on GET', () => {
-    assertOneProblem(defineJob({ id: 'ftp', schedule: { cron: '@hourly' }, http: { url: 'ftp://example.com/x' } }), 'task.url', /http/);
-    assertOneProblem(defineJob({ id: 'get-body', schedule: { cron: '@hourly' }, http: { url: 'http://example.com/', body: 'x' } }), 'task.body', /GET request cannot have a body/);
+    assertOneProblem(
+      defineJob({ id: 'ftp', schedule: { cron: '@hourly' }, http: { url: 'ftp://example.com/x' } }),
+      'task.url',
+      /http/,
+    );
+    assertOneProblem(
+      defineJob({ id: 'get-body', schedule: { cron: '@hourly' }, http: { url: 'http://example.com/', body: 'x' } }),
+      'task.body',
+      /GET request cannot have a body/,
+    );
   });
 
   it('rejects a fallback without a breaker, and a function fallback without fallbackRun', () => {
     assertOneProblem(ok('no-breaker', { fallback: { type: 'cache' } }), 'fallback', /breaker/);
-    assertOneProblem(ok('no-fn', { breaker: { key: 'db' }, fallback: { type: 'function' } }), 'fallback.type', /fallbackRun/);
-    assertOneProblem(ok('bad-probes', { breaker: { key: 'db', halfOpenProbes: 0 } }), 'breaker.halfOpenProbes', />=1|at least|too small/i);
-    assertOneProblem(ok('bad-rate', { breaker: { key: 'db', failureRate: { threshold: 1.5, minimumCalls: 10, window: '1m' } } }), 'breaker.failureRate.threshold', /.+/);
+    assertOneProblem(
+      ok('no-fn', { breaker: { key: 'db' }, fallback: { type: 'function' } }),
+      'fallback.type',
+      /fallbackRun/,
+    );
+    assertOneProblem(
+      ok('bad-probes', { breaker: { key: 'db', halfOpenProbes: 0 } }),
+      'breaker.halfOpenProbes',
+      />=1|at least|too small/i,
+    );
+    assertOneProblem(
+      ok('bad-rate', { breaker: { key: 'db', failureRate: { threshold: 1.5, minimumCalls: 10, window: '1m' } } }),
+      'breaker.failureRate.threshold',
+      /.+/,
+    );
   });
 
   it('reports every bad job in one error', () => {
@@ -117,17 +157,42 @@ describe("execution: 'local'", () => {
     const httpRun = registry.get('local-http')!.run;
     assert.equal(httpRun.timeouts.heartbeatMs, undefined, 'the HTTP task does not get its default heartbeat timeout');
     assert.equal(httpRun.timeouts.startToCloseMs, 60_000);
-    assert.equal('execution' in registry.get('regular')!.run, false, 'jobs without the option keep their run input (and hash)');
+    assert.equal(
+      'execution' in registry.get('regular')!.run,
+      false,
+      'jobs without the option keep their run input (and hash)',
+    );
   });
   it('refuses a heartbeat timeout, naming the field', () => {
-    assertOneProblem(ok('beats', { execution: 'local', timeouts: { heartbeat: '5s' } }), 'timeouts.heartbeat', /cannot heartbeat/);
+    assertOneProblem(
+      ok('beats', { execution: 'local', timeouts: { heartbeat: '5s' } }),
+      'timeouts.heartbeat',
+      /cannot heartbeat/,
+    );
   });
   it('refuses an attempt longer than a minute, naming the field', () => {
-    assertOneProblem(ok('long', { execution: 'local', timeouts: { startToClose: '2m' } }), 'timeouts.startToClose', /at most 60s/);
-    assertOneProblem(defineJob({ id: 'slow-http', schedule: { cron: '@hourly' }, http: { ...http, timeout: '1m' }, execution: 'local' }), 'task.timeout', /at most 55s/);
+    assertOneProblem(
+      ok('long', { execution: 'local', timeouts: { startToClose: '2m' } }),
+      'timeouts.startToClose',
+      /at most 60s/,
+    );
+    assertOneProblem(
+      defineJob({
+        id: 'slow-http',
+        schedule: { cron: '@hourly' },
+        http: { ...http, timeout: '1m' },
+        execution: 'local',
+      }),
+      'task.timeout',
+      /at most 55s/,
+    );
   });
   it('refuses a multi-step workflow job', () => {
-    assertOneProblem(defineJob({ id: 'steps', schedule: { cron: '@hourly' }, workflow: 'httpSequenceWorkflow', execution: 'local' }), 'execution', /child workflows/);
+    assertOneProblem(
+      defineJob({ id: 'steps', schedule: { cron: '@hourly' }, workflow: 'httpSequenceWorkflow', execution: 'local' }),
+      'execution',
+      /child workflows/,
+    );
   });
   it('refuses an unknown value', () => {
     assertOneProblem(ok('odd', { execution: 'remote' as 'local' }), 'execution', /./);
@@ -176,7 +241,10 @@ describe('cron grammar (as the Temporal server parses it)', () => {
 describe('calendar specs', () => {
   it('map to 7-field cron strings with Temporal calendar defaults', () => {
     assert.equal(calendarToCron({ hour: '3', dayOfWeek: 'mon-fri' }), '0 0 3 * * mon-fri *');
-    assert.equal(calendarToCron({ second: '*/30', minute: '*', hour: '*', comment: 'half-minutely' }), '*/30 * * * * * * # half-minutely');
+    assert.equal(
+      calendarToCron({ second: '*/30', minute: '*', hour: '*', comment: 'half-minutely' }),
+      '*/30 * * * * * * # half-minutely',
+    );
   });
 
   it('reject a bad field by name', () => {

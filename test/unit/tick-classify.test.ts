@@ -7,7 +7,12 @@ const T0 = Date.parse('2026-06-01T12:00:00Z');
 const at = (s: number) => new Date(T0 + s * 1000);
 const iso = (s: number) => at(s).toISOString();
 
-function run(tick: number, startedAfter: number, closedAfter: number | null, status: LedgerRun['status'] = 'succeeded'): LedgerRun {
+function run(
+  tick: number,
+  startedAfter: number,
+  closedAfter: number | null,
+  status: LedgerRun['status'] = 'succeeded',
+): LedgerRun {
   const id = `job-${iso(tick).replace('.000Z', 'Z')}`;
   return {
     workflowId: id,
@@ -63,7 +68,11 @@ describe('classifyTicks', () => {
 
   it('when a tick falls in a recorded pause, then it is paused; before creation, before_created; in the future, not_yet', () => {
     const ticks = classifyTicks(
-      facts({ createdAt: at(-5), ticks: [at(-10), at(0), at(20), at(2000)], pauses: [{ from: iso(-1), to: iso(30), note: 'maintenance' }] }),
+      facts({
+        createdAt: at(-5),
+        ticks: [at(-10), at(0), at(20), at(2000)],
+        pauses: [{ from: iso(-1), to: iso(30), note: 'maintenance' }],
+      }),
     );
     assert.deepEqual(
       ticks.map((t) => t.state),
@@ -71,7 +80,9 @@ describe('classifyTicks', () => {
     );
     assert.match(ticks[1]!.reason, /maintenance/);
     // Temporal applies an unpause a moment after the request that recorded it.
-    const settling = classifyTicks(facts({ overlap: 'allow_all', ticks: [at(31), at(33)], pauses: [{ from: iso(-1), to: iso(30) }] }));
+    const settling = classifyTicks(
+      facts({ overlap: 'allow_all', ticks: [at(31), at(33)], pauses: [{ from: iso(-1), to: iso(30) }] }),
+    );
     assert.deepEqual(
       settling.map((t) => t.state),
       ['paused', 'missed_catchup'],
@@ -79,7 +90,15 @@ describe('classifyTicks', () => {
   });
 
   it('when the job is paused now without a record, then ticks after its last action are paused, said to be inferred', () => {
-    const ticks = classifyTicks(facts({ pausedNow: true, note: 'paused by CLI', ticks: [at(0), at(10), at(20)], runs: [run(0, 0, 1)], lastActionAt: at(0) }));
+    const ticks = classifyTicks(
+      facts({
+        pausedNow: true,
+        note: 'paused by CLI',
+        ticks: [at(0), at(10), at(20)],
+        runs: [run(0, 0, 1)],
+        lastActionAt: at(0),
+      }),
+    );
     assert.deepEqual(
       ticks.map((t) => t.state),
       ['ran', 'paused', 'paused'],
@@ -90,16 +109,28 @@ describe('classifyTicks', () => {
   it('when a tick is moments old without a run, then it is still starting, unless a later tick has acted', () => {
     const alone = classifyTicks(facts({ overlap: 'allow_all', now: at(20), ticks: [at(10)] }));
     assert.equal(alone[0]!.state, 'not_yet');
-    const passed = classifyTicks(facts({ overlap: 'allow_all', now: at(20), ticks: [at(10), at(15)], runs: [run(15, 0, 1)] }));
+    const passed = classifyTicks(
+      facts({ overlap: 'allow_all', now: at(20), ticks: [at(10), at(15)], runs: [run(15, 0, 1)] }),
+    );
     assert.equal(passed[0]!.state, 'missed_catchup');
-    const unlisted = classifyTicks(facts({ overlap: 'allow_all', now: at(20), ticks: [at(10), at(15)], runs: [run(15, 0, 1)], startedIds: [run(10, 0, 1).workflowId] }));
+    const unlisted = classifyTicks(
+      facts({
+        overlap: 'allow_all',
+        now: at(20),
+        ticks: [at(10), at(15)],
+        runs: [run(15, 0, 1)],
+        startedIds: [run(10, 0, 1).workflowId],
+      }),
+    );
     assert.equal(unlisted[0]!.state, 'not_yet', 'started according to the schedule, not listed yet');
   });
 
   it('when buffer_one holds a tick behind a run that still runs, then it is not_yet; once that run is over, it was dropped', () => {
     const buffered = classifyTicks(facts({ overlap: 'buffer_one', ticks: [at(0), at(10)], runs: [run(0, 0, null)] }));
     assert.equal(buffered[1]!.state, 'not_yet');
-    const dropped = classifyTicks(facts({ overlap: 'buffer_one', ticks: [at(0), at(10), at(12)], runs: [run(0, 0, 30), run(10, 20, 40)] }));
+    const dropped = classifyTicks(
+      facts({ overlap: 'buffer_one', ticks: [at(0), at(10), at(12)], runs: [run(0, 0, 30), run(10, 20, 40)] }),
+    );
     assert.deepEqual(
       dropped.map((t) => t.state),
       ['ran', 'ran', 'skipped_overlap'],
@@ -115,7 +146,8 @@ describe('recordPauseChange', () => {
     p = recordPauseChange(p, false, at(10));
     p = recordPauseChange(p, false, at(11));
     assert.deepEqual(p, [{ from: iso(0), to: iso(10), note: 'n' }]);
-    for (let i = 0; i < 2 * MAX_PAUSE_RECORDS; i++) p = recordPauseChange(recordPauseChange(p, true, at(100 + 2 * i)), false, at(101 + 2 * i));
+    for (let i = 0; i < 2 * MAX_PAUSE_RECORDS; i++)
+      p = recordPauseChange(recordPauseChange(p, true, at(100 + 2 * i)), false, at(101 + 2 * i));
     assert.equal(p.length, MAX_PAUSE_RECORDS);
     assert.equal(p[p.length - 1]!.to, iso(101 + 2 * (2 * MAX_PAUSE_RECORDS - 1)));
   });

@@ -21,7 +21,10 @@ describe('the workflows module a worker bundles', () => {
     const m = workflowsModule('some/dir/workflows.ts');
     const entry = readFileSync(m.workflowsPath, 'utf8');
     assert.ok(entry.includes(`export * from ${JSON.stringify(path.resolve('some/dir/workflows.ts'))};`), entry);
-    assert.ok(entry.includes(`export { ${SUNDIAL_WORKFLOW_TYPES.join(', ')} } from ${JSON.stringify(WORKFLOWS_PATH)};`), entry);
+    assert.ok(
+      entry.includes(`export { ${SUNDIAL_WORKFLOW_TYPES.join(', ')} } from ${JSON.stringify(WORKFLOWS_PATH)};`),
+      entry,
+    );
     assert.ok(SUNDIAL_WORKFLOW_TYPES.includes('jobWorkflow'));
     // Webpack also searches Sundial's own modules folder, where @temporalio/workflow is.
     const config = m.webpackConfigHook!({ resolve: { modules: ['node_modules'] } });
