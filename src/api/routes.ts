@@ -8,6 +8,7 @@ import { auditCreated, type AuditStore } from '../audit/store';
 import { createMergePatch } from '../util/merge-patch';
 import type { BreakerStore } from '../breaker/store';
 import type { JobListItem, JobStore, JobView } from '../schedules/job-store';
+import { JobNotFoundError } from '../schedules/errors';
 import type { RunStore } from '../runs/run-store';
 import type { TickLedger } from '../ticks/ledger';
 import {
@@ -88,11 +89,19 @@ export function apiRoutes(
 
   /**
    * The job's creation as its schedule recorded it (a create does not write to the audit entity),
-   * or undefined: no such job, a job from code or from an older Sundial, or it cannot be read now
-   * (then the next write takes it in).
+   * or undefined: no such job, a job from code or from an older Sundial, or (for any write but a
+   * delete) it cannot be read now, and the next write takes it in.
+   * @throws the read's error for a delete: the schedule it removes is the creation's only record,
+   *   so a delete that cannot take it in first is not made (503), rather than losing it.
    */
-  async function createdOf(jobId: string): Promise<AuditCreated | undefined> {
-    const created = await jobs.created(jobId).catch(() => undefined);
+  async function createdOf(jobId: string, purpose: AuditAction | 'read'): Promise<AuditCreated | undefined> {
+    let created: Awaited<ReturnType<JobStore['created']>>;
+    try {
+      created = await jobs.created(jobId);
+    } catch (err) {
+      if (purpose === 'delete' && !(err instanceof JobNotFoundError)) throw err;
+      return undefined;
+    }
     return created === undefined ? undefined : auditCreated(created.record, createMergePatch({}, created.spec) ?? {});
   }
 
@@ -106,7 +115,7 @@ export function apiRoutes(
       return await jobs.create(spec, { id: randomUUID(), by: callerOf(res), at: new Date().toISOString() });
     } catch (err) {
       try {
-        const record = await audit.begin(id, 'create', callerOf(res), undefined, await createdOf(id));
+        const record = await audit.begin(id, 'create', callerOf(res), undefined, await createdOf(id, 'create'));
         await record.end({ outcome: 'failed', status: toProblem(err)?.status ?? 500 });
       } catch {
         // The answer is the refusal either way; an unrecorded refusal changed nothing.
@@ -127,7 +136,7 @@ export function apiRoutes(
     request: unknown,
     change: () => Promise<Change<T>>,
   ): Promise<T> {
-    const record = await audit.begin(jobId, action, callerOf(res), request, await createdOf(jobId));
+    const record = await audit.begin(jobId, action, callerOf(res), request, await createdOf(jobId, action));
     let done: Change<T>;
     try {
       done = await change();
@@ -330,7 +339,7 @@ export function apiRoutes(
     const q = parse(historyQuery, req.query, 'query');
     // The job's creation is in the entity once a later write took it in; until then it is the
     // newest entry, listed from the job's schedule (first page only: it is newer than them all).
-    const created = q.pageToken === undefined ? await createdOf(id) : undefined;
+    const created = q.pageToken === undefined ? await createdOf(id, 'read') : undefined;
     const page = await audit.page(id, {
       pageSize: q.pageSize,
       ...(q.pageToken === undefined ? {} : { before: Number(q.pageToken) }),

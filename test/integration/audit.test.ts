@@ -17,7 +17,7 @@ import {
 } from '../../src/audit/contract';
 import { JobRegistry } from '../../src/jobs/registry';
 import { call, startTestApi } from '../support/api';
-import { startTestWorker, testClient, unique, waitFor, type TestWorker } from '../support/temporal';
+import { faultyClient, startTestWorker, testClient, unique, waitFor, type TestWorker } from '../support/temporal';
 
 const ALICE = `alice-${randomUUID()}`;
 const BOB = `bob-${randomUUID()}`;
@@ -371,6 +371,54 @@ describe('GET /api/v1/jobs/{id}/history: the audit of changes over the API', () 
       await client.workflow
         .getHandle(auditWorkflowId(jobId))
         .terminate('test done')
+        .catch(() => undefined);
+    }
+  });
+
+  it('When the creation cannot be read just before a delete, then the delete is not made (503), and a later one keeps the creation', async () => {
+    // The schedule is the creation's only record until a write takes it in: a delete that went on
+    // without it would lose it for good.
+    const jobId = unique('kept');
+    const faulty = await faultyClient();
+    const other = await startTestApi(faulty.client, { registry, taskQueue, apiKeys: KEYS, temporalTimeoutMs: 3_000 });
+    try {
+      let res = await call(
+        api,
+        'POST',
+        '/api/v1/jobs',
+        {
+          id: jobId,
+          schedule: { intervals: [{ every: '1h' }] },
+          paused: true,
+          task: { type: 'http', url: `${depUrl}/k` },
+        },
+        as(ALICE),
+      );
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      faulty.failNext('DescribeSchedule', 1);
+      res = await call(other, 'DELETE', `/api/v1/jobs/${jobId}`, undefined, as(BOB));
+      assert.equal(res.status, 503, JSON.stringify(res.body));
+      assert.equal((await call(api, 'GET', `/api/v1/jobs/${jobId}`, undefined, as(READER))).status, 200, 'still there');
+      res = await call(other, 'DELETE', `/api/v1/jobs/${jobId}`, undefined, as(BOB));
+      assert.equal(res.status, 204);
+      const page = (await call(api, 'GET', `/api/v1/jobs/${jobId}/history`, undefined, as(READER))).body;
+      assert.deepEqual(
+        page.items.map((e: Entry) => [e.action, e.outcome, e.by.keyId]),
+        [
+          ['delete', 'applied', apiKeyId(BOB)],
+          ['create', 'applied', apiKeyId(ALICE)],
+        ],
+      );
+    } finally {
+      await other.stop();
+      await faulty.client.connection.close();
+      await client.workflow
+        .getHandle(auditWorkflowId(jobId))
+        .terminate('test done')
+        .catch(() => undefined);
+      await client.schedule
+        .getHandle(jobId)
+        .delete()
         .catch(() => undefined);
     }
   });

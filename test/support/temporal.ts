@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
+import { InterceptingCall, status, type Interceptor } from '@grpc/grpc-js';
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { PUBLIC_ONLY, withLoopback, type EgressPolicy } from '../../src/egress/policy';
@@ -49,6 +49,36 @@ export async function countingClient(): Promise<{ client: Client; calls: Map<str
     interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions()), counter],
   });
   return { client: new Client({ connection, namespace: 'default' }), calls };
+}
+
+/**
+ * A client whose next calls of the named gRPC methods fail with UNAVAILABLE, as a Temporal that
+ * drops a call would answer: `failNext('DescribeSchedule', 1)` fails the next describe only.
+ */
+export async function faultyClient(): Promise<{ client: Client; failNext: (method: string, count: number) => void }> {
+  const pending = new Map<string, number>();
+  // Outermost, so that the retry interceptor inside it does not hide the failure.
+  const faults: Interceptor = (options, nextCall) => {
+    const method = options.method_definition.path.split('/').pop() ?? '';
+    const left = pending.get(method) ?? 0;
+    if (left === 0) return new InterceptingCall(nextCall(options));
+    pending.set(method, left - 1);
+    return new InterceptingCall(nextCall(options), {
+      start: (metadata, _listener, next) =>
+        next(metadata, {
+          onReceiveStatus: (received, nextStatus) =>
+            nextStatus({ ...received, code: status.UNAVAILABLE, details: `test: ${method} failed on purpose` }),
+        }),
+    });
+  };
+  const connection = await Connection.connect({
+    address: testAddress(),
+    interceptors: [faults, makeGrpcRetryInterceptor(defaultGrpcRetryOptions())],
+  });
+  return {
+    client: new Client({ connection, namespace: 'default' }),
+    failNext: (method, count) => pending.set(method, count),
+  };
 }
 
 /** The tests' egress policy: public addresses and loopback, where their dependencies listen. */
