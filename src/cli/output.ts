@@ -109,6 +109,9 @@ export function printJob(format: OutputFormat, job: JobResponse, out: Writer): v
     ['recent runs', job.recentRuns.map((r) => `${r.workflowId}`).join('\n') || '-'],
     ['updated', since(job.updatedAt)],
     ['web UI', job.webUrl],
+    // Where "did it run, and if not, why?" and "who changed it?" are answered.
+    ['ticks', `sundial jobs ticks ${job.id}`],
+    ['changes', `sundial jobs history ${job.id}`],
   ];
   if (job.warnings.length > 0) rows.push(['warnings', job.warnings.join('\n')]);
   for (const [k, v] of rows) t.push({ [k]: v });

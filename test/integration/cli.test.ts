@@ -121,6 +121,11 @@ describe('the sundial CLI over a real API', () => {
     assert.match(table.stdout, new RegExp(`id\\s+│\\s+${id}`));
     assert.match(table.stdout, /task\s+│\s+cli-counter/);
     assert.match(table.stdout, /state\s+│\s+active/);
+    assert.match(
+      table.stdout,
+      new RegExp(`ticks\\s+│\\s+sundial jobs ticks ${id}`),
+      'the table says where to ask why a tick did not run',
+    );
     const json = await sundial(['jobs', 'get', id, '--output', 'json'], env);
     assert.equal(json.code, 0, json.stderr);
     const job = JSON.parse(json.stdout) as { id: string; origin: string; task: { type: string; args: unknown } };
