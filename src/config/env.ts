@@ -48,8 +48,13 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 export const LOG_FORMATS = ['pretty', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
-/** The deadline all Temporal calls of one API request share, unless configured (SUNDIAL_API_TEMPORAL_TIMEOUT). */
-export const DEFAULT_API_TEMPORAL_TIMEOUT_MS = 5_000;
+/**
+ * The deadline all Temporal calls of one API request share, unless configured
+ * (SUNDIAL_API_TEMPORAL_TIMEOUT). Longer than the 5 s a schedule's describe can wait on the
+ * server's internal worker before the server answers it another way: at 5 s such reads were 503s
+ * (1-3 in 100-300 during a list load); given 15 s they answered in 5.1 s (bench/README.md, "Scale").
+ */
+export const DEFAULT_API_TEMPORAL_TIMEOUT_MS = 10_000;
 
 /**
  * How many workflows a worker keeps cached, unless configured (SUNDIAL_WORKFLOW_CACHE). The SDK's

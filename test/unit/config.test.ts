@@ -9,7 +9,7 @@ describe('configuration from the environment', () => {
     assert.equal(c.temporal.addresses, undefined);
     assert.equal(c.temporal.namespace, 'default');
     assert.equal(c.temporal.taskQueue, 'sundial');
-    assert.deepEqual(c.api, { host: '127.0.0.1', port: 8080, keys: [], temporalTimeoutMs: 5_000 });
+    assert.deepEqual(c.api, { host: '127.0.0.1', port: 8080, keys: [], temporalTimeoutMs: 10_000 });
     assert.deepEqual(c.embedded, { dataDir: '.sundial', temporalPort: 7233, uiPort: 8233 });
     assert.equal(c.logLevel, 'info');
     assert.equal(c.shutdownGraceMs, 10_000);
