@@ -375,6 +375,18 @@ describe('GET /api/v1/jobs/{id}/history: the audit of changes over the API', () 
     }
   });
 
+  /** A paused HTTP job, created by ALICE: the job the tests of a creation's record start from. */
+  const createByAlice = async (jobId: string): Promise<void> => {
+    const spec = {
+      id: jobId,
+      schedule: { intervals: [{ every: '1h' }] },
+      paused: true,
+      task: { type: 'http', url: depUrl },
+    };
+    const res = await call(api, 'POST', '/api/v1/jobs', spec, as(ALICE));
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+  };
+
   it('When the creation cannot be read just before a delete, then the delete is not made (503), and a later one keeps the creation', async () => {
     // The schedule is the creation's only record until a write takes it in: a delete that went on
     // without it would lose it for good.
@@ -382,21 +394,9 @@ describe('GET /api/v1/jobs/{id}/history: the audit of changes over the API', () 
     const faulty = await faultyClient();
     const other = await startTestApi(faulty.client, { registry, taskQueue, apiKeys: KEYS, temporalTimeoutMs: 3_000 });
     try {
-      let res = await call(
-        api,
-        'POST',
-        '/api/v1/jobs',
-        {
-          id: jobId,
-          schedule: { intervals: [{ every: '1h' }] },
-          paused: true,
-          task: { type: 'http', url: `${depUrl}/k` },
-        },
-        as(ALICE),
-      );
-      assert.equal(res.status, 201, JSON.stringify(res.body));
+      await createByAlice(jobId);
       faulty.failNext('DescribeSchedule', 1);
-      res = await call(other, 'DELETE', `/api/v1/jobs/${jobId}`, undefined, as(BOB));
+      let res = await call(other, 'DELETE', `/api/v1/jobs/${jobId}`, undefined, as(BOB));
       assert.equal(res.status, 503, JSON.stringify(res.body));
       assert.equal((await call(api, 'GET', `/api/v1/jobs/${jobId}`, undefined, as(READER))).status, 200, 'still there');
       res = await call(other, 'DELETE', `/api/v1/jobs/${jobId}`, undefined, as(BOB));
@@ -426,20 +426,8 @@ describe('GET /api/v1/jobs/{id}/history: the audit of changes over the API', () 
   it('When a job was created and deleted with nothing between, then the delete takes its creation in', async () => {
     const jobId = unique('brief');
     try {
-      let res = await call(
-        api,
-        'POST',
-        '/api/v1/jobs',
-        {
-          id: jobId,
-          schedule: { intervals: [{ every: '1h' }] },
-          paused: true,
-          task: { type: 'http', url: `${depUrl}/b` },
-        },
-        as(ALICE),
-      );
-      assert.equal(res.status, 201, JSON.stringify(res.body));
-      res = await call(api, 'DELETE', `/api/v1/jobs/${jobId}`, undefined, as(BOB));
+      await createByAlice(jobId);
+      const res = await call(api, 'DELETE', `/api/v1/jobs/${jobId}`, undefined, as(BOB));
       assert.equal(res.status, 204);
       const page = (await call(api, 'GET', `/api/v1/jobs/${jobId}/history`, undefined, as(READER))).body;
       assert.deepEqual(
