@@ -36,19 +36,23 @@ export async function testClient(codecKeys?: readonly CodecKey[], address = test
   return new Client({ connection, namespace: 'default', dataConverter: sundialDataConverter(codecKeys) });
 }
 
+/** The gRPC method a call is for, by its short name (`DescribeSchedule`). */
+const methodOf = (options: Parameters<Interceptor>[0]): string => options.method_definition.path.split('/').pop() ?? '';
+
+/** A client on the run's server whose calls pass through `interceptors` (the first outermost). */
+async function interceptedClient(interceptors: Interceptor[]): Promise<Client> {
+  const connection = await Connection.connect({ address: testAddress(), interceptors });
+  return new Client({ connection, namespace: 'default' });
+}
+
 /** A client that counts the gRPC calls it makes, by method name (`DescribeSchedule`, ...). */
 export async function countingClient(): Promise<{ client: Client; calls: Map<string, number> }> {
   const calls = new Map<string, number>();
   const counter: Interceptor = (options, nextCall) => {
-    const method = options.method_definition.path.split('/').pop() ?? '';
-    calls.set(method, (calls.get(method) ?? 0) + 1);
+    calls.set(methodOf(options), (calls.get(methodOf(options)) ?? 0) + 1);
     return new InterceptingCall(nextCall(options));
   };
-  const connection = await Connection.connect({
-    address: testAddress(),
-    interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions()), counter],
-  });
-  return { client: new Client({ connection, namespace: 'default' }), calls };
+  return { client: await interceptedClient([makeGrpcRetryInterceptor(defaultGrpcRetryOptions()), counter]), calls };
 }
 
 /**
@@ -57,9 +61,8 @@ export async function countingClient(): Promise<{ client: Client; calls: Map<str
  */
 export async function faultyClient(): Promise<{ client: Client; failNext: (method: string, count: number) => void }> {
   const pending = new Map<string, number>();
-  // Outermost, so that the retry interceptor inside it does not hide the failure.
   const faults: Interceptor = (options, nextCall) => {
-    const method = options.method_definition.path.split('/').pop() ?? '';
+    const method = methodOf(options);
     const left = pending.get(method) ?? 0;
     if (left === 0) return new InterceptingCall(nextCall(options));
     pending.set(method, left - 1);
@@ -71,14 +74,9 @@ export async function faultyClient(): Promise<{ client: Client; failNext: (metho
         }),
     });
   };
-  const connection = await Connection.connect({
-    address: testAddress(),
-    interceptors: [faults, makeGrpcRetryInterceptor(defaultGrpcRetryOptions())],
-  });
-  return {
-    client: new Client({ connection, namespace: 'default' }),
-    failNext: (method, count) => pending.set(method, count),
-  };
+  // Outermost, so that the retry interceptor inside it does not hide the failure.
+  const client = await interceptedClient([faults, makeGrpcRetryInterceptor(defaultGrpcRetryOptions())]);
+  return { client, failNext: (method, count) => pending.set(method, count) };
 }
 
 /** The tests' egress policy: public addresses and loopback, where their dependencies listen. */
